@@ -1,0 +1,149 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors returned by the store. Callers match them with errors.Is.
+var (
+	// ErrNotFound means no record exists under the given key.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a compare-and-swap lost: the record changed since it was read.
+	ErrConflict = errors.New("conflict: the record changed concurrently")
+	// ErrExists means a record with the same key is already stored.
+	ErrExists = errors.New("already exists")
+	// ErrLocked means another process holds the database file lock.
+	ErrLocked = errors.New("store is locked by another process")
+	// ErrCorrupt means the file is not a Gatehouse database or is damaged.
+	ErrCorrupt = errors.New("store file is corrupt or not a gatehouse database")
+)
+
+// AmbiguousError is returned when a serial prefix matches more than one certificate.
+type AmbiguousError struct {
+	Prefix     string
+	Candidates []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("serial prefix %q is ambiguous: matches %s", e.Prefix, strings.Join(e.Candidates, ", "))
+}
+
+// State is the lifecycle state of a client certificate. Expired is not a state:
+// it is computed from NotAfter.
+type State string
+
+// The four stored lifecycle states (DESIGN.md section 3).
+const (
+	StateInactive  State = "inactive"
+	StateActive    State = "active"
+	StateSuspended State = "suspended"
+	StateRevoked   State = "revoked"
+)
+
+// Source says how a certificate entered the store.
+type Source string
+
+// Certificate sources.
+const (
+	SourceIssued         Source = "issued"
+	SourceSigned         Source = "signed"
+	SourceImported       Source = "imported"
+	SourceAutoRegistered Source = "auto-registered"
+)
+
+// Cert is the stored record of a client certificate. It never holds a private key.
+type Cert struct {
+	Serial         string    `json:"serial"` // lowercase hex, no leading zeros
+	CN             string    `json:"cn"`
+	SANs           []string  `json:"sans,omitempty"`
+	Issuer         string    `json:"issuer"` // issuer common name
+	NotBefore      time.Time `json:"not_before"`
+	NotAfter       time.Time `json:"not_after"`
+	Fingerprint    string    `json:"fingerprint"` // SHA-256 of the DER, lowercase hex
+	KeyType        string    `json:"key_type,omitempty"`
+	State          State     `json:"state"`
+	Source         Source    `json:"source"`
+	CreatedAt      time.Time `json:"created_at"`
+	FirstSeen      time.Time `json:"first_seen,omitzero"`
+	LastSeen       time.Time `json:"last_seen,omitzero"`
+	StateChangedAt time.Time `json:"state_changed_at,omitzero"`
+	Reason         string    `json:"reason,omitempty"` // reason given with the last transition
+	CertPEM        string    `json:"cert_pem"`         // the leaf, PEM encoded
+}
+
+// Expired reports whether the certificate is past its NotAfter at now.
+func (c Cert) Expired(now time.Time) bool { return now.After(c.NotAfter) }
+
+// DisplayState is the state shown to operators: "expired" overrides any
+// non-revoked state once NotAfter has passed.
+func (c Cert) DisplayState(now time.Time) string {
+	if c.State != StateRevoked && c.Expired(now) {
+		return "expired"
+	}
+	return string(c.State)
+}
+
+// CARole says what a CA record is for.
+type CARole string
+
+// CA roles.
+const (
+	RoleRoot    CARole = "root"    // our self-signed root; ca.pem handed to clients
+	RoleIssuing CARole = "issuing" // our intermediate that signs client and server leaves
+	RoleTrusted CARole = "trusted" // a CA an operator brought; we trust certs it issued
+)
+
+// CA is a stored certificate authority.
+type CA struct {
+	ID        string    `json:"id"` // SHA-256 fingerprint of the certificate DER, lowercase hex
+	Role      CARole    `json:"role"`
+	Subject   string    `json:"subject"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Strict    bool      `json:"strict"` // only certificates imported beforehand are accepted
+	CertPEM   string    `json:"cert_pem"`
+	KeyPEM    string    `json:"-"` // PKCS#8 PEM; only for root and issuing; never serialised to clients
+	AddedAt   time.Time `json:"added_at"`
+}
+
+// Settings are the operator's persisted broker settings.
+type Settings struct {
+	// ClientAuth maps a transport name ("mqtts", "wss") to whether client-cert auth is on.
+	// A transport missing from the map uses its default.
+	ClientAuth map[string]bool `json:"client_auth,omitempty"`
+	// SANs are the extra names the server certificate is issued for.
+	SANs []string `json:"sans,omitempty"`
+}
+
+// AuditRecord is one entry in the append-only audit log.
+type AuditRecord struct {
+	Seq     uint64    `json:"seq"` // assigned by the store
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`  // OS user, "tui", or "broker" for automatic changes
+	Action  string    `json:"action"` // e.g. cert.create, cert.suspend, cert.activate, mtls.on, ca.trust
+	Serial  string    `json:"serial,omitempty"`
+	CN      string    `json:"cn,omitempty"`
+	From    State     `json:"from,omitempty"`
+	To      State     `json:"to,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Dropped int       `json:"dropped,omitempty"` // live sessions dropped by this action
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// CertQuery selects certificates for ListCerts. Zero values mean "any".
+type CertQuery struct {
+	State    State  // only this stored state
+	CNPrefix string // only CNs starting with this
+	After    string // cursor: return serials strictly after this one
+	Limit    int    // at most this many; 0 means no limit
+}
+
+// AuditQuery selects audit records for ListAudit, newest first.
+type AuditQuery struct {
+	Serial string // only records about this serial
+	Before uint64 // cursor: only records with Seq < Before; 0 means from the newest
+	Limit  int    // at most this many; 0 means no limit
+}
