@@ -1,0 +1,213 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Disconnect causes the broker produces itself. DropSerial callers pass their
+// own ("suspended", "revoked").
+const (
+	CauseMTLSOn       = "mtls switched on"
+	CauseExpired      = "expired"
+	CauseClientClosed = "client closed"
+	CauseKeepalive    = "keepalive timeout"
+	CauseTakenOver    = "taken over"
+	CauseStopped      = "server stopped"
+)
+
+// dropParallel bounds the goroutines one drop uses: a DISCONNECT write and a
+// TLS close_notify each wait on their client's socket.
+const dropParallel = 32
+
+// index is the serial -> sessions index mochi lacks. Every field is guarded
+// by mu, which is never held while emitting or while writing to a socket.
+type index struct {
+	mu       sync.Mutex
+	bySerial map[string]map[*peer]struct{} // "" holds sessions without a certificate
+	byID     map[string]*peer
+	stopping bool
+}
+
+func newIndex() index {
+	return index{bySerial: map[string]map[*peer]struct{}{}, byID: map[string]*peer{}}
+}
+
+// addLocked puts p in the index.
+func (x *index) addLocked(p *peer) {
+	set := x.bySerial[p.serial]
+	if set == nil {
+		set = map[*peer]struct{}{}
+		x.bySerial[p.serial] = set
+	}
+	set[p] = struct{}{}
+	x.byID[p.clientID] = p
+	p.live, p.registered = true, true
+}
+
+// removeLocked takes p out of the index; it reports whether p was in it.
+func (x *index) removeLocked(p *peer) bool {
+	if !p.live {
+		return false
+	}
+	p.live = false
+	set := x.bySerial[p.serial]
+	delete(set, p)
+	if len(set) == 0 {
+		delete(x.bySerial, p.serial)
+	}
+	if x.byID[p.clientID] == p {
+		delete(x.byID, p.clientID)
+	}
+	return true
+}
+
+// takeLocked removes the sessions match selects, records cause on each and
+// returns the clients still open, for disconnect once mu is released.
+func (x *index) takeLocked(set map[*peer]struct{}, match func(*peer) bool, cause string) []*mqtt.Client {
+	var out []*mqtt.Client
+	for p := range set {
+		if !match(p) {
+			continue
+		}
+		x.removeLocked(p)
+		if p.cause == "" {
+			p.cause = cause
+		}
+		if !p.cl.Closed() {
+			out = append(out, p.cl)
+		}
+	}
+	return out
+}
+
+// DropSerial closes every live session of the certificate serial with
+// DISCONNECT 0x98 (administrative action) and returns how many it closed.
+// Each session's disconnected event carries cause. It returns once the
+// sockets are closed. Call it after the Authorizer's state has changed, so a
+// connect racing with it is refused by the gate hook; never call it from a
+// mochi hook.
+func (b *Broker) DropSerial(serial, cause string) int {
+	if serial == "" {
+		return 0
+	}
+	b.idx.mu.Lock()
+	victims := b.idx.takeLocked(b.idx.bySerial[serial], func(*peer) bool { return true }, cause)
+	b.idx.mu.Unlock()
+	b.disconnect(victims, packets.ErrAdministrativeAction)
+	return len(victims)
+}
+
+// SessionCount returns the number of live sessions of a certificate serial.
+func (b *Broker) SessionCount(serial string) int {
+	b.idx.mu.Lock()
+	defer b.idx.mu.Unlock()
+	return len(b.idx.bySerial[serial])
+}
+
+// Sessions returns a snapshot of the live sessions, oldest first.
+func (b *Broker) Sessions() []Session {
+	b.idx.mu.Lock()
+	out := make([]Session, 0, len(b.idx.byID))
+	for _, set := range b.idx.bySerial {
+		for p := range set {
+			out = append(out, p.session())
+		}
+	}
+	b.idx.mu.Unlock()
+	slices.SortFunc(out, func(a, c Session) int { return a.ConnectedAt.Compare(c.ConnectedAt) })
+	return out
+}
+
+// ClientAuth reports whether client-cert auth is on for a transport; always
+// false for plain MQTT and unknown names.
+func (b *Broker) ClientAuth(transport string) bool {
+	m, ok := b.modes[transport]
+	return ok && m.Load()
+}
+
+// SetClientAuth switches client-cert auth for a TLS transport without
+// restarting its listener. Switching it on drops every session on that
+// transport without a verified certificate and returns how many; switching
+// it off affects only new handshakes. Persisting the mode is the caller's job.
+func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
+	m, ok := b.modes[transport]
+	if !ok {
+		return 0, fmt.Errorf("set client auth on %q: not a TLS transport (want %s or %s)", transport, TransportMQTTS, TransportWSS)
+	}
+	// Store before taking mu: a session registering after this drop finds the
+	// mode on and refuses itself; one registered before is dropped here.
+	m.Store(on)
+	if !on {
+		return 0, nil
+	}
+	b.idx.mu.Lock()
+	victims := b.idx.takeLocked(b.idx.bySerial[""], func(p *peer) bool { return p.transport == transport }, CauseMTLSOn)
+	b.idx.mu.Unlock()
+	b.disconnect(victims, packets.ErrAdministrativeAction)
+	return len(victims), nil
+}
+
+// sweepExpired drops the sessions whose certificate has expired by now.
+func (b *Broker) sweepExpired(now time.Time) int {
+	var victims []*mqtt.Client
+	b.idx.mu.Lock()
+	for serial, set := range b.idx.bySerial {
+		if serial == "" {
+			continue
+		}
+		victims = append(victims, b.idx.takeLocked(set, func(p *peer) bool { return now.After(p.notAfter) }, CauseExpired)...)
+	}
+	b.idx.mu.Unlock()
+	b.disconnect(victims, packets.ErrAdministrativeAction)
+	return len(victims)
+}
+
+// expiryLoop runs sweepExpired every ExpiryCheck until Close.
+func (b *Broker) expiryLoop() {
+	defer b.bg.Done()
+	t := time.NewTicker(b.expiryCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			b.sweepExpired(now)
+		}
+	}
+}
+
+// disconnect sends code to each client and closes it, from the caller's
+// goroutine and a few helpers it waits for: never from inside a mochi hook.
+func (b *Broker) disconnect(cls []*mqtt.Client, code packets.Code) {
+	if len(cls) == 0 {
+		return
+	}
+	next := make(chan *mqtt.Client)
+	var wg sync.WaitGroup
+	for range min(len(cls), dropParallel) {
+		wg.Go(func() {
+			for cl := range next {
+				_ = b.server.DisconnectClient(cl, code)
+			}
+		})
+	}
+	for _, cl := range cls {
+		next <- cl
+	}
+	close(next)
+	wg.Wait()
+}
+
+// clientOf returns p's mochi client once CONNECT was authenticated, else nil.
+func (b *Broker) clientOf(p *peer) *mqtt.Client {
+	b.idx.mu.Lock()
+	defer b.idx.mu.Unlock()
+	return p.cl
+}

@@ -1,0 +1,210 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// acceptBackoff is how long the accept loop waits after a transient error
+// such as running out of file descriptors.
+const acceptBackoff = 50 * time.Millisecond
+
+// gateListener implements mochi's listeners.Listener for one transport. It
+// owns the socket, so every TLS handshake and refusal passes through it; each
+// connection gets its own goroutine and the accept loop never waits on one.
+type gateListener struct {
+	b          *Broker
+	name       string
+	ln         net.Listener
+	tlsConf    *tls.Config // nil for plain MQTT
+	nextProtos []string
+	ws         *wsFront // nil unless this is the WSS transport
+	log        *slog.Logger
+	done       chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*peer]io.Closer // connections in a handshake or a session
+	wg     sync.WaitGroup      // their goroutines
+}
+
+var _ listeners.Listener = (*gateListener)(nil)
+
+// listen binds addr for transport name. The error names both, e.g.
+// "listen mqtts :8883: address already in use".
+func listen(b *Broker, name, addr string) (*gateListener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s %s: %w", name, addr, bindCause(err))
+	}
+	l := &gateListener{
+		b:     b,
+		name:  name,
+		ln:    ln,
+		log:   b.log.With("transport", name),
+		done:  make(chan struct{}),
+		conns: map[*peer]io.Closer{},
+	}
+	if name != TransportMQTT {
+		l.tlsConf = l.tlsConfig()
+	}
+	if name == TransportWSS {
+		l.nextProtos = []string{"http/1.1"}
+		l.ws = newWSFront(l)
+	}
+	return l, nil
+}
+
+// bindCause strips the "listen tcp ADDR: bind:" layers net.Listen adds.
+func bindCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	return err
+}
+
+// ID returns the transport name; mochi stores it as each client's listener.
+func (l *gateListener) ID() string { return l.name }
+
+// Address returns the bound address, with the real port when :0 was asked.
+func (l *gateListener) Address() string { return l.ln.Addr().String() }
+
+// Protocol returns the transport name.
+func (l *gateListener) Protocol() string { return l.name }
+
+// Init does nothing: Broker.Start binds every socket before mochi sees any
+// listener, so a busy port fails Start with its address.
+func (l *gateListener) Init(*slog.Logger) error { return nil }
+
+// Serve accepts connections until Close.
+func (l *gateListener) Serve(establish listeners.EstablishFn) {
+	if l.ws != nil {
+		l.ws.start(establish)
+	}
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.isClosed() {
+				return
+			}
+			l.log.Warn("accept", "error", err)
+			select {
+			case <-l.done:
+				return
+			case <-time.After(acceptBackoff):
+			}
+			continue
+		}
+		p := newPeer(l.name, conn)
+		if !l.track(p, conn) {
+			_ = conn.Close()
+			return
+		}
+		go l.handle(p, conn, establish)
+	}
+}
+
+// handle runs one connection: gate, then MQTT (or HTTP for WSS).
+func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.EstablishFn) {
+	defer l.untrack(p)
+	if l.tlsConf == nil {
+		l.establish(establish, &meteredConn{Conn: raw, p: p})
+		return
+	}
+	conn, reason := l.handshake(p, raw)
+	if conn == nil {
+		_ = raw.Close()
+		if reason != "" && !l.isClosed() {
+			l.b.emit(p.event(EventRefused, reason, ""))
+		}
+		return
+	}
+	if l.ws != nil {
+		l.ws.deliver(&peerConn{Conn: conn, p: p})
+		return
+	}
+	// The handshake deadline now bounds the wait for CONNECT; mochi replaces
+	// it with the keepalive deadline once CONNECT is read.
+	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
+	l.establish(establish, &meteredConn{Conn: conn, p: p})
+}
+
+// establish hands a gated connection to mochi and returns when its session ends.
+func (l *gateListener) establish(establish listeners.EstablishFn, c net.Conn) {
+	if err := establish(l.name, c); err != nil {
+		l.log.Debug("session ended", "remote", c.RemoteAddr().String(), "error", err)
+	}
+}
+
+// track registers a connection so Close can end it; false once closed.
+func (l *gateListener) track(p *peer, c io.Closer) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.conns[p] = c
+	l.wg.Add(1)
+	return true
+}
+
+func (l *gateListener) untrack(p *peer) {
+	l.mu.Lock()
+	delete(l.conns, p)
+	l.mu.Unlock()
+	l.wg.Done()
+}
+
+func (l *gateListener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Close stops accepting, ends every connection of this transport and waits
+// for their goroutines, so mochi's client wait group is idle when it waits.
+// Sessions get a DISCONNECT "server shutting down"; connections still in a
+// handshake or before CONNECT are closed. It does not use mochi's closeClients:
+// Clients.GetByListener read-locks twice and can deadlock with a connecting
+// client.
+func (l *gateListener) Close(listeners.CloseFn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	open := make(map[*peer]io.Closer, len(l.conns))
+	for p, c := range l.conns {
+		open[p] = c
+	}
+	l.mu.Unlock()
+
+	close(l.done)
+	_ = l.ln.Close()
+	if l.ws != nil {
+		l.ws.close()
+	}
+	for p, c := range open {
+		if cl := l.b.clientOf(p); cl != nil {
+			_ = l.b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+		_ = c.Close()
+	}
+	l.wg.Wait()
+}

@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// peer is everything the broker knows about one accepted connection, from
+// the TLS handshake to the end of its MQTT session. It travels with the
+// net.Conn handed to mochi, so hooks find it from cl.Net.Conn without a lookup.
+type peer struct {
+	transport string
+	remote    string
+
+	// Identity, written by VerifyConnection in the handshake goroutine before
+	// the connection reaches mochi; read-only afterwards.
+	serial   string // empty: no client certificate
+	cn       string
+	notAfter time.Time
+	refusal  string // reason VerifyConnection refused the handshake
+
+	// Counters, updated by the client's own goroutines.
+	msgsIn, msgsOut   atomic.Uint64
+	bytesIn, bytesOut atomic.Uint64
+	lastActivity      atomic.Int64 // unix nanoseconds
+
+	// Guarded by Broker.mu.
+	cl          *mqtt.Client
+	clientID    string
+	connectedAt time.Time
+	live        bool   // in the index now
+	registered  bool   // was in the index once: its end is a "disconnected" event
+	cause       string // why the broker closed it; empty when it did not
+}
+
+func newPeer(transport string, c net.Conn) *peer {
+	p := &peer{transport: transport, remote: c.RemoteAddr().String()}
+	p.touch()
+	return p
+}
+
+func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }
+
+// session snapshots p; the caller holds Broker.mu.
+func (p *peer) session() Session {
+	return Session{
+		ClientID:     p.clientID,
+		Serial:       p.serial,
+		CN:           p.cn,
+		Transport:    p.transport,
+		Remote:       p.remote,
+		ConnectedAt:  p.connectedAt,
+		MsgsIn:       p.msgsIn.Load(),
+		MsgsOut:      p.msgsOut.Load(),
+		BytesIn:      p.bytesIn.Load(),
+		BytesOut:     p.bytesOut.Load(),
+		LastActivity: time.Unix(0, p.lastActivity.Load()),
+	}
+}
+
+// event returns an event of type typ about p. Safe without Broker.mu only for
+// the identity fields; clientID is passed in by callers that read it locked.
+func (p *peer) event(typ, reason, clientID string) Event {
+	return Event{
+		At:        time.Now(),
+		Type:      typ,
+		Reason:    reason,
+		ClientID:  clientID,
+		Serial:    p.serial,
+		CN:        p.cn,
+		Remote:    p.remote,
+		Transport: p.transport,
+	}
+}
+
+// peered is implemented by every net.Conn the broker hands to mochi.
+type peered interface{ peer() *peer }
+
+// peerOf returns the peer behind a mochi client, or nil for a connection the
+// broker did not accept (there are none unless someone adds a listener).
+func peerOf(cl *mqtt.Client) *peer {
+	if pc, ok := cl.Net.Conn.(peered); ok {
+		return pc.peer()
+	}
+	return nil
+}
+
+// meteredConn is the MQTT stream of an mqtts or plain mqtt session: it counts
+// bytes and records activity for its peer.
+type meteredConn struct {
+	net.Conn
+	p *peer
+}
+
+func (c *meteredConn) peer() *peer { return c.p }
+
+// Read counts the MQTT bytes received.
+func (c *meteredConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.p.bytesIn.Add(uint64(n))
+		c.p.touch()
+	}
+	return n, err
+}
+
+// Write counts the MQTT bytes sent.
+func (c *meteredConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.p.bytesOut.Add(uint64(n))
+		c.p.touch()
+	}
+	return n, err
+}
+
+// replayConn returns the byte peeked before the TLS handshake, then reads on.
+// It carries the peer so GetConfigForClient can bind VerifyConnection to it.
+type replayConn struct {
+	net.Conn
+	head []byte
+	p    *peer
+}
+
+func (c *replayConn) peer() *peer { return c.p }
+
+// Read serves the peeked bytes first.
+func (c *replayConn) Read(b []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(b, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}

@@ -1,0 +1,177 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// wsCloseWait bounds the write of a websocket close frame.
+const wsCloseWait = time.Second
+
+// errNotBinary ends a WSS session whose client sent a text frame: MQTT over
+// websocket is binary only.
+var errNotBinary = errors.New("websocket message is not binary")
+
+// peerKey is the context key carrying a WSS connection's peer to the handler.
+type peerKey struct{}
+
+// peerConn is a gated TLS connection on its way through the HTTP server.
+type peerConn struct {
+	net.Conn
+	p *peer
+}
+
+func (c *peerConn) peer() *peer { return c.p }
+
+// wsFront serves HTTP on connections its gate listener has already
+// handshaken and verified, and turns upgrades on the path into MQTT sessions.
+// mochi's own websocket listener hides the *tls.Conn, hence this one.
+type wsFront struct {
+	l         *gateListener
+	conns     *connQueue
+	srv       *http.Server
+	upgrader  websocket.Upgrader
+	establish listeners.EstablishFn
+	served    sync.WaitGroup
+}
+
+func newWSFront(l *gateListener) *wsFront {
+	f := &wsFront{l: l, conns: newConnQueue(l.ln.Addr())}
+	f.srv = &http.Server{
+		Handler:           http.HandlerFunc(f.serveHTTP),
+		ReadHeaderTimeout: l.b.handshakeTimeout,
+		IdleTimeout:       l.b.handshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if pc, ok := c.(*peerConn); ok {
+				return context.WithValue(ctx, peerKey{}, pc.p)
+			}
+			return ctx
+		},
+	}
+	f.upgrader = websocket.Upgrader{
+		HandshakeTimeout: l.b.handshakeTimeout,
+		Subprotocols:     []string{"mqtt"},
+		// Devices, not browsers, connect here; the client certificate is the
+		// credential, so the Origin header carries no authority.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return f
+}
+
+// start serves HTTP until close; establish is mochi's, kept for upgrades.
+func (f *wsFront) start(establish listeners.EstablishFn) {
+	f.establish = establish
+	f.served.Add(1)
+	go func() {
+		defer f.served.Done()
+		if err := f.srv.Serve(f.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			f.l.log.Warn("serve websocket", "error", err)
+		}
+	}()
+}
+
+// deliver queues a handshaken connection for the HTTP server.
+func (f *wsFront) deliver(c *peerConn) {
+	if !f.conns.put(c) {
+		_ = c.Close()
+	}
+}
+
+// close stops the HTTP server; upgraded sessions are ended by the gate listener.
+func (f *wsFront) close() {
+	_ = f.srv.Close()
+	f.served.Wait()
+}
+
+// serveHTTP upgrades a request on the MQTT path and runs the session in the
+// handler's goroutine.
+func (f *wsFront) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != f.l.b.cfg.WSSPath {
+		http.NotFound(w, r)
+		return
+	}
+	p, _ := r.Context().Value(peerKey{}).(*peer)
+	if p == nil {
+		http.Error(w, "not a gated connection", http.StatusInternalServerError)
+		return
+	}
+	ws, err := f.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		f.l.b.emit(p.event(EventRefused, "bad websocket request", ""))
+		return
+	}
+	c := &wsConn{Conn: ws.UnderlyingConn(), ws: ws, p: p}
+	if !f.l.track(p, c) {
+		_ = c.Close()
+		return
+	}
+	defer f.l.untrack(p)
+	_ = c.SetDeadline(time.Now().Add(f.l.b.handshakeTimeout))
+	f.l.establish(f.establish, c)
+}
+
+// wsConn is one MQTT session over websocket: binary messages as a byte stream.
+// Writes come only from mochi's WritePacket, which serialises them.
+type wsConn struct {
+	net.Conn
+	ws *websocket.Conn
+	p  *peer
+	r  io.Reader // the message being read, nil between messages
+}
+
+func (c *wsConn) peer() *peer { return c.p }
+
+// Read reads the payload of the binary messages in order.
+func (c *wsConn) Read(b []byte) (int, error) {
+	for {
+		if c.r == nil {
+			op, r, err := c.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			if op != websocket.BinaryMessage {
+				return 0, errNotBinary
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(b)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			err = nil
+		}
+		if n > 0 {
+			c.p.bytesIn.Add(uint64(n))
+			c.p.touch()
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+// Write sends b as one binary message.
+func (c *wsConn) Write(b []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		return 0, err
+	}
+	c.p.bytesOut.Add(uint64(len(b)))
+	c.p.touch()
+	return len(b), nil
+}
+
+// Close sends a close frame, then closes the TLS connection.
+func (c *wsConn) Close() error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseWait))
+	return c.Conn.Close()
+}
