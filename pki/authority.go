@@ -1,0 +1,282 @@
+// Package pki is Gatehouse's certificate authority: CA material, client and
+// server issuance, CSR signing and import, the certificate lifecycle rules, and
+// the in-memory state snapshot consulted at every TLS handshake.
+//
+// Concurrency contract: an *Authority is safe for concurrent use. Handshake
+// reads (Authorize on a known certificate, Allowed, State) are lock-free: they
+// load atomic pointers to immutable trust material and snapshot shards.
+// Writers (issuance, import, trust, transitions, auto-registration) serialise
+// on one mutex; each commits to the store first, then updates the snapshot,
+// then releases the mutex and calls the OnChange hook.
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// CA validity periods.
+const (
+	RootValidity    = 10 * 365 * day
+	IssuingValidity = 5 * 365 * day
+)
+
+// backdate is subtracted from NotBefore to tolerate clock skew between hosts.
+const backdate = time.Minute
+
+// Authority issues and verifies certificates against one store.
+type Authority struct {
+	st   *store.Store
+	opts options
+
+	root, issuing       *x509.Certificate
+	rootPEM, issuingPEM []byte
+	issuingKey          crypto.Signer
+
+	mu    sync.Mutex // serialises writers; see the package comment
+	trust atomic.Pointer[trustSet]
+	snap  *snapshot
+}
+
+// caKeyPair is a CA certificate with its key, as created or loaded.
+type caKeyPair struct {
+	cert    *x509.Certificate
+	certPEM []byte
+	key     crypto.Signer
+}
+
+// Init loads the CAs from st, creating the root (10 years) and issuing
+// intermediate (5 years) on first start, and loads the state snapshot.
+func Init(st *store.Store, opts ...Option) (*Authority, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &Authority{st: st, opts: o}
+	cas, err := st.ListCAs()
+	if err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
+	}
+	root, err := a.loadOrCreateCA(cas, store.RoleRoot, nil)
+	if err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
+	}
+	issuing, err := a.loadOrCreateCA(cas, store.RoleIssuing, root)
+	if err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
+	}
+	a.root, a.rootPEM = root.cert, root.certPEM
+	a.issuing, a.issuingPEM, a.issuingKey = issuing.cert, issuing.certPEM, issuing.key
+	if err := a.reloadTrust(); err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
+	}
+	entries := make(map[string]entry)
+	err = st.ForEachCert(func(c store.Cert) error {
+		e, err := entryOf(c)
+		if err != nil {
+			return err
+		}
+		entries[c.Serial] = e
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
+	}
+	a.snap = newSnapshot(entries)
+	return a, nil
+}
+
+// Store returns the store the Authority was initialised with.
+func (a *Authority) Store() *store.Store { return a.st }
+
+func entryOf(c store.Cert) (entry, error) {
+	e := entry{state: c.State}
+	fp, err := hex.DecodeString(c.Fingerprint)
+	if err != nil || len(fp) != len(e.fp) {
+		return entry{}, fmt.Errorf("certificate %s: bad fingerprint %q", c.Serial, c.Fingerprint)
+	}
+	copy(e.fp[:], fp)
+	return e, nil
+}
+
+// loadOrCreateCA returns the first stored CA of role, or creates one signed by
+// parent (self-signed when parent is nil) and stores it.
+func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *caKeyPair) (*caKeyPair, error) {
+	for _, ca := range cas {
+		if ca.Role == role {
+			return parseCAKeyPair(ca)
+		}
+	}
+	key, err := generateKey(KeyECDSAP256, a.opts.rand)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s CA key: %w", role, err)
+	}
+	serial, err := a.newSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := a.opts.now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: a.opts.rootName, Organization: []string{"Gatehouse"}},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(RootValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            1,
+	}
+	signer, parentCert := key, tmpl
+	if parent != nil {
+		tmpl.Subject.CommonName = a.opts.issuingName
+		tmpl.NotAfter = now.Add(IssuingValidity)
+		if tmpl.NotAfter.After(parent.cert.NotAfter) {
+			tmpl.NotAfter = parent.cert.NotAfter
+		}
+		tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
+		signer, parentCert = parent.key, parent.cert
+	}
+	der, err := x509.CreateCertificate(a.opts.rand, tmpl, parentCert, key.Public(), signer)
+	if err != nil {
+		return nil, fmt.Errorf("create %s CA: %w", role, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse new %s CA: %w", role, err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	rec := caRecord(cert, role, now)
+	rec.KeyPEM = string(keyPEM)
+	audit := store.AuditRecord{At: now, Actor: "gatehouse", Action: "ca.create",
+		Detail: fmt.Sprintf("%s CA %q, expires %s", role, cert.Subject.CommonName, cert.NotAfter.UTC().Format(time.DateOnly))}
+	if err := a.st.PutCA(rec, audit); err != nil {
+		return nil, err
+	}
+	return &caKeyPair{cert: cert, certPEM: []byte(rec.CertPEM), key: key}, nil
+}
+
+func parseCAKeyPair(ca store.CA) (*caKeyPair, error) {
+	cert, err := parseCertPEM([]byte(ca.CertPEM))
+	if err != nil {
+		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, err)
+	}
+	block, _ := pem.Decode([]byte(ca.KeyPEM))
+	if block == nil {
+		return nil, fmt.Errorf("stored %s CA %s: no private key", ca.Role, ca.ID)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("stored %s CA %s: parse key: %w", ca.Role, ca.ID, err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("stored %s CA %s: key type %T cannot sign", ca.Role, ca.ID, k)
+	}
+	return &caKeyPair{cert: cert, certPEM: []byte(ca.CertPEM), key: signer}, nil
+}
+
+// caRecord describes cert as a store record.
+func caRecord(cert *x509.Certificate, role store.CARole, now time.Time) store.CA {
+	return store.CA{
+		ID:        fingerprint(cert.Raw),
+		Role:      role,
+		Subject:   cert.Subject.String(),
+		NotBefore: cert.NotBefore,
+		NotAfter:  cert.NotAfter,
+		CertPEM:   string(encodeCert(cert.Raw)),
+		AddedAt:   now,
+	}
+}
+
+// RootPEM returns our root CA certificate: the ca.pem clients need to verify the server.
+func (a *Authority) RootPEM() []byte { return append([]byte(nil), a.rootPEM...) }
+
+// IssuingPEM returns the issuing intermediate that signs client and server leaves.
+func (a *Authority) IssuingPEM() []byte { return append([]byte(nil), a.issuingPEM...) }
+
+// CAs lists every CA (ours and operator-trusted) with KeyPEM cleared.
+func (a *Authority) CAs() ([]store.CA, error) {
+	cas, err := a.st.ListCAs()
+	if err != nil {
+		return nil, err
+	}
+	for i := range cas {
+		cas[i].KeyPEM = ""
+	}
+	return cas, nil
+}
+
+// State returns a certificate's state from the snapshot, without locking.
+func (a *Authority) State(serial string) (store.State, bool) {
+	e, ok := a.snap.get(serial)
+	return e.state, ok
+}
+
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+func encodeCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func encodeKey(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// parseCertPEM parses the first CERTIFICATE block of data.
+func parseCertPEM(data []byte) (*x509.Certificate, error) {
+	certs, err := parseCertsPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+// parseCertsPEM parses every CERTIFICATE block of data; it needs at least one
+// and refuses other block types and trailing garbage.
+func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%w: PEM block %q is not a CERTIFICATE", ErrMalformed, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: certificate %d: %v", ErrMalformed, len(certs)+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%w: no PEM CERTIFICATE block found", ErrMalformed)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, fmt.Errorf("%w: unparseable data after certificate %d", ErrMalformed, len(certs))
+	}
+	return certs, nil
+}

@@ -1,0 +1,84 @@
+package pki
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Client file names written by WriteClientFiles.
+const (
+	CAFile   = "ca.pem"
+	CertFile = "client.crt"
+	KeyFile  = "client.key"
+)
+
+// WriteClientFiles writes dir/ca.pem (0644), dir/client.crt (leaf + chain,
+// 0644) and, when iss has a key, dir/client.key (0600), creating dir (0700).
+// Without force it refuses to overwrite any existing file before writing
+// anything. Each file is written to a temporary file and renamed into place,
+// so none is ever half-written. It returns the paths written.
+func WriteClientFiles(dir string, iss Issued, force bool) ([]string, error) {
+	type file struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}
+	files := []file{{CAFile, iss.CAPEM, 0o644}, {CertFile, iss.ChainPEM, 0o644}}
+	if iss.KeyPEM != nil {
+		files = append(files, file{KeyFile, iss.KeyPEM, 0o600})
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("write client files: %w", err)
+	}
+	if !force {
+		for _, f := range files {
+			p := filepath.Join(dir, f.name)
+			if _, err := os.Lstat(p); err == nil {
+				return nil, fmt.Errorf("write client files: %s already exists: use --force to overwrite", p)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("write client files: %w", err)
+			}
+		}
+	}
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := writeAtomic(p, f.data, f.mode); err != nil {
+			return paths, fmt.Errorf("write client files: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// writeAtomic writes data to a temporary file next to path, syncs it, sets
+// mode and renames it over path.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename into %s: %w", path, err)
+	}
+	return nil
+}

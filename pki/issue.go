@@ -1,0 +1,360 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// MaxCNLength is the longest common name accepted (RFC 5280 ub-common-name).
+const MaxCNLength = 64
+
+// ServerValidity is the lifetime of a server certificate, capped by the issuing CA.
+const ServerValidity = 365 * day
+
+// ClientRequest asks for a new client certificate and key.
+type ClientRequest struct {
+	CN      string        // optional; "device-<6 hex>" when empty
+	TTL     time.Duration // 0 means DefaultClientTTL
+	KeyType KeyType       // "" means the Authority's default
+}
+
+// Issued is a newly issued client certificate. The key is returned once and never stored.
+type Issued struct {
+	Cert     store.Cert
+	ChainPEM []byte // leaf, then the issuing intermediate
+	KeyPEM   []byte // PKCS#8; nil when the certificate was signed from a CSR
+	CAPEM    []byte // our root: what the client needs to verify the server
+}
+
+// serialLimit bounds random serials to 128 bits.
+var serialLimit = new(big.Int).Lsh(big.NewInt(1), 128)
+
+// newSerial returns a random positive serial of at most 128 bits.
+func (a *Authority) newSerial() (*big.Int, error) {
+	for {
+		n, err := rand.Int(a.opts.rand, serialLimit)
+		if err != nil {
+			return nil, fmt.Errorf("generate serial: %w", err)
+		}
+		if n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// checkCN enforces RFC 5280's length bound and printable characters.
+func checkCN(cn string) error {
+	if !utf8.ValidString(cn) {
+		return fmt.Errorf("common name %q: %w: not valid UTF-8", cn, ErrInvalidCN)
+	}
+	if n := utf8.RuneCountInString(cn); n > MaxCNLength {
+		return fmt.Errorf("common name %.20q...: %w: %d characters, at most %d", cn, ErrInvalidCN, n, MaxCNLength)
+	}
+	for _, r := range cn {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("common name %q: %w: contains non-printable character %U", cn, ErrInvalidCN, r)
+		}
+	}
+	if strings.TrimSpace(cn) != cn {
+		return fmt.Errorf("common name %q: %w: leading or trailing space", cn, ErrInvalidCN)
+	}
+	return nil
+}
+
+func (a *Authority) defaultCN() (string, error) {
+	b := make([]byte, 3)
+	if _, err := a.opts.rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate common name: %w", err)
+	}
+	return "device-" + hex.EncodeToString(b), nil
+}
+
+// notAfter computes the end of validity for ttl from now, refusing lifetimes
+// beyond the issuing CA with an error wrapping ErrTTL that names the maximum.
+func (a *Authority) notAfter(now time.Time, ttl time.Duration) (time.Time, error) {
+	if ttl < 0 {
+		return time.Time{}, fmt.Errorf("%w: negative lifetime %s", ErrTTL, ttl)
+	}
+	end := now.Add(ttl)
+	if limit := a.issuing.NotAfter; end.After(limit) {
+		maxDays := int(limit.Sub(now) / day)
+		return time.Time{}, fmt.Errorf("%w: %s would end after the issuing CA expires on %s: at most %dd",
+			ErrTTL, formatTTL(ttl), limit.UTC().Format(time.DateOnly), maxDays)
+	}
+	return end, nil
+}
+
+func formatTTL(d time.Duration) string {
+	if d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
+}
+
+// leafTemplate is the common shape of client and server leaves.
+func (a *Authority) leafTemplate(cn string, now, end time.Time, eku x509.ExtKeyUsage) (*x509.Certificate, error) {
+	serial, err := a.newSerial()
+	if err != nil {
+		return nil, err
+	}
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              end,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{eku},
+		BasicConstraintsValid: true,
+	}, nil
+}
+
+// sign creates the leaf with our issuing CA and parses it back.
+func (a *Authority) sign(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(a.opts.rand, tmpl, a.issuing, pub, a.issuingKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse signed certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// certRecord describes a client leaf as a store record in state inactive.
+func certRecord(c *x509.Certificate, kt KeyType, src store.Source, now time.Time) store.Cert {
+	sans := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	return store.Cert{
+		Serial:      c.SerialNumber.Text(16),
+		CN:          c.Subject.CommonName,
+		SANs:        sans,
+		Issuer:      c.Issuer.CommonName,
+		NotBefore:   c.NotBefore,
+		NotAfter:    c.NotAfter,
+		Fingerprint: fingerprint(c.Raw),
+		KeyType:     string(kt),
+		State:       store.StateInactive,
+		Source:      src,
+		CreatedAt:   now,
+		CertPEM:     string(encodeCert(c.Raw)),
+	}
+}
+
+// register stores a new certificate record with a cert.create audit record,
+// adds it to the snapshot and reports the change. Callers must not hold a.mu.
+func (a *Authority) register(rec store.Cert, actor, detail string) error {
+	audit := store.AuditRecord{At: rec.CreatedAt, Actor: actor, Action: "cert.create",
+		Serial: rec.Serial, CN: rec.CN, To: rec.State, Detail: detail}
+	e, err := entryOf(rec)
+	if err != nil {
+		return err
+	}
+	if err := a.create(rec, e, audit); err != nil {
+		return err
+	}
+	a.opts.onChange(rec, audit)
+	return nil
+}
+
+func (a *Authority) create(rec store.Cert, e entry, audit store.AuditRecord) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.st.CreateCert(rec, audit); err != nil {
+		return err
+	}
+	a.snap.set(rec.Serial, e)
+	return nil
+}
+
+// IssueClient creates a key and a client certificate (clientAuth EKU) signed
+// by the issuing CA, stores the record as inactive and returns the key once.
+func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error) {
+	kt := req.KeyType
+	if kt == "" {
+		kt = a.opts.keyType
+	}
+	if _, err := ParseKeyType(string(kt)); err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
+	}
+	cn := req.CN
+	if cn == "" {
+		var err error
+		if cn, err = a.defaultCN(); err != nil {
+			return Issued{}, err
+		}
+	}
+	if err := checkCN(cn); err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = DefaultClientTTL
+	}
+	now := a.opts.now()
+	end, err := a.notAfter(now, ttl)
+	if err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
+	}
+	key, err := generateKey(kt, a.opts.rand)
+	if err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate %q: generate %s key: %w", cn, kt, err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return Issued{}, err
+	}
+	iss, err := a.issueLeaf(cn, now, end, key.Public(), nil, kt, store.SourceIssued, actor)
+	if err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
+	}
+	iss.KeyPEM = keyPEM
+	return iss, nil
+}
+
+// issueLeaf signs and registers a client leaf for pub.
+func (a *Authority) issueLeaf(cn string, now, end time.Time, pub crypto.PublicKey, csr *x509.CertificateRequest,
+	kt KeyType, src store.Source, actor string) (Issued, error) {
+	tmpl, err := a.leafTemplate(cn, now, end, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return Issued{}, err
+	}
+	if csr != nil {
+		tmpl.DNSNames, tmpl.IPAddresses = csr.DNSNames, csr.IPAddresses
+	}
+	cert, err := a.sign(tmpl, pub)
+	if err != nil {
+		return Issued{}, err
+	}
+	rec := certRecord(cert, kt, src, now)
+	detail := fmt.Sprintf("%s %s certificate, expires %s", src, kt, cert.NotAfter.UTC().Format(time.DateOnly))
+	if err := a.register(rec, actor, detail); err != nil {
+		return Issued{}, err
+	}
+	chain := append(encodeCert(cert.Raw), a.issuingPEM...)
+	return Issued{Cert: rec, ChainPEM: chain, CAPEM: a.RootPEM()}, nil
+}
+
+// SignCSR signs a PEM certificate request after checking its signature. Only
+// the CN and DNS/IP SANs are copied; the key never leaves the device.
+func (a *Authority) SignCSR(csrPEM []byte, ttl time.Duration, actor string) (Issued, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		return Issued{}, fmt.Errorf("sign CSR: %w: no PEM block found", ErrMalformed)
+	}
+	if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+		return Issued{}, fmt.Errorf("sign CSR: %w: PEM block %q is not a CERTIFICATE REQUEST", ErrMalformed, block.Type)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign CSR: %w: %v", ErrMalformed, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return Issued{}, fmt.Errorf("sign CSR: %w: signature does not verify: %v", ErrMalformed, err)
+	}
+	kt, err := keyTypeOf(csr.PublicKey)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign CSR: %w", err)
+	}
+	cn := csr.Subject.CommonName
+	if cn == "" {
+		if cn, err = a.defaultCN(); err != nil {
+			return Issued{}, err
+		}
+	}
+	if err := checkCN(cn); err != nil {
+		return Issued{}, fmt.Errorf("sign CSR: %w", err)
+	}
+	if ttl == 0 {
+		ttl = DefaultClientTTL
+	}
+	now := a.opts.now()
+	end, err := a.notAfter(now, ttl)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
+	}
+	iss, err := a.issueLeaf(cn, now, end, csr.PublicKey, csr, kt, store.SourceSigned, actor)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
+	}
+	return iss, nil
+}
+
+// IssueServer issues a serverAuth certificate for the given DNS names and IP
+// addresses (1 year, capped by the issuing CA). It is not stored: the server
+// certificate is reissued at every start. Certificate holds leaf + intermediate.
+func (a *Authority) IssueServer(sans []string) (*tls.Certificate, error) {
+	if len(sans) == 0 {
+		return nil, fmt.Errorf("issue server certificate: no DNS names or IP addresses given")
+	}
+	now := a.opts.now()
+	end := now.Add(ServerValidity)
+	if end.After(a.issuing.NotAfter) {
+		end = a.issuing.NotAfter
+	}
+	tmpl, err := a.leafTemplate(sans[0], now, end, x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate: %w", err)
+	}
+	for _, san := range sans {
+		if ip := net.ParseIP(san); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, san)
+		}
+	}
+	key, err := generateKey(a.opts.keyType, a.opts.rand)
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate: generate key: %w", err)
+	}
+	cert, err := a.sign(tmpl, key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("issue server certificate: %w", err)
+	}
+	return &tls.Certificate{
+		Certificate: [][]byte{cert.Raw, a.issuing.Raw},
+		PrivateKey:  key,
+		Leaf:        cert,
+	}, nil
+}
+
+// ImportClient registers a client certificate issued elsewhere (state
+// inactive, source imported). It must chain to a trusted CA (ours or
+// operator-trusted), carry the clientAuth EKU and be valid now. Extra
+// certificates after the leaf in certPEM are used as intermediates.
+func (a *Authority) ImportClient(certPEM []byte, actor string) (store.Cert, error) {
+	certs, err := parseCertsPEM(certPEM)
+	if err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate: %w", err)
+	}
+	leaf := certs[0]
+	if leaf.IsCA {
+		return store.Cert{}, fmt.Errorf("import certificate %q: it is a CA certificate: use ca trust", leaf.Subject.CommonName)
+	}
+	if _, err := a.verify(certs); err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate %q: %w: %w", leaf.Subject.CommonName, ErrUntrusted, err)
+	}
+	// A key type we would not issue is still importable; the record just names none.
+	kt, _ := keyTypeOf(leaf.PublicKey)
+	rec := certRecord(leaf, kt, store.SourceImported, a.opts.now())
+	if err := a.register(rec, actor, "imported certificate issued by "+leaf.Issuer.String()); err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate %q: %w", leaf.Subject.CommonName, err)
+	}
+	return rec, nil
+}

@@ -1,0 +1,71 @@
+package pki
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// snapshotShards is the number of independently swapped shards. A state change
+// copies one shard (about n/256 entries), not the whole map.
+const snapshotShards = 256
+
+// entry is what the handshake needs to know about a stored certificate.
+type entry struct {
+	state store.State
+	fp    [32]byte // SHA-256 of the DER: a different certificate with the same serial is not this one
+}
+
+// snapshot is the in-memory serial -> state map read at every handshake.
+//
+// Concurrency contract: get is lock-free and wait-free (one atomic load and a
+// map read) and may run on any number of goroutines. Each shard's map is
+// immutable once published; set copies the shard, changes the copy and
+// publishes it with an atomic store, under mu so that concurrent writers never
+// lose each other's updates. The Authority calls set only after the change is
+// committed to the store, so a reader never sees a state the store does not hold.
+type snapshot struct {
+	mu     sync.Mutex
+	shards [snapshotShards]atomic.Pointer[map[string]entry]
+}
+
+func newSnapshot(certs map[string]entry) *snapshot {
+	var parts [snapshotShards]map[string]entry
+	for i := range parts {
+		parts[i] = make(map[string]entry, len(certs)/snapshotShards+1)
+	}
+	for serial, e := range certs {
+		parts[shardOf(serial)][serial] = e
+	}
+	s := &snapshot{}
+	for i := range parts {
+		s.shards[i].Store(&parts[i])
+	}
+	return s
+}
+
+// shardOf hashes a serial with FNV-1a; imported serials need not be random.
+func shardOf(serial string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(serial); i++ {
+		h ^= uint32(serial[i])
+		h *= 16777619
+	}
+	return int(h % snapshotShards)
+}
+
+func (s *snapshot) get(serial string) (entry, bool) {
+	e, ok := (*s.shards[shardOf(serial)].Load())[serial]
+	return e, ok
+}
+
+func (s *snapshot) set(serial string, e entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := &s.shards[shardOf(serial)]
+	m := maps.Clone(*sh.Load())
+	m[serial] = e
+	sh.Store(&m)
+}

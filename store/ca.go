@@ -1,0 +1,109 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// caRecord is the stored form of a CA: CA.KeyPEM is hidden from JSON so that
+// it never leaks to clients, so the store serialises it explicitly.
+type caRecord struct {
+	CA
+	Key string `json:"key_pem,omitempty"`
+}
+
+var roleOrder = map[CARole]int{RoleRoot: 0, RoleIssuing: 1, RoleTrusted: 2}
+
+// PutCA stores a new CA keyed by its ID and appends audit in the same
+// transaction. It returns an error wrapping ErrExists if the ID is present.
+func (s *Store) PutCA(ca CA, audit AuditRecord) error {
+	if ca.ID == "" {
+		return fmt.Errorf("put CA %q: empty ID", ca.Subject)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCA)
+		if b.Get([]byte(ca.ID)) != nil {
+			return ErrExists
+		}
+		if err := putJSON(b, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
+			return err
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return fmt.Errorf("put CA %s (%s): %w", ca.Subject, ca.ID, err)
+	}
+	return nil
+}
+
+// ListCAs returns every CA including KeyPEM, ordered root, issuing, trusted,
+// and by AddedAt within a role.
+func (s *Store) ListCAs() ([]CA, error) {
+	var out []CA
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCA).ForEach(func(k, v []byte) error {
+			var r caRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode CA %s: %w", k, err)
+			}
+			r.CA.KeyPEM = r.Key
+			out = append(out, r.CA)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list CAs: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if ri, rj := roleOrder[out[i].Role], roleOrder[out[j].Role]; ri != rj {
+			return ri < rj
+		}
+		return out[i].AddedAt.Before(out[j].AddedAt)
+	})
+	return out, nil
+}
+
+// Settings returns the persisted settings; zero Settings when none were saved.
+func (s *Store) Settings() (Settings, error) {
+	var st Settings
+	err := s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketSettings).Get(keySettings)
+		if raw == nil {
+			return nil
+		}
+		return json.Unmarshal(raw, &st)
+	})
+	if err != nil {
+		return Settings{}, fmt.Errorf("read settings: %w", err)
+	}
+	return st, nil
+}
+
+// UpdateSettings reads the settings, lets fn change them and writes them back
+// with audit, all in one transaction. fn runs inside the write transaction: it
+// must be quick and must not call the store. An error from fn aborts the update.
+func (s *Store) UpdateSettings(fn func(*Settings) error, audit AuditRecord) (Settings, error) {
+	var st Settings
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettings)
+		if raw := b.Get(keySettings); raw != nil {
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+		}
+		if err := fn(&st); err != nil {
+			return err
+		}
+		if err := putJSON(b, keySettings, st); err != nil {
+			return err
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return Settings{}, fmt.Errorf("update settings: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MinPrefix is the shortest serial prefix ResolveSerial accepts.
+const MinPrefix = 6
+
+// maxCandidates bounds the candidates listed in an AmbiguousError.
+const maxCandidates = 10
+
+// forEachPage is how many records ForEachCert reads per transaction.
+const forEachPage = 1024
+
+// CreateCert stores a new certificate record and appends audit in the same
+// transaction. It returns an error wrapping ErrExists when the serial is taken.
+// Empty audit Serial and CN are filled from c.
+func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
+	if c.Serial == "" {
+		return errors.New("create certificate: empty serial")
+	}
+	if audit.Serial == "" {
+		audit.Serial = c.Serial
+	}
+	if audit.CN == "" {
+		audit.CN = c.CN
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		key := []byte(c.Serial)
+		if b.Get(key) != nil {
+			return ErrExists
+		}
+		if err := putJSON(b, key, c); err != nil {
+			return err
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return fmt.Errorf("create certificate %s: %w", c.Serial, err)
+	}
+	return nil
+}
+
+// GetCert returns the certificate with the exact serial, or an error wrapping ErrNotFound.
+func (s *Store) GetCert(serial string) (Cert, error) {
+	var c Cert
+	err := s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketCerts).Get([]byte(serial))
+		if raw == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(raw, &c)
+	})
+	if err != nil {
+		return Cert{}, fmt.Errorf("get certificate %s: %w", serial, err)
+	}
+	return c, nil
+}
+
+// ResolveSerial turns what an operator typed into a stored serial: the exact
+// serial, or a unique prefix of at least MinPrefix hex characters (any case).
+// Several matches yield an *AmbiguousError listing up to 10 candidates; none an
+// error wrapping ErrNotFound.
+func (s *Store) ResolveSerial(prefix string) (string, error) {
+	p := strings.ToLower(strings.TrimSpace(prefix))
+	if p == "" || strings.Trim(p, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("serial %q is not hexadecimal", prefix)
+	}
+	var matches []string
+	exact := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b.Get([]byte(p)) != nil {
+			exact = true
+			return nil
+		}
+		if len(p) < MinPrefix {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek([]byte(p)); k != nil && bytes.HasPrefix(k, []byte(p)); k, _ = c.Next() {
+			matches = append(matches, string(k))
+			if len(matches) > maxCandidates {
+				break
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("resolve serial %s: %w", prefix, err)
+	case exact:
+		return p, nil
+	case len(p) < MinPrefix:
+		return "", fmt.Errorf("serial prefix %q is too short: give at least %d hex characters", prefix, MinPrefix)
+	case len(matches) == 0:
+		return "", fmt.Errorf("no certificate with serial %s: %w", prefix, ErrNotFound)
+	case len(matches) > 1:
+		if len(matches) > maxCandidates {
+			matches = append(matches[:maxCandidates], "...")
+		}
+		return "", &AmbiguousError{Prefix: prefix, Candidates: matches}
+	}
+	return matches[0], nil
+}
+
+// certHead is the part of a record the ListCerts filters need; decoding only it
+// skips allocating the rest of records that do not match.
+type certHead struct {
+	CN    string `json:"cn"`
+	State State  `json:"state"`
+}
+
+func (q CertQuery) match(raw []byte) (bool, error) {
+	if q.State == "" && q.CNPrefix == "" {
+		return true, nil
+	}
+	var h certHead
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return false, err
+	}
+	return (q.State == "" || h.State == q.State) && strings.HasPrefix(h.CN, q.CNPrefix), nil
+}
+
+// ListCerts returns certificates ordered by serial key that match q, at most
+// q.Limit of them, and the cursor for the next page: pass it as q.After. The
+// cursor is "" when no further match exists.
+func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
+	var (
+		out  []Cert
+		next string
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCerts).Cursor()
+		k, v := c.First()
+		if q.After != "" {
+			k, v = c.Seek([]byte(q.After))
+			if k != nil && string(k) == q.After {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			ok, err := q.match(v)
+			if err != nil {
+				return fmt.Errorf("decode certificate %s: %w", k, err)
+			}
+			if !ok {
+				continue
+			}
+			if q.Limit > 0 && len(out) == q.Limit {
+				next = out[len(out)-1].Serial
+				return nil
+			}
+			var cert Cert
+			if err := json.Unmarshal(v, &cert); err != nil {
+				return fmt.Errorf("decode certificate %s: %w", k, err)
+			}
+			out = append(out, cert)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list certificates: %w", err)
+	}
+	return out, next, nil
+}
+
+// ForEachCert calls fn for every certificate in serial order. It reads in
+// pages of short transactions and calls fn outside them, so fn may use the
+// store; records written concurrently may or may not be seen. An error from fn
+// stops the iteration and is returned.
+func (s *Store) ForEachCert(fn func(Cert) error) error {
+	q := CertQuery{Limit: forEachPage}
+	for {
+		page, next, err := s.ListCerts(q)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		q.After = next
+	}
+}
+
+// Transition moves a certificate from state from to state to in one
+// transaction, appending audit (Serial, CN, From and To filled in). It is a
+// compare-and-swap: if the stored state is not from, it returns an error
+// wrapping ErrConflict naming the current state. Lifecycle rules are not
+// checked here; package pki owns them.
+func (s *Store) Transition(serial string, from, to State, audit AuditRecord) (Cert, error) {
+	if audit.At.IsZero() {
+		audit.At = time.Now()
+	}
+	var c Cert
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		raw := b.Get([]byte(serial))
+		if raw == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		if c.State != from {
+			return fmt.Errorf("state is %s, expected %s: %w", c.State, from, ErrConflict)
+		}
+		c.State = to
+		c.StateChangedAt = audit.At
+		c.Reason = audit.Reason
+		if to == StateActive && c.FirstSeen.IsZero() {
+			c.FirstSeen = audit.At
+			c.LastSeen = audit.At
+		}
+		if err := putJSON(b, []byte(serial), c); err != nil {
+			return err
+		}
+		audit.Serial, audit.CN, audit.From, audit.To = serial, c.CN, from, to
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return Cert{}, fmt.Errorf("transition certificate %s from %s to %s: %w", serial, from, to, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,217 @@
+// Package store persists Gatehouse's certificates, CAs, settings and audit log
+// in a single bbolt file.
+//
+// Concurrency contract: a *Store is safe for concurrent use by many
+// goroutines. Every exported method runs exactly one bbolt transaction, so a
+// record is never half-written and an audit record is committed together with
+// the change it describes. Values returned by the store are copies: nothing
+// returned references memory owned by bbolt. Callbacks passed to the store
+// (ForEachCert, UpdateSettings) must not call back into the store from inside
+// UpdateSettings, which runs its callback inside the write transaction.
+//
+// Only one process may open the file at a time: bbolt holds an exclusive
+// flock, and Open turns a lock timeout into an error wrapping ErrLocked.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the store layout this build reads and writes.
+const SchemaVersion = 1
+
+// DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketCA       = []byte("ca")
+	bucketCerts    = []byte("certs")
+	bucketSettings = []byte("settings")
+	bucketAudit    = []byte("audit")
+
+	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit}
+
+	keySchema   = []byte("schema_version")
+	keySettings = []byte("settings")
+)
+
+// Options configure Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock; DefaultTimeout when zero.
+	Timeout time.Duration
+}
+
+// Store is an open Gatehouse database.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// lockedError names the locked file while matching ErrLocked with errors.Is.
+type lockedError struct{ path string }
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("store %s is locked by another process", e.path)
+}
+
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
+// Open opens or creates the database at path. It creates the parent directory
+// (0700) and the file (0600) when missing and all buckets in one transaction.
+// A file held by another process yields an error wrapping ErrLocked; a damaged
+// or foreign file yields an error wrapping ErrCorrupt, never a panic.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := openBolt(path, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := initSchema(db, path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// openBolt opens the bbolt file, converting bbolt's errors and panics on
+// damaged files into ErrLocked or ErrCorrupt.
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	var file *os.File
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt panicked half-way through Open: release the lock it holds.
+			if file != nil {
+				_ = file.Close()
+			}
+			db, err = nil, fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, &lockedError{path: path}
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, err)
+	default:
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+}
+
+// initSchema validates the meta bucket and creates missing buckets in one
+// transaction. It is the first transaction on a file, so it also converts
+// bbolt panics on damaged pages into ErrCorrupt.
+func initSchema(db *bolt.DB, path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
+		}
+	}()
+	return db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			foreign := false
+			if err := tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil }); err != nil {
+				return err
+			}
+			if foreign {
+				return fmt.Errorf("open store %s: %w: bbolt file without a gatehouse meta bucket", path, ErrCorrupt)
+			}
+			m, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return fmt.Errorf("open store %s: create meta bucket: %w", path, err)
+			}
+			if err := m.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+				return fmt.Errorf("open store %s: write schema version: %w", path, err)
+			}
+		} else if err := checkSchema(meta.Get(keySchema), path); err != nil {
+			return err
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func checkSchema(raw []byte, path string) error {
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return fmt.Errorf("open store %s: %w: bad schema version %q", path, ErrCorrupt, raw)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("open store %s: schema version %d is newer than this gatehouse supports (%d): upgrade gatehouse", path, v, SchemaVersion)
+	}
+	return nil
+}
+
+// Close releases the file and its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file path given to Open.
+func (s *Store) Path() string { return s.path }
+
+// putJSON marshals v and stores it under key.
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+// appendAudit assigns the next sequence number and writes a inside tx.
+func appendAudit(tx *bolt.Tx, a *AuditRecord) error {
+	b := tx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("audit sequence: %w", err)
+	}
+	a.Seq = seq
+	if a.At.IsZero() {
+		a.At = time.Now()
+	}
+	if err := putJSON(b, seqKey(seq), a); err != nil {
+		return fmt.Errorf("write audit %d: %w", seq, err)
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
