@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// DBFile is the store's file name inside the data directory.
+const DBFile = "gatehouse.db"
+
+// Config says where an App keeps its data and where it logs.
+type Config struct {
+	DataDir string
+	Logger  *slog.Logger // nil discards
+	Now     func() time.Time
+	// Actor names who acts when a call's context carries none (see WithActor):
+	// "tui" for the in-process TUI, the OS user for a command.
+	Actor string
+}
+
+// BrokerConfig configures the embedded broker.
+type BrokerConfig struct {
+	MQTTS, WSS, MQTT string   // listen addresses; empty disables a transport
+	SANs             []string // extra server certificate names
+	ServerCertFile   string   // operator-provided server certificate (PEM chain)
+	ServerKeyFile    string
+}
+
+// App is one Gatehouse: the store, the PKI and, when started, the broker.
+// Without a broker (a command run while no daemon is up) it still serves every
+// store operation; live-session answers are then empty.
+type App struct {
+	data   string
+	actor  string
+	log    *slog.Logger
+	now    func() time.Time
+	st     *store.Store
+	ca     *pki.Authority
+	hub    *Hub
+	server pki.ServerCert
+
+	mu sync.Mutex // guards br against Start/Close races
+	br *broker.Broker
+}
+
+// Open opens (creating on first use) the data directory and the store.
+func Open(cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("secure data dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub()}
+	a.ca, err = pki.Init(st, pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
+	}
+	return a, nil
+}
+
+// DataDir is the directory the App keeps its store in.
+func (a *App) DataDir() string { return a.data }
+
+// Hub is the App's event hub.
+func (a *App) Hub() *Hub { return a.hub }
+
+// Authority is the App's PKI.
+func (a *App) Authority() *pki.Authority { return a.ca }
+
+// certChanged turns a committed lifecycle change into an event.
+func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
+	reason := string(rec.From) + " -> " + string(rec.To)
+	if rec.From == "" {
+		reason = "registered as " + string(c.State)
+	}
+	if rec.Reason != "" {
+		reason += ": " + rec.Reason
+	}
+	a.hub.Emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CN: c.CN})
+}
+
+// StartBroker starts the MQTT listeners with the persisted client-cert auth
+// modes. It fails, naming the address, when a port is taken.
+func (a *App) StartBroker(cfg BrokerConfig) error {
+	settings, err := a.st.Settings()
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
+		return err
+	}
+	modes := map[string]bool{broker.TransportMQTTS: true, broker.TransportWSS: true}
+	for t, on := range settings.ClientAuth {
+		modes[t] = on
+	}
+	br, err := broker.New(broker.Config{
+		MQTTSAddr:      cfg.MQTTS,
+		WSSAddr:        cfg.WSS,
+		MQTTAddr:       cfg.MQTT,
+		GetCertificate: a.server.GetCertificate,
+		Authorizer:     a.ca,
+		ClientAuth:     modes,
+		Emit:           a.hub.Emit,
+		Logger:         a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("configure broker: %w", err)
+	}
+	if err := br.Start(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.br = br
+	a.mu.Unlock()
+	return nil
+}
+
+// loadServerCert installs the operator's server certificate or issues one
+// from the internal CA for the local names plus the configured SANs.
+func (a *App) loadServerCert(cfg BrokerConfig, stored []string) error {
+	if cfg.ServerCertFile != "" || cfg.ServerKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ServerCertFile, cfg.ServerKeyFile)
+		if err != nil {
+			return fmt.Errorf("load server certificate %s: %w", cfg.ServerCertFile, err)
+		}
+		a.server.Set(&cert)
+		return nil
+	}
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		names = append(names, host)
+	}
+	names = append(append(names, stored...), cfg.SANs...)
+	cert, err := a.ca.IssueServer(names)
+	if err != nil {
+		return fmt.Errorf("issue server certificate: %w", err)
+	}
+	a.server.Set(cert)
+	return nil
+}
+
+// broker returns the running broker or nil.
+func (a *App) broker() *broker.Broker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.br
+}
+
+// Close stops the broker (dropping its sessions) and closes the store.
+func (a *App) Close() error {
+	a.mu.Lock()
+	br := a.br
+	a.br = nil
+	a.mu.Unlock()
+	var errs []error
+	if br != nil {
+		errs = append(errs, br.Close())
+	}
+	errs = append(errs, a.st.Close())
+	return errors.Join(errs...)
+}
+
+type actorKey struct{}
+
+// WithActor returns a context whose admin actions are audited as actor.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actor is who the audit log names for an action made with ctx.
+func (a *App) actorOf(ctx context.Context) string {
+	if s, ok := ctx.Value(actorKey{}).(string); ok && s != "" {
+		return s
+	}
+	if a.actor != "" {
+		return a.actor
+	}
+	return "unknown"
+}

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// Describe implements ui.Backend.
+func (a *App) Describe() string {
+	if a.broker() == nil {
+		return "store " + a.st.Path() + " (no broker running)"
+	}
+	return "in-process broker, data " + a.data
+}
+
+// Snapshot implements ui.Backend.
+func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
+	certs, _, err := a.st.ListCerts(store.CertQuery{})
+	if err != nil {
+		return ui.Snapshot{}, fmt.Errorf("list certificates: %w", err)
+	}
+	cas, err := a.ca.CAs()
+	if err != nil {
+		return ui.Snapshot{}, fmt.Errorf("list CAs: %w", err)
+	}
+	transports, _ := a.Transports(ctx)
+	recent := a.hub.Recent()
+	newestFirst := make([]broker.Event, len(recent))
+	for i, e := range recent {
+		newestFirst[len(recent)-1-i] = e
+	}
+	return ui.Snapshot{
+		Certs:      certs,
+		Sessions:   a.liveSessions(),
+		Transports: transports,
+		CAs:        cas,
+		Events:     newestFirst,
+	}, nil
+}
+
+// Subscribe implements ui.Backend.
+func (a *App) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
+	return a.hub.Subscribe(ctx), nil
+}
+
+// RecentEvents implements Service.
+func (a *App) RecentEvents(context.Context) ([]broker.Event, error) { return a.hub.Recent(), nil }
+
+// Sessions implements Service.
+func (a *App) Sessions(context.Context) ([]broker.Session, error) { return a.liveSessions(), nil }
+
+// Transports implements Service. Without a running broker it reports the
+// persisted modes of the TLS transports, with no addresses.
+func (a *App) Transports(context.Context) ([]broker.TransportInfo, error) {
+	if br := a.broker(); br != nil {
+		return br.Transports(), nil
+	}
+	s, err := a.st.Settings()
+	if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	var out []broker.TransportInfo
+	for _, t := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+		on, set := s.ClientAuth[t]
+		out = append(out, broker.TransportInfo{Name: t, TLS: true, ClientAuth: on || !set})
+	}
+	return out, nil
+}
+
+// SetClientAuth implements ui.Backend: the mode is persisted with an audit
+// record, then applied to the running broker, which drops every session on
+// that transport without a verified certificate when switching on.
+func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
+	if transport != broker.TransportMQTTS && transport != broker.TransportWSS {
+		return 0, usageError(fmt.Errorf("unknown TLS transport %q: use mqtts or wss", transport))
+	}
+	action := "mtls.off"
+	if on {
+		action = "mtls.on"
+	}
+	br := a.broker()
+	dropped := 0
+	_, err := a.st.UpdateSettings(func(s *store.Settings) error {
+		if s.ClientAuth == nil {
+			s.ClientAuth = map[string]bool{}
+		}
+		s.ClientAuth[transport] = on
+		return nil
+	}, store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: action, Detail: transport})
+	if err != nil {
+		return 0, fmt.Errorf("save client-cert auth for %s: %w", transport, err)
+	}
+	if br != nil {
+		if dropped, err = br.SetClientAuth(transport, on); err != nil {
+			return 0, err
+		}
+	}
+	state := "off"
+	if on {
+		state = "on"
+	}
+	a.hub.Emit(broker.Event{At: a.now(), Type: broker.EventMTLS, Transport: transport,
+		Reason: fmt.Sprintf("client-cert auth %s by %s, dropped %d", state, a.actorOf(ctx), dropped)})
+	return dropped, nil
+}

@@ -1,0 +1,249 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// ErrUsage marks errors in what the caller asked for (a bad TTL, a bad key
+// type, a file in the way) as opposed to operational failures.
+var ErrUsage = errors.New("usage")
+
+// usageError wraps err so that errors.Is(err, ErrUsage) holds.
+func usageError(err error) error { return fmt.Errorf("%w%.0w", err, ErrUsage) }
+
+// ResolveSerial implements Service.
+func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {
+	return a.st.ResolveSerial(prefix)
+}
+
+// sessionsBySerial counts live sessions per certificate serial.
+func (a *App) sessionsBySerial() map[string]int {
+	counts := map[string]int{}
+	for _, s := range a.liveSessions() {
+		if s.Serial != "" {
+			counts[s.Serial]++
+		}
+	}
+	return counts
+}
+
+func (a *App) liveSessions() []broker.Session {
+	if br := a.broker(); br != nil {
+		return br.Sessions()
+	}
+	return nil
+}
+
+// ListCerts implements Service.
+func (a *App) ListCerts(_ context.Context, state store.State) ([]CertView, error) {
+	certs, _, err := a.st.ListCerts(store.CertQuery{State: state})
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	counts := a.sessionsBySerial()
+	now := a.now()
+	out := make([]CertView, len(certs))
+	for i, c := range certs {
+		out[i] = view(c, counts[c.Serial], now)
+	}
+	return out, nil
+}
+
+// ShowCert implements Service.
+func (a *App) ShowCert(ctx context.Context, serial string) (CertDetail, error) {
+	c, err := a.st.GetCert(serial)
+	if err != nil {
+		return CertDetail{}, fmt.Errorf("show certificate %s: %w", serial, err)
+	}
+	hist, err := a.History(ctx, serial)
+	if err != nil {
+		return CertDetail{}, err
+	}
+	var live []broker.Session
+	for _, s := range a.liveSessions() {
+		if s.Serial == serial {
+			live = append(live, s)
+		}
+	}
+	return CertDetail{
+		CertView:     view(c, len(live), a.now()),
+		CertPEM:      c.CertPEM,
+		LiveSessions: live,
+		History:      hist,
+	}, nil
+}
+
+// IssueClient implements Service.
+func (a *App) IssueClient(ctx context.Context, req IssueRequest) (Bundle, error) {
+	ttl, err := pki.ParseTTL(req.TTL)
+	if err != nil {
+		return Bundle{}, usageError(err)
+	}
+	kt, err := pki.ParseKeyType(req.KeyType)
+	if err != nil {
+		return Bundle{}, usageError(err)
+	}
+	iss, err := a.ca.IssueClient(pki.ClientRequest{CN: req.CN, TTL: ttl, KeyType: kt}, a.actorOf(ctx))
+	if err != nil {
+		return Bundle{}, err
+	}
+	return bundle(iss), nil
+}
+
+func bundle(iss pki.Issued) Bundle {
+	return Bundle{Cert: iss.Cert, ChainPEM: string(iss.ChainPEM), KeyPEM: string(iss.KeyPEM), CAPEM: string(iss.CAPEM)}
+}
+
+// SignCSR implements Service.
+func (a *App) SignCSR(ctx context.Context, csrPEM []byte, ttlText string) (Bundle, error) {
+	ttl, err := pki.ParseTTL(ttlText)
+	if err != nil {
+		return Bundle{}, usageError(err)
+	}
+	iss, err := a.ca.SignCSR(csrPEM, ttl, a.actorOf(ctx))
+	if err != nil {
+		return Bundle{}, err
+	}
+	return bundle(iss), nil
+}
+
+// ImportCert implements Service.
+func (a *App) ImportCert(ctx context.Context, certPEM []byte) (store.Cert, error) {
+	c, err := a.ca.ImportClient(certPEM, a.actorOf(ctx))
+	if err != nil {
+		return store.Cert{}, err
+	}
+	return c, nil
+}
+
+// RootPEM implements Service.
+func (a *App) RootPEM(context.Context) ([]byte, error) { return a.ca.RootPEM(), nil }
+
+// TrustCA implements Service.
+func (a *App) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error) {
+	cas, err := a.ca.Trust(pemChain, strict, a.actorOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return cas, nil
+}
+
+// ListCAs implements Service.
+func (a *App) ListCAs(context.Context) ([]store.CA, error) { return a.ca.CAs() }
+
+// Audit implements Service.
+func (a *App) Audit(_ context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
+	recs, err := a.st.ListAudit(q)
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	return recs, nil
+}
+
+// History implements ui.Backend.
+func (a *App) History(ctx context.Context, serial string) ([]store.AuditRecord, error) {
+	return a.Audit(ctx, store.AuditQuery{Serial: serial})
+}
+
+// CreateCert implements ui.Backend: issue, then write the device's files.
+func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateResult, error) {
+	return CreateFiles(ctx, a, req, false)
+}
+
+// CreateFiles issues a certificate through svc and writes ca.pem, client.crt
+// and client.key into req.OutDir (default ./<cn>/). It checks the files are
+// free before issuing, so a refusal never loses a key.
+func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
+	if !force {
+		dir := req.OutDir
+		if dir == "" {
+			dir = req.CN // a blank CN is generated, so its directory is new
+		}
+		if err := filesFree(dir); dir != "" && err != nil {
+			return ui.CreateResult{}, err
+		}
+	}
+	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+	if err != nil {
+		return ui.CreateResult{}, err
+	}
+	dir := req.OutDir
+	if dir == "" {
+		dir = filepath.Join(".", b.Cert.CN)
+	}
+	files, err := pki.WriteClientFiles(dir, pki.Issued{
+		Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),
+	}, force)
+	if err != nil {
+		return ui.CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
+	}
+	return ui.CreateResult{Cert: b.Cert, Files: files}, nil
+}
+
+// clientFiles are the files a device needs, as the Kaa tutorial names them.
+var clientFiles = []string{pki.CAFile, pki.CertFile, pki.KeyFile}
+
+// filesFree fails when one of the client files already exists in dir.
+func filesFree(dir string) error {
+	for _, name := range clientFiles {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s already exists: choose another --out directory or pass --force", p)
+		}
+	}
+	return nil
+}
+
+// Transition implements ui.Backend: the lifecycle change is committed with its
+// audit record first, then every live session of the certificate is dropped.
+func (a *App) Transition(ctx context.Context, serial string, to store.State, reason string) (ui.TransitionResult, error) {
+	br := a.broker()
+	live := 0
+	if br != nil {
+		live = br.SessionCount(serial)
+	}
+	c, err := a.ca.Transition(serial, to, a.actorOf(ctx), reason, live)
+	if err != nil {
+		return ui.TransitionResult{}, err
+	}
+	dropped := 0
+	if br != nil && to != store.StateActive {
+		dropped = br.DropSerial(serial, dropCause(to, reason))
+	}
+	return ui.TransitionResult{Cert: c, Dropped: dropped}, nil
+}
+
+// dropCause is the disconnect reason shown to operators.
+func dropCause(to store.State, reason string) string {
+	cause := string(to) + " by operator"
+	if reason != "" {
+		cause += ": " + reason
+	}
+	return cause
+}
+
+// ExportCA implements ui.Backend.
+func (a *App) ExportCA(ctx context.Context, path string) error {
+	return WriteRootPEM(ctx, a, path)
+}
+
+// WriteRootPEM writes the root certificate from svc to path (mode 0644: it is public).
+func WriteRootPEM(ctx context.Context, svc Service, path string) error {
+	pem, err := svc.RootPEM(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		return fmt.Errorf("export CA to %s: %w", path, err)
+	}
+	return nil
+}

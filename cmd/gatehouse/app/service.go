@@ -1,0 +1,86 @@
+// Package app is Gatehouse's composition of store, pki and broker. App owns
+// the cross-package policy (a suspend is a lifecycle transition plus an audit
+// record, then a drop of live sessions) and implements Service, the interface
+// the command line, the admin API and the TUI are written against.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// Service is everything a client of Gatehouse can ask for. *App implements it
+// in-process; the admin client implements it over the daemon's socket, so every
+// command works the same with or without a running daemon.
+type Service interface {
+	ui.Backend
+
+	// ResolveSerial expands a unique serial prefix (6+ hex characters).
+	ResolveSerial(ctx context.Context, prefix string) (string, error)
+	// ListCerts lists certificates, optionally only those in one stored state.
+	ListCerts(ctx context.Context, state store.State) ([]CertView, error)
+	// ShowCert returns one certificate with its sessions and history.
+	ShowCert(ctx context.Context, serial string) (CertDetail, error)
+	// IssueClient issues a client certificate and returns its key once.
+	IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
+	// SignCSR signs a device's CSR; the device keeps its key.
+	SignCSR(ctx context.Context, csrPEM []byte, ttl string) (Bundle, error)
+	// ImportCert registers a client certificate issued elsewhere (inactive).
+	ImportCert(ctx context.Context, certPEM []byte) (store.Cert, error)
+	// RootPEM returns the root certificate clients use to verify the server.
+	RootPEM(ctx context.Context) ([]byte, error)
+	// TrustCA adds an operator's CA or chain.
+	TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error)
+	// ListCAs lists root, issuing and trusted CAs, without keys.
+	ListCAs(ctx context.Context) ([]store.CA, error)
+	// Transports reports each transport and its client-cert auth mode.
+	Transports(ctx context.Context) ([]broker.TransportInfo, error)
+	// Sessions lists live MQTT sessions.
+	Sessions(ctx context.Context) ([]broker.Session, error)
+	// RecentEvents returns recent events, oldest first.
+	RecentEvents(ctx context.Context) ([]broker.Event, error)
+	// Audit lists audit records, newest first.
+	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
+}
+
+// CertView is a certificate as listed: the record without its PEM, plus
+// how many live sessions use it. Its JSON is a command-line contract.
+type CertView struct {
+	store.Cert
+	CertPEM  string `json:"cert_pem,omitempty"` // shadows the record's PEM, left empty in lists
+	Expired  bool   `json:"expired"`
+	Sessions int    `json:"sessions"`
+}
+
+// CertDetail is one certificate with everything known about it.
+type CertDetail struct {
+	CertView
+	CertPEM      string              `json:"cert_pem"`
+	LiveSessions []broker.Session    `json:"live_sessions"`
+	History      []store.AuditRecord `json:"history"`
+}
+
+// IssueRequest asks for a client certificate. Blank fields take defaults.
+type IssueRequest struct {
+	CN      string `json:"cn"`
+	TTL     string `json:"ttl"`
+	KeyType string `json:"key_type"`
+}
+
+// Bundle is an issued certificate with the PEMs a device needs. KeyPEM is
+// empty for a signed CSR and is never stored.
+type Bundle struct {
+	Cert     store.Cert `json:"cert"`
+	ChainPEM string     `json:"chain_pem"`
+	KeyPEM   string     `json:"key_pem,omitempty"`
+	CAPEM    string     `json:"ca_pem"`
+}
+
+// view builds the listed form of a record.
+func view(c store.Cert, sessions int, now time.Time) CertView {
+	return CertView{Cert: c, Expired: c.Expired(now), Sessions: sessions}
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# End-to-end suite: the Kaa tutorial flow against the real binary, driven by
+# clients Gatehouse did not write: mosquitto_pub/sub, Python paho-mqtt and
+# openssl s_client. Usage: run.sh path/to/gatehouse
+set -euo pipefail
+
+BIN=$(realpath "${1:?usage: run.sh path/to/gatehouse}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d)
+DATA="$WORK/data"
+PIDS=()
+pass=0
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	tmux kill-session -t gatehouse-e2e 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+gh() { "$BIN" --data "$DATA" "$@"; }
+ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
+fail() {
+	echo "FAIL - $*" >&2
+	echo "--- daemon log" >&2; tail -n 30 "$WORK/serve.log" >&2 || true
+	echo "--- events" >&2; gh events 2>&1 | tail -n 20 >&2 || true
+	exit 1
+}
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+# expect_exit CODE CMD...: CMD must exit with CODE and say something on stderr.
+expect_exit() {
+	local want=$1; shift
+	local got=0
+	"$@" >"$WORK/out" 2>"$WORK/err" || got=$?
+	[ "$got" = "$want" ] || fail "'$*' exited $got, want $want: $(cat "$WORK/err")"
+	[ "$want" = 0 ] || [ -s "$WORK/err" ] || fail "'$*' printed no error"
+}
+# expect_fail CMD...: a client we did not write must fail (its exit codes are its own).
+expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
+events_has() { gh events --json | grep -q "$1"; }
+addr_of() { gh mtls status --json | /usr/bin/python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='$1'][0])"; }
+state_of() { gh cert list --json | /usr/bin/python3 -c "import json,sys; print([c['state'] for c in json.load(sys.stdin) if c['serial']=='$1'][0])"; }
+sessions_of() { gh cert list --json | /usr/bin/python3 -c "import json,sys; print([c['sessions'] for c in json.load(sys.stdin) if c['serial']=='$1'][0])"; }
+
+# --- usage errors need no daemon
+expect_exit 2 gh --no-such-flag
+expect_exit 2 gh no-such-command
+expect_exit 2 gh cert create --cn bad --ttl 5x --out "$WORK/bad"
+[ ! -e "$WORK/bad" ] || fail "a refused create wrote files"
+expect_exit 2 gh cert list --state sleeping
+ok "usage errors exit 2 with a message"
+
+# --- start the daemon on free loopback ports
+"$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 >"$WORK/serve.log" 2>&1 &
+PIDS+=($!)
+wait_for 10 test -S "$DATA/admin.sock" || fail "daemon did not start"
+[ "$(stat -c %a "$DATA")" = 700 ] || fail "data dir is not 0700"
+[ "$(stat -c %a "$DATA/admin.sock")" = 600 ] || fail "admin socket is not 0600"
+MQTTS=$(addr_of mqtts); WSS=$(addr_of wss)
+MQTTS_PORT=${MQTTS##*:}; WSS_PORT=${WSS##*:}
+expect_exit 1 "$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss ""
+ok "serve listens on mqtts $MQTTS and wss $WSS; a second daemon is refused"
+
+# --- get root certificate
+gh ca export --out "$WORK/ca.pem"
+openssl x509 -in "$WORK/ca.pem" -noout -subject >/dev/null || fail "ca.pem is not a certificate"
+ok "ca export writes the root certificate"
+
+# --- one-way TLS (client-cert auth off)
+gh mtls off >/dev/null
+mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t 'kp1/#' -i nocert-sub -v >"$WORK/sub.out" 2>&1 &
+SUB=$!; PIDS+=($SUB)
+wait_for 5 events_has '"client_id": "nocert-sub"' || fail "cert-less subscriber did not connect with auth off"
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t kp1/demo/dcx/ep1/json -m '[{"temperature":21}]' ||
+	fail "one-way TLS publish failed"
+wait_for 5 grep -q temperature "$WORK/sub.out" || fail "subscriber did not receive the one-way TLS message"
+ok "one-way TLS: mosquitto clients connect with ca.pem only"
+
+# --- switch client-cert auth on: the cert-less subscriber is dropped at once
+out=$(gh mtls on --transport mqtts)
+echo "$out" | grep -q "dropped 1 session" || fail "mtls on said: $out"
+wait_for 3 bash -c "! kill -0 $SUB 2>/dev/null || grep -qi 'error\|lost\|closed' '$WORK/sub.out'" || true
+wait_for 3 events_has '"reason": "mtls switched on"' || fail "no disconnect event with cause 'mtls switched on'"
+expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t t -m x
+wait_for 3 events_has '"reason": "no client certificate"' || fail "cert-less connect not refused with its reason"
+ok "mtls on drops the cert-less client and refuses new ones"
+
+# --- issue a certificate (Kaa: Add TLS client certificate)
+SERIAL=$(gh cert create --cn dev1 --ttl 90d --out "$WORK/dev1" 2>/dev/null)
+[ -n "$SERIAL" ] || fail "cert create printed no serial"
+for f in ca.pem client.crt client.key; do [ -f "$WORK/dev1/$f" ] || fail "missing $f"; done
+[ "$(stat -c %a "$WORK/dev1/client.key")" = 600 ] || fail "client.key is not 0600"
+[ "$(grep -c 'BEGIN CERTIFICATE' "$WORK/dev1/client.crt")" = 2 ] || fail "client.crt is not leaf + chain"
+expect_exit 1 gh cert create --cn dev1 --out "$WORK/dev1"
+[ "$(state_of "$SERIAL")" = inactive ] || fail "new certificate is not inactive"
+ok "cert create writes ca.pem, client.crt (chain), client.key (0600); state inactive"
+
+# --- openssl s_client: the handshake with and without the certificate
+echo | openssl s_client -connect "127.0.0.1:$MQTTS_PORT" -CAfile "$WORK/ca.pem" -cert "$WORK/dev1/client.crt" \
+	-key "$WORK/dev1/client.key" -verify_return_error -brief 2>&1 | grep -q "Verification: OK" || fail "s_client with cert failed"
+echo | openssl s_client -connect "127.0.0.1:$MQTTS_PORT" -CAfile "$WORK/ca.pem" -tls1_1 >/dev/null 2>&1 &&
+	fail "TLS 1.1 was accepted"
+ok "openssl s_client completes mTLS with the issued certificate; TLS 1.1 is refused"
+
+# --- the Python paho device from the tutorial, two-way TLS
+D=$WORK/dev1
+/usr/bin/python3 "$HERE/device.py" --port "$MQTTS_PORT" --ca "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" \
+	--client-id dev1-py --seconds 60 >"$WORK/dev1.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 grep -q "connected rc=0" "$WORK/dev1.out" || fail "paho device did not connect: $(cat "$WORK/dev1.out")"
+wait_for 5 bash -c "[ \"\$(\"$BIN\" --data '$DATA' cert list --json | grep -c '\"state\": \"active\"')\" -ge 1 ]" ||
+	fail "certificate did not become active on first use"
+[ "$(state_of "$SERIAL")" = active ] || fail "state is $(state_of "$SERIAL"), want active"
+gh conn list --json | grep -q '"client_id": "dev1-py"' || fail "conn list lacks the device"
+ok "paho device connects with ca.pem/client.crt/client.key; certificate becomes active"
+
+# --- and over secure WebSocket
+/usr/bin/python3 "$HERE/device.py" --port "$WSS_PORT" --transport websockets --ca "$D/ca.pem" --cert "$D/client.crt" \
+	--key "$D/client.key" --client-id dev1-ws --seconds 60 >"$WORK/dev1ws.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 grep -q "connected rc=0" "$WORK/dev1ws.out" || fail "paho wss device did not connect: $(cat "$WORK/dev1ws.out")"
+[ "$(sessions_of "$SERIAL")" = 2 ] || fail "want 2 sessions on the certificate"
+ok "the same certificate works over MQTT over secure WebSocket"
+
+# --- suspend: both sessions drop within a second, reconnects are refused
+out=$(gh cert suspend "${SERIAL:0:8}" --reason "e2e")
+echo "$out" | grep -q "dropped 2 sessions" || fail "suspend said: $out"
+wait_for 1 grep -q "disconnected" "$WORK/dev1.out" || fail "device not dropped within 1s"
+wait_for 1 grep -q "disconnected" "$WORK/dev1ws.out" || fail "wss device not dropped within 1s"
+expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t t -m x
+wait_for 3 events_has '"reason": "suspended"' || fail "no refusal with reason suspended"
+gh audit --json | grep -q '"action": "cert.suspend"' || fail "suspend not in the audit log"
+ok "suspend drops both live sessions at once and refuses the certificate at the handshake"
+
+# --- reactivate lets it back
+gh cert reactivate "$SERIAL" >/dev/null
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t kp1/x -m back ||
+	fail "reactivated certificate refused"
+ok "reactivate lets the device back"
+
+# --- revoke is final
+out=$(gh cert revoke "$SERIAL" --json)
+echo "$out" | grep -q '"state": "revoked"' || fail "revoke said: $out"
+expect_exit 1 gh cert reactivate "$SERIAL"
+expect_exit 1 gh cert revoke "$SERIAL"
+expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t t -m x
+ok "revoke is final: reactivate and a second revoke fail with exit 1, the handshake refuses it"
+
+# --- the commonest mistake: plaintext MQTT on the TLS port
+/usr/bin/python3 - "$MQTTS_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.sendall(bytes([0x10, 0x10, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 4]) + b"oops")
+try:
+    s.recv(16)
+except OSError:
+    pass
+PY
+wait_for 3 events_has '"reason": "plaintext MQTT on TLS port"' || fail "plaintext CONNECT not explained"
+head -c 4096 /dev/urandom | timeout 3 bash -c "cat > /dev/tcp/127.0.0.1/$MQTTS_PORT" 2>/dev/null || true
+gh mtls status >/dev/null || fail "daemon died after garbage"
+ok "plaintext MQTT on the TLS port is refused with its reason; garbage does not hurt"
+
+# --- bad input is refused with a clear error and loses nothing
+echo "not a pem" >"$WORK/garbage.pem"
+expect_exit 1 gh cert import "$WORK/garbage.pem"
+expect_exit 1 gh ca trust "$WORK/garbage.pem"
+expect_exit 1 gh cert show ffffffffffff
+expect_exit 2 gh cert suspend
+ok "malformed PEMs and unknown serials fail cleanly"
+
+# --- stop the daemon; commands then open the store directly
+kill -TERM "${PIDS[0]}"
+wait "${PIDS[0]}" || fail "serve did not exit cleanly on SIGTERM"
+[ ! -e "$DATA/admin.sock" ] || fail "admin socket left behind"
+[ "$(state_of "$SERIAL")" = revoked ] || fail "offline cert list disagrees"
+gh audit | grep -q cert.revoke || fail "offline audit lacks the revoke"
+ok "SIGTERM stops the daemon cleanly; commands work on the store without it"
+
+echo "all $pass e2e checks passed"
