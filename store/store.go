@@ -102,13 +102,17 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			// bbolt panicked half-way through Open: release the lock it holds.
+			// bbolt panicked half-way through Open. Closing the file is all
+			// that can be done; its mmap may keep the lock until exit.
 			if file != nil {
 				_ = file.Close()
 			}
 			db, err = nil, fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
 		}
 	}()
+	if err := precheck(path, timeout); err != nil {
+		return nil, err
+	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
 	switch {
 	case err == nil:

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +17,11 @@ func openTemp(t testing.TB) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return s
 }
 
@@ -24,39 +30,133 @@ func testCert(serial, cn string) store.Cert {
 	return store.Cert{
 		Serial: serial, CN: cn, State: store.StateInactive, Source: store.SourceIssued,
 		NotBefore: now, NotAfter: now.Add(time.Hour), CreatedAt: now,
-		Fingerprint: "00", CertPEM: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+		Fingerprint: strings.Repeat("0", 64), CertPEM: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
 	}
 }
 
-func TestCertRoundTrip(t *testing.T) {
+func mustCreate(t testing.TB, s *store.Store, certs ...store.Cert) {
+	t.Helper()
+	for _, c := range certs {
+		if err := s.CreateCert(c, store.AuditRecord{Actor: "test", Action: "cert.create"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "gatehouse.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	mustCreate(t, s, testCert("01", "kept"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s mode = %v, want %v", p, fi.Mode(), want)
+		}
+	}
+	s, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if c, err := s.GetCert("01"); err != nil || c.CN != "kept" {
+		t.Fatalf("after reopen: %+v, %v", c, err)
+	}
+}
+
+// A second Open of the same file in this process meets bbolt's flock: on Linux
+// flock locks belong to the open file description, not the process.
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = store.Open(path, store.Options{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if want := "store " + path + " is locked by another process"; err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("lock wait took %v", d)
+	}
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file    string
+		corrupt bool
+		msg     string
+	}{
+		"fail/random-bytes":       {"random.db", true, "invalid database"},
+		"fail/text-file":          {"text.db", true, "invalid database"},
+		"fail/broken-freelist":    {"broken-pages.db", true, "freelist"},
+		"fail/broken-root-page":   {"broken-root.db", true, ""},
+		"fail/foreign-bbolt-file": {"foreign-bbolt.db", true, "without a gatehouse meta bucket"},
+		"fail/newer-schema":       {"newer-schema.db", false, "newer than this gatehouse supports"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("..", "testdata", "db", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Twice: a failed Open must release the file lock.
+			for range 2 {
+				s, err := store.Open(path, store.Options{Timeout: 100 * time.Millisecond})
+				if err == nil {
+					s.Close()
+					t.Fatal("Open succeeded")
+				}
+				if errors.Is(err, store.ErrCorrupt) != tc.corrupt {
+					t.Fatalf("errors.Is(ErrCorrupt) = %v for %v", !tc.corrupt, err)
+				}
+				if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.msg) {
+					t.Errorf("message %q lacks the path or %q", err, tc.msg)
+				}
+			}
+		})
+	}
+}
+
+func TestCreateGetCert(t *testing.T) {
 	s := openTemp(t)
 	c := testCert("3f2a01bc", "dev-1")
-	if err := s.CreateCert(c, store.AuditRecord{Actor: "test", Action: "cert.create"}); err != nil {
+	c.SANs = []string{"dev-1.local"}
+	if err := s.CreateCert(c, store.AuditRecord{Actor: "alice", Action: "cert.create"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateCert(c, store.AuditRecord{}); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("second create: got %v, want ErrExists", err)
+		t.Fatalf("second create: %v, want ErrExists", err)
 	}
 	got, err := s.GetCert(c.Serial)
-	if err != nil || got.CN != "dev-1" || got.State != store.StateInactive {
+	if err != nil || got.CN != "dev-1" || got.State != store.StateInactive || got.SANs[0] != "dev-1.local" || !got.NotAfter.Equal(c.NotAfter) {
 		t.Fatalf("GetCert = %+v, %v", got, err)
 	}
 	if _, err := s.GetCert("beef"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetCert missing: %v", err)
 	}
-	at := time.Now().Truncate(time.Second)
-	got, err = s.Transition(c.Serial, store.StateInactive, store.StateActive, store.AuditRecord{At: at, Actor: "broker", Action: "cert.activate", Reason: "first use"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.State != store.StateActive || !got.FirstSeen.Equal(at) || got.Reason != "first use" {
-		t.Fatalf("after transition: %+v", got)
-	}
-	if _, err := s.Transition(c.Serial, store.StateInactive, store.StateSuspended, store.AuditRecord{}); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("stale transition: %v, want ErrConflict", err)
-	}
-	audit, err := s.ListAudit(store.AuditQuery{Serial: c.Serial})
-	if err != nil || len(audit) != 2 || audit[0].Action != "cert.activate" || audit[0].From != store.StateInactive {
+	audit, err := s.ListAudit(store.AuditQuery{})
+	if err != nil || len(audit) != 1 || audit[0].Serial != c.Serial || audit[0].CN != "dev-1" || audit[0].Actor != "alice" {
 		t.Fatalf("audit = %+v, %v", audit, err)
 	}
 }
