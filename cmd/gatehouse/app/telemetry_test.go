@@ -1,0 +1,168 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestTelemetryRecord(t *testing.T) {
+	tests := map[string]struct {
+		payloads   []string
+		wantFields map[string][]float64
+	}{
+		"ok/kaa array": {
+			payloads:   []string{`[{"timestamp":1700000000000,"temperature":21.5,"humidity":44}]`},
+			wantFields: map[string][]float64{"temperature": {21.5}, "humidity": {44}},
+		},
+		"ok/kaa batch keeps sample order": {
+			payloads:   []string{`[{"temperature":1},{"temperature":2}]`, ` [{"temperature":3}] `},
+			wantFields: map[string][]float64{"temperature": {1, 2, 3}},
+		},
+		"ok/single object": {
+			payloads:   []string{`{"timestamp":1,"temperature":20,"label":"x","on":true,"nested":{"a":1}}`},
+			wantFields: map[string][]float64{"temperature": {20}},
+		},
+		"ok/plain text counted only": {
+			payloads:   []string{"hello", "21.5"},
+			wantFields: map[string][]float64{},
+		},
+		"ok/broken json counted only": {
+			payloads:   []string{`[{"temperature":`, `[1,2,3]`, `{}`, `[]`},
+			wantFields: map[string][]float64{},
+		},
+		"ok/oversized payload counted only": {
+			payloads:   []string{`{"temperature":1,"pad":"` + strings.Repeat("x", telemetryParseLimit) + `"}`},
+			wantFields: map[string][]float64{},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tel := NewTelemetry(0, 0)
+			var size uint64
+			for i, p := range tc.payloads {
+				tel.Record("dev", fmt.Sprintf("kp1/v1/dcx/dev/json/%d", i), []byte(p), t0.Add(time.Duration(i)*time.Second))
+				size += uint64(len(p))
+			}
+			snap := tel.Snapshot()
+			if len(snap) != 1 {
+				t.Fatalf("snapshot has %d series, want 1", len(snap))
+			}
+			s := snap[0]
+			n := len(tc.payloads)
+			if s.ClientID != "dev" || s.Messages != uint64(n) || s.Bytes != size {
+				t.Fatalf("series %s: %d messages %d bytes, want dev: %d, %d", s.ClientID, s.Messages, s.Bytes, n, size)
+			}
+			if want := fmt.Sprintf("kp1/v1/dcx/dev/json/%d", n-1); s.Topic != want || !s.LastAt.Equal(t0.Add(time.Duration(n-1)*time.Second)) {
+				t.Fatalf("topic %q at %v, want the latest %q", s.Topic, s.LastAt, want)
+			}
+			if !reflect.DeepEqual(s.Fields, tc.wantFields) {
+				t.Fatalf("fields %v, want %v", s.Fields, tc.wantFields)
+			}
+		})
+	}
+}
+
+func TestTelemetryWindowAndRate(t *testing.T) {
+	tel := NewTelemetry(0, 5)
+	for i := range 12 {
+		tel.Record("dev", "t", fmt.Appendf(nil, `[{"temperature":%d}]`, i), t0.Add(time.Duration(i)*500*time.Millisecond))
+	}
+	s := tel.Snapshot()[0]
+	if want := []float64{7, 8, 9, 10, 11}; !reflect.DeepEqual(s.Fields["temperature"], want) {
+		t.Fatalf("window %v, want the last five %v", s.Fields["temperature"], want)
+	}
+	if s.Messages != 12 || math.Abs(s.Rate-2) > 1e-9 {
+		t.Fatalf("%d messages at %.3f/s, want 12 at 2/s", s.Messages, s.Rate)
+	}
+}
+
+func TestTelemetryEvictsLeastRecentClient(t *testing.T) {
+	tel := NewTelemetry(3, 0)
+	for _, id := range []string{"a", "b", "c", "a", "d"} { // b is the least recent when d arrives
+		tel.Record(id, "t", []byte("x"), t0)
+	}
+	var ids []string
+	for _, s := range tel.Snapshot() {
+		ids = append(ids, s.ClientID)
+	}
+	if want := []string{"a", "c", "d"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("tracked %v, want %v", ids, want)
+	}
+}
+
+func TestTelemetryCapsFieldsPerClient(t *testing.T) {
+	tel := NewTelemetry(0, 0)
+	obj := map[string]float64{strings.Repeat("n", telemetryFieldName+1): 1}
+	for i := range telemetryFields + 10 {
+		obj[fmt.Sprintf("f%02d", i)] = float64(i)
+	}
+	payload, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.Record("dev", "t", payload, t0)
+	tel.Record("dev", "t", payload, t0)
+	fields := tel.Snapshot()[0].Fields
+	if len(fields) != telemetryFields {
+		t.Fatalf("%d fields kept, want the cap %d", len(fields), telemetryFields)
+	}
+	if _, ok := fields["f00"]; !ok || len(fields["f00"]) != 2 {
+		t.Fatalf("the first names in order must be kept and keep growing: %v", fields)
+	}
+}
+
+func TestTelemetrySnapshotIsACopy(t *testing.T) {
+	tel := NewTelemetry(0, 0)
+	tel.Record("dev", "t", []byte(`{"temperature":1}`), t0)
+	snap := tel.Snapshot()
+	snap[0].Fields["temperature"][0] = 99
+	if got := tel.Snapshot()[0].Fields["temperature"][0]; got != 1 {
+		t.Fatalf("a caller's edit reached the collector: %v", got)
+	}
+	b, err := json.Marshal(snap[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"client_id", "topic", "fields", "messages", "bytes", "rate", "last_at"} {
+		if !strings.Contains(string(b), `"`+key+`"`) {
+			t.Errorf("JSON %s lacks %q", b, key)
+		}
+	}
+}
+
+func TestTelemetryConcurrent(t *testing.T) {
+	tel := NewTelemetry(10, 0)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				tel.Record(fmt.Sprintf("dev-%d", (w*7+i)%20), "t", []byte(`[{"temperature":21,"humidity":45}]`), t0)
+				if i%50 == 0 {
+					tel.Snapshot()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	snap := tel.Snapshot()
+	if len(snap) != 10 {
+		t.Fatalf("%d clients tracked, want the cap 10", len(snap))
+	}
+}
+
+func BenchmarkTelemetryRecord(b *testing.B) {
+	tel := NewTelemetry(0, 0)
+	payload := []byte(`[{"timestamp":1700000000000,"temperature":21.5,"humidity":44.2}]`)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tel.Record(fmt.Sprintf("dev-%d", i%100), "kp1/demo-v1/dcx/dev/json", payload, t0)
+	}
+}
