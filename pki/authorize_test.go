@@ -1,0 +1,280 @@
+package pki_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/pki/pkitest"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func TestAuthorizeReasons(t *testing.T) {
+	a, st := pkitest.New(t)
+	future, err := pki.Init(st, pki.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notYet, err := future.IssueClient(pki.ClientRequest{CN: "early"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued by our CA into the store behind a's back: a's snapshot lacks it.
+	other, err := pki.Init(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := other.IssueClient(pki.ClientRequest{CN: "ghost"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := a.IssueServer([]string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strictCert, strictCA := pkitest.Foreign(t, "strict-device")
+	if _, err := a.Trust(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: strictCA.Raw}), true, "test"); err != nil {
+		t.Fatal(err)
+	}
+	foreign, _ := pkitest.Foreign(t, "stranger")
+	withServerChain := chainOf(t, pkitest.ClientTLS(t, pkitest.Issue(t, a, "leaf-with-chain")))
+
+	for name, tc := range map[string]struct {
+		chain []*x509.Certificate
+		want  string
+	}{
+		"ok/inactive-first-use":     {chainOf(t, pkitest.ClientTLS(t, pkitest.Issue(t, a, "new"))), ""},
+		"ok/active":                 {stored(t, a, certIn(t, a, store.StateActive)), ""},
+		"ok/reactivated":            {reactivated(t, a), ""},
+		"ok/leaf-only-chain":        {withServerChain[:1], ""},
+		"fail/no-certificate":       {nil, pki.ReasonNoCert},
+		"fail/expired":              {chainOf(t, pkitest.ClientTLS(t, pkitest.Expired(t, a))), pki.ReasonExpired},
+		"fail/not-yet-valid":        {chainOf(t, pkitest.ClientTLS(t, notYet)), pki.ReasonNotYetValid},
+		"fail/unknown-ca":           {chainOf(t, foreign), pki.ReasonUnknownCA},
+		"fail/self-signed":          {chainOf(t, pkitest.SelfSigned(t, "me")), pki.ReasonSelfSigned},
+		"fail/bad-signature":        {chainOf(t, pkitest.Tampered(t, a)), pki.ReasonBadSignature},
+		"fail/wrong-key-usage":      {chainOf(t, *server), pki.ReasonWrongKeyUsage},
+		"fail/suspended":            {stored(t, a, certIn(t, a, store.StateSuspended)), pki.ReasonSuspended},
+		"fail/revoked":              {stored(t, a, certIn(t, a, store.StateRevoked)), pki.ReasonRevoked},
+		"fail/strict-not-imported":  {chainOf(t, strictCert), pki.ReasonNotRegistered},
+		"fail/ours-but-not-stored":  {chainOf(t, pkitest.ClientTLS(t, unknown)), pki.ReasonUnknownCert},
+		"fail/foreign-ca-presented": {append(chainOf(t, foreign), strictCA), pki.ReasonUnknownCA},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := a.Authorize(tc.chain)
+			if got := reason(err); got != tc.want {
+				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
+			}
+			var r *pki.Refusal
+			if err != nil && (!errors.As(err, &r) || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v is not a *Refusal naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// stored returns the leaf of a stored certificate as a one-element chain:
+// Authorize needs no key, and completes the chain with our intermediate.
+func stored(t *testing.T, a *pki.Authority, serial string) []*x509.Certificate {
+	t.Helper()
+	c, err := a.Store().GetCert(serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(c.CertPEM))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*x509.Certificate{leaf}
+}
+
+func reactivated(t *testing.T, a *pki.Authority) []*x509.Certificate {
+	t.Helper()
+	serial := certIn(t, a, store.StateSuspended)
+	if _, err := a.Transition(serial, store.StateActive, "test", "found", 0); err != nil {
+		t.Fatal(err)
+	}
+	return stored(t, a, serial)
+}
+
+// Many handshakes of a never-used certificate race: all are admitted, exactly
+// one activation is written, and later handshakes write nothing.
+func TestAuthorizeFirstUseOnce(t *testing.T) {
+	a, st := pkitest.New(t)
+	iss := pkitest.Issue(t, a, "racer")
+	chain := chainOf(t, pkitest.ClientTLS(t, iss))
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() { errs <- a.Authorize(chain) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("handshake refused: %v", err)
+		}
+	}
+	countAudit := func() int {
+		recs, err := st.ListAudit(store.AuditQuery{Serial: iss.Cert.Serial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	if n := countAudit(); n != 2 {
+		t.Fatalf("%d audit records, want cert.create + one cert.activate", n)
+	}
+	for range 10 {
+		if err := a.Authorize(chain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countAudit(); n != 2 {
+		t.Fatalf("later handshakes wrote: %d audit records", n)
+	}
+	c, _ := st.GetCert(iss.Cert.Serial)
+	if c.State != store.StateActive || c.FirstSeen.IsZero() {
+		t.Fatalf("stored %+v", c)
+	}
+}
+
+func TestTrust(t *testing.T) {
+	var changes []string
+	a, st := pkitest.New(t, pki.WithOnChange(func(c store.Cert, r store.AuditRecord) {
+		changes = append(changes, r.Action+":"+string(c.State)+":"+string(c.Source))
+	}))
+	leaf, ca := pkitest.Foreign(t, "partner-device")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	added, err := a.Trust(caPEM, false, "alice")
+	if err != nil || len(added) != 1 || added[0].Role != store.RoleTrusted || added[0].Strict || added[0].KeyPEM != "" {
+		t.Fatalf("Trust = %+v, %v", added, err)
+	}
+	if _, err := a.Trust(caPEM, true, "alice"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second Trust: %v", err)
+	}
+	// Non-strict: the first handshake registers the certificate and activates it.
+	if err := a.Authorize(chainOf(t, leaf)); err != nil {
+		t.Fatal(err)
+	}
+	serial := leaf.Leaf.SerialNumber.Text(16)
+	c, err := st.GetCert(serial)
+	if err != nil || c.Source != store.SourceAutoRegistered || c.State != store.StateActive || c.CN != "partner-device" {
+		t.Fatalf("auto-registered %+v, %v", c, err)
+	}
+	if want := "[cert.create:inactive:auto-registered cert.activate:active:auto-registered]"; strings.Join(changes, " ") != strings.Trim(want, "[]") {
+		t.Fatalf("changes %v, want %s", changes, want)
+	}
+	if err := a.Authorize(chainOf(t, leaf)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Strict: refused until imported, then activated on first use.
+	sleaf, sca := pkitest.Foreign(t, "strict-device")
+	if _, err := a.Trust(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sca.Raw}), true, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := reason(a.Authorize(chainOf(t, sleaf))); got != pki.ReasonNotRegistered {
+		t.Fatalf("strict before import: %q", got)
+	}
+	if _, err := a.ImportClient(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sleaf.Leaf.Raw}), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Authorize(chainOf(t, sleaf)); err != nil {
+		t.Fatalf("strict after import: %v", err)
+	}
+
+	cas, _ := a.CAs()
+	if len(cas) != 4 || cas[2].Role != store.RoleTrusted || !cas[3].Strict {
+		t.Fatalf("CAs %+v", cas)
+	}
+	for name, tc := range map[string]struct {
+		in   []byte
+		want error
+	}{
+		"fail/leaf-not-ca": {readTestdata(t, "foreign-client.pem"), pki.ErrNotCA},
+		"fail/malformed":   {readTestdata(t, "pem/garbage-base64.pem"), pki.ErrMalformed},
+		"fail/wrong-type":  {readTestdata(t, "pem/wrong-type.pem"), pki.ErrMalformed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := a.Trust(tc.in, false, "test"); !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// A certificate from a trusted CA that reuses the serial of one of ours is
+// not that certificate: the snapshot also compares fingerprints.
+func TestAuthorizeSerialCollision(t *testing.T) {
+	a, _ := pkitest.New(t)
+	ours := pkitest.Issue(t, a, "victim")
+	if err := a.Authorize(chainOf(t, pkitest.ClientTLS(t, ours))); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Partner CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Trust(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), false, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	serial, _ := new(big.Int).SetString(ours.Cert.Serial, 16)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "victim"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := x509.ParseCertificate(leafDER)
+	if got := reason(a.Authorize([]*x509.Certificate{forged})); got != pki.ReasonUnknownCert {
+		t.Fatalf("forged serial: %q", got)
+	}
+	if s, _ := a.State(ours.Cert.Serial); s != store.StateActive {
+		t.Fatalf("our certificate's state changed to %s", s)
+	}
+}
+
+func TestAllowed(t *testing.T) {
+	a, _ := pkitest.New(t)
+	for name, tc := range map[string]struct {
+		serial string
+		want   string
+	}{
+		"ok/inactive":    {certIn(t, a, store.StateInactive), ""},
+		"ok/active":      {certIn(t, a, store.StateActive), ""},
+		"fail/suspended": {certIn(t, a, store.StateSuspended), pki.ReasonSuspended},
+		"fail/revoked":   {certIn(t, a, store.StateRevoked), pki.ReasonRevoked},
+		"fail/unknown":   {"abcdef", pki.ReasonUnknownCert},
+		"fail/empty":     {"", pki.ReasonUnknownCert},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := reason(a.Allowed(tc.serial)); got != tc.want {
+				t.Fatalf("reason %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
