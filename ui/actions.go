@@ -1,0 +1,118 @@
+package ui
+
+import (
+	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/transports"
+	"github.com/gatehouse/gatehouse/ui/pages/trust"
+)
+
+// verbs names a transition target for the status line: the command word,
+// the progressive and the past tense.
+var verbs = map[store.State][3]string{
+	store.StateSuspended: {"suspend", "suspending", "suspended"},
+	store.StateActive:    {"reactivate", "reactivating", "reactivated"},
+	store.StateRevoked:   {"revoke", "revoking", "revoked"},
+}
+
+// handleIntent turns a page's intent into a Backend call in a command.
+func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
+	switch in := msg.(type) {
+	case certs.TransitionIntent:
+		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.Serial)))
+		return transition(m.ctx, m.backend, in), true
+	case certs.CreateIntent:
+		m.info("creating certificate…")
+		req := CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
+		return createCert(m.ctx, m.backend, req), true
+	case certs.HistoryIntent:
+		return history(m.ctx, m.backend, in.Serial), true
+	case transports.ToggleIntent:
+		m.info(fmt.Sprintf("switching client-cert auth %s for %s…", onOff(in.On), in.Transport))
+		return setClientAuth(m.ctx, m.backend, in), true
+	case trust.ExportIntent:
+		return exportCA(m.ctx, m.backend, in.Path), true
+	}
+	return nil, false
+}
+
+// handleResult reports the outcome of an action in the status line and
+// updates the state it touched.
+func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
+	switch msg := msg.(type) {
+	case transitionMsg:
+		in := msg.intent
+		if msg.err != nil {
+			m.fail(fmt.Errorf("%s %s: %w", verbs[in.To][0], certName(in.CN, in.Serial), msg.err))
+			return nil, true
+		}
+		c := msg.res.Cert
+		m.info(fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
+			common.Plural(msg.res.Dropped, "session")))
+		m.putCert(c)
+		return m.reload(false), true
+	case createdMsg:
+		if msg.err != nil {
+			m.certs.CreateFailed(msg.err)
+			m.fail(fmt.Errorf("create certificate: %w", msg.err))
+			return nil, true
+		}
+		c := msg.res.Cert
+		m.putCert(c)
+		m.certs.Created(c, msg.res.Files)
+		m.info(fmt.Sprintf("created %s; the private key is not kept", certName(c.CN, c.Serial)))
+		return nil, true
+	case historyMsg:
+		m.certs.SetHistory(msg.serial, msg.recs, msg.err)
+		return nil, true
+	case clientAuthMsg:
+		in := msg.intent
+		if msg.err != nil {
+			m.fail(fmt.Errorf("switch client-cert auth %s for %s: %w", onOff(in.On), in.Transport, msg.err))
+			return nil, true
+		}
+		m.info(fmt.Sprintf("client-cert auth %s for %s, dropped %s", onOff(in.On), in.Transport,
+			common.Plural(msg.dropped, "session")))
+		return m.reload(false), true
+	case exportedMsg:
+		if msg.err != nil {
+			m.fail(fmt.Errorf("export ca.pem: %w", msg.err))
+		} else {
+			m.info("exported ca.pem to " + msg.path)
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+// reload asks for a snapshot unless one is already on its way; a full
+// reload (resync, resume) always goes, since the one in flight may predate
+// the lost events.
+func (m *Model) reload(full bool) tea.Cmd {
+	if m.inflight > 0 && !full {
+		m.pending = true
+		return nil
+	}
+	m.inflight++
+	return loadSnapshot(m.ctx, m.backend, full, m.gen)
+}
+
+func (m *Model) info(text string) { m.status = status{text: text} }
+
+func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true} }
+
+func certName(cn, serial string) string {
+	return fmt.Sprintf("%s (%s)", cn, common.ShortSerial(serial))
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}

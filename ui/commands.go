@@ -1,0 +1,173 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/transports"
+)
+
+// Timing of the live parts of the TUI.
+const (
+	eventWindow   = 33 * time.Millisecond // one batch per ~frame: at most ~30 redraws/s
+	eventBatchMax = 1000                  // events per batch, so one Update stays short
+	tickEvery     = time.Second           // "connected for" and the linger of dropped rows
+	refreshEvery  = 2 * time.Second       // snapshot for session counters
+	retryEvery    = time.Second           // resubscribe after the stream failed or ended
+	callTimeout   = 30 * time.Second      // actions; RSA key generation can be slow
+	readTimeout   = 10 * time.Second      // snapshot, history
+)
+
+// Messages produced by commands. Each carries what the command captured, so
+// Update can tell a stale answer from a current one.
+type (
+	describeMsg string
+	snapshotMsg struct {
+		snap Snapshot
+		err  error
+		full bool // after start, resync or resume: the event stream is replaced too
+		gen  int  // Model.gen when it was asked for
+	}
+	subscribedMsg struct {
+		ch  <-chan broker.Event
+		err error
+	}
+	eventsMsg struct {
+		ch     <-chan broker.Event
+		events []broker.Event
+		closed bool
+	}
+	tickMsg        struct{}
+	refreshMsg     struct{}
+	resubscribeMsg struct{}
+	transitionMsg  struct {
+		intent certs.TransitionIntent
+		res    TransitionResult
+		err    error
+	}
+	createdMsg struct {
+		res CreateResult
+		err error
+	}
+	historyMsg struct {
+		serial string
+		recs   []store.AuditRecord
+		err    error
+	}
+	clientAuthMsg struct {
+		intent  transports.ToggleIntent
+		dropped int
+		err     error
+	}
+	exportedMsg struct {
+		path string
+		err  error
+	}
+)
+
+func describe(b Backend) tea.Cmd {
+	return func() tea.Msg { return describeMsg(b.Describe()) }
+}
+
+func loadSnapshot(ctx context.Context, b Backend, full bool, gen int) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, readTimeout)
+		defer cancel()
+		s, err := b.Snapshot(ctx)
+		return snapshotMsg{snap: s, err: err, full: full, gen: gen}
+	}
+}
+
+func subscribe(ctx context.Context, b Backend) tea.Cmd {
+	return func() tea.Msg {
+		ch, err := b.Subscribe(ctx)
+		return subscribedMsg{ch: ch, err: err}
+	}
+}
+
+// readEvents blocks for one event, then gathers whatever else arrives within
+// eventWindow, so Update sees batches instead of single events.
+func readEvents(ch <-chan broker.Event) tea.Cmd {
+	return func() tea.Msg {
+		ev, ok := <-ch
+		if !ok {
+			return eventsMsg{ch: ch, closed: true}
+		}
+		batch := []broker.Event{ev}
+		window := time.NewTimer(eventWindow)
+		defer window.Stop()
+		for len(batch) < eventBatchMax {
+			select {
+			case ev, ok := <-ch:
+				if !ok {
+					return eventsMsg{ch: ch, events: batch, closed: true}
+				}
+				batch = append(batch, ev)
+			case <-window.C:
+				return eventsMsg{ch: ch, events: batch}
+			}
+		}
+		return eventsMsg{ch: ch, events: batch}
+	}
+}
+
+func tick() tea.Cmd {
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+func refreshLater() tea.Cmd {
+	return tea.Tick(refreshEvery, func(time.Time) tea.Msg { return refreshMsg{} })
+}
+
+func resubscribeLater() tea.Cmd {
+	return tea.Tick(retryEvery, func(time.Time) tea.Msg { return resubscribeMsg{} })
+}
+
+func transition(ctx context.Context, b Backend, in certs.TransitionIntent) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		res, err := b.Transition(ctx, in.Serial, in.To, "")
+		return transitionMsg{intent: in, res: res, err: err}
+	}
+}
+
+func createCert(ctx context.Context, b Backend, req CreateRequest) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		res, err := b.CreateCert(ctx, req)
+		return createdMsg{res: res, err: err}
+	}
+}
+
+func history(ctx context.Context, b Backend, serial string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, readTimeout)
+		defer cancel()
+		recs, err := b.History(ctx, serial)
+		return historyMsg{serial: serial, recs: recs, err: err}
+	}
+}
+
+func setClientAuth(ctx context.Context, b Backend, in transports.ToggleIntent) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		n, err := b.SetClientAuth(ctx, in.Transport, in.On)
+		return clientAuthMsg{intent: in, dropped: n, err: err}
+	}
+}
+
+func exportCA(ctx context.Context, b Backend, path string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return exportedMsg{path: path, err: b.ExportCA(ctx, path)}
+	}
+}

@@ -1,0 +1,49 @@
+// Package common holds what the root model and every page share: the styles,
+// the key map, the clock, the Page contract and small formatting helpers.
+// It sits below the pages so they never import the root package.
+package common
+
+import (
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/styles"
+)
+
+// Common is handed to every page at construction.
+type Common struct {
+	// Styles is shared and never mutated after start.
+	Styles *styles.Styles
+	// Keys is copied by each page, which may disable bindings on its copy.
+	Keys keymap.KeyMap
+	// Clock returns the current time. Tests pin it so that "expires in" and
+	// "connected for" render the same on every run.
+	Clock func() time.Time
+}
+
+// Now returns the time of the injected clock.
+func (c Common) Now() time.Time { return c.Clock() }
+
+// Page is the view behind one tab. Pages are pointers; the root model calls
+// their methods only from its own Update and View, so a page never needs a
+// lock. A page asks for backend work by returning a command that yields an
+// intent message, which the root turns into a Backend call.
+type Page interface {
+	help.KeyMap
+	// Update handles a key or a page-specific message.
+	Update(msg tea.Msg) tea.Cmd
+	// View renders the page into exactly the size given by SetSize.
+	View() string
+	// SetSize is the page's share of the window-size fan-out.
+	SetSize(width, height int)
+	// Capturing reports whether the page is reading text or showing a
+	// dialog; the root then passes every key (even q and 1..5) to the page.
+	Capturing() bool
+}
+
+// Emit returns a command that yields msg. Pages use it to hand an intent to
+// the root without touching the backend themselves.
+func Emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }

@@ -1,0 +1,103 @@
+package common
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// ShortSerial is the 8-hex-digit prefix operators see in tables; enough to
+// be unique in practice and accepted by the CLI (DESIGN section 6).
+func ShortSerial(serial string) string {
+	if len(serial) > 8 {
+		return serial[:8]
+	}
+	return serial
+}
+
+// Duration renders d compactly at the coarsest useful unit: "42s", "17m",
+// "5h", "364d". Hours run up to two days because "36h" reads better than
+// "1d" for something about to expire.
+func Duration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+}
+
+// Until renders the time left until t, or how long ago it passed.
+func Until(now, t time.Time) string {
+	if t.Before(now) {
+		return Duration(now.Sub(t)) + " ago"
+	}
+	return Duration(t.Sub(now))
+}
+
+// Ago renders how long ago t was; the zero time is "never".
+func Ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	if d := now.Sub(t); d > 0 {
+		return Duration(d) + " ago"
+	}
+	return "now"
+}
+
+// Count renders a message counter in at most five cells: 999, 1.2k, 3.4M.
+func Count(n uint64) string {
+	switch {
+	case n < 1000:
+		return strconv.FormatUint(n, 10)
+	case n < 1_000_000:
+		return trimZero(fmt.Sprintf("%.1f", float64(n)/1e3)) + "k"
+	}
+	return trimZero(fmt.Sprintf("%.1f", float64(n)/1e6)) + "M"
+}
+
+func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+
+// Plural renders "1 session", "2 sessions".
+func Plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// Timestamp renders an absolute time in the local zone, to the minute.
+func Timestamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// Fit truncates every line of s to width cells and returns exactly height
+// lines, so a page can never push the footer off the screen.
+func Fit(s string, width, height int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > height {
+		lines = lines[:height]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > width {
+			lines[i] = ansi.Truncate(l, width, "…")
+		}
+	}
+	for len(lines) < height {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}

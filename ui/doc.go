@@ -1,0 +1,22 @@
+// Package ui is the Gatehouse operator TUI: a bubbletea program with five
+// views (certificates, connections, transports, activity, trust) written
+// against the Backend interface, so the same TUI runs on an in-process broker
+// or attached to a daemon's admin socket.
+//
+// Concurrency contract (DESIGN section 7):
+//
+//   - Only Model.Update changes UI state. Pages are pointers owned by the
+//     root model and are touched only from its Update and View.
+//   - Every Backend call runs in a tea.Cmd that captures its arguments (the
+//     context, the backend, an intent) and never reads the model.
+//   - Live events are read from the Backend.Subscribe channel by a command
+//     that re-arms itself after each batch. A batch is the first event plus
+//     whatever else arrives within 33 ms (at most 1,000 events), so a storm of
+//     events costs at most ~30 updates and redraws a second. Nothing in the
+//     broker ever calls Program.Send, which would block MQTT clients while the
+//     TUI is busy or suspended.
+//   - Events are lossy by design: the backend's channel is bounded and it
+//     sends one EventResync when it dropped some. The TUI then reloads
+//     everything with Backend.Snapshot, as it does after ctrl+z, when the
+//     stream closes and every two seconds (for session counters).
+package ui

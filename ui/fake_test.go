@@ -1,0 +1,235 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// t0 is the fixed "now" of every test.
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+const day = 24 * time.Hour
+
+// fakeBackend is an in-memory Backend that records calls. Transition and
+// SetClientAuth drop sessions and emit disconnected events like the real
+// App, so flows can watch a device go.
+type fakeBackend struct {
+	mu        sync.Mutex
+	snap      Snapshot
+	calls     []string
+	sub       chan broker.Event
+	snapshots int
+	created   []CreateRequest
+	exported  []string
+	failWith  error // returned by actions when set
+}
+
+func newFake() *fakeBackend {
+	cert := func(serial, cn string, st store.State, created, notAfter, lastSeen time.Time) store.Cert {
+		return store.Cert{
+			Serial: serial, CN: cn, SANs: []string{cn + ".local"}, Issuer: "Gatehouse Issuing CA",
+			NotBefore: created, NotAfter: notAfter, Fingerprint: fmt.Sprintf("%064x", len(cn)),
+			KeyType: "ecdsa-p256", State: st, Source: store.SourceIssued, CreatedAt: created,
+			LastSeen: lastSeen, StateChangedAt: created,
+		}
+	}
+	sess := func(id, serial, cn, tr, remote string, ago time.Duration, in, out uint64) broker.Session {
+		return broker.Session{ClientID: id, Serial: serial, CN: cn, Transport: tr, Remote: remote,
+			ConnectedAt: t0.Add(-ago), MsgsIn: in, MsgsOut: out, LastActivity: t0}
+	}
+	return &fakeBackend{snap: Snapshot{
+		Certs: []store.Cert{
+			cert("3f2a9c1b7d5e4a01", "dev1", store.StateActive, t0.Add(-day), t0.Add(364*day), t0.Add(-5*time.Minute)),
+			cert("9b1c44e0aa7f3302", "dev2", store.StateSuspended, t0.Add(-2*day), t0.Add(30*day), t0.Add(-2*time.Hour)),
+			cert("5d0e8812cc3b9a03", "sensor-7", store.StateInactive, t0.Add(-3*day), t0.Add(5*time.Hour), time.Time{}),
+			cert("77aa88bb99cc0005", "legacy", store.StateActive, t0.Add(-367*day), t0.Add(-2*day), t0.Add(-3*day)),
+			cert("a1b2c3d4e5f60704", "old-gw", store.StateRevoked, t0.Add(-400*day), t0.Add(-35*day), t0.Add(-40*day)),
+		},
+		Sessions: []broker.Session{
+			sess("dev1-a", "3f2a9c1b7d5e4a01", "dev1", broker.TransportMQTTS, "10.0.0.5:50123", 42*time.Minute, 1234, 56),
+			sess("dev1-b", "3f2a9c1b7d5e4a01", "dev1", broker.TransportWSS, "10.0.0.6:50124", 3*time.Minute, 12, 3),
+			sess("anon-1", "", "", broker.TransportWSS, "10.0.0.9:40000", 90*time.Second, 0, 0),
+		},
+		Transports: []broker.TransportInfo{
+			{Name: broker.TransportMQTTS, Addr: "0.0.0.0:8883", TLS: true, ClientAuth: true, Connected: 1},
+			{Name: broker.TransportWSS, Addr: "0.0.0.0:8884", TLS: true, ClientAuth: false, Connected: 2},
+			{Name: broker.TransportMQTT, Addr: "0.0.0.0:1883"},
+		},
+		CAs: []store.CA{
+			{ID: "c0ffee0011223344", Role: store.RoleRoot, Subject: "Gatehouse Root CA", NotAfter: t0.Add(3650 * day)},
+			{ID: "beef001122334455", Role: store.RoleIssuing, Subject: "Gatehouse Issuing CA", NotAfter: t0.Add(1825 * day)},
+			{ID: "acme001122334455", Role: store.RoleTrusted, Subject: "Acme Devices CA", NotAfter: t0.Add(700 * day), Strict: true},
+		},
+		Events: []broker.Event{
+			{At: t0.Add(-10 * time.Second), Type: broker.EventRefused, Reason: "no client certificate", Remote: "10.0.0.66:41000", Transport: broker.TransportMQTTS},
+			{At: t0.Add(-90 * time.Second), Type: broker.EventConnected, ClientID: "anon-1", Remote: "10.0.0.9:40000", Transport: broker.TransportWSS},
+			{At: t0.Add(-3 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.6:50124", Transport: broker.TransportWSS},
+			{At: t0.Add(-42 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.5:50123", Transport: broker.TransportMQTTS},
+			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "suspended"},
+		},
+	}}
+}
+
+func (f *fakeBackend) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the recorded calls, in order.
+func (f *fakeBackend) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeBackend) Snapshots() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snapshots
+}
+
+func (f *fakeBackend) Describe() string { return "fake backend" }
+
+func (f *fakeBackend) Snapshot(context.Context) (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snapshots++
+	s := f.snap
+	s.Certs, s.Sessions = slices.Clone(s.Certs), slices.Clone(s.Sessions)
+	s.Transports, s.Events = slices.Clone(s.Transports), slices.Clone(s.Events)
+	return s, nil
+}
+
+func (f *fakeBackend) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan broker.Event, 256)
+	f.sub = ch
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.sub == ch {
+			f.sub = nil
+		}
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// emit sends an event to the subscriber; like the real backend it never blocks.
+func (f *fakeBackend) emit(ev broker.Event) {
+	if f.sub != nil {
+		select {
+		case f.sub <- ev:
+		default:
+		}
+	}
+}
+
+// Emit is emit for tests, taking the lock.
+func (f *fakeBackend) Emit(ev broker.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.emit(ev)
+}
+
+func (f *fakeBackend) CreateCert(_ context.Context, req CreateRequest) (CreateResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("CreateCert %+v", req)
+	if f.failWith != nil {
+		return CreateResult{}, f.failWith
+	}
+	f.created = append(f.created, req)
+	cn := req.CN
+	if cn == "" {
+		cn = "device-1"
+	}
+	dir := req.OutDir
+	if dir == "" {
+		dir = "./" + cn
+	}
+	c := store.Cert{Serial: "c0ffee42d00d0006", CN: cn, Issuer: "Gatehouse Issuing CA", State: store.StateInactive,
+		NotBefore: t0, NotAfter: t0.Add(365 * day), CreatedAt: t0, KeyType: req.KeyType, Source: store.SourceIssued}
+	f.snap.Certs = append(f.snap.Certs, c)
+	return CreateResult{Cert: c, Files: []string{dir + "/ca.pem", dir + "/client.crt", dir + "/client.key"}}, nil
+}
+
+func (f *fakeBackend) Transition(_ context.Context, serial string, to store.State, reason string) (TransitionResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Transition %s %s %q", serial, to, reason)
+	if f.failWith != nil {
+		return TransitionResult{}, f.failWith
+	}
+	i := slices.IndexFunc(f.snap.Certs, func(c store.Cert) bool { return c.Serial == serial })
+	if i < 0 {
+		return TransitionResult{}, store.ErrNotFound
+	}
+	f.snap.Certs[i].State = to
+	dropped := 0
+	if to != store.StateActive {
+		cause := map[store.State]string{store.StateSuspended: "suspended by operator", store.StateRevoked: "revoked by operator"}[to]
+		dropped = f.drop(func(s broker.Session) bool { return s.Serial == serial }, cause)
+	}
+	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to)})
+	return TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
+}
+
+// drop removes matching sessions and emits their disconnected events.
+func (f *fakeBackend) drop(match func(broker.Session) bool, cause string) int {
+	n := 0
+	f.snap.Sessions = slices.DeleteFunc(f.snap.Sessions, func(s broker.Session) bool {
+		if !match(s) {
+			return false
+		}
+		n++
+		f.emit(broker.Event{At: t0, Type: broker.EventDisconnected, Reason: cause, ClientID: s.ClientID,
+			Serial: s.Serial, CN: s.CN, Remote: s.Remote, Transport: s.Transport})
+		return true
+	})
+	return n
+}
+
+func (f *fakeBackend) SetClientAuth(_ context.Context, transport string, on bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("SetClientAuth %s %v", transport, on)
+	if f.failWith != nil {
+		return 0, f.failWith
+	}
+	i := slices.IndexFunc(f.snap.Transports, func(t broker.TransportInfo) bool { return t.Name == transport })
+	if i < 0 || !f.snap.Transports[i].TLS {
+		return 0, errors.New("no such TLS transport")
+	}
+	f.snap.Transports[i].ClientAuth = on
+	if !on {
+		return 0, nil
+	}
+	return f.drop(func(s broker.Session) bool { return s.Transport == transport && s.Serial == "" }, "mTLS switched on"), nil
+}
+
+func (f *fakeBackend) History(_ context.Context, serial string) ([]store.AuditRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("History %s", serial)
+	return []store.AuditRecord{
+		{Seq: 2, At: t0.Add(-time.Hour), Actor: "broker", Action: "cert.activate", Serial: serial, From: store.StateInactive, To: store.StateActive, Reason: "first handshake"},
+		{Seq: 1, At: t0.Add(-day), Actor: "tui", Action: "cert.create", Serial: serial, To: store.StateInactive},
+	}, nil
+}
+
+func (f *fakeBackend) ExportCA(_ context.Context, path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ExportCA %s", path)
+	f.exported = append(f.exported, path)
+	return f.failWith
+}

@@ -1,0 +1,239 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/pages/activity"
+	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/connections"
+	"github.com/gatehouse/gatehouse/ui/pages/transports"
+	"github.com/gatehouse/gatehouse/ui/pages/trust"
+	"github.com/gatehouse/gatehouse/ui/styles"
+)
+
+// Model is the root of the TUI. It only routes: it owns the page enum, the
+// window-size fan-out, the global keys, the help composed from the active
+// page, the status line and the state fed to the pages. Create it with New.
+type Model struct {
+	backend Backend
+	parent  context.Context
+	ctx     context.Context // cancelled on quit; ends the subscription
+	cancel  context.CancelFunc
+	clock   func() time.Time
+
+	styles *styles.Styles
+	keys   keymap.KeyMap
+	help   help.Model
+
+	page       Page
+	pages      [pageCount]common.Page
+	certs      *certs.Page
+	conns      *connections.Page
+	transports *transports.Page
+	activity   *activity.Page
+	trust      *trust.Page
+
+	width, height  int
+	sizedW, sizedH int // the size last fanned out to the pages
+
+	describe string
+	snap     Snapshot
+	loaded   bool
+	events   <-chan broker.Event // the current subscription
+	inflight int                 // snapshot requests on their way
+	pending  bool                // a reload was asked for while one was in flight
+	gen      int                 // bumped by local updates a snapshot in flight would undo
+	status   status
+	tour     tour
+}
+
+// New returns the root model for b. It renders a sensible 80x24 screen
+// before the first tea.WindowSizeMsg arrives.
+func New(b Backend, opts ...Option) *Model {
+	m := &Model{
+		backend: b,
+		parent:  context.Background(),
+		clock:   time.Now,
+		styles:  styles.DefaultStyles(),
+		keys:    keymap.DefaultKeyMap(),
+		help:    help.New(),
+		width:   80,
+		height:  24,
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	m.ctx, m.cancel = context.WithCancel(m.parent)
+	m.help.Styles = m.styles.Help
+	c := common.Common{Styles: m.styles, Keys: m.keys, Clock: m.clock}
+	m.certs, m.conns, m.transports = certs.New(c), connections.New(c), transports.New(c)
+	m.activity, m.trust = activity.New(c), trust.New(c)
+	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust}
+	m.inflight = 1 // the snapshot Init asks for
+	m.layout()
+	return m
+}
+
+// Init implements tea.Model: it asks for the backend's name, the first
+// snapshot and the event stream, and starts the clock and refresh ticks.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(describe(m.backend), loadSnapshot(m.ctx, m.backend, true, m.gen),
+		subscribe(m.ctx, m.backend), tick(), refreshLater())
+}
+
+// Update implements tea.Model.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	m.layout()
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		return nil
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	case tea.ResumeMsg:
+		return m.reload(true)
+	case describeMsg:
+		m.describe = string(msg)
+		return nil
+	case snapshotMsg:
+		return m.handleSnapshot(msg)
+	case subscribedMsg:
+		if msg.err != nil {
+			m.fail(fmt.Errorf("subscribe to events: %w", msg.err))
+			return resubscribeLater()
+		}
+		m.events = msg.ch
+		return readEvents(msg.ch)
+	case eventsMsg:
+		return m.handleEvents(msg)
+	case resubscribeMsg:
+		return tea.Batch(subscribe(m.ctx, m.backend), m.reload(true))
+	case tickMsg:
+		m.conns.Expire(m.clock())
+		return tick()
+	case refreshMsg:
+		return tea.Batch(m.reload(false), refreshLater())
+	}
+	if cmd, ok := m.handleIntent(msg); ok {
+		return cmd
+	}
+	if cmd, ok := m.handleResult(msg); ok {
+		return cmd
+	}
+	return m.active().Update(msg)
+}
+
+// handleKey applies the global keys unless the active page is reading
+// text or showing a dialog; ctrl+c always quits.
+func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
+	if k.String() == "ctrl+c" {
+		return m.quit()
+	}
+	p := m.active()
+	if p.Capturing() {
+		return p.Update(k)
+	}
+	switch {
+	case key.Matches(k, m.keys.Quit):
+		return m.quit()
+	case key.Matches(k, m.keys.Help):
+		m.help.ShowAll = !m.help.ShowAll
+	case key.Matches(k, m.keys.Suspend):
+		return tea.Suspend
+	case key.Matches(k, m.keys.NextPage):
+		m.page = (m.page + 1) % pageCount
+	case key.Matches(k, m.keys.PrevPage):
+		m.page = (m.page + pageCount - 1) % pageCount
+	case key.Matches(k, m.keys.GoToPage):
+		m.page = Page(k.String()[0] - '1')
+	default:
+		return p.Update(k)
+	}
+	return nil
+}
+
+func (m *Model) quit() tea.Cmd {
+	m.cancel()
+	return tea.Quit
+}
+
+// handleSnapshot applies a snapshot unless a local update has happened
+// since it was asked for, in which case it would briefly undo that update
+// on screen; a fresh one is asked for instead.
+func (m *Model) handleSnapshot(msg snapshotMsg) tea.Cmd {
+	m.inflight = max(0, m.inflight-1)
+	if msg.err != nil {
+		m.fail(fmt.Errorf("load state: %w", msg.err))
+		return nil
+	}
+	if msg.gen < m.gen {
+		return m.reload(msg.full)
+	}
+	m.applySnapshot(msg.snap, msg.full)
+	if m.pending && m.inflight == 0 {
+		m.pending = false
+		return m.reload(false)
+	}
+	return nil
+}
+
+// handleEvents applies a batch and re-arms the reader on the same channel.
+func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
+	if msg.ch != m.events {
+		return nil // from a stream that was replaced
+	}
+	var cmds []tea.Cmd
+	if len(msg.events) > 0 {
+		reload, resync := m.applyEvents(msg.events)
+		if resync || reload {
+			cmds = append(cmds, m.reload(resync))
+		}
+	}
+	if !msg.closed {
+		return tea.Batch(append(cmds, readEvents(msg.ch))...)
+	}
+	m.events = nil
+	if m.ctx.Err() == nil {
+		m.fail(errors.New("event stream ended; reconnecting"))
+		cmds = append(cmds, resubscribeLater())
+	}
+	return tea.Batch(cmds...)
+}
+
+// layout fans the window size out to the pages: they get what the title,
+// tabs and footer leave. The footer's height changes with full help and
+// with the active page's help, so it is measured after every update.
+func (m *Model) layout() {
+	m.help.Width = m.width
+	h := max(3, m.height-2-lipgloss.Height(m.footerView()))
+	if m.width == m.sizedW && h == m.sizedH {
+		return
+	}
+	m.sizedW, m.sizedH = m.width, h
+	for _, p := range m.pages {
+		p.SetSize(m.width, h)
+	}
+}
+
+func (m *Model) active() common.Page { return m.pages[m.page] }
+
+// View implements tea.Model.
+func (m *Model) View() string {
+	return m.titleView() + "\n" + m.tabsView() + "\n" + m.active().View() + "\n" + m.footerView()
+}

@@ -1,0 +1,286 @@
+// Package certs is the certificates view: a table of client certificates
+// with a "/" filter, a details view, a create form and the lifecycle
+// actions suspend, reactivate and revoke. It never calls the backend; it
+// emits intents (intents.go) that the root model turns into Backend calls.
+package certs
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/components/filter"
+	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/keymap"
+)
+
+type mode int
+
+const (
+	modeList mode = iota
+	modeDetails
+	modeConfirm // revoke confirmation
+	modeForm
+	modeCreated
+)
+
+// Page is the certificates view. Create it with New.
+type Page struct {
+	c      common.Common
+	keys   keymap.KeyMap // our copy; action bindings follow the selected row
+	table  table.Model
+	filter filter.Model
+	vp     viewport.Model // details
+	form   form
+	mode   mode
+	back   mode // where a confirmation returns to
+
+	certs    []store.Cert // all, newest first
+	shown    []int        // indices into certs matching the filter
+	live     map[string]int
+	sessions []broker.Session
+	selected string // serial under the cursor, kept across reloads
+
+	history    []store.AuditRecord
+	historyFor string
+	historyErr error
+	created    createdInfo
+
+	width, height int
+}
+
+// New returns an empty certificates view.
+func New(c common.Common) *Page {
+	k := c.Keys
+	p := &Page{c: c, keys: k, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
+	p.table = table.New([]table.Column{
+		{Title: "SERIAL", Width: 8},
+		{Title: "CN", Width: 12, Flex: true},
+		{Title: "STATE", Width: 9},
+		{Title: "EXPIRES", Width: 8},
+		{Title: "LIVE", Width: 4},
+		{Title: "LAST SEEN", Width: 9, Priority: 1},
+	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
+		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	p.vp = viewport.New(80, 10)
+	p.vp.KeyMap = viewport.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown}
+	p.SetSize(80, 20)
+	return p
+}
+
+// SetSize implements common.Page.
+func (p *Page) SetSize(width, height int) {
+	p.width, p.height = width, height
+	p.table.SetSize(width, height-1)
+	p.filter.SetWidth(width)
+	p.vp.Width, p.vp.Height = width, height
+	p.form.setWidth(width)
+	p.refreshDetails()
+}
+
+// SetCerts replaces the certificate list. The slice is copied, so the
+// caller may keep changing its own.
+func (p *Page) SetCerts(certs []store.Cert) {
+	p.certs = slices.Clone(certs)
+	slices.SortFunc(p.certs, func(a, b store.Cert) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Serial, b.Serial)
+	})
+	p.refilter()
+}
+
+// SetSessions replaces the live sessions behind the LIVE column and the
+// details view.
+func (p *Page) SetSessions(sessions []broker.Session) {
+	p.sessions = sessions
+	clear(p.live)
+	for _, s := range sessions {
+		if s.Serial != "" {
+			p.live[s.Serial]++
+		}
+	}
+	p.refreshDetails()
+}
+
+// SetHistory delivers the audit history requested by a HistoryIntent.
+func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
+	if serial != p.selected {
+		return // the operator moved on; a stale answer must not show
+	}
+	p.historyFor, p.history, p.historyErr = serial, recs, err
+	p.refreshDetails()
+}
+
+// Selected returns the certificate under the cursor.
+func (p *Page) Selected() (store.Cert, bool) {
+	i := p.table.Cursor()
+	if i < 0 {
+		return store.Cert{}, false
+	}
+	return p.certs[p.shown[i]], true
+}
+
+// Capturing implements common.Page.
+func (p *Page) Capturing() bool {
+	return p.filter.Typing() || p.mode == modeConfirm || p.mode == modeForm || p.mode == modeCreated
+}
+
+// refilter recomputes the matching rows and puts the cursor back on the
+// certificate it was on.
+func (p *Page) refilter() {
+	q, now := p.filter.Query(), p.c.Now()
+	p.shown = p.shown[:0]
+	at := -1
+	for i, c := range p.certs {
+		if q == "" || strings.Contains(strings.ToLower(c.CN), q) || strings.Contains(c.Serial, q) ||
+			strings.Contains(c.DisplayState(now), q) {
+			if c.Serial == p.selected {
+				at = len(p.shown)
+			}
+			p.shown = append(p.shown, i)
+		}
+	}
+	p.table.SetLen(len(p.shown))
+	if at >= 0 {
+		p.table.SetCursor(at)
+	}
+	p.afterMove()
+}
+
+// afterMove records the selected serial and enables only the actions the
+// selected certificate's stored state allows (DESIGN section 3).
+func (p *Page) afterMove() {
+	c, ok := p.Selected()
+	p.selected = c.Serial
+	p.keys.Open.SetEnabled(ok)
+	p.keys.SuspendCert.SetEnabled(ok && (c.State == store.StateInactive || c.State == store.StateActive))
+	p.keys.Reactivate.SetEnabled(ok && c.State == store.StateSuspended)
+	p.keys.Revoke.SetEnabled(ok && c.State != store.StateRevoked)
+	p.keys.Back.SetEnabled(p.mode != modeList || p.filter.Active())
+}
+
+// Update implements common.Page.
+func (p *Page) Update(msg tea.Msg) tea.Cmd {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return nil
+	}
+	switch p.mode {
+	case modeForm:
+		return p.updateForm(k)
+	case modeConfirm:
+		return p.updateConfirm(k)
+	case modeCreated:
+		if key.Matches(k, p.keys.Submit, p.keys.Back) {
+			p.setMode(modeList)
+		}
+		return nil
+	case modeDetails:
+		return p.updateDetails(k)
+	}
+	if p.filter.Typing() {
+		var cmd tea.Cmd
+		var changed bool
+		p.filter, cmd, changed = p.filter.Update(k)
+		if changed {
+			p.refilter()
+		}
+		p.afterMove()
+		return cmd
+	}
+	switch {
+	case key.Matches(k, p.keys.Filter):
+		cmd := p.filter.Start()
+		p.afterMove()
+		return cmd
+	case key.Matches(k, p.keys.Back):
+		p.filter.Clear()
+		p.refilter()
+		return nil
+	case key.Matches(k, p.keys.Open):
+		p.setMode(modeDetails)
+		p.history, p.historyErr, p.historyFor = nil, nil, ""
+		p.vp.GotoTop()
+		p.refreshDetails()
+		return common.Emit(HistoryIntent{Serial: p.selected})
+	}
+	if cmd, ok := p.action(k); ok {
+		return cmd
+	}
+	p.table, _ = p.table.Update(k)
+	p.afterMove()
+	return nil
+}
+
+// action handles the lifecycle keys shared by the list and the details.
+// Disabled bindings never match, so a key that does not apply is ignored.
+func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
+	c, _ := p.Selected()
+	switch {
+	case key.Matches(k, p.keys.New):
+		p.back = p.mode
+		p.setMode(modeForm)
+		return p.form.open(), true
+	case key.Matches(k, p.keys.SuspendCert):
+		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
+	case key.Matches(k, p.keys.Reactivate):
+		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
+	case key.Matches(k, p.keys.Revoke):
+		p.back = p.mode
+		p.setMode(modeConfirm)
+		return nil, true
+	}
+	return nil, false
+}
+
+func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, p.keys.Confirm):
+		c, _ := p.Selected()
+		p.setMode(p.back)
+		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
+	case key.Matches(k, p.keys.Cancel):
+		p.setMode(p.back)
+	}
+	return nil
+}
+
+func (p *Page) setMode(m mode) {
+	p.mode = m
+	p.afterMove()
+}
+
+// View implements common.Page.
+func (p *Page) View() string {
+	var out string
+	switch p.mode {
+	case modeDetails:
+		out = p.vp.View()
+	case modeConfirm:
+		out = p.confirmView()
+	case modeForm:
+		out = p.formView()
+	case modeCreated:
+		out = p.createdView()
+	default:
+		out = p.summary() + "\n" + p.table.View(p.row(p.c.Now()))
+	}
+	return common.Fit(out, p.width, p.height)
+}
+
+func (p *Page) summary() string {
+	if p.filter.Active() {
+		return p.filter.View() + p.c.Styles.Summary.Render("  "+strconv.Itoa(len(p.shown))+" of "+strconv.Itoa(len(p.certs)))
+	}
+	return p.c.Styles.Summary.Render(common.Plural(len(p.certs), "certificate"))
+}

@@ -1,0 +1,215 @@
+// Package connections is the live sessions view. A session that drops stays
+// for a few seconds, struck through in red with its cause, so an operator
+// who suspends a certificate sees the device go.
+package connections
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/components/spark"
+	"github.com/gatehouse/gatehouse/ui/components/table"
+)
+
+// Linger is how long a dropped session stays on screen.
+const Linger = 3 * time.Second
+
+// samples is how many per-second rates a sparkline shows.
+const samples = 10
+
+// entry is one row: a live session, or a dropped one while it lingers.
+type entry struct {
+	s     broker.Session
+	cause string    // set for a dropped session
+	until time.Time // when a dropped row goes
+}
+
+// meter turns the msgs-in counter of successive snapshots into rates.
+type meter struct {
+	in    uint64
+	at    time.Time
+	rates []float64
+}
+
+// Page is the connections view. Create it with New.
+type Page struct {
+	c       common.Common
+	table   table.Model
+	live    []broker.Session
+	dropped map[string]entry // by client id
+	meters  map[string]*meter
+	rows    []entry
+
+	width, height int
+}
+
+// New returns an empty connections view.
+func New(c common.Common) *Page {
+	k := c.Keys
+	p := &Page{c: c, dropped: map[string]entry{}, meters: map[string]*meter{}}
+	p.table = table.New([]table.Column{
+		{Title: "CLIENT", Width: 10, Flex: true},
+		{Title: "CN", Width: 12},
+		{Title: "SERIAL", Width: 8, Priority: 2},
+		{Title: "VIA", Width: 5},
+		{Title: "REMOTE", Width: 18, Priority: 1},
+		{Title: "FOR", Width: 5},
+		{Title: "IN/OUT", Width: 9},
+		{Title: "IN/s", Width: samples},
+	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
+		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	p.SetSize(80, 20)
+	return p
+}
+
+// SetSize implements common.Page.
+func (p *Page) SetSize(width, height int) {
+	p.width, p.height = width, height
+	p.table.SetSize(width, height-1)
+}
+
+// SetSessions replaces the live sessions. A client that is live again no
+// longer shows as dropped.
+func (p *Page) SetSessions(sessions []broker.Session) {
+	p.live = sessions
+	for _, s := range sessions {
+		delete(p.dropped, s.ClientID)
+	}
+	p.rebuild()
+}
+
+// Sample feeds the msgs-in counters of a fresh snapshot into the
+// sparklines, as a rate per second since the previous snapshot.
+func (p *Page) Sample(sessions []broker.Session, now time.Time) {
+	seen := make(map[string]bool, len(sessions))
+	for _, s := range sessions {
+		seen[s.ClientID] = true
+		m := p.meters[s.ClientID]
+		if m == nil {
+			p.meters[s.ClientID] = &meter{in: s.MsgsIn, at: now}
+			continue
+		}
+		dt := now.Sub(m.at).Seconds()
+		if dt <= 0 {
+			continue
+		}
+		rate := 0.0
+		if s.MsgsIn >= m.in { // a reset counter means a new session: no rate
+			rate = float64(s.MsgsIn-m.in) / dt
+		}
+		m.rates = append(m.rates, rate)
+		if len(m.rates) > samples {
+			m.rates = m.rates[len(m.rates)-samples:]
+		}
+		m.in, m.at = s.MsgsIn, now
+	}
+	for id := range p.meters {
+		if !seen[id] {
+			delete(p.meters, id)
+		}
+	}
+}
+
+// Drop marks a session as gone with the cause from its disconnected event.
+// s is the last known state of the session.
+func (p *Page) Drop(s broker.Session, cause string, now time.Time) {
+	if cause == "" {
+		cause = "disconnected"
+	}
+	p.dropped[s.ClientID] = entry{s: s, cause: cause, until: now.Add(Linger)}
+}
+
+// Expire removes dropped rows whose linger has passed and reports whether
+// any went.
+func (p *Page) Expire(now time.Time) bool {
+	n := len(p.dropped)
+	for id, e := range p.dropped {
+		if !now.Before(e.until) {
+			delete(p.dropped, id)
+		}
+	}
+	if len(p.dropped) == n {
+		return false
+	}
+	p.rebuild()
+	return true
+}
+
+// rebuild merges live and dropped sessions, newest connection first, so a
+// dropped row stays where it was until it goes.
+func (p *Page) rebuild() {
+	p.rows = p.rows[:0]
+	for _, s := range p.live {
+		p.rows = append(p.rows, entry{s: s})
+	}
+	for _, e := range p.dropped {
+		p.rows = append(p.rows, e)
+	}
+	slices.SortFunc(p.rows, func(a, b entry) int {
+		if c := b.s.ConnectedAt.Compare(a.s.ConnectedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.s.ClientID, b.s.ClientID)
+	})
+	p.table.SetLen(len(p.rows))
+}
+
+// Capturing implements common.Page; this view reads no text.
+func (p *Page) Capturing() bool { return false }
+
+// Update implements common.Page.
+func (p *Page) Update(msg tea.Msg) tea.Cmd {
+	p.table, _ = p.table.Update(msg)
+	return nil
+}
+
+// View implements common.Page.
+func (p *Page) View() string {
+	summary := common.Plural(len(p.live), "live session")
+	if n := len(p.dropped); n > 0 {
+		summary += " · " + common.Plural(n, "dropped session")
+	}
+	out := p.c.Styles.Summary.Render(summary) + "\n" + p.table.View(p.row(p.c.Now()))
+	return common.Fit(out, p.width, p.height)
+}
+
+func (p *Page) row(now time.Time) func(int) table.Row {
+	st := p.c.Styles
+	return func(i int) table.Row {
+		e := p.rows[i]
+		s := e.s
+		cn := s.CN
+		if s.Serial == "" {
+			cn = "(no cert)" // dropped when client-cert auth goes on
+		}
+		cells := []string{s.ClientID, cn, common.ShortSerial(s.Serial), s.Transport, s.Remote}
+		if e.cause != "" {
+			gone := st.Dropped
+			return table.Row{
+				Cells:  append(cells, "✗ "+e.cause),
+				Styles: []lipgloss.Style{gone, gone, gone, gone, gone, st.DroppedCause},
+			}
+		}
+		var rates []float64
+		if m := p.meters[s.ClientID]; m != nil {
+			rates = m.rates
+		}
+		return table.Row{Cells: append(cells,
+			common.Duration(now.Sub(s.ConnectedAt)),
+			common.Count(s.MsgsIn)+"/"+common.Count(s.MsgsOut),
+			spark.Line(rates, samples))}
+	}
+}
+
+// ShortHelp implements help.KeyMap.
+func (p *Page) ShortHelp() []key.Binding { return p.table.KeyMap.ShortHelp() }
+
+// FullHelp implements help.KeyMap.
+func (p *Page) FullHelp() [][]key.Binding { return p.table.KeyMap.FullHelp() }

@@ -1,0 +1,102 @@
+package ui
+
+import (
+	"slices"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// applySnapshot makes s the current state and hands it to every page. The
+// slices are cloned because the root edits them in place when folding
+// events, and the backend may hand out slices it keeps.
+func (m *Model) applySnapshot(s Snapshot, full bool) {
+	s.Certs = slices.Clone(s.Certs)
+	s.Sessions = slices.Clone(s.Sessions)
+	m.snap = s
+	m.loaded = true
+	m.certs.SetCerts(s.Certs)
+	m.conns.Sample(s.Sessions, m.clock())
+	m.trust.SetCAs(s.CAs)
+	if full {
+		m.activity.SetEvents(s.Events)
+	}
+	m.pushSessions()
+	m.tour.advance(m.snap, nil)
+}
+
+// pushSessions hands the current sessions to the pages that show them.
+func (m *Model) pushSessions() {
+	m.certs.SetSessions(m.snap.Sessions)
+	m.conns.SetSessions(m.snap.Sessions)
+	m.transports.SetData(m.snap.Transports, m.snap.Sessions)
+}
+
+// applyEvents folds a batch of live events into the state. Session events
+// are applied directly, so a drop shows within a frame; certificate state
+// and client-cert auth changes ask for a snapshot, because an event does
+// not carry the whole new record. resync reports an EventResync.
+func (m *Model) applyEvents(events []broker.Event) (reload, resync bool) {
+	now := m.clock()
+	changed := false
+	shown := make([]broker.Event, 0, len(events))
+	for _, ev := range events {
+		switch ev.Type {
+		case EventResync:
+			resync = true
+			continue
+		case broker.EventConnected:
+			m.removeSession(ev.ClientID)
+			m.snap.Sessions = append(m.snap.Sessions, broker.Session{
+				ClientID: ev.ClientID, Serial: ev.Serial, CN: ev.CN, Transport: ev.Transport,
+				Remote: ev.Remote, ConnectedAt: ev.At, LastActivity: ev.At,
+			})
+			changed = true
+		case broker.EventDisconnected:
+			s, ok := m.removeSession(ev.ClientID)
+			if !ok {
+				s = broker.Session{ClientID: ev.ClientID, Serial: ev.Serial, CN: ev.CN, Transport: ev.Transport, Remote: ev.Remote}
+			}
+			m.conns.Drop(s, ev.Reason, now)
+			changed = true
+		case broker.EventCertState, broker.EventMTLS:
+			reload = true
+		}
+		shown = append(shown, ev)
+	}
+	m.activity.Add(shown)
+	if changed {
+		m.pushSessions()
+	}
+	m.tour.advance(m.snap, shown)
+	return reload, resync
+}
+
+// removeSession deletes the session of a client id and returns it. It
+// swaps the last session into the hole (pages sort for display) so a batch
+// of a thousand drops stays linear. The pages share the backing array, which
+// is safe because applyEvents always ends with pushSessions before any page
+// reads again.
+func (m *Model) removeSession(clientID string) (broker.Session, bool) {
+	ss := m.snap.Sessions
+	i := slices.IndexFunc(ss, func(s broker.Session) bool { return s.ClientID == clientID })
+	if i < 0 {
+		return broker.Session{}, false
+	}
+	s := ss[i]
+	ss[i] = ss[len(ss)-1]
+	m.snap.Sessions = ss[:len(ss)-1]
+	return s, true
+}
+
+// putCert replaces or adds one certificate after an action, so the table
+// shows the result before the next snapshot arrives.
+func (m *Model) putCert(c store.Cert) {
+	m.gen++
+	if i := slices.IndexFunc(m.snap.Certs, func(x store.Cert) bool { return x.Serial == c.Serial }); i >= 0 {
+		m.snap.Certs[i] = c
+	} else {
+		m.snap.Certs = append(m.snap.Certs, c)
+	}
+	m.certs.SetCerts(m.snap.Certs)
+}
