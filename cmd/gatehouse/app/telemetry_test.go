@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+var telemetryT0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestTelemetryRecord(t *testing.T) {
 	tests := map[string]struct {
@@ -48,7 +48,7 @@ func TestTelemetryRecord(t *testing.T) {
 			tel := NewTelemetry(0, 0)
 			var size uint64
 			for i, p := range tc.payloads {
-				tel.Record("dev", fmt.Sprintf("kp1/v1/dcx/dev/json/%d", i), []byte(p), t0.Add(time.Duration(i)*time.Second))
+				tel.Record("dev", fmt.Sprintf("kp1/v1/dcx/dev/json/%d", i), []byte(p), telemetryT0.Add(time.Duration(i)*time.Second))
 				size += uint64(len(p))
 			}
 			snap := tel.Snapshot()
@@ -60,7 +60,7 @@ func TestTelemetryRecord(t *testing.T) {
 			if s.ClientID != "dev" || s.Messages != uint64(n) || s.Bytes != size {
 				t.Fatalf("series %s: %d messages %d bytes, want dev: %d, %d", s.ClientID, s.Messages, s.Bytes, n, size)
 			}
-			if want := fmt.Sprintf("kp1/v1/dcx/dev/json/%d", n-1); s.Topic != want || !s.LastAt.Equal(t0.Add(time.Duration(n-1)*time.Second)) {
+			if want := fmt.Sprintf("kp1/v1/dcx/dev/json/%d", n-1); s.Topic != want || !s.LastAt.Equal(telemetryT0.Add(time.Duration(n-1)*time.Second)) {
 				t.Fatalf("topic %q at %v, want the latest %q", s.Topic, s.LastAt, want)
 			}
 			if !reflect.DeepEqual(s.Fields, tc.wantFields) {
@@ -73,7 +73,7 @@ func TestTelemetryRecord(t *testing.T) {
 func TestTelemetryWindowAndRate(t *testing.T) {
 	tel := NewTelemetry(0, 5)
 	for i := range 12 {
-		tel.Record("dev", "t", fmt.Appendf(nil, `[{"temperature":%d}]`, i), t0.Add(time.Duration(i)*500*time.Millisecond))
+		tel.Record("dev", "t", fmt.Appendf(nil, `[{"temperature":%d}]`, i), telemetryT0.Add(time.Duration(i)*500*time.Millisecond))
 	}
 	s := tel.Snapshot()[0]
 	if want := []float64{7, 8, 9, 10, 11}; !reflect.DeepEqual(s.Fields["temperature"], want) {
@@ -87,7 +87,7 @@ func TestTelemetryWindowAndRate(t *testing.T) {
 func TestTelemetryEvictsLeastRecentClient(t *testing.T) {
 	tel := NewTelemetry(3, 0)
 	for _, id := range []string{"a", "b", "c", "a", "d"} { // b is the least recent when d arrives
-		tel.Record(id, "t", []byte("x"), t0)
+		tel.Record(id, "t", []byte("x"), telemetryT0)
 	}
 	var ids []string
 	for _, s := range tel.Snapshot() {
@@ -108,8 +108,8 @@ func TestTelemetryCapsFieldsPerClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel.Record("dev", "t", payload, t0)
-	tel.Record("dev", "t", payload, t0)
+	tel.Record("dev", "t", payload, telemetryT0)
+	tel.Record("dev", "t", payload, telemetryT0)
 	fields := tel.Snapshot()[0].Fields
 	if len(fields) != telemetryFields {
 		t.Fatalf("%d fields kept, want the cap %d", len(fields), telemetryFields)
@@ -121,7 +121,7 @@ func TestTelemetryCapsFieldsPerClient(t *testing.T) {
 
 func TestTelemetrySnapshotIsACopy(t *testing.T) {
 	tel := NewTelemetry(0, 0)
-	tel.Record("dev", "t", []byte(`{"temperature":1}`), t0)
+	tel.Record("dev", "t", []byte(`{"temperature":1}`), telemetryT0)
 	snap := tel.Snapshot()
 	snap[0].Fields["temperature"][0] = 99
 	if got := tel.Snapshot()[0].Fields["temperature"][0]; got != 1 {
@@ -144,7 +144,7 @@ func TestTelemetryConcurrent(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 500 {
-				tel.Record(fmt.Sprintf("dev-%d", (w*7+i)%20), "t", []byte(`[{"temperature":21,"humidity":45}]`), t0)
+				tel.Record(fmt.Sprintf("dev-%d", (w*7+i)%20), "t", []byte(`[{"temperature":21,"humidity":45}]`), telemetryT0)
 				if i%50 == 0 {
 					tel.Snapshot()
 				}
@@ -163,6 +163,6 @@ func BenchmarkTelemetryRecord(b *testing.B) {
 	payload := []byte(`[{"timestamp":1700000000000,"temperature":21.5,"humidity":44.2}]`)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		tel.Record(fmt.Sprintf("dev-%d", i%100), "kp1/demo-v1/dcx/dev/json", payload, t0)
+		tel.Record(fmt.Sprintf("dev-%d", i%100), "kp1/demo-v1/dcx/dev/json", payload, telemetryT0)
 	}
 }
