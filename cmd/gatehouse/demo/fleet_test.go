@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -190,4 +191,62 @@ func TestFleetAgainstRealBroker(t *testing.T) {
 		}
 	}
 	settleGoroutines(t, baseline)
+}
+
+// TestFleetReusesDeviceFiles reruns the demo over the same data: the devices
+// keep their certificates instead of piling up new ones.
+func TestFleetReusesDeviceFiles(t *testing.T) {
+	a, addr := startApp(t)
+	ctx := context.Background()
+	root, err := a.RootPEM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := demo.Config{Issuer: a, Addr: addr, RootPEM: root, Devices: 2, KeyDir: filepath.Join(t.TempDir(), "devices")}
+	serials := func() []string {
+		f, err := demo.New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range f.Status() {
+			out = append(out, s.Serial)
+		}
+		return out
+	}
+	first, second := serials(), serials()
+	if first[0] != second[0] || first[1] != second[1] || first[0] == "" {
+		t.Fatalf("serials %v then %v, want the same device certificates", first, second)
+	}
+	if first[3] == second[3] {
+		t.Fatal("the foreign device's certificate was reused; it is made fresh each run")
+	}
+	certs, err := a.ListCerts(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != 2 {
+		t.Fatalf("%d certificates issued, want 2", len(certs))
+	}
+	for _, name := range []string{pki.CAFile, pki.CertFile, pki.KeyFile} {
+		if _, err := os.Stat(filepath.Join(cfg.KeyDir, "device-1", name)); err != nil {
+			t.Fatalf("device files: %v", err)
+		}
+	}
+}
+
+func TestNewRejectsIncompleteConfig(t *testing.T) {
+	tests := map[string]demo.Config{
+		"fail/no issuer": {Addr: "127.0.0.1:1", RootPEM: []byte("x")},
+	}
+	a, addr := startApp(t)
+	tests["fail/no address"] = demo.Config{Issuer: a, RootPEM: []byte("x")}
+	tests["fail/bad root"] = demo.Config{Issuer: a, Addr: addr, RootPEM: []byte("not a certificate")}
+	for name, cfg := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := demo.New(context.Background(), cfg); err == nil {
+				t.Fatal("New accepted an incomplete configuration")
+			}
+		})
+	}
 }

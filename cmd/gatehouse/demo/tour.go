@@ -1,15 +1,14 @@
 package demo
 
 import (
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Step is one step of the guided tour (--tour): what the operator should do
@@ -17,8 +16,7 @@ import (
 //
 // Done must not depend on the order of events (a Backend snapshot lists them
 // newest first, the event hub oldest first) and must be cheap: it runs on
-// every refresh. It may stop holding once the events proving it scroll out of
-// the recent window; Tour keeps ticks once made.
+// every refresh. The TUI keeps a step ticked once its Done held.
 type Step struct {
 	Text string
 	Done func(certs []store.Cert, events []broker.Event) bool
@@ -120,64 +118,53 @@ func anyAfter(times []time.Time, events []broker.Event, match func(broker.Event)
 	return false
 }
 
-// Tour tracks progress through steps. Ticks are sticky: once a step's Done
-// held it stays done, and steps may be done in any order; the one shown is
-// the first not done. It is safe for concurrent use, so a TUI may call it from
-// Update or from a command.
-type Tour struct {
-	steps []Step
-
-	mu   sync.Mutex
-	done []bool
+// History is the events a tour has seen, oldest first, each once. The TUI
+// hands a step only the latest batch of events, while the steps ask what
+// happened before it ("connected, then refused"), so the adapter keeps them.
+// Bounded: past historyCap events the older half is forgotten. Not safe for
+// concurrent use: the TUI calls tour steps from Update only.
+type History struct {
+	seen   map[broker.Event]struct{}
+	events []broker.Event
 }
 
-// NewTour starts a tour over steps, none done.
-func NewTour(steps []Step) *Tour {
-	return &Tour{steps: steps, done: make([]bool, len(steps))}
-}
+const historyCap = 4096
 
-// Observe ticks off every step whose Done now holds and reports whether any
-// step was newly ticked.
-func (t *Tour) Observe(certs []store.Cert, events []broker.Event) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ticked := false
-	for i, s := range t.steps {
-		if !t.done[i] && s.Done(certs, events) {
-			t.done[i], ticked = true, true
+// Add records the events not seen yet and returns the history. The result
+// is only valid until the next Add.
+func (h *History) Add(batches ...[]broker.Event) []broker.Event {
+	if h.seen == nil {
+		h.seen = map[broker.Event]struct{}{}
+	}
+	for _, batch := range batches {
+		for _, e := range batch {
+			if _, ok := h.seen[e]; ok {
+				continue
+			}
+			h.seen[e] = struct{}{}
+			h.events = append(h.events, e)
 		}
 	}
-	return ticked
-}
-
-// Done reports which steps are done, in order.
-func (t *Tour) Done() []bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.Clone(t.done)
-}
-
-// Line is the status-area text: the next step with its number and how many
-// are done, or a closing line once every step is done.
-func (t *Tour) Line() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := 0
-	for _, d := range t.done {
-		if d {
-			n++
+	if len(h.events) > historyCap {
+		drop := len(h.events) - historyCap/2
+		for _, e := range h.events[:drop] {
+			delete(h.seen, e)
 		}
+		h.events = slices.Delete(h.events, 0, drop)
 	}
-	i := slices.Index(t.done, false)
-	if i < 0 {
-		return fmt.Sprintf("Tour complete: all %d steps done", n)
-	}
-	return fmt.Sprintf("Tour step %d/%d (%d done): %s", i+1, len(t.steps), n, t.steps[i].Text)
+	return h.events
 }
 
-// Status observes the state and returns Line: the one call a TUI needs to
-// refresh its status area.
-func (t *Tour) Status(certs []store.Cert, events []broker.Event) string {
-	t.Observe(certs, events)
-	return t.Line()
+// TourSteps adapts Steps to the TUI's tour (ui.WithTour): each step sees the
+// certificates of the TUI's state and every event since the tour began.
+func TourSteps(devices int) []ui.TourStep {
+	h := &History{}
+	steps := Steps(devices)
+	out := make([]ui.TourStep, len(steps))
+	for i, s := range steps {
+		out[i] = ui.TourStep{Text: s.Text, Done: func(snap ui.Snapshot, batch []broker.Event) bool {
+			return s.Done(snap.Certs, h.Add(snap.Events, batch))
+		}}
+	}
+	return out
 }
