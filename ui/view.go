@@ -68,7 +68,7 @@ func (m *Model) footerView() string {
 	s := m.styles
 	var lines []string
 	if m.tour.active() {
-		lines = append(lines, ansi.Truncate(s.Tour.Render(m.tour.line()), m.width, "…"))
+		lines = append(lines, s.Tour.Render(m.tour.line()))
 	}
 	st := s.StatusInfo.Render(m.status.text)
 	switch {
@@ -77,7 +77,13 @@ func (m *Model) footerView() string {
 	case !m.loaded && m.status.text == "":
 		st = s.Muted.Render("loading…")
 	}
-	lines = append(lines, ansi.Truncate(st, m.width, "…"), m.help.View(m.helpKeys()))
+	lines = append(lines, st)
+	// bubbles/help overflows when there is no room left for its ellipsis,
+	// so every footer line is clipped here.
+	lines = append(lines, strings.Split(m.help.View(m.helpKeys()), "\n")...)
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, m.width, "…")
+	}
 	return strings.Join(lines, "\n")
 }
 

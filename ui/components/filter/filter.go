@@ -6,6 +6,7 @@ package filter
 import (
 	"strings"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -27,6 +28,7 @@ func New(c common.Common) Model {
 	in.Placeholder = "type to filter, enter to apply, esc to clear"
 	in.PlaceholderStyle = c.Styles.Muted
 	in.CharLimit = 64
+	in.Cursor.SetMode(cursor.CursorStatic) // no blink ticks redrawing over SSH
 	return Model{c: c, input: in}
 }
 
@@ -53,8 +55,9 @@ func (m *Model) Clear() {
 	m.input.Blur()
 }
 
-// SetWidth sets the width of the input line.
-func (m *Model) SetWidth(w int) { m.input.Width = max(1, w-len(m.input.Prompt)-1) }
+// SetWidth sets the width of the input, leaving room for a match count
+// after it.
+func (m *Model) SetWidth(w int) { m.input.Width = max(8, min(40, w-30)) }
 
 // Update handles a key while typing: enter applies, esc clears, anything
 // else edits. It reports whether the query changed.

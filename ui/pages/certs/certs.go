@@ -73,6 +73,7 @@ func New(c common.Common) *Page {
 	p.vp = viewport.New(80, 10)
 	p.vp.KeyMap = viewport.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown}
 	p.SetSize(80, 20)
+	p.refilter() // no row yet: the row actions start disabled
 	return p
 }
 
@@ -120,6 +121,9 @@ func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
 	p.historyFor, p.history, p.historyErr = serial, recs, err
 	p.refreshDetails()
 }
+
+// Len returns how many certificates match the filter.
+func (p *Page) Len() int { return len(p.shown) }
 
 // Selected returns the certificate under the cursor.
 func (p *Page) Selected() (store.Cert, bool) {

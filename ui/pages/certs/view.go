@@ -33,7 +33,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 
 func (p *Page) confirmView() string {
 	c, _ := p.Selected()
-	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated. %s.",
+	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.",
 		c.CN, common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
 	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · n/esc cancel")
 }
@@ -152,7 +152,7 @@ func (p *Page) ShortHelp() []key.Binding {
 	case p.mode == modeForm:
 		return p.form.help()
 	case p.mode == modeCreated:
-		return []key.Binding{k.Back}
+		return []key.Binding{key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter/esc", "close"))}
 	case p.mode == modeDetails:
 		return []key.Binding{k.Back, k.SuspendCert, k.Reactivate, k.Revoke, k.Down}
 	case p.filter.Typing():

@@ -50,6 +50,7 @@ func New(c common.Common) *Page {
 	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
 		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
 	p.SetSize(80, 20)
+	p.afterMove()
 	return p
 }
 
@@ -160,11 +161,11 @@ func (p *Page) confirmView() string {
 		n := p.anonymous[c.Transport]
 		drop := "No connected clients will be dropped: all present a certificate."
 		if n > 0 {
-			drop = common.Plural(n, "connected client") + " without a client certificate will be dropped."
+			drop = common.Plural(n, "connected client") + " without a certificate will be dropped."
 		}
-		body = fmt.Sprintf("Switch client-cert auth ON for %s?\n\nOnly clients with a valid, active certificate may connect. %s", c.Transport, drop)
+		body = fmt.Sprintf("Switch client-cert auth ON for %s?\n\nOnly clients with a valid, active certificate may connect.\n\n%s", c.Transport, drop)
 	} else {
-		body = fmt.Sprintf("Switch client-cert auth OFF for %s?\n\nOne-way TLS: any client may then connect without a certificate. No connected clients will be dropped.", c.Transport)
+		body = fmt.Sprintf("Switch client-cert auth OFF for %s?\n\nOne-way TLS: any client may then connect without a certificate.\n\nNo connected clients will be dropped.", c.Transport)
 	}
 	return p.c.Dialog(p.width, p.height, "Client-cert auth", body, "y switch · n/esc cancel")
 }

@@ -1,0 +1,181 @@
+package ui
+
+import (
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// subscribed gives m a live event channel, as after Init's Subscribe.
+func subscribed(m *Model) chan broker.Event {
+	ch := make(chan broker.Event, 16)
+	m.Update(subscribedMsg{ch: ch})
+	return ch
+}
+
+// deliver hands events to m as the reader command would, and settles the
+// commands that follow (a reload, the re-armed reader).
+func deliver(m *Model, ch chan broker.Event, events ...broker.Event) {
+	_, cmd := m.Update(eventsMsg{ch: ch, events: events})
+	settle(m, cmd)
+}
+
+func TestDroppedSessionLingers(t *testing.T) {
+	m, clk := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	ch := subscribed(m)
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
+		ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
+	requireContains(t, m.View(), "2 live sessions · 1 dropped session", "dev1-a", "✗ suspended by operator")
+
+	clk.Advance(2 * time.Second)
+	m.Update(tickMsg{})
+	requireContains(t, m.View(), "✗ suspended by operator")
+
+	clk.Advance(2 * time.Second)
+	m.Update(tickMsg{})
+	v := m.View()
+	requireLacks(t, v, "dev1-a", "suspended by operator")
+	requireContains(t, v, "2 live sessions", "dev1-b")
+}
+
+func TestConnectedEventAddsSession(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24)
+	ch := subscribed(m)
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "sensor-7-x",
+		Serial: "5d0e8812cc3b9a03", CN: "sensor-7", Transport: "mqtts", Remote: "10.0.0.7:1"})
+	requireContains(t, m.View(), "sensor-7                            inactive  5h       1")
+	press(m, "2")
+	requireContains(t, m.View(), "4 live sessions", "sensor-7-x")
+	press(m, "4")
+	requireContains(t, m.View(), "6 events", "connected    sensor-7")
+}
+
+func TestCertStateEventReloads(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	ch := subscribed(m)
+	before := f.Snapshots()
+	f.snap.Certs[1].State = store.StateActive // changed behind the TUI's back, e.g. by the CLI
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "active"})
+	if f.Snapshots() != before+1 {
+		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
+	}
+	requireContains(t, m.View(), "dev2                                active")
+}
+
+func TestResyncTriggersFullSnapshot(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, WithStartPage(PageActivity))
+	ch := subscribed(m)
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventRefused, Reason: "expired", Remote: "10.0.0.1:1"})
+	requireContains(t, m.View(), "6 events")
+	before := f.Snapshots()
+	deliver(m, ch, broker.Event{Type: EventResync})
+	if f.Snapshots() != before+1 {
+		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
+	}
+	// A full reload replaces the stream with the backend's recent events.
+	requireContains(t, m.View(), "5 events")
+	requireLacks(t, m.View(), "resync")
+}
+
+func TestResumeReloads(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	_, cmd := m.Update(keyMsg("ctrl+z"))
+	if msg := cmd(); msg != tea.Suspend() {
+		t.Fatalf("ctrl+z gave %T, want tea.SuspendMsg", msg)
+	}
+	before := f.Snapshots()
+	_, cmd = m.Update(tea.ResumeMsg{})
+	settle(m, cmd)
+	if f.Snapshots() != before+1 {
+		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
+	}
+}
+
+func TestStreamCloseResubscribes(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24)
+	ch := subscribed(m)
+	_, cmd := m.Update(eventsMsg{ch: ch, closed: true})
+	requireContains(t, m.View(), "event stream ended; reconnecting")
+	if cmd == nil {
+		t.Fatal("no resubscribe scheduled")
+	}
+	_, cmd = m.Update(resubscribeMsg{})
+	settle(m, cmd)
+	if m.events == nil || m.events == (<-chan broker.Event)(ch) {
+		t.Fatal("not subscribed to a new stream")
+	}
+}
+
+func TestStaleStreamIgnored(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	subscribed(m)
+	old := make(chan broker.Event)
+	_, cmd := m.Update(eventsMsg{ch: old, events: []broker.Event{{Type: broker.EventRefused, Reason: "x"}}})
+	if cmd != nil {
+		t.Fatal("re-armed a replaced stream")
+	}
+	requireContains(t, m.View(), "5 events")
+}
+
+func TestReadEventsBatches(t *testing.T) {
+	ch := make(chan broker.Event, 2*eventBatchMax)
+	for range eventBatchMax + 5 {
+		ch <- broker.Event{Type: broker.EventConnected}
+	}
+	msg := readEvents(ch)().(eventsMsg)
+	if len(msg.events) != eventBatchMax || msg.closed {
+		t.Fatalf("first batch: %d events, closed %v", len(msg.events), msg.closed)
+	}
+	close(ch)
+	msg = readEvents(ch)().(eventsMsg)
+	if len(msg.events) != 5 || !msg.closed {
+		t.Fatalf("second batch: %d events, closed %v", len(msg.events), msg.closed)
+	}
+}
+
+// A snapshot asked for before an action's result must not undo the result
+// on screen; a fresh one is asked for instead.
+func TestStaleSnapshotAfterActionIsDropped(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	old, _ := f.Snapshot(t.Context())
+	gen := m.gen
+	press(m, "s")
+	_, cmd := m.Update(snapshotMsg{snap: old, gen: gen})
+	requireContains(t, m.View(), "dev1                                suspended")
+	if cmd == nil {
+		t.Fatal("no fresh snapshot asked for")
+	}
+}
+
+func TestTourAdvances(t *testing.T) {
+	steps := []TourStep{
+		{Text: "Look around", Done: func(Snapshot, []broker.Event) bool { return true }},
+		{Text: "Suspend dev1", Done: func(s Snapshot, _ []broker.Event) bool {
+			return len(s.Certs) > 0 && s.Certs[0].State == store.StateSuspended
+		}},
+		{Text: "Watch it drop", Done: func(_ Snapshot, evs []broker.Event) bool {
+			for _, e := range evs {
+				if e.Type == broker.EventDisconnected {
+					return true
+				}
+			}
+			return false
+		}},
+	}
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, WithTour(steps))
+	requireContains(t, m.View(), "Tour 2/3 ▸ Suspend dev1")
+	ch := subscribed(m)
+	press(m, "s")
+	requireContains(t, m.View(), "Tour 3/3 ▸ Watch it drop")
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, ClientID: "dev1-a", Reason: "suspended by operator"})
+	requireContains(t, m.View(), "Tour complete: all 3 steps done")
+}

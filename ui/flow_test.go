@@ -1,0 +1,76 @@
+package ui
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/teatest"
+)
+
+// TestFlow drives the real bubbletea runtime with the fake backend through
+// the tutorial: suspend a certificate, watch its sessions drop, reactivate,
+// revoke, create one, then quit.
+func TestFlow(t *testing.T) {
+	f := newFake()
+	tm := teatest.NewTestModel(t, New(f, WithClock(func() time.Time { return t0 })), teatest.WithInitialTermSize(80, 24))
+	// Each wait consumes the output it read and the renderer repaints only
+	// changed lines, so every wait looks for text that is new on screen.
+	waitFor := func(want ...string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+			for _, w := range want {
+				if !bytes.Contains(b, []byte(w)) {
+					return false
+				}
+			}
+			return true
+		}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	}
+	send := func(keys ...string) {
+		for _, k := range keys {
+			tm.Send(keyMsg(k))
+		}
+	}
+
+	waitFor("fake backend", "dev1", "active")
+	send("s")
+	waitFor("suspended dev1 (3f2a9c1b), dropped 2 sessions")
+
+	send("2")
+	waitFor("suspended by operator") // the dropped rows, struck through
+
+	send("1", "a")
+	waitFor("reactivated dev1 (3f2a9c1b)")
+
+	send("x")
+	waitFor("This is final")
+	send("y")
+	waitFor("revoked dev1 (3f2a9c1b)")
+
+	send("n", "d", "e", "v", "9", "enter")
+	waitFor("not kept")
+
+	send("esc", "q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	final := tm.FinalModel(t).(*Model)
+	if final.ctx.Err() == nil {
+		t.Fatal("quitting did not cancel the subscription context")
+	}
+	want := []string{
+		`Transition 3f2a9c1b7d5e4a01 suspended ""`,
+		`Transition 3f2a9c1b7d5e4a01 active ""`,
+		`Transition 3f2a9c1b7d5e4a01 revoked ""`,
+		`CreateCert {CN:dev9 TTL: KeyType:ecdsa-p256 OutDir:}`,
+	}
+	calls := f.Calls()
+	for _, w := range want {
+		found := false
+		for _, c := range calls {
+			found = found || c == w
+		}
+		if !found {
+			t.Fatalf("calls = %q, missing %q", calls, w)
+		}
+	}
+}

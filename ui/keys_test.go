@@ -1,0 +1,318 @@
+package ui
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func TestPageSwitching(t *testing.T) {
+	tests := map[string]struct {
+		keys []string
+		want Page
+	}{
+		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
+		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab"}, PageCertificates},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PageTrust},
+		"ok/number jumps":              {[]string{"4"}, PageActivity},
+		"ok/numbers jump back and on":  {[]string{"5", "1", "3"}, PageTransports},
+		"ok/keys of a page do nothing": {[]string{"2", "s"}, PageConnections},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := loaded(t, newFake(), 80, 24)
+			press(m, tt.keys...)
+			if m.page != tt.want {
+				t.Fatalf("page = %v, want %v", m.page, tt.want)
+			}
+			requireContains(t, m.View(), "["+string(rune('1'+tt.want))+" "+tt.want.String()+"]")
+		})
+	}
+}
+
+func TestStartPage(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTransports))
+	requireContains(t, m.View(), "[3 Transports]", "CLIENT-CERT AUTH")
+}
+
+// The cursor starts on dev1 (active, newest); each row below has another state.
+func TestBindingsFollowSelectedState(t *testing.T) {
+	tests := map[string]struct {
+		down       int
+		enabled    []string
+		notEnabled []string
+	}{
+		"ok/active":    {0, []string{"s suspend", "x revoke"}, []string{"a reactivate"}},
+		"ok/suspended": {1, []string{"a reactivate", "x revoke"}, []string{"s suspend"}},
+		"ok/inactive":  {2, []string{"s suspend", "x revoke"}, []string{"a reactivate"}},
+		"ok/revoked":   {4, nil, []string{"s suspend", "a reactivate", "x revoke"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := loaded(t, newFake(), 100, 30)
+			for range tt.down {
+				press(m, "down")
+			}
+			help := m.help.View(m.helpKeys())
+			requireContains(t, help, tt.enabled...)
+			requireLacks(t, help, tt.notEnabled...)
+		})
+	}
+}
+
+func TestDisabledKeyDoesNothing(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "a") // dev1 is active: reactivate does not apply
+	if calls := f.Calls(); len(calls) != 0 {
+		t.Fatalf("backend called: %v", calls)
+	}
+	if m.status.text != "" {
+		t.Fatalf("status = %q, want empty", m.status.text)
+	}
+}
+
+func TestSuspendReportsResult(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "s")
+	if want := `Transition 3f2a9c1b7d5e4a01 suspended ""`; !slices.Contains(f.Calls(), want) {
+		t.Fatalf("calls = %v, want %s", f.Calls(), want)
+	}
+	v := m.View()
+	requireContains(t, v, "suspended dev1 (3f2a9c1b), dropped 2 sessions")
+	// The row shows the new state, and reactivate is now the applicable action.
+	requireContains(t, v, "dev1                                suspended", "a reactivate")
+}
+
+func TestActionErrorInStatusLine(t *testing.T) {
+	f := newFake()
+	f.failWith = errors.New("conflict: the record changed concurrently")
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "s")
+	requireContains(t, m.View(), "error: suspend dev1 (3f2a9c1b): conflict")
+	if !m.status.err {
+		t.Fatal("status is not an error")
+	}
+}
+
+func TestRevokeAsksConfirmation(t *testing.T) {
+	tests := map[string]struct {
+		answer    string
+		wantCalls int
+	}{
+		"ok/n cancels":   {"n", 0},
+		"ok/esc cancels": {"esc", 0},
+		"ok/y revokes":   {"y", 1},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			m, _ := loaded(t, f, 80, 24)
+			press(m, "x")
+			requireContains(t, m.View(), "Revoke dev1 (3f2a9c1b)?", "This is final", "2 live sessions will be dropped")
+			press(m, "q") // captured by the dialog: must not quit
+			if m.ctx.Err() != nil {
+				t.Fatal("q quit from inside the dialog")
+			}
+			press(m, tt.answer)
+			if got := len(f.Calls()); got != tt.wantCalls {
+				t.Fatalf("calls = %v", f.Calls())
+			}
+			requireLacks(t, m.View(), "This is final")
+			if tt.wantCalls == 1 {
+				requireContains(t, m.View(), "revoked dev1 (3f2a9c1b), dropped 2 sessions")
+			}
+		})
+	}
+}
+
+func TestFilterNarrowsRows(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24)
+	press(m, "/")
+	typeText(m, "sens")
+	v := m.View()
+	requireContains(t, v, "sensor-7", "1 of 5")
+	requireLacks(t, v, "dev1", "old-gw")
+
+	press(m, "enter") // applied: keys act on the table again
+	press(m, "s")
+	requireContains(t, m.View(), "suspended sensor-7 (5d0e8812)")
+
+	press(m, "esc")
+	requireContains(t, m.View(), "dev1", "old-gw", "5 certificates")
+}
+
+func TestFilterMatchesStateAndSerial(t *testing.T) {
+	for query, want := range map[string]string{"expired": "legacy", "a1b2": "old-gw", "SUSP": "dev2"} {
+		m, _ := loaded(t, newFake(), 80, 24)
+		press(m, "/")
+		typeText(m, query)
+		if c, ok := m.certs.Selected(); !ok || c.CN != want || m.certs.Len() != 1 {
+			t.Fatalf("filter %q: selected %q of %d rows, want only %q", query, c.CN, m.certs.Len(), want)
+		}
+	}
+}
+
+func TestCreateFormSubmitsDefaults(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "n")
+	requireContains(t, m.View(), "New client certificate", "365d", "ecdsa-p256", "./<cn>/")
+	press(m, "q", "enter") // q is typed into the CN field, not a quit
+	if len(f.created) != 1 || f.created[0] != (CreateRequest{CN: "q", KeyType: "ecdsa-p256"}) {
+		t.Fatalf("created = %+v", f.created)
+	}
+
+	m, _ = loaded(t, f, 80, 24)
+	press(m, "n", "enter")
+	if got := f.created[1]; got != (CreateRequest{KeyType: "ecdsa-p256"}) {
+		t.Fatalf("request = %+v, want blanks and the default key type", got)
+	}
+	v := m.View()
+	requireContains(t, v, "Created device-1 (c0ffee42)", "./device-1/ca.pem", "./device-1/client.crt",
+		"./device-1/client.key", "not kept")
+	press(m, "enter")
+	c, _ := m.certs.Selected()
+	if c.CN != "device-1" {
+		t.Fatalf("selected %q after create, want the new certificate", c.CN)
+	}
+}
+
+func TestCreateFormFields(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "n")
+	typeText(m, "dev9")
+	press(m, "tab")
+	typeText(m, "90d")
+	press(m, "tab", "right", "right", "tab")
+	typeText(m, "/tmp/out")
+	press(m, "enter")
+	want := CreateRequest{CN: "dev9", TTL: "90d", KeyType: "rsa-3072", OutDir: "/tmp/out"}
+	if len(f.created) != 1 || f.created[0] != want {
+		t.Fatalf("created = %+v, want %+v", f.created, want)
+	}
+}
+
+func TestCreateFailureReopensForm(t *testing.T) {
+	f := newFake()
+	f.failWith = errors.New(`bad TTL "3x"`)
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "n", "tab")
+	typeText(m, "3x")
+	press(m, "enter")
+	v := m.View()
+	requireContains(t, v, "New client certificate", `error: bad TTL "3x"`)
+	if !strings.Contains(m.status.text, "create certificate") || !m.status.err {
+		t.Fatalf("status = %+v", m.status)
+	}
+	press(m, "esc")
+	requireLacks(t, m.View(), "New client certificate")
+}
+
+func TestDetailsShowHistoryAndSessions(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 40)
+	press(m, "enter")
+	if !slices.Contains(f.Calls(), "History 3f2a9c1b7d5e4a01") {
+		t.Fatalf("calls = %v", f.Calls())
+	}
+	requireContains(t, m.View(), "Certificate dev1", "dev1.local", "Gatehouse Issuing CA",
+		"Live sessions (2)", "dev1-a", "cert.activate", "first handshake")
+	press(m, "s") // actions work from the details too
+	requireContains(t, m.View(), "suspended dev1 (3f2a9c1b)")
+	press(m, "esc")
+	requireContains(t, m.View(), "5 certificates")
+}
+
+func TestToggleClientAuth(t *testing.T) {
+	tests := map[string]struct {
+		down     int
+		dialog   []string
+		wantCall string
+	}{
+		"ok/switch off mqtts": {0, []string{"OFF for mqtts", "any client may then connect"}, "SetClientAuth mqtts false"},
+		"ok/switch on wss":    {1, []string{"ON for wss", "1 connected client without a certificate will be dropped"}, "SetClientAuth wss true"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			m, _ := loaded(t, f, 80, 24, WithStartPage(PageTransports))
+			for range tt.down {
+				press(m, "down")
+			}
+			press(m, " ")
+			requireContains(t, m.View(), tt.dialog...)
+			press(m, "y")
+			if !slices.Contains(f.Calls(), tt.wantCall) {
+				t.Fatalf("calls = %v", f.Calls())
+			}
+			requireContains(t, m.View(), "client-cert auth")
+		})
+	}
+}
+
+func TestToggleDisabledWithoutTLS(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTransports))
+	press(m, "down", "down", "m")
+	requireLacks(t, m.View(), "Client-cert auth", "toggle client-cert auth")
+}
+
+func TestExportCA(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTrust))
+	press(m, "e")
+	requireContains(t, m.View(), "export ca.pem to: ./ca.pem")
+	press(m, "enter")
+	if !slices.Contains(f.Calls(), "ExportCA ./ca.pem") {
+		t.Fatalf("calls = %v", f.Calls())
+	}
+	requireContains(t, m.View(), "exported ca.pem to ./ca.pem")
+
+	press(m, "e", "backspace", "backspace", "backspace", "backspace", "backspace", "backspace")
+	typeText(m, "root.pem")
+	press(m, "enter")
+	if !slices.Contains(f.Calls(), "ExportCA ./root.pem") {
+		t.Fatalf("calls = %v", f.Calls())
+	}
+}
+
+func TestQuitKeys(t *testing.T) {
+	for _, k := range []string{"q", "ctrl+c"} {
+		m, _ := loaded(t, newFake(), 80, 24)
+		_, cmd := m.Update(keyMsg(k))
+		if cmd == nil || m.ctx.Err() == nil {
+			t.Fatalf("%s: no quit", k)
+		}
+	}
+	m, _ := loaded(t, newFake(), 80, 24)
+	press(m, "/")
+	_, cmd := m.Update(keyMsg("ctrl+c"))
+	if cmd == nil {
+		t.Fatal("ctrl+c did not quit while typing a filter")
+	}
+}
+
+func TestFullHelp(t *testing.T) {
+	m, _ := loaded(t, newFake(), 100, 30)
+	press(m, "?")
+	requireContains(t, m.View(), "shift+tab", "ctrl+z", "jump to view", "g/home")
+	if n := strings.Count(m.View(), "\n") + 1; n != 30 {
+		t.Fatalf("view has %d lines, want 30", n)
+	}
+}
+
+func TestStateUnchangedOnNoSelection(t *testing.T) {
+	f := newFake()
+	f.snap.Certs = []store.Cert{}
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "s", "x", "enter", "a")
+	if len(f.Calls()) != 0 {
+		t.Fatalf("calls on an empty table: %v", f.Calls())
+	}
+}

@@ -1,0 +1,112 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/gatehouse/gatehouse/broker"
+)
+
+// Golden views at fixed sizes; the Ascii profile set in TestMain is also
+// what NO_COLOR=1 renders, so these files double as the no-colour check:
+// every state must read as a word. Update with: go test ./ui -update
+func TestGolden(t *testing.T) {
+	sizes := [][2]int{{80, 24}, {100, 30}}
+	views := map[string]func(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock){
+		"certs":       func(*testing.T, *Model, *fakeBackend, *fixedClock) {},
+		"connections": withSparklines,
+		"transports":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3") },
+		"activity":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "4") },
+		"trust":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5") },
+		"details":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "enter") },
+		"create_form": func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n") },
+		"created":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n", "enter") },
+		"revoke":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "x") },
+		"filter":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "/", "d", "e", "v") },
+		"full_help":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
+		"mtls_on":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
+		"export":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
+		"dropped":     withDrop,
+		"error":       withError,
+	}
+	for name, setup := range views {
+		for _, sz := range sizes {
+			t.Run(fmt.Sprintf("%s_%dx%d", name, sz[0], sz[1]), func(t *testing.T) {
+				f := newFake()
+				m, clk := loaded(t, f, sz[0], sz[1])
+				setup(t, m, f, clk)
+				view := m.View()
+				requireSize(t, view, sz[0], sz[1])
+				golden.RequireEqual(t, []byte(view))
+			})
+		}
+	}
+}
+
+// withSparklines feeds three more snapshots, two seconds apart, with
+// growing counters, and switches to the connections view.
+func withSparklines(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
+	for i, in := range []uint64{20, 80, 10} {
+		clk.Advance(2 * time.Second)
+		f.snap.Sessions[0].MsgsIn += in
+		f.snap.Sessions[1].MsgsIn += uint64(i)
+		s, _ := f.Snapshot(context.Background())
+		m.Update(snapshotMsg{snap: s})
+	}
+	press(m, "2")
+}
+
+func withDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
+	press(m, "2")
+	ch := subscribed(m)
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
+		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"})
+}
+
+func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+	f.failWith = fmt.Errorf("conflict: the record changed concurrently")
+	press(m, "s")
+}
+
+// A model must render a full screen before any WindowSizeMsg (teatest and
+// slow terminals), and follow a resize.
+func TestGoldenBeforeWindowSize(t *testing.T) {
+	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	view := m.View()
+	requireSize(t, view, 80, 24)
+	golden.RequireEqual(t, []byte(view))
+
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	requireSize(t, m.View(), 120, 40)
+}
+
+func TestResizeFitsEverySize(t *testing.T) {
+	for _, sz := range [][2]int{{60, 16}, {80, 24}, {132, 43}, {200, 60}} {
+		for p := range pageCount {
+			m, _ := loaded(t, newFake(), sz[0], sz[1], WithStartPage(p))
+			requireSize(t, m.View(), sz[0], sz[1])
+		}
+	}
+}
+
+// requireSize checks that a view fills exactly w x h, so the footer sits at
+// the bottom and nothing wraps.
+func requireSize(t *testing.T, view string, w, h int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != h {
+		t.Fatalf("view has %d lines, want %d:\n%s", len(lines), h, view)
+	}
+	for i, l := range lines {
+		if lw := ansi.StringWidth(l); lw > w {
+			t.Fatalf("line %d is %d wide, more than %d: %q", i, lw, w, l)
+		}
+	}
+}
