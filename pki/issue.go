@@ -190,12 +190,12 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	if kt == "" {
 		kt = a.opts.keyType
 	}
-	if _, err := ParseKeyType(string(kt)); err != nil {
+	kt, err := ParseKeyType(string(kt))
+	if err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
 	}
 	cn := req.CN
 	if cn == "" {
-		var err error
 		if cn, err = a.defaultCN(); err != nil {
 			return Issued{}, err
 		}

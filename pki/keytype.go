@@ -101,8 +101,7 @@ func generateKey(kt KeyType, r io.Reader) (crypto.Signer, error) {
 		_, k, err := ed25519.GenerateKey(r)
 		return k, err
 	}
-	_, err := ParseKeyType(string(kt))
-	return nil, err
+	return nil, fmt.Errorf("unknown key type %q", kt)
 }
 
 // keyTypeOf names the type of a public key, refusing types we do not issue for.

@@ -43,8 +43,14 @@ func WithNames(root, issuing string) Option {
 }
 
 // WithKeyType sets the key type of client and server keys issued without an
-// explicit one. CA keys are always ECDSA P-256.
-func WithKeyType(kt KeyType) Option { return func(o *options) { o.keyType = kt } }
+// explicit one; "" keeps DefaultKeyType. CA keys are always ECDSA P-256.
+func WithKeyType(kt KeyType) Option {
+	return func(o *options) {
+		if kt != "" {
+			o.keyType = kt
+		}
+	}
+}
 
 // WithClock replaces time.Now, for validity dates, audit times and verification.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }

@@ -5,9 +5,9 @@
 // goroutines. Every exported method runs exactly one bbolt transaction, so a
 // record is never half-written and an audit record is committed together with
 // the change it describes. Values returned by the store are copies: nothing
-// returned references memory owned by bbolt. Callbacks passed to the store
-// (ForEachCert, UpdateSettings) must not call back into the store from inside
-// UpdateSettings, which runs its callback inside the write transaction.
+// returned references memory owned by bbolt. ForEachCert calls its callback
+// outside any transaction; UpdateSettings runs its callback inside the write
+// transaction, so that callback must not call the store.
 //
 // Only one process may open the file at a time: bbolt holds an exclusive
 // flock, and Open turns a lock timeout into an error wrapping ErrLocked.
