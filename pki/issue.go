@@ -3,14 +3,11 @@ package pki
 import (
 	"crypto"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"strings"
 	"time"
 	"unicode"
@@ -21,9 +18,6 @@ import (
 
 // MaxCNLength is the longest common name accepted (RFC 5280 ub-common-name).
 const MaxCNLength = 64
-
-// ServerValidity is the lifetime of a server certificate, capped by the issuing CA.
-const ServerValidity = 365 * day
 
 // ClientRequest asks for a new client certificate and key.
 type ClientRequest struct {
@@ -249,112 +243,4 @@ func (a *Authority) issueLeaf(cn string, now, end time.Time, pub crypto.PublicKe
 	}
 	chain := append(encodeCert(cert.Raw), a.issuingPEM...)
 	return Issued{Cert: rec, ChainPEM: chain, CAPEM: a.RootPEM()}, nil
-}
-
-// SignCSR signs a PEM certificate request after checking its signature. Only
-// the CN and DNS/IP SANs are copied; the key never leaves the device.
-func (a *Authority) SignCSR(csrPEM []byte, ttl time.Duration, actor string) (Issued, error) {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil {
-		return Issued{}, fmt.Errorf("sign CSR: %w: no PEM block found", ErrMalformed)
-	}
-	if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
-		return Issued{}, fmt.Errorf("sign CSR: %w: PEM block %q is not a CERTIFICATE REQUEST", ErrMalformed, block.Type)
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return Issued{}, fmt.Errorf("sign CSR: %w: %v", ErrMalformed, err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return Issued{}, fmt.Errorf("sign CSR: %w: signature does not verify: %v", ErrMalformed, err)
-	}
-	kt, err := keyTypeOf(csr.PublicKey)
-	if err != nil {
-		return Issued{}, fmt.Errorf("sign CSR: %w", err)
-	}
-	cn := csr.Subject.CommonName
-	if cn == "" {
-		if cn, err = a.defaultCN(); err != nil {
-			return Issued{}, err
-		}
-	}
-	if err := checkCN(cn); err != nil {
-		return Issued{}, fmt.Errorf("sign CSR: %w", err)
-	}
-	if ttl == 0 {
-		ttl = DefaultClientTTL
-	}
-	now := a.opts.now()
-	end, err := a.notAfter(now, ttl)
-	if err != nil {
-		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
-	}
-	iss, err := a.issueLeaf(cn, now, end, csr.PublicKey, csr, kt, store.SourceSigned, actor)
-	if err != nil {
-		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
-	}
-	return iss, nil
-}
-
-// IssueServer issues a serverAuth certificate for the given DNS names and IP
-// addresses (1 year, capped by the issuing CA). It is not stored: the server
-// certificate is reissued at every start. Certificate holds leaf + intermediate.
-func (a *Authority) IssueServer(sans []string) (*tls.Certificate, error) {
-	if len(sans) == 0 {
-		return nil, fmt.Errorf("issue server certificate: no DNS names or IP addresses given")
-	}
-	now := a.opts.now()
-	end := now.Add(ServerValidity)
-	if end.After(a.issuing.NotAfter) {
-		end = a.issuing.NotAfter
-	}
-	tmpl, err := a.leafTemplate(sans[0], now, end, x509.ExtKeyUsageServerAuth)
-	if err != nil {
-		return nil, fmt.Errorf("issue server certificate: %w", err)
-	}
-	for _, san := range sans {
-		if ip := net.ParseIP(san); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, san)
-		}
-	}
-	key, err := generateKey(a.opts.keyType, a.opts.rand)
-	if err != nil {
-		return nil, fmt.Errorf("issue server certificate: generate key: %w", err)
-	}
-	cert, err := a.sign(tmpl, key.Public())
-	if err != nil {
-		return nil, fmt.Errorf("issue server certificate: %w", err)
-	}
-	return &tls.Certificate{
-		Certificate: [][]byte{cert.Raw, a.issuing.Raw},
-		PrivateKey:  key,
-		Leaf:        cert,
-	}, nil
-}
-
-// ImportClient registers a client certificate issued elsewhere (state
-// inactive, source imported). It must chain to a trusted CA (ours or
-// operator-trusted), carry the clientAuth EKU and be valid now. Extra
-// certificates after the leaf in certPEM are used as intermediates.
-func (a *Authority) ImportClient(certPEM []byte, actor string) (store.Cert, error) {
-	certs, err := parseCertsPEM(certPEM)
-	if err != nil {
-		return store.Cert{}, fmt.Errorf("import certificate: %w", err)
-	}
-	leaf := certs[0]
-	if leaf.IsCA {
-		return store.Cert{}, fmt.Errorf("import certificate %q: it is a CA certificate: use ca trust", leaf.Subject.CommonName)
-	}
-	if _, err := a.verify(certs); err != nil {
-		return store.Cert{}, fmt.Errorf("import certificate %q: %w: %w", leaf.Subject.CommonName, ErrUntrusted, err)
-	}
-	// A key type we would not issue is still importable; the record just names none.
-	kt, _ := keyTypeOf(leaf.PublicKey)
-	rec := certRecord(leaf, kt, store.SourceImported, a.opts.now())
-	if err := a.register(rec, actor, "imported certificate issued by "+leaf.Issuer.String()); err != nil {
-		return store.Cert{}, fmt.Errorf("import certificate %q: %w", leaf.Subject.CommonName, err)
-	}
-	return rec, nil
 }

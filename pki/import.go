@@ -1,0 +1,32 @@
+package pki
+
+import (
+	"fmt"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// ImportClient registers a client certificate issued elsewhere (state
+// inactive, source imported). It must chain to a trusted CA (ours or
+// operator-trusted), carry the clientAuth EKU and be valid now. Extra
+// certificates after the leaf in certPEM are used as intermediates.
+func (a *Authority) ImportClient(certPEM []byte, actor string) (store.Cert, error) {
+	certs, err := parseCertsPEM(certPEM)
+	if err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate: %w", err)
+	}
+	leaf := certs[0]
+	if leaf.IsCA {
+		return store.Cert{}, fmt.Errorf("import certificate %q: it is a CA certificate: use ca trust", leaf.Subject.CommonName)
+	}
+	if _, err := a.verify(certs); err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate %q: %w: %w", leaf.Subject.CommonName, ErrUntrusted, err)
+	}
+	// A key type we would not issue is still importable; the record just names none.
+	kt, _ := keyTypeOf(leaf.PublicKey)
+	rec := certRecord(leaf, kt, store.SourceImported, a.opts.now())
+	if err := a.register(rec, actor, "imported certificate issued by "+leaf.Issuer.String()); err != nil {
+		return store.Cert{}, fmt.Errorf("import certificate %q: %w", leaf.Subject.CommonName, err)
+	}
+	return rec, nil
+}
