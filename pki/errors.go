@@ -45,6 +45,7 @@ type Refusal struct {
 // Reason returns the operator-readable reason, e.g. "suspended".
 func (r *Refusal) Reason() string { return r.Why }
 
+// Error says that the certificate was refused, why, and the underlying cause.
 func (r *Refusal) Error() string {
 	if r.Err != nil {
 		return "certificate refused: " + r.Why + ": " + r.Err.Error()

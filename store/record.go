@@ -27,6 +27,7 @@ type AmbiguousError struct {
 	Candidates []string
 }
 
+// Error lists the candidates so the operator can type a longer prefix.
 func (e *AmbiguousError) Error() string {
 	return fmt.Sprintf("serial prefix %q is ambiguous: matches %s", e.Prefix, strings.Join(e.Candidates, ", "))
 }

@@ -62,10 +62,12 @@ type Store struct {
 // lockedError names the locked file while matching ErrLocked with errors.Is.
 type lockedError struct{ path string }
 
+// Error names the file, as the operator needs to find the other process.
 func (e *lockedError) Error() string {
 	return fmt.Sprintf("store %s is locked by another process", e.path)
 }
 
+// Is makes errors.Is(err, ErrLocked) hold.
 func (e *lockedError) Is(target error) bool { return target == ErrLocked }
 
 // Open opens or creates the database at path. It creates the parent directory
