@@ -179,3 +179,15 @@ func TestTourAdvances(t *testing.T) {
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, ClientID: "dev1-a", Reason: "suspended by operator"})
 	requireContains(t, m.View(), "Tour complete: all 3 steps done")
 }
+
+// Events may arrive before the first snapshot.
+func TestEventsBeforeSnapshot(t *testing.T) {
+	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	ch := subscribed(m)
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventConnected, ClientID: "early", Transport: "mqtts"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, ClientID: "early", Reason: "expired"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, ClientID: "unknown", Reason: "revoked"})
+	press(m, "2")
+	requireContains(t, m.View(), "0 live sessions · 2 dropped sessions", "✗ expired", "✗ revoked")
+}

@@ -49,6 +49,7 @@ type Model struct {
 
 	describe string
 	snap     Snapshot
+	bySID    map[string]int // client id -> index in snap.Sessions
 	loaded   bool
 	events   <-chan broker.Event // the current subscription
 	inflight int                 // snapshot requests on their way
@@ -65,6 +66,7 @@ func New(b Backend, opts ...Option) *Model {
 		backend: b,
 		parent:  context.Background(),
 		clock:   time.Now,
+		bySID:   map[string]int{},
 		styles:  styles.DefaultStyles(),
 		keys:    keymap.DefaultKeyMap(),
 		help:    help.New(),
@@ -236,4 +238,16 @@ func (m *Model) active() common.Page { return m.pages[m.page] }
 // View implements tea.Model.
 func (m *Model) View() string {
 	return m.titleView() + "\n" + m.tabsView() + "\n" + m.active().View() + "\n" + m.footerView()
+}
+
+// Run runs the TUI on the terminal, in the alternate screen, until the
+// operator quits or ctx is cancelled; both return nil. Options are passed
+// to New.
+func Run(ctx context.Context, b Backend, opts ...Option) error {
+	m := New(b, append([]Option{WithContext(ctx)}, opts...)...)
+	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx)).Run()
+	if err != nil && !(errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil) {
+		return fmt.Errorf("run terminal UI: %w", err)
+	}
+	return nil
 }

@@ -14,6 +14,10 @@ func (m *Model) applySnapshot(s Snapshot, full bool) {
 	s.Certs = slices.Clone(s.Certs)
 	s.Sessions = slices.Clone(s.Sessions)
 	m.snap = s
+	m.bySID = make(map[string]int, len(s.Sessions))
+	for i, ss := range s.Sessions {
+		m.bySID[ss.ClientID] = i
+	}
 	m.loaded = true
 	m.certs.SetCerts(s.Certs)
 	m.conns.Sample(s.Sessions, m.clock())
@@ -47,6 +51,7 @@ func (m *Model) applyEvents(events []broker.Event) (reload, resync bool) {
 			continue
 		case broker.EventConnected:
 			m.removeSession(ev.ClientID)
+			m.bySID[ev.ClientID] = len(m.snap.Sessions)
 			m.snap.Sessions = append(m.snap.Sessions, broker.Session{
 				ClientID: ev.ClientID, Serial: ev.Serial, CN: ev.CN, Transport: ev.Transport,
 				Remote: ev.Remote, ConnectedAt: ev.At, LastActivity: ev.At,
@@ -79,13 +84,15 @@ func (m *Model) applyEvents(events []broker.Event) (reload, resync bool) {
 // reads again.
 func (m *Model) removeSession(clientID string) (broker.Session, bool) {
 	ss := m.snap.Sessions
-	i := slices.IndexFunc(ss, func(s broker.Session) bool { return s.ClientID == clientID })
-	if i < 0 {
+	i, ok := m.bySID[clientID]
+	if !ok {
 		return broker.Session{}, false
 	}
-	s := ss[i]
-	ss[i] = ss[len(ss)-1]
-	m.snap.Sessions = ss[:len(ss)-1]
+	s, last := ss[i], len(ss)-1
+	ss[i] = ss[last]
+	m.bySID[ss[i].ClientID] = i
+	delete(m.bySID, clientID)
+	m.snap.Sessions = ss[:last]
 	return s, true
 }
 

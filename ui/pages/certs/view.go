@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/gatehouse/gatehouse/store"
@@ -169,4 +170,22 @@ func (p *Page) FullHelp() [][]key.Binding {
 	return append(p.table.KeyMap.FullHelp(),
 		[]key.Binding{p.keys.Open, p.keys.Filter, p.keys.Back},
 		[]key.Binding{p.keys.New, p.keys.SuspendCert, p.keys.Reactivate, p.keys.Revoke})
+}
+
+// updateDetails handles keys in the details view: back, the lifecycle
+// actions on the certificate shown, and scrolling.
+func (p *Page) updateDetails(k tea.KeyMsg) tea.Cmd {
+	if key.Matches(k, p.keys.Back) {
+		p.setMode(modeList)
+		return nil
+	}
+	if key.Matches(k, p.keys.New) {
+		return nil // creating from inside the details would lose the operator's place
+	}
+	if cmd, ok := p.action(k); ok {
+		return cmd
+	}
+	var cmd tea.Cmd
+	p.vp, cmd = p.vp.Update(k)
+	return cmd
 }

@@ -1,0 +1,62 @@
+package common
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDuration(t *testing.T) {
+	tests := map[string]struct {
+		in   time.Duration
+		want string
+	}{
+		"ok/seconds":          {42 * time.Second, "42s"},
+		"ok/minutes":          {17*time.Minute + 59*time.Second, "17m"},
+		"ok/hours":            {5*time.Hour + 30*time.Minute, "5h"},
+		"ok/hours up to 2d":   {47 * time.Hour, "47h"},
+		"ok/days":             {364*24*time.Hour + 23*time.Hour, "364d"},
+		"ok/negative as size": {-3 * time.Minute, "3m"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Duration(tt.in); got != tt.want {
+				t.Fatalf("Duration(%v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUntilAndAgo(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	if got := Until(now, now.Add(5*time.Hour)); got != "5h" {
+		t.Fatalf("Until future = %q", got)
+	}
+	if got := Until(now, now.Add(-72*time.Hour)); got != "3d ago" {
+		t.Fatalf("Until past = %q", got)
+	}
+	if got := Ago(now, time.Time{}); got != "never" {
+		t.Fatalf("Ago zero = %q", got)
+	}
+	if got := Ago(now, now.Add(-90*time.Second)); got != "1m ago" {
+		t.Fatalf("Ago = %q", got)
+	}
+}
+
+func TestCount(t *testing.T) {
+	for in, want := range map[uint64]string{0: "0", 999: "999", 1000: "1k", 1234: "1.2k", 3_400_000: "3.4M"} {
+		if got := Count(in); got != want {
+			t.Fatalf("Count(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFit(t *testing.T) {
+	got := Fit("abcdef\nxy\nz\nextra", 4, 3)
+	if got != "abc…\nxy\nz" {
+		t.Fatalf("Fit = %q", got)
+	}
+	if n := strings.Count(Fit("a", 4, 3), "\n"); n != 2 {
+		t.Fatalf("Fit pads to %d lines, want 3", n+1)
+	}
+}
