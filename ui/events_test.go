@@ -191,3 +191,12 @@ func TestEventsBeforeSnapshot(t *testing.T) {
 	press(m, "2")
 	requireContains(t, m.View(), "0 live sessions · 2 dropped sessions", "✗ expired", "✗ revoked")
 }
+
+// New connections appear above; the cursor stays on the session it was on.
+func TestConnectionsCursorFollowsSession(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	ch := subscribed(m)
+	press(m, "down") // dev1-b
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "newcomer", Transport: "mqtts"})
+	requireContains(t, m.View(), "> dev1-b")
+}

@@ -1,13 +1,13 @@
 package ui
 
 import (
+	"net"
 	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 )
@@ -18,35 +18,79 @@ type status struct {
 	err  bool
 }
 
-// titleView says what the TUI is attached to and where it listens.
+// titleView says what the TUI is attached to and where it listens. The
+// listeners (with the red "no TLS" warning) take priority over the
+// backend's description, which is shortened or, when there is no room at
+// all, moved to the idle status line.
 func (m *Model) titleView() string {
 	s := m.styles
+	sep := s.Title.Render(" · ")
+	parts := []string{s.TitleName.Render("Gatehouse")}
+	if where, ok := m.titleWhere(); ok {
+		parts = append(parts, s.Title.Render(where))
+	}
+	if l := m.listenersView(); l != "" {
+		parts = append(parts, l)
+	}
+	return ansi.Truncate(strings.Join(parts, sep), m.width, "…")
+}
+
+// titleWhere returns the description as it fits in the title, and false
+// when fewer than minWhere cells are left for it.
+func (m *Model) titleWhere() (string, bool) {
+	const minWhere = 12
 	where := m.describe
 	if where == "" {
 		where = "connecting…"
 	}
-	parts := []string{s.TitleName.Render("Gatehouse"), s.Title.Render(where)}
-	for _, t := range m.snap.Transports {
-		addr := t.Name + " " + shortAddr(t.Addr)
-		if t.Name == broker.TransportMQTT || !t.TLS {
-			parts = append(parts, s.Bad.Render(addr+" (no TLS)"))
-		} else {
-			parts = append(parts, s.Title.Render(addr))
-		}
+	room := m.width - ansi.StringWidth("Gatehouse · ")
+	if l := m.listenersView(); l != "" {
+		room -= ansi.StringWidth(l) + 3
 	}
-	return ansi.Truncate(strings.Join(parts, s.Title.Render(" · ")), m.width, "…")
+	if room < min(minWhere, ansi.StringWidth(where)) {
+		return where, false
+	}
+	return ansi.Truncate(where, room, "…"), true
 }
 
-// shortAddr drops a wildcard host, so three listeners fit in 80 columns:
-// "0.0.0.0:8883" and "[::]:8883" become ":8883".
-func shortAddr(addr string) string {
-	for _, wild := range []string{"0.0.0.0:", "[::]:"} {
-		if strings.HasPrefix(addr, wild) {
-			return ":" + strings.TrimPrefix(addr, wild)
+// listenersView lists the transports; a host shared by all of them is
+// written once ("127.0.0.1 mqtts :8883 · wss :8884"), a wildcard host not
+// at all.
+func (m *Model) listenersView() string {
+	s, ts := m.styles, m.snap.Transports
+	shared, ok := "", len(ts) > 0
+	for i, t := range ts {
+		h, _, err := net.SplitHostPort(t.Addr)
+		if err != nil || (i > 0 && h != shared) {
+			ok = false
+			break
+		}
+		shared = h
+	}
+	if !ok {
+		shared = ""
+	}
+	parts := make([]string, 0, len(ts))
+	for _, t := range ts {
+		addr := t.Addr
+		if h, port, err := net.SplitHostPort(addr); err == nil && (h == shared || wildcard(h)) {
+			addr = ":" + port
+		}
+		label := strings.TrimSpace(t.Name + " " + addr)
+		if t.TLS {
+			parts = append(parts, s.Title.Render(label))
+		} else {
+			parts = append(parts, s.Bad.Render(label+" (no TLS)"))
 		}
 	}
-	return addr
+	out := strings.Join(parts, s.Title.Render(" · "))
+	if shared != "" && !wildcard(shared) {
+		out = s.Title.Render(shared+" ") + out
+	}
+	return out
 }
+
+func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
 
 // tabsView lists the views; the active one is bracketed, so it shows
 // without colour too.
@@ -76,6 +120,10 @@ func (m *Model) footerView() string {
 		st = s.StatusError.Render("error: " + m.status.text)
 	case !m.loaded && m.status.text == "":
 		st = s.Muted.Render("loading…")
+	case m.status.text == "":
+		if where, ok := m.titleWhere(); !ok {
+			st = s.Muted.Render("attached to " + where)
+		}
 	}
 	lines = append(lines, st)
 	// bubbles/help overflows when there is no room left for its ellipsis,

@@ -110,3 +110,42 @@ func requireSize(t *testing.T, view string, w, h int) {
 		}
 	}
 }
+
+func TestTitleListeners(t *testing.T) {
+	tests := map[string]struct {
+		addrs []string
+		want  string
+	}{
+		"ok/wildcards dropped":  {[]string{"0.0.0.0:8883", "[::]:8884", ":1883"}, "mqtts :8883 · wss :8884 · mqtt :1883 (no TLS)"},
+		"ok/shared host once":   {[]string{"127.0.0.1:18883", "127.0.0.1:18884", "127.0.0.1:11883"}, "127.0.0.1 mqtts :18883 · wss :18884 · mqtt :11883 (no TLS)"},
+		"ok/mixed hosts kept":   {[]string{"10.0.0.1:8883", "0.0.0.0:8884", "10.0.0.2:1883"}, "mqtts 10.0.0.1:8883 · wss :8884 · mqtt 10.0.0.2:1883 (no TLS)"},
+		"ok/no broker no addrs": {[]string{"", "", ""}, "mqtts · wss · mqtt (no TLS)"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			for i, a := range tt.addrs {
+				f.snap.Transports[i].Addr = a
+			}
+			m, _ := loaded(t, f, 200, 24)
+			if got := m.listenersView(); got != tt.want {
+				t.Fatalf("listeners = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// With long addresses the listeners win the title and the description moves
+// to the idle status line.
+func TestTitleDescriptionMovesWhenNarrow(t *testing.T) {
+	f := newFake()
+	for i, a := range []string{"127.0.0.1:18883", "127.0.0.1:18884", "127.0.0.1:11883"} {
+		f.snap.Transports[i].Addr = a
+	}
+	m, _ := loaded(t, f, 80, 24)
+	v := m.View()
+	title, _, _ := strings.Cut(v, "\n")
+	requireContains(t, title, "mqtt :11883 (no TLS)")
+	requireLacks(t, title, "fake backend")
+	requireContains(t, v, "attached to fake backend")
+}

@@ -31,9 +31,11 @@ type entry struct {
 	until time.Time // when a dropped row goes
 }
 
-// meter turns the msgs-in counter of successive snapshots into rates.
+// meter turns the message counters of successive snapshots into rates. It
+// counts messages in and out, so a subscriber that only receives shows
+// activity too.
 type meter struct {
-	in    uint64
+	msgs  uint64
 	at    time.Time
 	rates []float64
 }
@@ -46,6 +48,7 @@ type Page struct {
 	dropped map[string]entry // by client id
 	meters  map[string]*meter
 	rows    []entry
+	chosen  string // client id under the cursor, kept when rows move
 
 	width, height int
 }
@@ -62,7 +65,7 @@ func New(c common.Common) *Page {
 		{Title: "REMOTE", Width: 18, Priority: 1},
 		{Title: "FOR", Width: 5},
 		{Title: "IN/OUT", Width: 9},
-		{Title: "IN/s", Width: samples},
+		{Title: "MSGS/s", Width: samples},
 	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
 		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
 	p.SetSize(80, 20)
@@ -85,15 +88,16 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 	p.rebuild()
 }
 
-// Sample feeds the msgs-in counters of a fresh snapshot into the
+// Sample feeds the message counters of a fresh snapshot into the
 // sparklines, as a rate per second since the previous snapshot.
 func (p *Page) Sample(sessions []broker.Session, now time.Time) {
 	seen := make(map[string]bool, len(sessions))
 	for _, s := range sessions {
 		seen[s.ClientID] = true
+		msgs := s.MsgsIn + s.MsgsOut
 		m := p.meters[s.ClientID]
 		if m == nil {
-			p.meters[s.ClientID] = &meter{in: s.MsgsIn, at: now}
+			p.meters[s.ClientID] = &meter{msgs: msgs, at: now}
 			continue
 		}
 		dt := now.Sub(m.at).Seconds()
@@ -101,14 +105,14 @@ func (p *Page) Sample(sessions []broker.Session, now time.Time) {
 			continue
 		}
 		rate := 0.0
-		if s.MsgsIn >= m.in { // a reset counter means a new session: no rate
-			rate = float64(s.MsgsIn-m.in) / dt
+		if msgs >= m.msgs { // a reset counter means a new session: no rate
+			rate = float64(msgs-m.msgs) / dt
 		}
 		m.rates = append(m.rates, rate)
 		if len(m.rates) > samples {
 			m.rates = m.rates[len(m.rates)-samples:]
 		}
-		m.in, m.at = s.MsgsIn, now
+		m.msgs, m.at = msgs, now
 	}
 	for id := range p.meters {
 		if !seen[id] {
@@ -159,6 +163,17 @@ func (p *Page) rebuild() {
 		return cmp.Compare(a.s.ClientID, b.s.ClientID)
 	})
 	p.table.SetLen(len(p.rows))
+	if i := slices.IndexFunc(p.rows, func(e entry) bool { return e.s.ClientID == p.chosen }); i >= 0 {
+		p.table.SetCursor(i)
+	}
+	p.choose()
+}
+
+// choose remembers the client id under the cursor.
+func (p *Page) choose() {
+	if i := p.table.Cursor(); i >= 0 {
+		p.chosen = p.rows[i].s.ClientID
+	}
 }
 
 // Capturing implements common.Page; this view reads no text.
@@ -167,6 +182,7 @@ func (p *Page) Capturing() bool { return false }
 // Update implements common.Page.
 func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	p.table, _ = p.table.Update(msg)
+	p.choose()
 	return nil
 }
 
