@@ -1,0 +1,326 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+func newCert(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "cert",
+		Short: "Issue, list and manage client certificates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageErr{errors.New("cert needs a subcommand: create, sign, import, list, show, suspend, reactivate, revoke")}
+		},
+	}
+	c.AddCommand(newCertCreate(g), newCertSign(g), newCertImport(g), newCertList(g), newCertShow(g))
+	for _, t := range []transition{
+		{"suspend", "suspended", store.StateSuspended, "Suspend certificates: refuse them and drop their live connections", ""},
+		{"reactivate", "reactivated", store.StateActive, "Reactivate suspended certificates", ""},
+		{"revoke", "revoked", store.StateRevoked, "Revoke certificates for good and drop their live connections", "revoking is final: a revoked certificate can never be used again\n"},
+	} {
+		c.AddCommand(newCertTransition(g, t))
+	}
+	return c
+}
+
+func newCertCreate(g *globals) *cobra.Command {
+	var req ui.CreateRequest
+	var force bool
+	c := &cobra.Command{
+		Use:   "create",
+		Short: "Issue a client certificate and write ca.pem, client.crt and client.key",
+		Long: `Issue a client certificate from the internal CA. Writes DIR/ca.pem (the root
+that verifies the server), DIR/client.crt (leaf and intermediate) and
+DIR/client.key (mode 0600). The private key is handed out once: Gatehouse
+does not keep it. Prints the serial on stdout.`,
+		Example: `  gatehouse cert create --cn dev1
+  gatehouse cert create --cn sensor-7 --ttl 90d --key ed25519 --out /tmp/sensor-7`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := app.CreateFiles(cmd.Context(), svc, req, force)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(struct {
+					app.CertView
+					Files []string `json:"files"`
+				}{app.CertView{Cert: res.Cert}, res.Files})
+			}
+			fmt.Fprintln(g.stdout, res.Cert.Serial)
+			fmt.Fprintf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse\n",
+				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&req.CN, "cn", "", "common name (generated when empty)")
+	c.Flags().StringVar(&req.TTL, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
+	c.Flags().StringVar(&req.KeyType, "key", "", "key type: ecdsa-p256 (default), rsa-2048, rsa-3072, ed25519")
+	c.Flags().StringVar(&req.OutDir, "out", "", "output directory (default ./<cn>/)")
+	c.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	return c
+}
+
+func newCertSign(g *globals) *cobra.Command {
+	var csrFile, ttl, out string
+	c := &cobra.Command{
+		Use:   "sign --csr FILE",
+		Short: "Sign a device's CSR; the device keeps its private key",
+		Example: `  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev.key -subj /CN=dev9 -out dev.csr
+  gatehouse cert sign --csr dev.csr --out dev.crt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if csrFile == "" {
+				return usageErr{errors.New("--csr FILE is required")}
+			}
+			csr, err := os.ReadFile(csrFile)
+			if err != nil {
+				return fmt.Errorf("read CSR: %w", err)
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			b, err := svc.SignCSR(cmd.Context(), csr, ttl)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(b)
+			}
+			if out == "" {
+				_, err = fmt.Fprint(g.stdout, b.ChainPEM)
+				return err
+			}
+			if err := os.WriteFile(out, []byte(b.ChainPEM), 0o644); err != nil {
+				return fmt.Errorf("write certificate chain: %w", err)
+			}
+			fmt.Fprintln(g.stdout, b.Cert.Serial)
+			fmt.Fprintf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&csrFile, "csr", "", "PEM certificate signing request")
+	c.Flags().StringVar(&ttl, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
+	c.Flags().StringVar(&out, "out", "", "write the chain to FILE instead of stdout")
+	return c
+}
+
+func newCertImport(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Register a client certificate issued by a trusted CA (state inactive)",
+		Example: `  gatehouse ca trust partner-ca.pem --strict
+  gatehouse cert import device-42.crt`,
+		Args: exactArgs(1, "import needs one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pem, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("read certificate: %w", err)
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			cert, err := svc.ImportCert(cmd.Context(), pem)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(app.CertView{Cert: cert})
+			}
+			fmt.Fprintln(g.stdout, cert.Serial)
+			return nil
+		},
+	}
+}
+
+func newCertList(g *globals) *cobra.Command {
+	var state string
+	c := &cobra.Command{
+		Use:     "list",
+		Short:   "List client certificates",
+		Example: "  gatehouse cert list --state active --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := parseState(state)
+			if err != nil {
+				return err
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			certs, err := svc.ListCerts(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if certs == nil {
+					certs = []app.CertView{}
+				}
+				return g.printJSON(certs)
+			}
+			rows := make([][]string, len(certs))
+			now := time.Now()
+			for i, c := range certs {
+				rows[i] = []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)}
+			}
+			return g.table([]string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, rows)
+		},
+	}
+	c.Flags().StringVar(&state, "state", "", "only inactive, active, suspended or revoked")
+	return c
+}
+
+func parseState(s string) (store.State, error) {
+	switch st := store.State(s); st {
+	case "", store.StateInactive, store.StateActive, store.StateSuspended, store.StateRevoked:
+		return st, nil
+	}
+	return "", usageErr{fmt.Errorf("unknown state %q: use inactive, active, suspended or revoked", s)}
+}
+
+func newCertShow(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "show SERIAL",
+		Short:   "Show one certificate, its live sessions and its history",
+		Example: "  gatehouse cert show 3f2a9c",
+		Args:    exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			serials, err := resolve(cmd.Context(), svc, args)
+			if err != nil {
+				return err
+			}
+			d, err := svc.ShowCert(cmd.Context(), serials[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(d)
+			}
+			return printDetail(g, d)
+		},
+	}
+}
+
+func printDetail(g *globals, d app.CertDetail) error {
+	w := g.stdout
+	fmt.Fprintf(w, "Serial:       %s\nCN:           %s\nState:        %s\n", d.Serial, d.CN, d.DisplayState(time.Now()))
+	if len(d.SANs) > 0 {
+		fmt.Fprintf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
+	}
+	fmt.Fprintf(w, "Issuer:       %s\nSource:       %s\nValid:        %s .. %s\nFingerprint:  %s\nFirst seen:   %s\nLast seen:    %s\n",
+		d.Issuer, d.Source, when(d.NotBefore), when(d.NotAfter), d.Fingerprint, when(d.FirstSeen), when(d.LastSeen))
+	fmt.Fprintf(w, "Sessions:     %d\n", len(d.LiveSessions))
+	for _, s := range d.LiveSessions {
+		fmt.Fprintf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
+	}
+	fmt.Fprintln(w, "History:")
+	for _, h := range d.History {
+		line := fmt.Sprintf("  %s  %-16s %s", when(h.At), h.Action, h.Actor)
+		if h.From != "" || h.To != "" {
+			line += fmt.Sprintf("  %s -> %s", h.From, h.To)
+		}
+		if h.Reason != "" {
+			line += "  (" + h.Reason + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+// transition describes one lifecycle command.
+type transition struct {
+	use, past string
+	to        store.State
+	short     string
+	warning   string
+}
+
+func newCertTransition(g *globals, t transition) *cobra.Command {
+	var reason string
+	c := &cobra.Command{
+		Use:     t.use + " SERIAL...",
+		Short:   t.short,
+		Long:    t.short + ".\n" + t.warning + "Prints how many live sessions were dropped.",
+		Example: fmt.Sprintf("  gatehouse cert %s 3f2a9c --reason \"device stolen\"", t.use),
+		Args:    cobra.MinimumNArgs(1), // wrapped as a usage error by markUsage
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			serials, err := resolve(cmd.Context(), svc, args)
+			if err != nil {
+				return err
+			}
+			type result struct {
+				Serial  string      `json:"serial"`
+				CN      string      `json:"cn"`
+				State   store.State `json:"state"`
+				Dropped int         `json:"dropped"`
+			}
+			var results []result
+			for _, s := range serials {
+				r, err := svc.Transition(cmd.Context(), s, t.to, reason)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", t.use, s, err)
+				}
+				results = append(results, result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped})
+				if !g.json {
+					fmt.Fprintf(g.stdout, "%s %s (%s), dropped %d %s\n", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
+				}
+			}
+			if g.json {
+				return g.printJSON(results)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&reason, "reason", "", "why, recorded in the audit log")
+	return c
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what is missing.
+func exactArgs(n int, msg string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr{errors.New(msg)}
+		}
+		return nil
+	}
+}

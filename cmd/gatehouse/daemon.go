@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+)
+
+// brokerFlags are the listener and server-certificate flags shared by the
+// TUI, serve and demo.
+type brokerFlags struct {
+	cfg app.BrokerConfig
+}
+
+func (f *brokerFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.cfg.MQTTS, "mqtts", ":8883", "MQTT over TLS listen address (empty disables)")
+	fs.StringVar(&f.cfg.WSS, "wss", ":8884", "MQTT over secure WebSocket listen address, path /mqtt (empty disables)")
+	fs.StringVar(&f.cfg.MQTT, "mqtt", "", "plain MQTT listen address, no TLS (off by default)")
+	fs.StringArrayVar(&f.cfg.SANs, "san", nil, "extra DNS name or IP for the server certificate (repeatable)")
+	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
+	fs.StringVar(&f.cfg.ServerKeyFile, "server-key", "", "private key for --server-cert")
+}
+
+// daemon is a running broker with its admin socket: what `serve` runs
+// headless and the TUI runs in-process when no daemon serves the data dir.
+type daemon struct {
+	app   *app.App
+	admin *admin.Server
+	dir   string
+}
+
+// startDaemon opens the store, starts the listeners and serves the admin
+// socket. actor names who acts for callers without their own (the TUI).
+func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*daemon, error) {
+	if admin.Alive(dir) {
+		return nil, fmt.Errorf("a gatehouse daemon already serves %s; use 'gatehouse' to attach or stop it first", dir)
+	}
+	if (bf.cfg.ServerCertFile == "") != (bf.cfg.ServerKeyFile == "") {
+		return nil, usageErr{fmt.Errorf("--server-cert and --server-key go together")}
+	}
+	a, err := openApp(dir, actor, &app.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.StartBroker(bf.cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	srv, err := admin.Listen(dir, a, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			log.Error("admin socket stopped", "err", err)
+		}
+	}()
+	if err := os.WriteFile(filepath.Join(dir, pidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		log.Warn("cannot write pid file", "err", err)
+	}
+	return &daemon{app: a, admin: srv, dir: dir}, nil
+}
+
+// Close stops the admin socket, then the broker (dropping its sessions), then
+// the store.
+func (d *daemon) Close() error {
+	d.admin.Close()
+	os.Remove(filepath.Join(d.dir, pidFile))
+	return d.app.Close()
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func newMTLS(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "mtls on|off|status",
+		Short: "Switch client-certificate authentication per transport",
+		Long: `Switch client-certificate authentication (mutual TLS) on or off for the
+TLS transports. Switching it on drops, at once, every connected client that
+did not present a trusted certificate. Switched off, a transport does one-way
+TLS: presented certificates are still checked, clients without one connect.`,
+		Example: `  gatehouse mtls on                    # both mqtts and wss
+  gatehouse mtls off --transport wss
+  gatehouse mtls status --json`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageErr{errors.New("mtls needs on, off or status")}
+		},
+	}
+	for _, on := range []bool{true, false} {
+		c.AddCommand(newMTLSSwitch(g, on))
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Show each transport and whether client-cert auth is on",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			ts, err := svc.Transports(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if ts == nil {
+					ts = []broker.TransportInfo{}
+				}
+				return g.printJSON(ts)
+			}
+			rows := make([][]string, len(ts))
+			for i, t := range ts {
+				rows[i] = []string{t.Name, orDash(t.Addr), onOff(t.TLS), authPosture(t), strconv.Itoa(t.Connected)}
+			}
+			return g.table([]string{"TRANSPORT", "ADDRESS", "TLS", "CLIENT-CERT AUTH", "CONNECTED"}, rows)
+		},
+	})
+	return c
+}
+
+func newMTLSSwitch(g *globals, on bool) *cobra.Command {
+	var transport string
+	name := map[bool]string{true: "on", false: "off"}[on]
+	c := &cobra.Command{
+		Use:   name,
+		Short: "Switch client-cert auth " + name,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			targets := []string{broker.TransportMQTTS, broker.TransportWSS}
+			switch transport {
+			case "":
+			case broker.TransportMQTTS, broker.TransportWSS:
+				targets = []string{transport}
+			default:
+				return usageErr{fmt.Errorf("unknown transport %q: use mqtts or wss", transport)}
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			type result struct {
+				Transport  string `json:"transport"`
+				ClientAuth bool   `json:"client_auth"`
+				Dropped    int    `json:"dropped"`
+			}
+			var results []result
+			for _, t := range targets {
+				n, err := svc.SetClientAuth(cmd.Context(), t, on)
+				if err != nil {
+					return err
+				}
+				results = append(results, result{t, on, n})
+				if !g.json {
+					fmt.Fprintf(g.stdout, "client-cert auth %s for %s, dropped %d %s\n", name, t, n, plural(n, "session"))
+				}
+			}
+			if g.json {
+				return g.printJSON(results)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&transport, "transport", "", "mqtts or wss (default both)")
+	return c
+}
+
+func onOff(b bool) string { return map[bool]string{true: "on", false: "off"}[b] }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// authPosture words a transport's client-cert auth mode for operators.
+func authPosture(t broker.TransportInfo) string {
+	switch {
+	case !t.TLS:
+		return "n/a (plaintext)"
+	case t.ClientAuth:
+		return "on"
+	}
+	return "off (one-way TLS)"
+}
+
+func newConn(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "conn",
+		Short: "Live MQTT connections",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return usageErr{errors.New("conn needs a subcommand: list")} },
+	}
+	c.AddCommand(&cobra.Command{
+		Use:     "list",
+		Short:   "List live connections",
+		Example: "  gatehouse conn list --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			ss, err := svc.Sessions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if ss == nil {
+					ss = []broker.Session{}
+				}
+				return g.printJSON(ss)
+			}
+			rows := make([][]string, len(ss))
+			for i, s := range ss {
+				rows[i] = []string{s.ClientID, orDash(s.CN), orDash(s.Serial), s.Transport, s.Remote,
+					time.Since(s.ConnectedAt).Truncate(time.Second).String(), strconv.FormatUint(s.MsgsIn, 10), strconv.FormatUint(s.MsgsOut, 10)}
+			}
+			return g.table([]string{"CLIENT ID", "CN", "SERIAL", "TRANSPORT", "REMOTE", "FOR", "IN", "OUT"}, rows)
+		},
+	})
+	return c
+}
+
+func newEvents(g *globals) *cobra.Command {
+	var follow bool
+	c := &cobra.Command{
+		Use:   "events",
+		Short: "Show recent broker events; --follow streams them",
+		Long: `Show connections, disconnections with their cause, refusals with their
+reason, certificate state changes and client-cert auth switches. With --json
+and --follow, one JSON object per line.`,
+		Example: "  gatehouse events --follow --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			if !follow {
+				evs, err := svc.RecentEvents(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if g.json {
+					if evs == nil {
+						evs = []broker.Event{}
+					}
+					return g.printJSON(evs)
+				}
+				for _, e := range evs {
+					printEvent(g, e)
+				}
+				return nil
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			ch, err := svc.Subscribe(ctx)
+			if err != nil {
+				return err
+			}
+			for e := range ch {
+				if g.json {
+					if err := g.printEventJSON(e); err != nil {
+						return err
+					}
+					continue
+				}
+				printEvent(g, e)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "stream events until interrupted")
+	return c
+}
+
+// printEventJSON writes one event as a single line (NDJSON).
+func (g *globals) printEventJSON(e broker.Event) error {
+	b, err := jsonLine(e)
+	if err != nil {
+		return err
+	}
+	_, err = g.stdout.Write(b)
+	return err
+}
+
+func printEvent(g *globals, e broker.Event) {
+	who := e.ClientID
+	if e.CN != "" {
+		who += " cn=" + e.CN
+	}
+	if e.Serial != "" {
+		who += " serial=" + e.Serial
+	}
+	line := fmt.Sprintf("%s  %-12s", e.At.Local().Format("15:04:05.000"), e.Type)
+	for _, part := range []string{e.Transport, e.Remote, who} {
+		if part != "" {
+			line += "  " + part
+		}
+	}
+	if e.Reason != "" {
+		line += "  (" + e.Reason + ")"
+	}
+	fmt.Fprintln(g.stdout, line)
+}
+
+func newAudit(g *globals) *cobra.Command {
+	var q store.AuditQuery
+	c := &cobra.Command{
+		Use:     "audit",
+		Short:   "Show the audit log of admin actions, newest first",
+		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			if q.Serial != "" {
+				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
+				if err != nil {
+					return err
+				}
+				q.Serial = s[0]
+			}
+			recs, err := svc.Audit(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if recs == nil {
+					recs = []store.AuditRecord{}
+				}
+				return g.printJSON(recs)
+			}
+			rows := make([][]string, len(recs))
+			for i, r := range recs {
+				change := ""
+				if r.From != "" || r.To != "" {
+					change = string(r.From) + " -> " + string(r.To)
+				}
+				rows[i] = []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, r.Reason + r.Detail}
+			}
+			return g.table([]string{"SEQ", "AT", "ACTOR", "ACTION", "CN", "CHANGE", "DETAIL"}, rows)
+		},
+	}
+	c.Flags().StringVar(&q.Serial, "serial", "", "only records about this certificate")
+	c.Flags().IntVar(&q.Limit, "limit", 0, "at most N records")
+	return c
+}
+
+func newVersion(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if g.json {
+				return g.printJSON(map[string]string{"version": version})
+			}
+			_, err := fmt.Fprintln(g.stdout, "gatehouse "+version)
+			return err
+		},
+	}
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+}

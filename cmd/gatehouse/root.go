@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Exit codes of the command-line contract.
+const (
+	exitOK    = 0
+	exitError = 1 // operational error
+	exitUsage = 2 // the command line was wrong
+)
+
+// usageErr marks an error as the caller's mistake (exit 2).
+type usageErr struct{ err error }
+
+func (e usageErr) Error() string { return e.err.Error() }
+func (e usageErr) Unwrap() error { return e.err }
+
+// globals are the flags every command shares.
+type globals struct {
+	data   string
+	json   bool
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run executes the command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "gatehouse: "+oneLine(err))
+	if isUsage(err) {
+		fmt.Fprintln(stderr, "run 'gatehouse --help' for usage")
+		return exitUsage
+	}
+	return exitError
+}
+
+func isUsage(err error) bool {
+	var u usageErr
+	return errors.As(err, &u) || errors.Is(err, app.ErrUsage) ||
+		strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.HasPrefix(err.Error(), "unknown shorthand flag")
+}
+
+// oneLine keeps error output to a single line, as scripts expect.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+func newRoot(g *globals) *cobra.Command {
+	var bf brokerFlags
+	root := &cobra.Command{
+		Use:   "gatehouse",
+		Short: "An mTLS MQTT endpoint and the certificates that guard it",
+		Long: `Gatehouse runs an MQTT broker over TLS and secure WebSocket whose clients
+authenticate with certificates from its own small PKI. Suspend or revoke a
+certificate and its connections drop at once.
+
+Without a subcommand it opens the operator TUI: attached to the daemon serving
+the data directory if one runs, otherwise with an in-process broker.`,
+		Example: `  gatehouse                          # TUI (starts the broker if no daemon runs)
+  gatehouse serve                    # headless daemon
+  gatehouse cert create --cn dev1    # writes ./dev1/{ca.pem,client.crt,client.key}
+  gatehouse cert suspend 3f2a9c      # drops its live connections`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTUI(cmd.Context(), g, bf)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
+	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	bf.register(root)
+	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g))
+	markUsage(root)
+	return root
+}
+
+// dataDir resolves --data, $GATEHOUSE_DATA, $XDG_DATA_HOME/gatehouse, ~/.local/share/gatehouse.
+func (g *globals) dataDir() (string, error) {
+	switch {
+	case g.data != "":
+		return filepath.Abs(g.data)
+	case os.Getenv("GATEHOUSE_DATA") != "":
+		return filepath.Abs(os.Getenv("GATEHOUSE_DATA"))
+	case os.Getenv("XDG_DATA_HOME") != "":
+		return filepath.Join(os.Getenv("XDG_DATA_HOME"), "gatehouse"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find a data directory: %w; pass --data DIR", err)
+	}
+	return filepath.Join(home, ".local", "share", "gatehouse"), nil
+}
+
+// service connects to the daemon serving the data directory, or opens the
+// store directly when none runs. The returned func releases it.
+func (g *globals) service() (app.Service, func(), error) {
+	dir, err := g.dataDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	if admin.Alive(dir) {
+		c, err := admin.Dial(dir, "cli")
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
+	}
+	a, err := openApp(dir, admin.CurrentUser(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, func() { a.Close() }, nil
+}
+
+// openApp opens the store in dir, explaining a lock held by another process.
+// With the store open no daemon can be running, so a leftover socket is stale.
+func openApp(dir, actor string, cfg *app.Config) (*app.App, error) {
+	c := app.Config{DataDir: dir, Actor: actor}
+	if cfg != nil {
+		c = *cfg
+		c.DataDir, c.Actor = dir, actor
+	}
+	a, err := app.Open(c)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w%s; stop it or talk to it through %s", err, lockHolder(dir), filepath.Join(dir, admin.SocketName))
+	}
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Join(dir, admin.SocketName))
+	return a, nil
+}
+
+// pidFile records the process that holds the store, to name it in lock errors.
+const pidFile = "gatehouse.pid"
+
+func lockHolder(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, pidFile))
+	if err != nil {
+		return ""
+	}
+	return " (pid " + strings.TrimSpace(string(b)) + "?)"
+}
+
+// resolve expands each serial prefix argument through svc.
+func resolve(ctx context.Context, svc app.Service, prefixes []string) ([]string, error) {
+	out := make([]string, 0, len(prefixes))
+	for _, p := range prefixes {
+		s, err := svc.ResolveSerial(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", p, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// markUsage makes every positional-argument error a usage error (exit 2).
+func markUsage(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return usageErr{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsage(sub)
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+func newServe(g *globals) *cobra.Command {
+	var bf brokerFlags
+	var logFormat, logLevel string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker headless (systemd, appliances, scripts)",
+		Long: `Run the broker without a TUI. Logs go to stderr. Commands and the TUI in
+other terminals talk to it through DATA/admin.sock. SIGINT or SIGTERM stops it
+cleanly: listeners close, sessions drop, the store closes.`,
+		Example: `  gatehouse serve --data /var/lib/gatehouse
+  gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.stderr, logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			dir, err := g.dataDir()
+			if err != nil {
+				return err
+			}
+			d, err := startDaemon(dir, bf, log, "")
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			transports, _ := d.app.Transports(cmd.Context())
+			for _, t := range transports {
+				log.Info("listening", "transport", t.Name, "addr", t.Addr, "client_cert_auth", t.ClientAuth)
+			}
+			log.Info("ready", "data", dir, "admin_socket", d.admin.Path(),
+				"ca", fmt.Sprintf("gatehouse ca export --data %s --out ca.pem", dir))
+			<-ctx.Done()
+			log.Info("stopping")
+			return d.Close()
+		},
+	}
+	bf.register(c)
+	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return c
+}
+
+// newLogger builds the daemon's structured logger.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErr{fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErr{fmt.Errorf("unknown --log-format %q: use text or json", format)}
+}
+
+// logFile opens DATA/gatehouse.log for the TUI's logs: the terminal belongs
+// to the TUI, so nothing may write to it while it runs.
+func logFile(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "gatehouse.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	return f, nil
+}
