@@ -200,3 +200,47 @@ func TestConnectionsCursorFollowsSession(t *testing.T) {
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "newcomer", Transport: "mqtts"})
 	requireContains(t, m.View(), "> dev1-b")
 }
+
+func TestActivityFilter(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	press(m, "/")
+	typeText(m, "refused")
+	press(m, "enter")
+	v := m.View()
+	requireContains(t, v, "no client certificate", "1 match")
+	requireLacks(t, v, "cert_state")
+	ch := subscribed(m)
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventRefused, Reason: "unknown CA", Remote: "10.9.9.9:1"},
+		broker.Event{At: t0, Type: broker.EventConnected, ClientID: "other"})
+	requireContains(t, m.View(), "unknown CA", "2 match")
+	press(m, "esc")
+	requireContains(t, m.View(), "7 events")
+}
+
+func TestActivityBounded(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	ch := subscribed(m)
+	for range 3 {
+		deliver(m, ch, churn(eventBatchMax)...)
+	}
+	requireContains(t, m.View(), "1000 events")
+}
+
+func TestPeriodicRefresh(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	before := f.Snapshots()
+	_, cmd := m.Update(refreshMsg{})
+	settle(m, cmd)
+	if f.Snapshots() != before+1 {
+		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
+	}
+	// While one is in flight, a second refresh does not pile up.
+	m.inflight = 1
+	_, cmd = m.Update(refreshMsg{})
+	settle(m, cmd)
+	if f.Snapshots() != before+1 {
+		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
+	}
+}

@@ -40,7 +40,7 @@ func New(c common.Common) *Page {
 	p.table = table.New([]table.Column{
 		{Title: "TIME", Width: 8},
 		{Title: "EVENT", Width: 12},
-		{Title: "CN", Width: 12},
+		{Title: "WHO", Width: 12},
 		{Title: "CLIENT", Width: 12, Priority: 1},
 		{Title: "VIA", Width: 5, Priority: 2},
 		{Title: "REMOTE", Width: 15},
@@ -151,11 +151,20 @@ func (p *Page) View() string {
 	row := func(i int) table.Row {
 		e := p.log[p.shown[i]]
 		return table.Row{
-			Cells:  []string{e.At.Local().Format("15:04:05"), e.Type, e.CN, e.ClientID, e.Transport, e.Remote, detail(e)},
+			Cells:  []string{e.At.Local().Format("15:04:05"), e.Type, who(e), e.ClientID, e.Transport, e.Remote, detail(e)},
 			Styles: []lipgloss.Style{st.Cell, p.typeStyle(e.Type)},
 		}
 	}
 	return common.Fit(summary+"\n"+p.table.View(row), p.width, p.height)
+}
+
+// who names the party: the certificate's CN, else the MQTT client id
+// (the CLIENT column is the first to go in 80 columns).
+func who(e broker.Event) string {
+	if e.CN != "" {
+		return e.CN
+	}
+	return e.ClientID
 }
 
 func detail(e broker.Event) string {

@@ -124,7 +124,7 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 }
 
 func historyLine(r store.AuditRecord) string {
-	l := fmt.Sprintf("%s  %-13s %-6s", common.Timestamp(r.At), r.Action, r.Actor)
+	l := fmt.Sprintf("%s  %-15s %-10s", common.Timestamp(r.At), r.Action, r.Actor)
 	if r.From != "" || r.To != "" {
 		l += fmt.Sprintf(" %s → %s", orDash(string(r.From)), orDash(string(r.To)))
 	}
