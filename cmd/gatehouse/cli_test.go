@@ -36,10 +36,10 @@ func mustGH(t *testing.T, data string, args ...string) string {
 }
 
 // startTestDaemon runs a daemon on loopback ports for data dir until the test ends.
-func startTestDaemon(t *testing.T, data string) *daemon {
+func startTestDaemon(t *testing.T, data, actor string) *daemon {
 	t.Helper()
 	bf := brokerFlags{cfg: app.BrokerConfig{MQTTS: "127.0.0.1:0", WSS: "127.0.0.1:0"}}
-	d, err := startDaemon(data, bf, slog.New(slog.NewTextHandler(io.Discard, nil)), "")
+	d, err := startDaemon(data, bf, slog.New(slog.NewTextHandler(io.Discard, nil)), actor)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
@@ -159,7 +159,7 @@ func TestLifecycleWithoutDaemon(t *testing.T) {
 
 func TestLifecycleThroughDaemon(t *testing.T) {
 	data := t.TempDir()
-	startTestDaemon(t, data)
+	startTestDaemon(t, data, "")
 	if !admin.Alive(data) {
 		t.Fatal("daemon socket does not answer")
 	}
@@ -238,7 +238,7 @@ func TestStaleSocketIsRemoved(t *testing.T) {
 	if _, err := os.Stat(sock); err == nil {
 		t.Fatal("stale socket still there")
 	}
-	startTestDaemon(t, data) // and a daemon can start over it
+	startTestDaemon(t, data, "") // and a daemon can start over it
 }
 
 func TestServeRefusesBusyAddress(t *testing.T) {
@@ -255,7 +255,7 @@ func TestServeRefusesBusyAddress(t *testing.T) {
 
 func TestDataDirAndSocketPermissions(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "gh")
-	startTestDaemon(t, data)
+	startTestDaemon(t, data, "")
 	for path, want := range map[string]os.FileMode{data: 0o700, filepath.Join(data, admin.SocketName): 0o600, filepath.Join(data, app.DBFile): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {

@@ -178,7 +178,10 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 	}
 	dir := req.OutDir
 	if dir == "" {
-		dir = filepath.Join(".", b.Cert.CN)
+		dir = b.Cert.CN
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // operators see exactly where the key went
 	}
 	files, err := pki.WriteClientFiles(dir, pki.Issued{
 		Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/exp/teatest"
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// TestTUIOnRealStack does the tutorial in the TUI against a real store,
+// broker and paho client: create a certificate, connect with the written
+// files, see the session, press s, see it drop with its cause.
+func TestTUIOnRealStack(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "dev1")
+	d := startTestDaemon(t, data, "tui")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	tm := teatest.NewTestModel(t, ui.New(d.app, ui.WithContext(ctx)), teatest.WithInitialTermSize(100, 30))
+	waitFor := func(want string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
+			teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	}
+	key := func(k tea.KeyType) { tm.Send(tea.KeyMsg{Type: k}) }
+	runes := func(s string) { tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}) }
+
+	waitFor("in-process broker")
+	runes("n")
+	waitFor("New client certificate")
+	tm.Type("dev1")
+	key(tea.KeyTab)
+	key(tea.KeyTab)
+	key(tea.KeyTab)
+	tm.Type(out)
+	key(tea.KeyEnter)
+	waitFor("not kept")
+	key(tea.KeyEsc)
+
+	lost := make(chan error, 1)
+	client := connectDevice(t, d, out, "dev1-paho", func(_ paho.Client, err error) { lost <- err })
+	defer client.Disconnect(0)
+
+	runes("2")
+	waitFor("dev1-paho")
+	runes("1")
+	runes("s")
+	waitFor("suspended dev1")
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the device was not dropped after pressing s")
+	}
+	runes("2")
+	waitFor("suspended by operator")
+
+	certs, err := d.app.ListCerts(ctx, store.StateSuspended)
+	if err != nil || len(certs) != 1 || certs[0].CN != "dev1" {
+		t.Fatalf("store after s: %v, %+v", err, certs)
+	}
+	audit, err := d.app.Audit(ctx, store.AuditQuery{Serial: certs[0].Serial})
+	if err != nil || len(audit) == 0 || audit[0].Action != "cert.suspend" || audit[0].Actor != "tui" || audit[0].Dropped != 1 {
+		t.Fatalf("audit after s: %v, %+v", err, audit)
+	}
+	runes("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// connectDevice connects a paho client to the daemon's mqtts listener with
+// the ca.pem, client.crt and client.key in dir, as a device would.
+func connectDevice(t *testing.T, d *daemon, dir, id string, onLost paho.ConnectionLostHandler) paho.Client {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	var addr string
+	ts, _ := d.app.Transports(context.Background())
+	for _, tr := range ts {
+		if tr.Name == broker.TransportMQTTS {
+			addr = tr.Addr
+		}
+	}
+	opts := paho.NewClientOptions().AddBroker("ssl://" + strings.Replace(addr, "[::]", "127.0.0.1", 1)).SetClientID(id).
+		SetTLSConfig(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}).
+		SetAutoReconnect(false).SetConnectionLostHandler(onLost)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	return c
+}
