@@ -106,6 +106,18 @@ func (m *Model) info(text string) { m.status = status{text: text} }
 
 func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true} }
 
+// failConn reports a connectivity failure of one origin.
+func (m *Model) failConn(origin string, err error) {
+	m.status = status{text: err.Error(), err: true, origin: origin}
+}
+
+// recovered clears a connectivity failure of that origin.
+func (m *Model) recovered(origin string) {
+	if m.status.origin == origin {
+		m.status = status{}
+	}
+}
+
 func certName(cn, serial string) string {
 	return fmt.Sprintf("%s (%s)", cn, common.ShortSerial(serial))
 }

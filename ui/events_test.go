@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -111,6 +112,7 @@ func TestStreamCloseResubscribes(t *testing.T) {
 	if m.events == nil || m.events == (<-chan broker.Event)(ch) {
 		t.Fatal("not subscribed to a new stream")
 	}
+	requireLacks(t, m.View(), "reconnecting")
 }
 
 func TestStaleStreamIgnored(t *testing.T) {
@@ -243,4 +245,14 @@ func TestPeriodicRefresh(t *testing.T) {
 	if f.Snapshots() != before+1 {
 		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
 	}
+}
+
+func TestSnapshotErrorClearsOnRecovery(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	m.Update(snapshotMsg{err: errors.New("dial unix admin.sock: connection refused")})
+	requireContains(t, m.View(), "error: load state: dial unix admin.sock: connection refused")
+	s, _ := f.Snapshot(t.Context())
+	m.Update(snapshotMsg{snap: s})
+	requireLacks(t, m.View(), "error:")
 }

@@ -117,9 +117,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.handleSnapshot(msg)
 	case subscribedMsg:
 		if msg.err != nil {
-			m.fail(fmt.Errorf("subscribe to events: %w", msg.err))
+			m.failConn("stream", fmt.Errorf("subscribe to events: %w", msg.err))
 			return resubscribeLater()
 		}
+		m.recovered("stream")
 		m.events = msg.ch
 		return readEvents(msg.ch)
 	case eventsMsg:
@@ -181,9 +182,10 @@ func (m *Model) quit() tea.Cmd {
 func (m *Model) handleSnapshot(msg snapshotMsg) tea.Cmd {
 	m.inflight = max(0, m.inflight-1)
 	if msg.err != nil {
-		m.fail(fmt.Errorf("load state: %w", msg.err))
+		m.failConn("snapshot", fmt.Errorf("load state: %w", msg.err))
 		return nil
 	}
+	m.recovered("snapshot")
 	if msg.gen < m.gen {
 		return m.reload(msg.full)
 	}
@@ -212,7 +214,7 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	}
 	m.events = nil
 	if m.ctx.Err() == nil {
-		m.fail(errors.New("event stream ended; reconnecting"))
+		m.failConn("stream", errors.New("event stream ended; reconnecting"))
 		cmds = append(cmds, resubscribeLater())
 	}
 	return tea.Batch(cmds...)

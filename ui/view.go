@@ -16,6 +16,9 @@ import (
 type status struct {
 	text string
 	err  bool
+	// origin marks a connectivity failure ("snapshot", "stream"), which is
+	// cleared once that part works again; action results stay until replaced.
+	origin string
 }
 
 // titleView says what the TUI is attached to and where it listens. The
