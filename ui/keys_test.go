@@ -316,3 +316,29 @@ func TestStateUnchangedOnNoSelection(t *testing.T) {
 		t.Fatalf("calls on an empty table: %v", f.Calls())
 	}
 }
+
+// A reload while the revoke dialog is open must not retarget it.
+func TestRevokeDialogKeepsItsTarget(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "x")
+	s, _ := f.Snapshot(t.Context())
+	s.Certs = s.Certs[1:] // dev1 went away (e.g. the list was reloaded without it)
+	m.Update(snapshotMsg{snap: s})
+	requireContains(t, m.View(), "Revoke dev1 (3f2a9c1b)?")
+	press(m, "y")
+	if want := `Transition 3f2a9c1b7d5e4a01 revoked ""`; !slices.Contains(f.Calls(), want) {
+		t.Fatalf("calls = %v, want %s", f.Calls(), want)
+	}
+}
+
+func TestDetailsCloseWhenCertificateGoes(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "enter")
+	s, _ := f.Snapshot(t.Context())
+	s.Certs = s.Certs[1:]
+	m.Update(snapshotMsg{snap: s})
+	requireContains(t, m.View(), "4 certificates")
+	requireLacks(t, m.View(), "Certificate dev1")
+}

@@ -41,7 +41,8 @@ type Page struct {
 	vp     viewport.Model // details
 	form   form
 	mode   mode
-	back   mode // where a confirmation returns to
+	back   mode       // where a confirmation returns to
+	target store.Cert // what the open revoke dialog is about
 
 	certs    []store.Cert // all, newest first
 	shown    []int        // indices into certs matching the filter
@@ -157,8 +158,11 @@ func (p *Page) refilter() {
 	p.table.SetLen(len(p.shown))
 	if at >= 0 {
 		p.table.SetCursor(at)
+	} else if p.mode == modeDetails {
+		p.mode = modeList // its certificate is gone; never show or act on another
 	}
 	p.afterMove()
+	p.refreshDetails()
 }
 
 // afterMove records the selected serial and enables only the actions the
@@ -240,7 +244,9 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, p.keys.Reactivate):
 		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
 	case key.Matches(k, p.keys.Revoke):
-		p.back = p.mode
+		// The dialog is bound to this certificate: a reload while it is open
+		// may move the cursor, and "y" must not revoke a different one.
+		p.back, p.target = p.mode, c
 		p.setMode(modeConfirm)
 		return nil, true
 	}
@@ -250,7 +256,7 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(k, p.keys.Confirm):
-		c, _ := p.Selected()
+		c := p.target
 		p.setMode(p.back)
 		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
 	case key.Matches(k, p.keys.Cancel):

@@ -33,7 +33,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 }
 
 func (p *Page) confirmView() string {
-	c, _ := p.Selected()
+	c := p.target
 	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.",
 		c.CN, common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
 	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · n/esc cancel")
