@@ -14,7 +14,7 @@ pass=0
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	tmux kill-session -t gatehouse-e2e 2>/dev/null || true
+	tmux -L gatehouse-e2e kill-server 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -177,6 +177,34 @@ expect_exit 1 gh cert show ffffffffffff
 expect_exit 2 gh cert suspend
 ok "malformed PEMs and unknown serials fail cleanly"
 
+# --- the same flow in the TUI, attached to the daemon, driven through tmux
+TM="tmux -L gatehouse-e2e"
+screen() { $TM capture-pane -p -t tui; }
+screen_has() { screen | grep -q -- "$1"; }
+keys() { for k in "$@"; do $TM send-keys -t tui "$k"; sleep 0.2; done; }
+$TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA"
+wait_for 5 screen_has "daemon at" || fail "TUI did not attach: $(screen)"
+keys n
+wait_for 3 screen_has "New client certificate" || fail "no create form: $(screen)"
+keys tuidev Tab Tab Tab "$WORK/tuidev" Enter
+wait_for 5 screen_has "not kept" || fail "TUI create failed: $(screen)"
+[ "$(stat -c %a "$WORK/tuidev/client.key")" = 600 ] || fail "TUI-written client.key is not 0600"
+keys Escape / tuidev Enter
+mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/tuidev/ca.pem" --cert "$WORK/tuidev/client.crt" \
+	--key "$WORK/tuidev/client.key" -i tuidev-sub -t 'kp1/#' >"$WORK/tuisub.out" 2>&1 &
+TUISUB=$!; PIDS+=($TUISUB)
+keys 2
+wait_for 5 screen_has tuidev-sub || fail "TUI does not show the connection: $(screen)"
+keys 1 s
+wait_for 3 screen_has "suspended tuidev" || fail "TUI suspend not reported: $(screen)"
+wait_for 2 bash -c "! kill -0 $TUISUB 2>/dev/null" || fail "mosquitto_sub survived the suspend"
+keys 2
+wait_for 3 screen_has "suspended by operator" || fail "the dropped row lacks its cause: $(screen)"
+gh audit --json | grep -q '(tui)' || fail "the TUI's suspend is not audited with its actor"
+keys q
+wait_for 3 bash -c "! $TM has-session -t tui 2>/dev/null" || fail "q did not quit the TUI"
+ok "TUI in tmux: create a certificate, see its device connect, s drops it with its cause"
+
 # --- stop the daemon; commands then open the store directly
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}" || fail "serve did not exit cleanly on SIGTERM"
@@ -184,5 +212,15 @@ wait "${PIDS[0]}" || fail "serve did not exit cleanly on SIGTERM"
 [ "$(state_of "$SERIAL")" = revoked ] || fail "offline cert list disagrees"
 gh audit | grep -q cert.revoke || fail "offline audit lacks the revoke"
 ok "SIGTERM stops the daemon cleanly; commands work on the store without it"
+
+# --- with no daemon the TUI runs the broker in-process, and quitting stops it
+$TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA --mqtts 127.0.0.1:0 --wss 127.0.0.1:0"
+wait_for 5 screen_has "in-process broker" || fail "TUI did not start a broker: $(screen)"
+wait_for 3 test -S "$DATA/admin.sock" || fail "in-process TUI serves no admin socket"
+gh cert list --json | grep -q tuidev || fail "a second terminal cannot script the in-process broker"
+keys q
+wait_for 5 bash -c "! test -e '$DATA/admin.sock'" || fail "quitting the TUI left the broker running"
+gh cert list >/dev/null || fail "store still locked after the TUI quit"
+ok "TUI with an in-process broker: scriptable from a second terminal, q stops it"
 
 echo "all $pass e2e checks passed"
