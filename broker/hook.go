@@ -30,55 +30,23 @@ func (h *gateHook) Provides(b byte) bool {
 		mqtt.OnConnectAuthenticate,
 		mqtt.OnACLCheck,
 		mqtt.OnSessionEstablish,
-		mqtt.OnSessionEstablished,
 		mqtt.OnDisconnect,
 		mqtt.OnPacketRead,
 		mqtt.OnPacketSent,
 	}, []byte{b})
 }
 
-// OnConnectAuthenticate refuses a CONNECT whose certificate changed state or
-// expired since the handshake, or that has no certificate while the
-// transport's client-cert auth is on. It records the client for Close.
+// OnConnectAuthenticate admits or refuses a CONNECT and registers the
+// session. The check (certificate state and expiry, or the transport's mode
+// for a client without a certificate) and the registration happen under the
+// index mutex that DropSerial and SetClientAuth take after changing the state:
+// a connect racing with them is either refused here, with a failed CONNACK,
+// or registered and then found and dropped by them. Registering before
+// CONNACK means a client that saw CONNACK is already listed.
 func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 	p := peerOf(cl)
 	if p == nil {
 		return false
-	}
-	reason := h.b.admit(p, time.Now())
-	if reason == "" {
-		h.b.idx.mu.Lock()
-		p.cl = cl
-		h.b.idx.mu.Unlock()
-		return true
-	}
-	h.b.emit(p.event(EventRefused, reason, cl.ID))
-	return false
-}
-
-// OnACLCheck allows every topic: the certificate is the only credential.
-func (h *gateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
-
-// OnSessionEstablish runs just before mochi takes over an older session with
-// the same client ID; marking it here names the cause before mochi closes it.
-func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
-	h.b.idx.mu.Lock()
-	defer h.b.idx.mu.Unlock()
-	if old := h.b.idx.byID[cl.ID]; old != nil && old.cl != cl && old.cause == "" {
-		old.cause = CauseTakenOver
-	}
-}
-
-// OnSessionEstablished registers the session. mochi calls it after CONNACK
-// and always follows it with OnDisconnect, which is why registration is here
-// and not in OnConnectAuthenticate. The check and the registration share the
-// index mutex with DropSerial and SetClientAuth, which change the state first
-// and then take the mutex: a connect racing with them is either refused here
-// or found and dropped by them.
-func (h *gateHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	p := peerOf(cl)
-	if p == nil {
-		return
 	}
 	x := &h.b.idx
 	x.mu.Lock()
@@ -87,37 +55,43 @@ func (h *gateHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		reason = CauseStopped
 	}
 	if reason == "" {
-		p.clientID, p.connectedAt = cl.ID, time.Now()
+		p.cl, p.clientID, p.connectedAt = cl, cl.ID, time.Now()
 		x.addLocked(p)
 	}
 	x.mu.Unlock()
-	if reason == "" {
-		h.b.emit(p.event(EventConnected, "", cl.ID))
-		return
+	if reason != "" {
+		h.b.emit(p.event(EventRefused, reason, cl.ID))
+		return false
 	}
-	h.b.emit(p.event(EventRefused, reason, cl.ID))
-	// Not from inside the hook (mochi #492): a helper goroutine disconnects.
-	go func() { _ = h.b.server.DisconnectClient(cl, packets.ErrAdministrativeAction) }()
+	h.b.emit(p.event(EventConnected, "", cl.ID))
+	return true
 }
 
-// OnDisconnect unregisters the session and emits its end with the cause.
+// OnACLCheck allows every topic: the certificate is the only credential.
+func (h *gateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+// OnSessionEstablish runs just before mochi takes over an older session with
+// the same client ID; marking it here names the cause before mochi closes it.
+func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	old, ok := h.b.server.Clients.Get(cl.ID)
+	if !ok || old == cl {
+		return
+	}
+	if p := peerOf(old); p != nil {
+		h.b.idx.mu.Lock()
+		if p.live && p.cause == "" {
+			p.cause = CauseTakenOver
+		}
+		h.b.idx.mu.Unlock()
+	}
+}
+
+// OnDisconnect ends the session with the cause the broker recorded, or the
+// one the connection's end tells.
 func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
-	p := peerOf(cl)
-	if p == nil {
-		return
+	if p := peerOf(cl); p != nil {
+		h.b.endSession(p, causeOf(cl, err))
 	}
-	x := &h.b.idx
-	x.mu.Lock()
-	x.removeLocked(p)
-	registered, cause, id := p.registered, p.cause, p.clientID
-	x.mu.Unlock()
-	if !registered {
-		return
-	}
-	if cause == "" {
-		cause = causeOf(cl, err)
-	}
-	h.b.emit(p.event(EventDisconnected, cause, id))
 }
 
 // OnPacketRead counts inbound PUBLISH packets.

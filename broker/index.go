@@ -30,12 +30,11 @@ const dropParallel = 32
 type index struct {
 	mu       sync.Mutex
 	bySerial map[string]map[*peer]struct{} // "" holds sessions without a certificate
-	byID     map[string]*peer
 	stopping bool
 }
 
 func newIndex() index {
-	return index{bySerial: map[string]map[*peer]struct{}{}, byID: map[string]*peer{}}
+	return index{bySerial: map[string]map[*peer]struct{}{}}
 }
 
 // addLocked puts p in the index.
@@ -46,7 +45,6 @@ func (x *index) addLocked(p *peer) {
 		x.bySerial[p.serial] = set
 	}
 	set[p] = struct{}{}
-	x.byID[p.clientID] = p
 	p.live, p.registered = true, true
 }
 
@@ -60,9 +58,6 @@ func (x *index) removeLocked(p *peer) bool {
 	delete(set, p)
 	if len(set) == 0 {
 		delete(x.bySerial, p.serial)
-	}
-	if x.byID[p.clientID] == p {
-		delete(x.byID, p.clientID)
 	}
 	return true
 }
@@ -113,7 +108,7 @@ func (b *Broker) SessionCount(serial string) int {
 // Sessions returns a snapshot of the live sessions, oldest first.
 func (b *Broker) Sessions() []Session {
 	b.idx.mu.Lock()
-	out := make([]Session, 0, len(b.idx.byID))
+	var out []Session
 	for _, set := range b.idx.bySerial {
 		for p := range set {
 			out = append(out, p.session())
@@ -203,6 +198,25 @@ func (b *Broker) disconnect(cls []*mqtt.Client, code packets.Code) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// endSession takes p out of the index and emits its disconnected event, once:
+// from OnDisconnect, or when mochi's attachClient returned without calling it
+// (a failed CONNACK write). cause applies unless the broker recorded one.
+func (b *Broker) endSession(p *peer, cause string) {
+	b.idx.mu.Lock()
+	if !p.registered || p.ended {
+		b.idx.mu.Unlock()
+		return
+	}
+	p.ended = true
+	b.idx.removeLocked(p)
+	if p.cause != "" {
+		cause = p.cause
+	}
+	id := p.clientID
+	b.idx.mu.Unlock()
+	b.emit(p.event(EventDisconnected, cause, id))
 }
 
 // clientOf returns p's mochi client once CONNECT was authenticated, else nil.

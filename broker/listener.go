@@ -123,7 +123,7 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.EstablishFn) {
 	defer l.untrack(p)
 	if l.tlsConf == nil {
-		l.establish(establish, &meteredConn{Conn: raw, p: p})
+		l.establish(establish, &meteredConn{Conn: raw, p: p}, p)
 		return
 	}
 	conn, reason := l.handshake(p, raw)
@@ -141,14 +141,17 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 	// The handshake deadline now bounds the wait for CONNECT; mochi replaces
 	// it with the keepalive deadline once CONNECT is read.
 	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
-	l.establish(establish, &meteredConn{Conn: conn, p: p})
+	l.establish(establish, &meteredConn{Conn: conn, p: p}, p)
 }
 
-// establish hands a gated connection to mochi and returns when its session ends.
-func (l *gateListener) establish(establish listeners.EstablishFn, c net.Conn) {
+// establish hands a gated connection to mochi and returns when its session
+// ends. mochi skips OnDisconnect when CONNACK cannot be written; ending the
+// session here too keeps the index exact.
+func (l *gateListener) establish(establish listeners.EstablishFn, c net.Conn, p *peer) {
 	if err := establish(l.name, c); err != nil {
-		l.log.Debug("session ended", "remote", c.RemoteAddr().String(), "error", err)
+		l.log.Debug("session ended", "remote", p.remote, "error", err)
 	}
+	l.b.endSession(p, CauseClientClosed)
 }
 
 // track registers a connection so Close can end it; false once closed.

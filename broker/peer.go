@@ -33,6 +33,7 @@ type peer struct {
 	connectedAt time.Time
 	live        bool   // in the index now
 	registered  bool   // was in the index once: its end is a "disconnected" event
+	ended       bool   // that event was emitted
 	cause       string // why the broker closed it; empty when it did not
 }
 

@@ -117,7 +117,7 @@ func (f *wsFront) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.l.untrack(p)
 	_ = c.SetDeadline(time.Now().Add(f.l.b.handshakeTimeout))
-	f.l.establish(f.establish, c)
+	f.l.establish(f.establish, c, p)
 }
 
 // wsConn is one MQTT session over websocket: binary messages as a byte stream.
@@ -136,6 +136,10 @@ func (c *wsConn) Read(b []byte) (int, error) {
 	for {
 		if c.r == nil {
 			op, r, err := c.ws.NextReader()
+			var closed *websocket.CloseError
+			if errors.As(err, &closed) {
+				return 0, io.EOF // a close frame, or none (1006): the stream ended
+			}
 			if err != nil {
 				return 0, err
 			}
