@@ -13,9 +13,10 @@ import (
 
 func newCA(g *globals) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "ca",
-		Short: "Export the root certificate and manage trusted CAs",
-		Args:  cobra.NoArgs,
+		Use:     "ca",
+		Short:   "Export the root certificate and manage trusted CAs",
+		Example: "  gatehouse ca export --out ca.pem\n  gatehouse ca list",
+		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return usageErr{errors.New("ca needs a subcommand: export, trust, list")}
 		},

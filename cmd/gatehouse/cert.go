@@ -17,9 +17,10 @@ import (
 
 func newCert(g *globals) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "cert",
-		Short: "Issue, list and manage client certificates",
-		Args:  cobra.NoArgs,
+		Use:     "cert",
+		Short:   "Issue, list and manage client certificates",
+		Example: "  gatehouse cert create --cn dev1\n  gatehouse cert list --state active",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageErr{errors.New("cert needs a subcommand: create, sign, import, list, show, suspend, reactivate, revoke")}
 		},
@@ -49,6 +50,9 @@ does not keep it. Prints the serial on stdout.`,
   gatehouse cert create --cn sensor-7 --ttl 90d --key ed25519 --out /tmp/sensor-7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
+				return usageErr{errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
+			}
 			svc, done, err := g.service()
 			if err != nil {
 				return err

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 	"time"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
@@ -264,5 +266,58 @@ func TestDataDirAndSocketPermissions(t *testing.T) {
 		if fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
 		}
+	}
+}
+
+func TestEveryCommandHasHelpWithAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() == "help" || c.Name() == "completion" || (c.Parent() != nil && c.Parent().Name() == "completion") {
+			return
+		}
+		if c.Example == "" || c.Short == "" {
+			t.Errorf("%s has no example or short help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRoot(&globals{stdout: io.Discard, stderr: io.Discard})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	walk(root)
+	out, _, code := gh(t, t.TempDir(), "completion", "bash")
+	if code != exitOK || !strings.Contains(out, "__start_gatehouse") {
+		t.Fatalf("completion bash: exit %d", code)
+	}
+	help, _, _ := gh(t, t.TempDir(), "cert", "create", "--help")
+	if !strings.Contains(help, "Examples:") || !strings.Contains(help, "--ttl") {
+		t.Fatalf("cert create --help:\n%s", help)
+	}
+}
+
+func TestBadCommonNamesAndLifetimes(t *testing.T) {
+	data := t.TempDir()
+	tests := map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"fail/empty cn":          {[]string{"--cn", " "}, exitUsage, "--cn is empty"},
+		"fail/over-long cn":      {[]string{"--cn", strings.Repeat("x", 65)}, exitUsage, "common name"},
+		"fail/ttl beyond the CA": {[]string{"--cn", "d", "--ttl", "20000d"}, exitError, "lifetime"},
+		"fail/zero ttl":          {[]string{"--cn", "d", "--ttl", "0"}, exitUsage, "invalid TTL"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"cert", "create", "--out", filepath.Join(t.TempDir(), "out")}, tc.args...)
+			_, errOut, code := gh(t, data, args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d (want %d), stderr %q, want %q", code, tc.code, errOut, tc.want)
+			}
+		})
+	}
+	if out := mustGH(t, data, "cert", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("refused creates left records: %s", out)
 	}
 }

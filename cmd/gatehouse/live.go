@@ -35,9 +35,10 @@ TLS: presented certificates are still checked, clients without one connect.`,
 		c.AddCommand(newMTLSSwitch(g, on))
 	}
 	c.AddCommand(&cobra.Command{
-		Use:   "status",
-		Short: "Show each transport and whether client-cert auth is on",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Short:   "Show each transport and whether client-cert auth is on",
+		Example: "  gatehouse mtls status --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			svc, done, err := g.service()
 			if err != nil {
@@ -68,9 +69,10 @@ func newMTLSSwitch(g *globals, on bool) *cobra.Command {
 	var transport string
 	name := map[bool]string{true: "on", false: "off"}[on]
 	c := &cobra.Command{
-		Use:   name,
-		Short: "Switch client-cert auth " + name,
-		Args:  cobra.NoArgs,
+		Use:     name,
+		Short:   "Switch client-cert auth " + name,
+		Example: fmt.Sprintf("  gatehouse mtls %s\n  gatehouse mtls %s --transport wss", name, name),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			targets := []string{broker.TransportMQTTS, broker.TransportWSS}
 			switch transport {
@@ -133,10 +135,11 @@ func authPosture(t broker.TransportInfo) string {
 
 func newConn(g *globals) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "conn",
-		Short: "Live MQTT connections",
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return usageErr{errors.New("conn needs a subcommand: list")} },
+		Use:     "conn",
+		Short:   "Live MQTT connections",
+		Example: "  gatehouse conn list",
+		Args:    cobra.NoArgs,
+		RunE:    func(*cobra.Command, []string) error { return usageErr{errors.New("conn needs a subcommand: list")} },
 	}
 	c.AddCommand(&cobra.Command{
 		Use:     "list",
@@ -302,9 +305,10 @@ func newAudit(g *globals) *cobra.Command {
 
 func newVersion(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  gatehouse version --json",
+		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if g.json {
 				return g.printJSON(map[string]string{"version": version})

@@ -93,6 +93,9 @@ func (a *App) IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
 		return Bundle{}, usageError(err)
 	}
 	iss, err := a.ca.IssueClient(pki.ClientRequest{CN: req.CN, TTL: ttl, KeyType: kt}, a.actorOf(ctx))
+	if errors.Is(err, pki.ErrInvalidCN) {
+		return Bundle{}, usageError(err)
+	}
 	if err != nil {
 		return Bundle{}, err
 	}
