@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -18,7 +20,9 @@ func newServe(g *globals) *cobra.Command {
 		Short: "Run the broker headless (systemd, appliances, scripts)",
 		Long: `Run the broker without a TUI. Logs go to stderr. Commands and the TUI in
 other terminals talk to it through DATA/admin.sock. SIGINT or SIGTERM stops it
-cleanly: listeners close, sessions drop, the store closes.`,
+cleanly: listeners close, sessions drop, the store closes. SIGHUP rotates the
+server certificate (re-reads --server-cert/--server-key, or issues a fresh one)
+without dropping anyone.`,
 		Example: `  gatehouse serve --data /var/lib/gatehouse
   gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json`,
 		Args: cobra.NoArgs,
@@ -43,9 +47,22 @@ cleanly: listeners close, sessions drop, the store closes.`,
 			}
 			log.Info("ready", "data", dir, "admin_socket", d.admin.Path(),
 				"ca", fmt.Sprintf("gatehouse ca export --data %s --out ca.pem", dir))
-			<-ctx.Done()
-			log.Info("stopping")
-			return d.Close()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-hup:
+					if err := d.app.RotateServerCert(); err != nil {
+						log.Error("server certificate not rotated", "err", err)
+					} else {
+						log.Info("server certificate rotated")
+					}
+				case <-ctx.Done():
+					log.Info("stopping")
+					return d.Close()
+				}
+			}
 		},
 	}
 	bf.register(c)

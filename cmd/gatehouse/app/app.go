@@ -51,8 +51,9 @@ type App struct {
 	hub    *Hub
 	server pki.ServerCert
 
-	mu sync.Mutex // guards br against Start/Close races
-	br *broker.Broker
+	mu   sync.Mutex // guards br and bcfg against Start/Close races
+	br   *broker.Broker
+	bcfg BrokerConfig
 }
 
 // Open opens (creating on first use) the data directory and the store.
@@ -134,9 +135,23 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		return err
 	}
 	a.mu.Lock()
-	a.br = br
+	a.br, a.bcfg = br, cfg
 	a.mu.Unlock()
 	return nil
+}
+
+// RotateServerCert reloads the operator's server certificate files, or
+// issues a fresh server certificate, without restarting any listener: new
+// handshakes get the new certificate, live sessions are untouched.
+func (a *App) RotateServerCert() error {
+	a.mu.Lock()
+	cfg := a.bcfg
+	a.mu.Unlock()
+	settings, err := a.st.Settings()
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	return a.loadServerCert(cfg, settings.SANs)
 }
 
 // loadServerCert installs the operator's server certificate or issues one

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// openTestApp opens an App in a temp dir with its broker on loopback.
+func openTestApp(t *testing.T) (*App, string) {
+	t.Helper()
+	a, err := Open(Config{DataDir: t.TempDir(), Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := a.Transports(context.Background())
+	return a, ts[0].Addr
+}
+
+// serverSerial completes a one-way TLS handshake and returns the serial of
+// the server certificate, verified against the root.
+func serverSerial(t *testing.T, a *App, addr string) string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(a.Authority().RootPEM())
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+func TestRotateServerCertWithoutRestart(t *testing.T) {
+	a, addr := openTestApp(t)
+	ctx := context.Background()
+	if _, err := a.SetClientAuth(ctx, broker.TransportMQTTS, false); err != nil {
+		t.Fatal(err)
+	}
+	before := serverSerial(t, a, addr)
+	if err := a.RotateServerCert(); err != nil {
+		t.Fatal(err)
+	}
+	if after := serverSerial(t, a, addr); after == before {
+		t.Fatalf("server certificate %s did not change after rotation", before)
+	}
+}
+
+func TestHubIsLossyAndAsksForResync(t *testing.T) {
+	h := NewHub()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := h.Subscribe(ctx)
+	at := time.Now()
+	for i := 0; i < subscriberBuffer+10; i++ {
+		h.Emit(broker.Event{At: at, Type: broker.EventConnected}) // never blocks on a reader that sleeps
+	}
+	for i := 0; i < subscriberBuffer; i++ {
+		if e := <-ch; e.Type != broker.EventConnected {
+			t.Fatalf("event %d: %s", i, e.Type)
+		}
+	}
+	h.Emit(broker.Event{At: at, Type: broker.EventRefused, Reason: "expired"})
+	if e := <-ch; e.Type != ui.EventResync {
+		t.Fatalf("after a loss got %q, want a resync first", e.Type)
+	}
+	if e := <-ch; e.Type != broker.EventRefused {
+		t.Fatalf("after the resync got %q", e.Type)
+	}
+	if got := len(h.Recent()); got != recentEvents {
+		t.Fatalf("recent keeps %d events, want %d", got, recentEvents)
+	}
+	if last := h.Recent()[recentEvents-1]; last.Type != broker.EventRefused {
+		t.Fatalf("newest retained event is %q", last.Type)
+	}
+	cancel()
+	for range ch { // closes once the context ends
+	}
+}
