@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/demo"
 	"github.com/gatehouse/gatehouse/ui"
@@ -59,10 +58,10 @@ ports are used when free, otherwise random loopback ports.`,
 				return usageErr{fmt.Errorf("--tour shows its steps in the TUI: drop --no-tui")}
 			}
 			if !cmd.Flags().Changed("mqtts") {
-				bf.cfg.MQTTS = freeOrLoopback(bf.cfg.MQTTS)
+				bf.cfg.MQTTS = demo.PreferAddr(bf.cfg.MQTTS)
 			}
 			if !cmd.Flags().Changed("wss") {
-				bf.cfg.WSS = freeOrLoopback(bf.cfg.WSS)
+				bf.cfg.WSS = demo.PreferAddr(bf.cfg.WSS)
 			}
 			if bf.cfg.MQTTS == "" {
 				return usageErr{fmt.Errorf("the demo devices connect over mqtts: give --mqtts an address")}
@@ -77,24 +76,10 @@ ports are used when free, otherwise random loopback ports.`,
 	return c
 }
 
-// freeOrLoopback keeps a default listen address when it can be bound and
-// falls back to a random loopback port, so the demo starts on a machine where
-// another broker holds 8883.
-func freeOrLoopback(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	l.Close()
-	return addr
-}
-
 // runDemo runs the whole demo until the operator quits the TUI or, headless,
-// until SIGINT or SIGTERM. Teardown runs in reverse: devices, daemon, data.
-func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) error {
+// until SIGINT, SIGTERM or SIGHUP. Teardown runs in reverse: devices, daemon
+// (whose error is returned, as serve does), data.
+func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) (err error) {
 	dir, throwaway, err := demoDir(g)
 	if err != nil {
 		return err
@@ -115,8 +100,14 @@ func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) err
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	fleet, err := startFleet(app.WithActor(ctx, "demo"), d.app, o.devices, filepath.Join(dir, "devices"), log)
+	defer func() { err = errors.Join(err, d.Close()) }()
+	// The demo's own setup (client-cert auth on, device certificates) is
+	// audited as "demo"; what the operator does in the TUI as "tui".
+	fleet, err := demo.Launch(app.WithActor(ctx, "demo"), d.app, demo.Config{
+		Devices: o.devices,
+		KeyDir:  filepath.Join(dir, "devices"),
+		Logger:  log,
+	})
 	if err != nil {
 		return err
 	}
@@ -126,7 +117,10 @@ func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) err
 		if o.tour {
 			opts = append(opts, ui.WithTour(demo.TourSteps(o.devices)))
 		}
-		return ui.Run(ctx, d.app, opts...)
+		if err := ui.Run(ctx, d.app, opts...); err != nil {
+			return fmt.Errorf("%w; without a terminal, run 'gatehouse demo --no-tui'", err)
+		}
+		return nil
 	}
 	if err := printDemo(ctx, g.stderr, d.app, dir, throwaway, o.devices); err != nil {
 		return err
@@ -162,43 +156,6 @@ func demoLogger(g *globals, dir string, headless bool) (*slog.Logger, func(), er
 		return nil, nil, err
 	}
 	return slog.New(slog.NewTextHandler(f, nil)), func() { f.Close() }, nil
-}
-
-// startFleet switches client-cert auth on for both TLS transports, so that
-// refusals show, then starts the devices against the mqtts listener.
-func startFleet(ctx context.Context, a *app.App, devices int, keyDir string, log *slog.Logger) (*demo.Fleet, error) {
-	transports, err := a.Transports(ctx)
-	if err != nil {
-		return nil, err
-	}
-	addr := ""
-	for _, t := range transports {
-		if t.TLS && !t.ClientAuth {
-			if _, err := a.SetClientAuth(ctx, t.Name, true); err != nil {
-				return nil, fmt.Errorf("switch client-cert auth on for %s: %w", t.Name, err)
-			}
-		}
-		if t.Name == broker.TransportMQTTS {
-			if addr, err = demo.DialAddr(t.Addr); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if addr == "" {
-		return nil, fmt.Errorf("the demo needs the mqtts listener and none is running")
-	}
-	root, err := a.RootPEM(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := demo.New(ctx, demo.Config{Issuer: a, Addr: addr, RootPEM: root, Devices: devices, KeyDir: keyDir, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Start(ctx); err != nil {
-		return nil, err
-	}
-	return f, nil
 }
 
 // printDemo tells a headless presenter where everything is and how to attach.

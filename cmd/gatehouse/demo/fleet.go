@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 )
@@ -207,17 +206,4 @@ func (f *Fleet) Names() []string {
 		out[i] = d.name
 	}
 	return out
-}
-
-// DialAddr turns a listener's bound address into one a local device can dial:
-// an unspecified host (":8883", "0.0.0.0:8883", "[::]:8883") becomes loopback.
-func DialAddr(bound string) (string, error) {
-	host, port, err := net.SplitHostPort(bound)
-	if err != nil {
-		return "", fmt.Errorf("listener address %q: %w", bound, err)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), nil
 }

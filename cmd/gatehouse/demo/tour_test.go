@@ -2,7 +2,6 @@ package demo_test
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -126,30 +125,5 @@ func TestHistoryIsBounded(t *testing.T) {
 	}
 	if n := len(h.Add(got[:10])); n != len(got) {
 		t.Fatalf("re-adding known events grew the history to %d", n)
-	}
-}
-
-func TestDialAddr(t *testing.T) {
-	tests := map[string]struct{ in, want string }{
-		"ok/all interfaces": {":8883", "127.0.0.1:8883"},
-		"ok/ipv4 any":       {"0.0.0.0:8883", "127.0.0.1:8883"},
-		"ok/ipv6 any":       {"[::]:8883", "127.0.0.1:8883"},
-		"ok/loopback kept":  {"127.0.0.1:40000", "127.0.0.1:40000"},
-		"ok/ipv6 loopback":  {"[::1]:8883", "[::1]:8883"},
-		"ok/host name kept": {"broker.local:8883", "broker.local:8883"},
-		"fail/no port":      {"localhost", ""},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := demo.DialAddr(tc.in)
-			if (err != nil) != strings.HasPrefix(name, "fail/") || got != tc.want {
-				t.Fatalf("DialAddr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-			}
-			if err == nil {
-				if _, _, err := net.SplitHostPort(got); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
 	}
 }
