@@ -99,7 +99,8 @@ func (d *device) run(ctx context.Context) {
 	}
 }
 
-// jitter spreads retries over [d/2, d) so refused devices do not knock in step.
+// jitter spreads retries over [backoff/2, backoff] so that refused devices
+// do not knock in step.
 func (d *device) jitter(backoff time.Duration) time.Duration {
 	half := backoff / 2
 	return half + time.Duration(d.rng.Int64N(int64(half)+1))

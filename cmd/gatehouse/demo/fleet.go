@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo fleet: %w", err)
 	}
-	if err := keyDirOK(cfg.KeyDir); err != nil {
+	if err := makeKeyDir(cfg.KeyDir); err != nil {
 		return nil, err
 	}
 	f := &Fleet{cfg: cfg}
@@ -195,15 +195,6 @@ func (f *Fleet) Status() []Status {
 	out := make([]Status, len(f.devices))
 	for i, d := range f.devices {
 		out[i] = d.status()
-	}
-	return out
-}
-
-// Names lists the devices' names (their CNs and client IDs) in Status order.
-func (f *Fleet) Names() []string {
-	out := make([]string, len(f.devices))
-	for i, d := range f.devices {
-		out[i] = d.name
 	}
 	return out
 }

@@ -152,9 +152,9 @@ func clientTLS(pool *x509.CertPool, serverName string, id identity) *tls.Config 
 	return c
 }
 
-// keyDirOK makes sure device files can be kept, so that a permission
-// problem is reported once instead of once per device.
-func keyDirOK(dir string) error {
+// makeKeyDir creates the directory for device files up front, so that a
+// permission problem is reported once instead of once per device.
+func makeKeyDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
