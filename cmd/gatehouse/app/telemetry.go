@@ -23,6 +23,9 @@ const (
 	telemetryFields = 16
 	// telemetryFieldName caps a field name's length; longer ones are ignored.
 	telemetryFieldName = 64
+	// telemetryTopic caps the stored topic, which is kept for display only
+	// and may be 64 KiB long in MQTT.
+	telemetryTopic = 256
 	// telemetryParseLimit is the largest payload parsed as JSON; larger ones
 	// are only counted, so a hostile publisher cannot make the broker's
 	// client goroutines spend their time decoding.
@@ -34,7 +37,7 @@ const (
 // that publish anything else, which are shown by size and rate only.
 type Series struct {
 	ClientID string               `json:"client_id"`
-	Topic    string               `json:"topic"` // the latest topic published to
+	Topic    string               `json:"topic"` // the latest topic published to, at most 256 bytes
 	Fields   map[string][]float64 `json:"fields"`
 	Messages uint64               `json:"messages"`
 	Bytes    uint64               `json:"bytes"`
@@ -89,7 +92,7 @@ func (t *Telemetry) Record(clientID, topic string, payload []byte, at time.Time)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tr := t.trackFor(clientID)
-	tr.topic = topic
+	tr.topic = topic[:min(len(topic), telemetryTopic)]
 	tr.messages++
 	tr.bytes += uint64(len(payload))
 	tr.arrivals = pushBounded(tr.arrivals, at, t.window)

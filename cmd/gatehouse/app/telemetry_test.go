@@ -119,6 +119,14 @@ func TestTelemetryCapsFieldsPerClient(t *testing.T) {
 	}
 }
 
+func TestTelemetryCapsTopic(t *testing.T) {
+	tel := NewTelemetry(0, 0)
+	tel.Record("dev", strings.Repeat("t", 65535), []byte("x"), telemetryT0)
+	if n := len(tel.Snapshot()[0].Topic); n != telemetryTopic {
+		t.Fatalf("kept a topic of %d bytes, want %d", n, telemetryTopic)
+	}
+}
+
 func TestTelemetrySnapshotIsACopy(t *testing.T) {
 	tel := NewTelemetry(0, 0)
 	tel.Record("dev", "t", []byte(`{"temperature":1}`), telemetryT0)
