@@ -94,10 +94,17 @@ func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	}
 }
 
-// OnPacketRead counts inbound PUBLISH packets.
+// OnPacketRead counts inbound PUBLISH packets and hands them to
+// Config.OnPublish.
 func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if p := peerOf(cl); p != nil && pk.FixedHeader.Type == packets.Publish {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	if p := peerOf(cl); p != nil {
 		p.msgsIn.Add(1)
+	}
+	if fn := h.b.cfg.OnPublish; fn != nil {
+		fn(cl.ID, pk.TopicName, pk.Payload, time.Now())
 	}
 	return pk, nil
 }

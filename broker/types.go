@@ -94,6 +94,10 @@ type Config struct {
 	// Emit receives events. It must never block; the broker calls it from
 	// client goroutines.
 	Emit func(Event)
+	// OnPublish, when set, sees every PUBLISH a client sends (for telemetry).
+	// It runs on the client's goroutine: it must be quick, never block and
+	// not keep payload after returning.
+	OnPublish func(clientID, topic string, payload []byte, at time.Time)
 	// Logger receives mochi's and the broker's logs. Never the TUI's terminal.
 	Logger *slog.Logger
 	// HandshakeTimeout bounds the TLS handshake; default 10s.

@@ -49,6 +49,7 @@ type App struct {
 	st     *store.Store
 	ca     *pki.Authority
 	hub    *Hub
+	tele   *Telemetry
 	server pki.ServerCert
 
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
@@ -74,7 +75,7 @@ func Open(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub()}
+	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0)}
 	a.ca, err = pki.Init(st, pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged))
 	if err != nil {
 		st.Close()
@@ -126,6 +127,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		Authorizer:     a.ca,
 		ClientAuth:     modes,
 		Emit:           a.hub.Emit,
+		OnPublish:      a.tele.Record,
 		Logger:         a.log,
 	})
 	if err != nil {

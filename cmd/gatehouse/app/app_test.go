@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -83,5 +85,47 @@ func TestHubIsLossyAndAsksForResync(t *testing.T) {
 	}
 	cancel()
 	for range ch { // closes once the context ends
+	}
+}
+
+func TestPublishedTelemetryReachesTheSnapshot(t *testing.T) {
+	a, addr := openTestApp(t)
+	ctx := context.Background()
+	b, err := a.IssueClient(ctx, IssueRequest{CN: "sensor-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair([]byte(b.ChainPEM), []byte(b.KeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(b.CAPEM))
+	opts := paho.NewClientOptions().AddBroker("ssl://" + addr).SetClientID("sensor-1").
+		SetTLSConfig(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	for _, temp := range []string{"20.5", "21.5"} {
+		tok := c.Publish("kp1/demo-v1/dcx/sensor-1/json", 1, false, `[{"timestamp":1,"temperature":`+temp+`,"humidity":44}]`)
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	snap, err := a.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Telemetry) != 1 {
+		t.Fatalf("telemetry: %+v", snap.Telemetry)
+	}
+	s := snap.Telemetry[0]
+	if s.ClientID != "sensor-1" || len(s.Fields["temperature"]) != 2 || s.Fields["temperature"][1] != 21.5 || s.Fields["humidity"][0] != 44 {
+		t.Fatalf("series: %+v", s)
+	}
+	if _, ok := s.Fields["timestamp"]; ok {
+		t.Fatal("timestamp kept as a field")
 	}
 }

@@ -39,6 +39,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		Transports: transports,
 		CAs:        cas,
 		Events:     newestFirst,
+		Telemetry:  a.tele.Snapshot(),
 	}, nil
 }
 

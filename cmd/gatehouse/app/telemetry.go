@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Telemetry limits. Every dimension is capped because any connected client
@@ -32,20 +34,8 @@ const (
 	telemetryParseLimit = 64 << 10
 )
 
-// Series is what one client has published recently. Fields holds the last
-// values of each numeric JSON field, oldest first; it is empty for clients
-// that publish anything else, which are shown by size and rate only.
-type Series struct {
-	ClientID string               `json:"client_id"`
-	Topic    string               `json:"topic"` // the latest topic published to, at most 256 bytes
-	Fields   map[string][]float64 `json:"fields"`
-	Messages uint64               `json:"messages"`
-	Bytes    uint64               `json:"bytes"`
-	// Rate is messages per second over the last TelemetryWindow arrivals;
-	// zero until two messages arrived.
-	Rate   float64   `json:"rate"`
-	LastAt time.Time `json:"last_at"`
-}
+// Series is what one client has published recently (see ui.Series).
+type Series = ui.Series
 
 // Telemetry collects per-client series from published payloads. Kaa-style
 // JSON, an array of samples or one object ([{"timestamp":..,"temperature":..,
