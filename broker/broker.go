@@ -22,8 +22,13 @@ const (
 // client, whose channel alone costs 64 KiB per session.
 const maxWritesPending = 1024
 
-// ErrStarted is returned by Start on a broker already started or closed.
-var ErrStarted = errors.New("broker already started")
+// Errors returned by Start.
+var (
+	// ErrStarted means Start was already called successfully.
+	ErrStarted = errors.New("broker already started")
+	// ErrClosed means the broker was closed; a closed broker cannot restart.
+	ErrClosed = errors.New("broker closed")
+)
 
 // Broker is the mTLS MQTT broker: mochi behind gate listeners, one gate hook,
 // and the serial -> sessions index used to drop sessions live.
@@ -123,7 +128,10 @@ func orDefault(d, def time.Duration) time.Duration {
 func (b *Broker) Start() error {
 	b.life.Lock()
 	defer b.life.Unlock()
-	if b.started || b.closed {
+	if b.closed {
+		return ErrClosed
+	}
+	if b.started {
 		return ErrStarted
 	}
 	for _, t := range b.configured() {

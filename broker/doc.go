@@ -16,12 +16,15 @@
 //
 // # Concurrency contracts
 //
-//   - One mutex guards the index (sessions by serial and by client ID). The
-//     gate hook checks Authorizer.Allowed and the transport's mode and
-//     registers a session under it; DropSerial, SetClientAuth and the expiry
-//     sweep take it to remove sessions. Callers change the certificate state
-//     (or the mode) first, then drop: a connect racing with a drop is either
-//     refused by the hook or found and dropped.
+//   - One mutex guards the index (live sessions by serial; "" for sessions
+//     without a certificate). The gate hook's OnConnectAuthenticate checks
+//     Authorizer.Allowed, the expiry date and the transport's mode, and
+//     registers the session under it, before CONNACK; DropSerial,
+//     SetClientAuth and the expiry sweep take it to remove sessions. Callers
+//     change the certificate state (or the mode) first, then drop: a connect
+//     racing with a drop is either refused with a failed CONNACK or found and
+//     dropped. A session leaves the index once, in OnDisconnect or when
+//     mochi's attachClient returns without calling it.
 //   - The mutex is never held while writing to a socket or emitting an event.
 //     Authorizer.Allowed runs under it and must not call back into the broker.
 //   - Drops run in the caller's goroutine (with a bounded set of helpers it

@@ -98,7 +98,8 @@ func (b *Broker) DropSerial(serial, cause string) int {
 	return len(victims)
 }
 
-// SessionCount returns the number of live sessions of a certificate serial.
+// SessionCount returns the number of live sessions of a certificate serial;
+// SessionCount("") counts the sessions without a certificate.
 func (b *Broker) SessionCount(serial string) int {
 	b.idx.mu.Lock()
 	defer b.idx.mu.Unlock()

@@ -94,7 +94,11 @@ func (l *gateListener) Init(*slog.Logger) error { return nil }
 // Serve accepts connections until Close.
 func (l *gateListener) Serve(establish listeners.EstablishFn) {
 	if l.ws != nil {
-		l.ws.start(establish)
+		l.mu.Lock()
+		if !l.closed { // Close waits for the HTTP server only if it started
+			l.ws.start(establish)
+		}
+		l.mu.Unlock()
 	}
 	for {
 		conn, err := l.ln.Accept()
@@ -123,6 +127,8 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.EstablishFn) {
 	defer l.untrack(p)
 	if l.tlsConf == nil {
+		// Bound the wait for CONNECT; mochi sets the keepalive deadline after.
+		_ = raw.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 		l.establish(establish, &meteredConn{Conn: raw, p: p}, p)
 		return
 	}
@@ -134,13 +140,13 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 		}
 		return
 	}
+	// A fresh deadline bounds the wait for CONNECT (or the HTTP upgrade);
+	// mochi replaces it with the keepalive deadline once CONNECT is read.
+	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 	if l.ws != nil {
 		l.ws.deliver(&peerConn{Conn: conn, p: p})
 		return
 	}
-	// The handshake deadline now bounds the wait for CONNECT; mochi replaces
-	// it with the keepalive deadline once CONNECT is read.
-	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 	l.establish(establish, &meteredConn{Conn: conn, p: p}, p)
 }
 

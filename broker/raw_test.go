@@ -21,7 +21,16 @@ const (
 // connectPacket encodes a clean-session CONNECT for protocol level 4 (3.1.1)
 // or 5, keepalive 60 s.
 func connectPacket(level byte, id string) []byte {
-	body := []byte{0, 4, 'M', 'Q', 'T', 'T', level, 0x02, 0, 60}
+	return connectPacketWith(level, id, true, 60)
+}
+
+// connectPacketWith encodes a CONNECT with the session and keepalive given.
+func connectPacketWith(level byte, id string, clean bool, keepalive uint16) []byte {
+	flags := byte(0)
+	if clean {
+		flags = 0x02
+	}
+	body := []byte{0, 4, 'M', 'Q', 'T', 'T', level, flags, byte(keepalive >> 8), byte(keepalive)}
 	if level == 5 {
 		body = append(body, 0) // no properties
 	}
@@ -57,12 +66,19 @@ func remLen(n int) []byte {
 // exact bytes, or thousands of cheap sessions.
 type rawClient struct {
 	net.Conn
-	r     *bufio.Reader
-	level byte
+	r       *bufio.Reader
+	level   byte
+	present bool // CONNACK said the session was resumed
 }
 
 // dialRaw completes TLS and CONNECT/CONNACK; the error explains a refusal.
 func dialRaw(addr string, cfg *tls.Config, level byte, id string) (*rawClient, error) {
+	return dialRawWith(addr, cfg, connectPacket(level, id))
+}
+
+// dialRawWith completes TLS and sends connect, a CONNECT packet.
+func dialRawWith(addr string, cfg *tls.Config, connect []byte) (*rawClient, error) {
+	level := connect[8]
 	d := &net.Dialer{Timeout: wait}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
 	if err != nil {
@@ -70,7 +86,7 @@ func dialRaw(addr string, cfg *tls.Config, level byte, id string) (*rawClient, e
 	}
 	c := &rawClient{Conn: conn, r: bufio.NewReader(conn), level: level}
 	_ = conn.SetDeadline(time.Now().Add(wait))
-	if _, err := conn.Write(connectPacket(level, id)); err != nil {
+	if _, err := conn.Write(connect); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("write CONNECT: %w", err)
 	}
@@ -83,6 +99,7 @@ func dialRaw(addr string, cfg *tls.Config, level byte, id string) (*rawClient, e
 		_ = conn.Close()
 		return nil, fmt.Errorf("CONNACK refused: type %#x body %x", typ, body)
 	}
+	c.present = body[0]&1 == 1
 	_ = conn.SetDeadline(time.Time{})
 	return c, nil
 }

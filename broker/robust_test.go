@@ -1,0 +1,230 @@
+package broker_test
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gatehouse/gatehouse/broker"
+)
+
+// sendRaw writes b to addr and reads until the broker closes the connection.
+func sendRaw(tb testing.TB, addr string, b []byte) {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		tb.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	if len(b) > 0 {
+		if _, err := c.Write(b); err != nil {
+			tb.Fatalf("write: %v", err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+		tb.Fatalf("broker did not close the connection: %v", err)
+	}
+}
+
+func isReset(err error) bool {
+	ne, ok := err.(net.Error)
+	return !ok || !ne.Timeout()
+}
+
+func TestPlaintextOnTLSPort(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := map[string]struct {
+		bytes  []byte
+		reason string
+	}{
+		"fail/plaintext CONNECT": {connectPacket(4, "oops"), broker.ReasonPlaintextMQTT},
+		"fail/HTTP request":      {[]byte("GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n"), broker.ReasonNotTLS},
+		"fail/garbage":           {[]byte{0x00, 0xff, 0x13, 0x37}, broker.ReasonNotTLS},
+	}
+	for name, tt := range tests {
+		for _, tr := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+			t.Run(name+"/"+tr, func(t *testing.T) {
+				sendRaw(t, e.addr[tr], tt.bytes)
+				e.waitHandshakeRefusal(t, tt.reason, tr)
+			})
+		}
+	}
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	for name, b := range map[string][]byte{
+		"silent":          nil,
+		"stalled":         {0x16, 0x03, 0x01},
+		"tls, no CONNECT": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "tls, no CONNECT" {
+				cert, _ := e.issue(t, "idle")
+				c, err := tls.Dial("tcp", e.addr[broker.TransportMQTTS], e.tlsConfig(&cert))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(wait))
+				if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+					t.Fatalf("connection without CONNECT stayed open: %v", err)
+				}
+				return
+			}
+			sendRaw(t, e.addr[broker.TransportMQTTS], b)
+			e.waitHandshakeRefusal(t, broker.ReasonHandshakeTimeout, broker.TransportMQTTS)
+		})
+	}
+}
+
+func TestGarbageNeverCrashes(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config) { c.HandshakeTimeout = 500 * time.Millisecond })
+	cert, _ := e.issue(t, "fuzz")
+	noise := make([]byte, 4096)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	payloads := [][]byte{
+		nil,
+		noise,
+		append([]byte{0x16, 0x03, 0x01, 0xff, 0xff}, noise...),
+		{0x16},
+		{0x10, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		[]byte("GET / HTTP/1.1\r\n\r\n"),
+	}
+	for _, addr := range e.addr {
+		for _, p := range payloads {
+			sendRaw(t, addr, p)
+		}
+	}
+	// Garbage after a verified handshake: a malformed MQTT stream (after
+	// CONNECT, a PUBLISH with QoS 3)...
+	for _, p := range [][]byte{noise, {0x10, 0xff, 0xff, 0xff, 0xff, 0x7f}, append(connectPacket(4, "g"), 0x36, 0x00)} {
+		c, err := tls.Dial("tcp", e.addr[broker.TransportMQTTS], e.tlsConfig(&cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(p)
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+			t.Fatalf("malformed stream left open: %v", err)
+		}
+		_ = c.Close()
+	}
+	// ...and bad HTTP and websocket traffic on the WSS port.
+	for _, req := range []string{"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n", string(noise)} {
+		c, err := tls.Dial("tcp", e.addr[broker.TransportWSS], e.tlsConfig(&cert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte(req))
+		_ = c.Close()
+	}
+	ws := dialWS(t, e, &cert)
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("not mqtt"))
+	_ = ws.Close()
+
+	good := e.mustConnect(t, broker.TransportMQTTS, &cert, "still-alive")
+	if tok := good.Publish("alive", 0, false, "yes"); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("broker unusable after garbage: %v", tok.Error())
+	}
+}
+
+// dialWS opens a websocket on the WSS transport, without MQTT.
+func dialWS(tb testing.TB, e *env, cert *tls.Certificate) *websocket.Conn {
+	tb.Helper()
+	d := websocket.Dialer{TLSClientConfig: e.tlsConfig(cert), Subprotocols: []string{"mqtt"}, HandshakeTimeout: wait}
+	ws, _, err := d.Dial("wss://"+e.addr[broker.TransportWSS]+"/mqtt", nil)
+	if err != nil {
+		tb.Fatalf("websocket dial: %v", err)
+	}
+	return ws
+}
+
+// wsCycle connects over WSS, drops or closes, and waits for the end.
+func wsCycle(tb testing.TB, e *env, cert *tls.Certificate, serial string, drop bool) {
+	tb.Helper()
+	ws := dialWS(tb, e, cert)
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.BinaryMessage, connectPacket(4, "ws-cycle")); err != nil {
+		tb.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	if _, msg, err := ws.ReadMessage(); err != nil || len(msg) < 4 || msg[0] != pktConnack || msg[3] != 0 {
+		tb.Fatalf("CONNACK over websocket: %x %v", msg, err)
+	}
+	if !drop {
+		return
+	}
+	if n := e.b.DropSerial(serial, "cycle"); n != 1 {
+		tb.Fatalf("dropped %d", n)
+	}
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// tlsCycle connects over mqtts, drops or disconnects, and waits for the end.
+func tlsCycle(tb testing.TB, e *env, cfg *tls.Config, serial string, drop bool) {
+	tb.Helper()
+	c, err := dialRaw(e.addr[broker.TransportMQTTS], cfg, 4, "tls-cycle")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	if drop {
+		if n := e.b.DropSerial(serial, "cycle"); n != 1 {
+			tb.Fatalf("dropped %d", n)
+		}
+	} else if _, err := c.Write([]byte{pktDisconnect, 0}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.waitClosed(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	e := newEnv(t, nil)
+	cert, serial := e.issue(t, "cycler")
+	cfg := e.tlsConfig(&cert)
+	cycles := 1000
+	if testing.Short() {
+		cycles = 100
+	}
+	cycle := func(i int) {
+		if i%4 == 3 {
+			wsCycle(t, e, &cert, serial, i%8 == 7)
+		} else {
+			tlsCycle(t, e, cfg, serial, i%2 == 0)
+		}
+		waitFor(t, func() bool { return e.b.SessionCount(serial) == 0 }, wait, "session %d to end", i)
+	}
+	for i := range 8 { // warm up lazily started goroutines
+		cycle(i)
+	}
+	settled := func(limit int) func() bool {
+		return func() bool { runtime.GC(); return runtime.NumGoroutine() <= limit }
+	}
+	base := runtime.NumGoroutine()
+	waitFor(t, settled(base), wait, "goroutines to settle at %d", base)
+	base = runtime.NumGoroutine()
+	for i := range cycles {
+		cycle(i)
+	}
+	waitFor(t, settled(base), wait, "goroutines back to %d after %d cycles (now %d)", base, cycles, runtime.NumGoroutine())
+	if s := e.b.Sessions(); len(s) != 0 {
+		t.Fatalf("sessions left: %v", s)
+	}
+	t.Logf("%d cycles, %d goroutines", cycles, runtime.NumGoroutine())
+}
