@@ -50,6 +50,7 @@ type App struct {
 	ca     *pki.Authority
 	hub    *Hub
 	tele   *Telemetry
+	seen   lastSeen
 	server pki.ServerCert
 
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
@@ -105,6 +106,12 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	a.hub.Emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CN: c.CN})
 }
 
+// emit receives the broker's events: it never blocks (see Hub).
+func (a *App) emit(e broker.Event) {
+	a.seen.observe(e)
+	a.hub.Emit(e)
+}
+
 // StartBroker starts the MQTT listeners with the persisted client-cert auth
 // modes. It fails, naming the address, when a port is taken.
 func (a *App) StartBroker(cfg BrokerConfig) error {
@@ -126,7 +133,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
 		ClientAuth:     modes,
-		Emit:           a.hub.Emit,
+		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
 		Logger:         a.log,
 	})

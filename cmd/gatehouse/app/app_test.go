@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
 
@@ -127,5 +128,21 @@ func TestPublishedTelemetryReachesTheSnapshot(t *testing.T) {
 	}
 	if _, ok := s.Fields["timestamp"]; ok {
 		t.Fatal("timestamp kept as a field")
+	}
+}
+
+func TestLastSeenFollowsSessionsWithoutWrites(t *testing.T) {
+	var l lastSeen
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := store.Cert{Serial: "ab12cd", LastSeen: t0}
+	l.observe(broker.Event{At: t0.Add(time.Hour), Type: broker.EventDisconnected, Serial: "ab12cd"})
+	l.observe(broker.Event{At: t0.Add(2 * time.Hour), Type: broker.EventRefused, Serial: "ab12cd"})
+	l.overlay(&c, 0, t0.Add(3*time.Hour))
+	if !c.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("last seen %v, want the disconnect, not the refusal", c.LastSeen)
+	}
+	l.overlay(&c, 1, t0.Add(3*time.Hour))
+	if !c.LastSeen.Equal(t0.Add(3 * time.Hour)) {
+		t.Fatalf("a connected certificate is seen now, got %v", c.LastSeen)
 	}
 }

@@ -27,6 +27,12 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	if err != nil {
 		return ui.Snapshot{}, fmt.Errorf("list CAs: %w", err)
 	}
+	sessions := a.liveSessions()
+	live := countBySerial(sessions)
+	now := a.now()
+	for i := range certs {
+		a.seen.overlay(&certs[i], live[certs[i].Serial], now)
+	}
 	transports, _ := a.Transports(ctx)
 	recent := a.hub.Recent()
 	newestFirst := make([]broker.Event, len(recent))
@@ -35,7 +41,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	}
 	return ui.Snapshot{
 		Certs:      certs,
-		Sessions:   a.liveSessions(),
+		Sessions:   sessions,
 		Transports: transports,
 		CAs:        cas,
 		Events:     newestFirst,

@@ -25,10 +25,10 @@ func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {
 	return a.st.ResolveSerial(prefix)
 }
 
-// sessionsBySerial counts live sessions per certificate serial.
-func (a *App) sessionsBySerial() map[string]int {
+// countBySerial counts sessions per certificate serial.
+func countBySerial(sessions []broker.Session) map[string]int {
 	counts := map[string]int{}
-	for _, s := range a.liveSessions() {
+	for _, s := range sessions {
 		if s.Serial != "" {
 			counts[s.Serial]++
 		}
@@ -49,10 +49,11 @@ func (a *App) ListCerts(_ context.Context, state store.State) ([]CertView, error
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
-	counts := a.sessionsBySerial()
+	counts := countBySerial(a.liveSessions())
 	now := a.now()
 	out := make([]CertView, len(certs))
 	for i, c := range certs {
+		a.seen.overlay(&c, counts[c.Serial], now)
 		out[i] = view(c, counts[c.Serial], now)
 	}
 	return out, nil
@@ -74,6 +75,7 @@ func (a *App) ShowCert(ctx context.Context, serial string) (CertDetail, error) {
 			live = append(live, s)
 		}
 	}
+	a.seen.overlay(&c, len(live), a.now())
 	return CertDetail{
 		CertView:     view(c, len(live), a.now()),
 		CertPEM:      c.CertPEM,
