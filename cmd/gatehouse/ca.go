@@ -34,12 +34,7 @@ func newCAExport(g *globals) *cobra.Command {
 terminal's "get root certificate". Only the public certificate leaves the store.`,
 		Example: "  gatehouse ca export --out ca.pem",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if out != "" {
 				return app.WriteRootPEM(cmd.Context(), svc, out)
 			}
@@ -49,7 +44,7 @@ terminal's "get root certificate". Only the public certificate leaves the store.
 			}
 			_, err = g.stdout.Write(pem)
 			return err
-		},
+		}),
 	}
 	c.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout")
 	return c
@@ -98,31 +93,18 @@ func newCAList(g *globals) *cobra.Command {
 		Short:   "List the root, issuing and trusted CAs",
 		Example: "  gatehouse ca list --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			cas, err := svc.ListCAs(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if g.json {
-				if cas == nil {
-					cas = []store.CA{}
-				}
-				return g.printJSON(cas)
-			}
-			rows := make([][]string, len(cas))
-			for i, ca := range cas {
+			return printList(g, cas, []string{"ROLE", "SUBJECT", "EXPIRES", "MODE", "ID"}, func(ca store.CA) []string {
 				strict := ""
 				if ca.Strict {
 					strict = "strict"
 				}
-				rows[i] = []string{string(ca.Role), ca.Subject, when(ca.NotAfter), strict, ca.ID[:16]}
-			}
-			return g.table([]string{"ROLE", "SUBJECT", "EXPIRES", "MODE", "ID"}, rows)
-		},
+				return []string{string(ca.Role), ca.Subject, when(ca.NotAfter), strict, ca.ID[:16]}
+			})
+		}),
 	}
 }

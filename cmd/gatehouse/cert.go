@@ -160,38 +160,26 @@ func newCertImport(g *globals) *cobra.Command {
 
 func newCertList(g *globals) *cobra.Command {
 	var state string
+	var st store.State
 	c := &cobra.Command{
 		Use:     "list",
 		Short:   "List client certificates",
 		Example: "  gatehouse cert list --state active --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := parseState(state)
-			if err != nil {
-				return err
-			}
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		PreRunE: func(*cobra.Command, []string) (err error) {
+			st, err = parseState(state)
+			return err
+		},
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			certs, err := svc.ListCerts(cmd.Context(), st)
 			if err != nil {
 				return err
 			}
-			if g.json {
-				if certs == nil {
-					certs = []app.CertView{}
-				}
-				return g.printJSON(certs)
-			}
-			rows := make([][]string, len(certs))
 			now := time.Now()
-			for i, c := range certs {
-				rows[i] = []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)}
-			}
-			return g.table([]string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, rows)
-		},
+			return printList(g, certs, []string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, func(c app.CertView) []string {
+				return []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)}
+			})
+		}),
 	}
 	c.Flags().StringVar(&state, "state", "", "only inactive, active, suspended or revoked")
 	return c
@@ -211,12 +199,7 @@ func newCertShow(g *globals) *cobra.Command {
 		Short:   "Show one certificate, its live sessions and its history",
 		Example: "  gatehouse cert show 3f2a9c",
 		Args:    exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
 				return err
@@ -229,7 +212,7 @@ func newCertShow(g *globals) *cobra.Command {
 				return g.printJSON(d)
 			}
 			return printDetail(g, d)
-		},
+		}),
 	}
 }
 
@@ -275,12 +258,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 		Long:    t.short + ".\n" + t.warning + "Prints how many live sessions were dropped.",
 		Example: fmt.Sprintf("  gatehouse cert %s 3f2a9c --reason \"device stolen\"", t.use),
 		Args:    cobra.MinimumNArgs(1), // wrapped as a usage error by markUsage
-		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
 				return err
@@ -306,7 +284,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				return g.printJSON(results)
 			}
 			return nil
-		},
+		}),
 	}
 	c.Flags().StringVar(&reason, "reason", "", "why, recorded in the audit log")
 	return c

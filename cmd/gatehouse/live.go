@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -39,28 +40,15 @@ TLS: presented certificates are still checked, clients without one connect.`,
 		Short:   "Show each transport and whether client-cert auth is on",
 		Example: "  gatehouse mtls status --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ts, err := svc.Transports(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if g.json {
-				if ts == nil {
-					ts = []broker.TransportInfo{}
-				}
-				return g.printJSON(ts)
-			}
-			rows := make([][]string, len(ts))
-			for i, t := range ts {
-				rows[i] = []string{t.Name, orDash(t.Addr), onOff(t.TLS), authPosture(t), strconv.Itoa(t.Connected)}
-			}
-			return g.table([]string{"TRANSPORT", "ADDRESS", "TLS", "CLIENT-CERT AUTH", "CONNECTED"}, rows)
-		},
+			return printList(g, ts, []string{"TRANSPORT", "ADDRESS", "TLS", "CLIENT-CERT AUTH", "CONNECTED"}, func(t broker.TransportInfo) []string {
+				return []string{t.Name, orDash(t.Addr), onOff(t.TLS), authPosture(t), strconv.Itoa(t.Connected)}
+			})
+		}),
 	})
 	return c
 }
@@ -146,29 +134,16 @@ func newConn(g *globals) *cobra.Command {
 		Short:   "List live connections",
 		Example: "  gatehouse conn list --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ss, err := svc.Sessions(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if g.json {
-				if ss == nil {
-					ss = []broker.Session{}
-				}
-				return g.printJSON(ss)
-			}
-			rows := make([][]string, len(ss))
-			for i, s := range ss {
-				rows[i] = []string{s.ClientID, orDash(s.CN), orDash(s.Serial), s.Transport, s.Remote,
+			return printList(g, ss, []string{"CLIENT ID", "CN", "SERIAL", "TRANSPORT", "REMOTE", "FOR", "IN", "OUT"}, func(s broker.Session) []string {
+				return []string{s.ClientID, orDash(s.CN), orDash(s.Serial), s.Transport, s.Remote,
 					time.Since(s.ConnectedAt).Truncate(time.Second).String(), strconv.FormatUint(s.MsgsIn, 10), strconv.FormatUint(s.MsgsOut, 10)}
-			}
-			return g.table([]string{"CLIENT ID", "CN", "SERIAL", "TRANSPORT", "REMOTE", "FOR", "IN", "OUT"}, rows)
-		},
+			})
+		}),
 	})
 	return c
 }
@@ -183,12 +158,7 @@ reason, certificate state changes and client-cert auth switches. With --json
 and --follow, one JSON object per line.`,
 		Example: "  gatehouse events --follow --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if !follow {
 				evs, err := svc.RecentEvents(cmd.Context())
 				if err != nil {
@@ -221,7 +191,7 @@ and --follow, one JSON object per line.`,
 				printEvent(g, e)
 			}
 			return nil
-		},
+		}),
 	}
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "stream events until interrupted")
 	return c
@@ -264,12 +234,7 @@ func newAudit(g *globals) *cobra.Command {
 		Short:   "Show the audit log of admin actions, newest first",
 		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.service()
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if q.Serial != "" {
 				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
 				if err != nil {
@@ -281,22 +246,14 @@ func newAudit(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json {
-				if recs == nil {
-					recs = []store.AuditRecord{}
-				}
-				return g.printJSON(recs)
-			}
-			rows := make([][]string, len(recs))
-			for i, r := range recs {
+			return printList(g, recs, []string{"SEQ", "AT", "ACTOR", "ACTION", "CN", "CHANGE", "DETAIL"}, func(r store.AuditRecord) []string {
 				change := ""
 				if r.From != "" || r.To != "" {
 					change = string(r.From) + " -> " + string(r.To)
 				}
-				rows[i] = []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, r.Reason + r.Detail}
-			}
-			return g.table([]string{"SEQ", "AT", "ACTOR", "ACTION", "CN", "CHANGE", "DETAIL"}, rows)
-		},
+				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, r.Reason + r.Detail}
+			})
+		}),
 	}
 	c.Flags().StringVar(&q.Serial, "serial", "", "only records about this certificate")
 	c.Flags().IntVar(&q.Limit, "limit", 0, "at most N records")

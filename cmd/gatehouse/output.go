@@ -44,3 +44,19 @@ func jsonLine(v any) ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// printList prints items as a JSON array (never null) with --json, else as a
+// table with one row per item.
+func printList[T any](g *globals, items []T, header []string, row func(T) []string) error {
+	if g.json {
+		if items == nil {
+			items = []T{}
+		}
+		return g.printJSON(items)
+	}
+	rows := make([][]string, len(items))
+	for i, it := range items {
+		rows[i] = row(it)
+	}
+	return g.table(header, rows)
+}

@@ -193,3 +193,16 @@ func markUsage(c *cobra.Command) {
 		markUsage(sub)
 	}
 }
+
+// withService adapts fn into a cobra RunE that first connects to the daemon
+// (or opens the store) and releases it afterwards.
+func (g *globals) withService(fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		svc, done, err := g.service()
+		if err != nil {
+			return err
+		}
+		defer done()
+		return fn(cmd, svc, args)
+	}
+}
