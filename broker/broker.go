@@ -138,7 +138,7 @@ func (b *Broker) Start() error {
 		l, err := listen(b, t.name, t.addr)
 		if err != nil {
 			b.unbind()
-			return fmt.Errorf("start broker: %w", err)
+			return err // "listen mqtts :8883: address already in use"
 		}
 		b.listeners = append(b.listeners, l)
 	}

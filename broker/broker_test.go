@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -13,7 +14,14 @@ import (
 )
 
 func TestPublishSubscribe(t *testing.T) {
-	e := newEnv(t, nil)
+	var published atomic.Int64
+	e := newEnv(t, func(c *broker.Config) {
+		c.OnPublish = func(id, topic string, payload []byte, _ time.Time) {
+			if strings.HasPrefix(id, "pub-") && topic == "t/"+strings.TrimPrefix(id, "pub-") && string(payload) == "hello" {
+				published.Add(1)
+			}
+		}
+	})
 	cert, serial := e.issue(t, "sensor-1")
 	for _, transport := range []string{broker.TransportMQTTS, broker.TransportWSS} {
 		t.Run(transport, func(t *testing.T) {
@@ -58,6 +66,9 @@ func TestPublishSubscribe(t *testing.T) {
 	}
 	e.ev.wait(t, 4, broker.EventConnected, "", serial)
 	e.ev.wait(t, 4, broker.EventDisconnected, broker.CauseClientClosed, serial)
+	if n := published.Load(); n != 2 {
+		t.Fatalf("OnPublish saw %d publishes, want 2", n)
+	}
 }
 
 func TestPlainMQTTSessionHasNoCertificate(t *testing.T) {

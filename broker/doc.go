@@ -35,6 +35,8 @@
 //     never block: it is expected to do a non-blocking send on a bounded
 //     channel. Events: connected, disconnected (with a cause), refused (with
 //     a reason).
+//   - Config.OnPublish runs on the publishing client's goroutine for every
+//     PUBLISH read: like Emit it must be quick and never block.
 //   - Session counters are atomics updated by the session's own goroutines;
 //     Sessions returns a snapshot.
 //   - mochi and the broker log only to Config.Logger (a discard logger by
