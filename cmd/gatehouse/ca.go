@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -17,9 +16,7 @@ func newCA(g *globals) *cobra.Command {
 		Short:   "Export the root certificate and manage trusted CAs",
 		Example: "  gatehouse ca export --out ca.pem\n  gatehouse ca list",
 		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageErr{errors.New("ca needs a subcommand: export, trust, list")}
-		},
+		RunE:    needsSubcommand,
 	}
 	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g))
 	return c

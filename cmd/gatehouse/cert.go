@@ -21,9 +21,7 @@ func newCert(g *globals) *cobra.Command {
 		Short:   "Issue, list and manage client certificates",
 		Example: "  gatehouse cert create --cn dev1\n  gatehouse cert list --state active",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErr{errors.New("cert needs a subcommand: create, sign, import, list, show, suspend, reactivate, revoke")}
-		},
+		RunE:    needsSubcommand,
 	}
 	c.AddCommand(newCertCreate(g), newCertSign(g), newCertImport(g), newCertList(g), newCertShow(g))
 	for _, t := range []transition{

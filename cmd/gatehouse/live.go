@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/signal"
 	"strconv"
@@ -28,9 +27,7 @@ TLS: presented certificates are still checked, clients without one connect.`,
   gatehouse mtls off --transport wss
   gatehouse mtls status --json`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageErr{errors.New("mtls needs on, off or status")}
-		},
+		RunE: needsSubcommand,
 	}
 	for _, on := range []bool{true, false} {
 		c.AddCommand(newMTLSSwitch(g, on))
@@ -127,7 +124,7 @@ func newConn(g *globals) *cobra.Command {
 		Short:   "Live MQTT connections",
 		Example: "  gatehouse conn list",
 		Args:    cobra.NoArgs,
-		RunE:    func(*cobra.Command, []string) error { return usageErr{errors.New("conn needs a subcommand: list")} },
+		RunE:    needsSubcommand,
 	}
 	c.AddCommand(&cobra.Command{
 		Use:     "list",

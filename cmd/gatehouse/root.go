@@ -206,3 +206,15 @@ func (g *globals) withService(fn func(cmd *cobra.Command, svc app.Service, args 
 		return fn(cmd, svc, args)
 	}
 }
+
+// needsSubcommand is the RunE of commands that only group others: run bare,
+// they say which subcommands exist.
+func needsSubcommand(cmd *cobra.Command, _ []string) error {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return usageErr{fmt.Errorf("%s needs a subcommand: %s", cmd.Name(), strings.Join(names, ", "))}
+}
