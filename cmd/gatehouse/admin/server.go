@@ -18,8 +18,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
 )
 
 // SocketName is the admin socket's file name inside the data directory.
@@ -90,24 +92,78 @@ func (s *Server) Path() string { return s.path }
 
 func (s *Server) routes() *http.ServeMux {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /v1/status", s.status)
-	m.HandleFunc("GET /v1/snapshot", s.snapshot)
-	m.HandleFunc("GET /v1/certs", s.listCerts)
-	m.HandleFunc("POST /v1/certs", s.issueCert)
-	m.HandleFunc("POST /v1/certs/sign", s.signCSR)
-	m.HandleFunc("POST /v1/certs/import", s.importCert)
-	m.HandleFunc("GET /v1/certs/{serial}", s.showCert)
-	m.HandleFunc("POST /v1/certs/{serial}/transition", s.transition)
-	m.HandleFunc("GET /v1/resolve/{prefix}", s.resolve)
-	m.HandleFunc("GET /v1/ca/root", s.rootPEM)
-	m.HandleFunc("GET /v1/cas", s.listCAs)
-	m.HandleFunc("POST /v1/cas", s.trustCA)
-	m.HandleFunc("GET /v1/mtls", s.transports)
-	m.HandleFunc("PUT /v1/mtls/{transport}", s.setMTLS)
-	m.HandleFunc("GET /v1/sessions", s.sessions)
+	m.HandleFunc("GET /v1/status", get(func(r *http.Request) (statusReply, error) {
+		ts, err := s.svc.Transports(ctx(r))
+		return statusReply{Describe: s.svc.Describe(), PID: os.Getpid(), Transports: ts}, err
+	}))
+	m.HandleFunc("GET /v1/snapshot", get(func(r *http.Request) (ui.Snapshot, error) { return s.svc.Snapshot(ctx(r)) }))
+	m.HandleFunc("GET /v1/certs", get(func(r *http.Request) ([]app.CertView, error) {
+		return s.svc.ListCerts(ctx(r), store.State(r.URL.Query().Get("state")))
+	}))
+	m.HandleFunc("POST /v1/certs", post(func(r *http.Request, req app.IssueRequest) (app.Bundle, error) {
+		return s.svc.IssueClient(ctx(r), req)
+	}))
+	m.HandleFunc("POST /v1/certs/sign", post(func(r *http.Request, req signRequest) (app.Bundle, error) {
+		return s.svc.SignCSR(ctx(r), []byte(req.CSRPEM), req.TTL)
+	}))
+	m.HandleFunc("POST /v1/certs/import", post(func(r *http.Request, req pemRequest) (store.Cert, error) {
+		return s.svc.ImportCert(ctx(r), []byte(req.PEM))
+	}))
+	m.HandleFunc("GET /v1/certs/{serial}", get(func(r *http.Request) (app.CertDetail, error) {
+		return s.svc.ShowCert(ctx(r), r.PathValue("serial"))
+	}))
+	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (ui.TransitionResult, error) {
+		return s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
+	}))
+	m.HandleFunc("GET /v1/resolve/{prefix}", get(func(r *http.Request) (string, error) {
+		return s.svc.ResolveSerial(ctx(r), r.PathValue("prefix"))
+	}))
+	m.HandleFunc("GET /v1/ca/root", get(func(r *http.Request) (string, error) {
+		pem, err := s.svc.RootPEM(ctx(r))
+		return string(pem), err
+	}))
+	m.HandleFunc("GET /v1/cas", get(func(r *http.Request) ([]store.CA, error) { return s.svc.ListCAs(ctx(r)) }))
+	m.HandleFunc("POST /v1/cas", post(func(r *http.Request, req pemRequest) ([]store.CA, error) {
+		return s.svc.TrustCA(ctx(r), []byte(req.PEM), req.Strict)
+	}))
+	m.HandleFunc("GET /v1/mtls", get(func(r *http.Request) ([]broker.TransportInfo, error) { return s.svc.Transports(ctx(r)) }))
+	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req mtlsRequest) (mtlsReply, error) {
+		n, err := s.svc.SetClientAuth(ctx(r), r.PathValue("transport"), req.On)
+		return mtlsReply{Dropped: n}, err
+	}))
+	m.HandleFunc("GET /v1/sessions", get(func(r *http.Request) ([]broker.Session, error) { return s.svc.Sessions(ctx(r)) }))
 	m.HandleFunc("GET /v1/events", s.events)
-	m.HandleFunc("GET /v1/audit", s.audit)
+	m.HandleFunc("GET /v1/audit", get(func(r *http.Request) ([]store.AuditRecord, error) {
+		q := store.AuditQuery{Serial: r.URL.Query().Get("serial")}
+		if l := r.URL.Query().Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("limit %q: %w", l, app.ErrUsage)
+			}
+			q.Limit = n
+		}
+		return s.svc.Audit(ctx(r), q)
+	}))
 	return m
+}
+
+// get adapts fn, which answers from the request alone, into a handler.
+func get[T any](fn func(*http.Request) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		reply(w, v, err)
+	}
+}
+
+// post adapts fn, which takes the request's JSON body, into a handler.
+func post[Req, T any](fn func(*http.Request, Req) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if decode(w, r, &req) {
+			v, err := fn(r, req)
+			reply(w, v, err)
+		}
+	}
 }
 
 // clientHeader names the kind of client ("cli", "tui") for the audit actor.
@@ -123,115 +179,8 @@ func ctx(r *http.Request) context.Context {
 	return app.WithActor(r.Context(), who)
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.svc.Transports(ctx(r))
-	reply(w, statusReply{Describe: s.svc.Describe(), PID: os.Getpid(), Transports: ts}, err)
-}
-
-func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
-	snap, err := s.svc.Snapshot(ctx(r))
-	reply(w, snap, err)
-}
-
-func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
-	certs, err := s.svc.ListCerts(ctx(r), store.State(r.URL.Query().Get("state")))
-	reply(w, certs, err)
-}
-
-func (s *Server) issueCert(w http.ResponseWriter, r *http.Request) {
-	var req app.IssueRequest
-	if decode(w, r, &req) {
-		b, err := s.svc.IssueClient(ctx(r), req)
-		reply(w, b, err)
-	}
-}
-
-func (s *Server) signCSR(w http.ResponseWriter, r *http.Request) {
-	var req signRequest
-	if decode(w, r, &req) {
-		b, err := s.svc.SignCSR(ctx(r), []byte(req.CSRPEM), req.TTL)
-		reply(w, b, err)
-	}
-}
-
-func (s *Server) importCert(w http.ResponseWriter, r *http.Request) {
-	var req pemRequest
-	if decode(w, r, &req) {
-		c, err := s.svc.ImportCert(ctx(r), []byte(req.PEM))
-		reply(w, c, err)
-	}
-}
-
-func (s *Server) showCert(w http.ResponseWriter, r *http.Request) {
-	d, err := s.svc.ShowCert(ctx(r), r.PathValue("serial"))
-	reply(w, d, err)
-}
-
-func (s *Server) transition(w http.ResponseWriter, r *http.Request) {
-	var req transitionRequest
-	if decode(w, r, &req) {
-		res, err := s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
-		reply(w, res, err)
-	}
-}
-
-func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
-	serial, err := s.svc.ResolveSerial(ctx(r), r.PathValue("prefix"))
-	reply(w, serial, err)
-}
-
-func (s *Server) rootPEM(w http.ResponseWriter, r *http.Request) {
-	pem, err := s.svc.RootPEM(ctx(r))
-	reply(w, string(pem), err)
-}
-
-func (s *Server) listCAs(w http.ResponseWriter, r *http.Request) {
-	cas, err := s.svc.ListCAs(ctx(r))
-	reply(w, cas, err)
-}
-
-func (s *Server) trustCA(w http.ResponseWriter, r *http.Request) {
-	var req pemRequest
-	if decode(w, r, &req) {
-		cas, err := s.svc.TrustCA(ctx(r), []byte(req.PEM), req.Strict)
-		reply(w, cas, err)
-	}
-}
-
-func (s *Server) transports(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.svc.Transports(ctx(r))
-	reply(w, ts, err)
-}
-
-func (s *Server) setMTLS(w http.ResponseWriter, r *http.Request) {
-	var req mtlsRequest
-	if decode(w, r, &req) {
-		n, err := s.svc.SetClientAuth(ctx(r), r.PathValue("transport"), req.On)
-		reply(w, mtlsReply{Dropped: n}, err)
-	}
-}
-
-func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
-	ss, err := s.svc.Sessions(ctx(r))
-	reply(w, ss, err)
-}
-
-func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	q := store.AuditQuery{Serial: r.URL.Query().Get("serial")}
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			replyError(w, http.StatusBadRequest, codeUsage, "limit must be a non-negative number")
-			return
-		}
-		q.Limit = n
-	}
-	recs, err := s.svc.Audit(ctx(r), q)
-	reply(w, recs, err)
-}
-
 // events returns the recent events as a JSON array, or with ?follow=1 streams
-// them as newline-delimited JSON, recent ones first, until the client leaves.
+// them as newline-delimited JSON until the client leaves.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("follow") == "" {
 		evs, err := s.svc.RecentEvents(ctx(r))
