@@ -188,6 +188,20 @@ func TestSessionTakeoverAndClientClose(t *testing.T) {
 	waitFor(t, func() bool { return e.b.SessionCount(serial) == 0 }, wait, "no session after client close")
 }
 
+func TestClientIDOfAnotherCertificateIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	certA, serialA := e.issue(t, "owner")
+	certB, serialB := e.issue(t, "intruder")
+	owner := e.mustConnect(t, broker.TransportMQTTS, &certA, "meter-7")
+	if _, err := e.connect(t, broker.TransportMQTTS, &certB, "meter-7"); err == nil {
+		t.Fatal("a second certificate took over the client id")
+	}
+	e.ev.wait(t, 1, broker.EventRefused, broker.ReasonClientIDTaken, serialB)
+	if !owner.IsConnectionOpen() || e.b.SessionCount(serialA) != 1 {
+		t.Fatal("the owner's session did not survive")
+	}
+}
+
 func TestMQTT5DropSendsAdministrativeAction(t *testing.T) {
 	e := newEnv(t, nil)
 	cert, serial := e.issue(t, "v5")

@@ -21,6 +21,10 @@ const (
 	ReasonNotTLS           = "not TLS"
 	ReasonHandshakeTimeout = "handshake timeout"
 	ReasonBadSignature     = "bad signature"
+	// ReasonClientIDTaken refuses a CONNECT whose client ID belongs to a live
+	// session of another certificate: MQTT's takeover would otherwise let any
+	// trusted device kick out any other by reusing its client ID.
+	ReasonClientIDTaken = "client id in use by another certificate"
 )
 
 // TLS record and MQTT packet bytes seen first on a connection.

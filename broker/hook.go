@@ -48,9 +48,13 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	if p == nil {
 		return false
 	}
+	owner := h.ownerOf(cl.ID)
 	x := &h.b.idx
 	x.mu.Lock()
 	reason := h.b.admit(p, time.Now())
+	if reason == "" && owner != nil && owner.serial != p.serial {
+		reason = ReasonClientIDTaken
+	}
 	if x.stopping {
 		reason = CauseStopped
 	}
@@ -65,6 +69,16 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	}
 	h.b.emit(p.event(EventConnected, "", cl.ID))
 	return true
+}
+
+// ownerOf returns the peer of the open session holding clientID, if any. It
+// reads mochi's client map before the index mutex is taken, never under it.
+func (h *gateHook) ownerOf(clientID string) *peer {
+	old, ok := h.b.server.Clients.Get(clientID)
+	if !ok || old.Closed() {
+		return nil
+	}
+	return peerOf(old)
 }
 
 // OnACLCheck allows every topic: the certificate is the only credential.
