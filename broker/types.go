@@ -24,16 +24,17 @@ const (
 )
 
 // Event is a plain value describing something an operator wants to see. A
-// refused event always carries a Reason.
+// refused event always carries a Reason. Every JSON field is always present
+// (empty when unknown): scripts rely on the names (DESIGN.md section 6).
 type Event struct {
 	At        time.Time `json:"at"`
 	Type      string    `json:"type"`
-	Reason    string    `json:"reason,omitempty"`
-	ClientID  string    `json:"client_id,omitempty"`
-	Serial    string    `json:"serial,omitempty"`
-	CN        string    `json:"cn,omitempty"`
-	Remote    string    `json:"remote,omitempty"`
-	Transport string    `json:"transport,omitempty"`
+	Reason    string    `json:"reason"`
+	ClientID  string    `json:"client_id"`
+	Serial    string    `json:"serial"`
+	CN        string    `json:"cn"`
+	Remote    string    `json:"remote"`
+	Transport string    `json:"transport"`
 }
 
 // Session is a snapshot of one live MQTT session.

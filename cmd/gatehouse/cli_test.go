@@ -321,3 +321,53 @@ func TestBadCommonNamesAndLifetimes(t *testing.T) {
 		t.Fatalf("refused creates left records: %s", out)
 	}
 }
+
+// TestJSONContracts pins the field names scripts rely on (DESIGN.md section 6).
+func TestJSONContracts(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "dev1")
+	d := startTestDaemon(t, data, "")
+	mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", out)
+	c := connectDevice(t, d, out, "dev1-json", nil)
+	defer c.Disconnect(0)
+
+	keys := func(args ...string) []map[string]any {
+		t.Helper()
+		var v []map[string]any
+		if err := json.Unmarshal([]byte(mustGH(t, data, append(args, "--json")...)), &v); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if len(v) == 0 {
+			t.Fatalf("%v printed no records", args)
+		}
+		return v
+	}
+	contracts := map[string]struct {
+		args   []string
+		fields []string
+	}{
+		"ok/conn list": {[]string{"conn", "list"}, []string{"client_id", "serial", "cn", "transport", "remote", "connected_at", "msgs_in", "msgs_out"}},
+		"ok/events":    {[]string{"events"}, []string{"at", "type", "reason", "client_id", "serial", "cn", "remote", "transport"}},
+		"ok/cert list": {[]string{"cert", "list"}, []string{"serial", "cn", "state", "not_before", "not_after", "fingerprint", "issuer", "sessions"}},
+		"ok/audit":     {[]string{"audit"}, []string{"seq", "at", "actor", "action"}},
+		"ok/mtls":      {[]string{"mtls", "status"}, []string{"transport", "addr", "tls", "client_auth", "connected"}},
+		"ok/ca list":   {[]string{"ca", "list"}, []string{"id", "role", "subject", "not_after", "strict"}},
+	}
+	for name, tc := range contracts {
+		t.Run(name, func(t *testing.T) {
+			for _, rec := range keys(tc.args...) {
+				for _, f := range tc.fields {
+					if _, ok := rec[f]; !ok {
+						t.Fatalf("%v: record lacks %q: %v", tc.args, f, rec)
+					}
+				}
+				if _, ok := rec["key_pem"]; ok {
+					t.Fatalf("%v leaks a key field", tc.args)
+				}
+			}
+		})
+	}
+	conns := keys("conn", "list")
+	if conns[0]["client_id"] != "dev1-json" || conns[0]["cn"] != "dev1" {
+		t.Fatalf("conn list: %v", conns[0])
+	}
+}
