@@ -2,10 +2,10 @@ package ui
 
 import (
 	"context"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/common"
 )
 
 // Backend is everything the TUI needs from a running Gatehouse. Two
@@ -51,20 +51,10 @@ type Snapshot struct {
 	Telemetry  []Series               // what clients published recently, by client
 }
 
-// Series is what one client has published recently. Fields holds the last
-// values of each numeric JSON field, oldest first; it is empty for clients
-// that publish anything else, which are shown by size and rate only.
-type Series struct {
-	ClientID string               `json:"client_id"`
-	Topic    string               `json:"topic"` // the latest topic published to, at most 256 bytes
-	Fields   map[string][]float64 `json:"fields"`
-	Messages uint64               `json:"messages"`
-	Bytes    uint64               `json:"bytes"`
-	// Rate is messages per second over the last 60 arrivals (the collector's window);
-	// zero until two messages arrived.
-	Rate   float64   `json:"rate"`
-	LastAt time.Time `json:"last_at"`
-}
+// Series is what one client has published recently. It is defined in
+// package common, beside the pages that show it, which cannot import this
+// package.
+type Series = common.Series
 
 // CreateRequest asks for a new client certificate. Blank fields take defaults:
 // a generated CN, TTL 365d, key ecdsa-p256, OutDir ./<cn>/.

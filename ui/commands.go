@@ -14,13 +14,14 @@ import (
 
 // Timing of the live parts of the TUI.
 const (
-	eventWindow   = 33 * time.Millisecond // one batch per ~frame: at most ~30 redraws/s
-	eventBatchMax = 1000                  // events per batch, so one Update stays short
-	tickEvery     = time.Second           // "connected for" and the linger of dropped rows
-	refreshEvery  = 2 * time.Second       // snapshot for session counters
-	retryEvery    = time.Second           // resubscribe after the stream failed or ended
-	callTimeout   = 30 * time.Second      // actions; RSA key generation can be slow
-	readTimeout   = 10 * time.Second      // snapshot, history
+	eventWindow    = 33 * time.Millisecond // one batch per ~frame: at most ~30 redraws/s
+	eventBatchMax  = 1000                  // events per batch, so one Update stays short
+	tickEvery      = time.Second           // "connected for" and the linger of dropped rows
+	refreshEvery   = 2 * time.Second       // snapshot for session counters
+	telemetryEvery = time.Second           // snapshot while the telemetry view is shown
+	retryEvery     = time.Second           // resubscribe after the stream failed or ended
+	callTimeout    = 30 * time.Second      // actions; RSA key generation can be slow
+	readTimeout    = 10 * time.Second      // snapshot, history
 )
 
 // Messages produced by commands. Each carries what the command captured, so
@@ -120,8 +121,8 @@ func tick() tea.Cmd {
 	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
-func refreshLater() tea.Cmd {
-	return tea.Tick(refreshEvery, func(time.Time) tea.Msg { return refreshMsg{} })
+func refreshLater(every time.Duration) tea.Cmd {
+	return tea.Tick(every, func(time.Time) tea.Msg { return refreshMsg{} })
 }
 
 func resubscribeLater() tea.Cmd {

@@ -1,7 +1,7 @@
-// Package ui is the Gatehouse operator TUI: a bubbletea program with five
-// views (certificates, connections, transports, activity, trust) written
-// against the Backend interface, so the same TUI runs on an in-process broker
-// or attached to a daemon's admin socket.
+// Package ui is the Gatehouse operator TUI: a bubbletea program with six
+// views (certificates, connections, transports, activity, trust, telemetry)
+// written against the Backend interface, so the same TUI runs on an
+// in-process broker or attached to a daemon's admin socket.
 //
 // Concurrency contract (DESIGN section 7):
 //
@@ -18,5 +18,6 @@
 //   - Events are lossy by design: the backend's channel is bounded and it
 //     sends one EventResync when it dropped some. The TUI then reloads
 //     everything with Backend.Snapshot, as it does after ctrl+z, when the
-//     stream closes and every two seconds (for session counters).
+//     stream closes and every two seconds (for session counters), every
+//     second while the telemetry view is shown.
 package ui

@@ -74,7 +74,24 @@ func newFake() *fakeBackend {
 			{At: t0.Add(-42 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.5:50123", Transport: broker.TransportMQTTS},
 			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "suspended"},
 		},
+		Telemetry: fakeTelemetry(),
 	}}
+}
+
+// fakeTelemetry has a Kaa-style JSON publisher, a binary one and a gateway
+// with more fields than the list shows per client.
+func fakeTelemetry() []Series {
+	temp := []float64{20.5, 20.7, 21, 21.4, 21.9, 22.3, 22.6, 22.8, 22.7, 22.4, 22, 21.6, 21.3, 21.1, 21.2, 21.5}
+	hum := []float64{48, 47.5, 47, 46.2, 45.5, 45, 44.6, 44.2, 44, 43.8, 43.9, 44.1, 44.3, 44, 43.9, 44}
+	return []Series{
+		{ClientID: "dev1-a", Topic: "devices/dev1/telemetry", Fields: map[string][]float64{"temperature": temp, "humidity": hum},
+			Messages: 1234, Bytes: 1234 * 58, Rate: 0.5, LastAt: t0.Add(-2 * time.Second)},
+		{ClientID: "dev1-b", Topic: "devices/dev1/firmware", Messages: 12, Bytes: 1229, Rate: 0.5, LastAt: t0.Add(-30 * time.Second)},
+		{ClientID: "gw-9", Topic: "site/gw-9/air", Fields: map[string][]float64{
+			"battery": {3.9, 3.85, 3.8}, "co2": {410, 415, 412}, "humidity": {51, 52, 50},
+			"pressure": {1013.2, 1013.1, 1012.9}, "temperature": {19, 19.5, 19.25}, "voc": {0.3, 0.4, 0.35},
+		}, Messages: 3, Bytes: 540, Rate: 0.1, LastAt: t0.Add(-5 * time.Minute)},
+	}
 }
 
 func (f *fakeBackend) record(format string, args ...any) {
@@ -103,6 +120,7 @@ func (f *fakeBackend) Snapshot(context.Context) (Snapshot, error) {
 	s := f.snap
 	s.Certs, s.Sessions = slices.Clone(s.Certs), slices.Clone(s.Sessions)
 	s.Transports, s.Events = slices.Clone(s.Transports), slices.Clone(s.Events)
+	s.Telemetry = slices.Clone(s.Telemetry)
 	return s, nil
 }
 

@@ -15,9 +15,12 @@ func TestPageSwitching(t *testing.T) {
 		want Page
 	}{
 		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
-		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab"}, PageCertificates},
-		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PageTrust},
+		"ok/tab reaches telemetry":     {[]string{"tab", "tab", "tab", "tab", "tab"}, PageTelemetry},
+		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PageTelemetry},
+		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab"}, PageTrust},
 		"ok/number jumps":              {[]string{"4"}, PageActivity},
+		"ok/6 opens telemetry":         {[]string{"6"}, PageTelemetry},
 		"ok/numbers jump back and on":  {[]string{"5", "1", "3"}, PageTransports},
 		"ok/keys of a page do nothing": {[]string{"2", "s"}, PageConnections},
 	}

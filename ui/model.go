@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
+	"github.com/gatehouse/gatehouse/ui/pages/telemetry"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/pages/trust"
 	"github.com/gatehouse/gatehouse/ui/styles"
@@ -43,6 +44,7 @@ type Model struct {
 	transports *transports.Page
 	activity   *activity.Page
 	trust      *trust.Page
+	telemetry  *telemetry.Page
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
@@ -80,8 +82,8 @@ func New(b Backend, opts ...Option) *Model {
 	m.help.Styles = m.styles.Help
 	c := common.Common{Styles: m.styles, Keys: m.keys, Clock: m.clock}
 	m.certs, m.conns, m.transports = certs.New(c), connections.New(c), transports.New(c)
-	m.activity, m.trust = activity.New(c), trust.New(c)
-	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust}
+	m.activity, m.trust, m.telemetry = activity.New(c), trust.New(c), telemetry.New(c)
+	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry}
 	m.inflight = 1 // the snapshot Init asks for
 	m.layout()
 	return m
@@ -91,7 +93,7 @@ func New(b Backend, opts ...Option) *Model {
 // snapshot and the event stream, and starts the clock and refresh ticks.
 func (m *Model) Init() tea.Cmd {
 	return tea.Batch(describe(m.backend), loadSnapshot(m.ctx, m.backend, true, m.gen),
-		subscribe(m.ctx, m.backend), tick(), refreshLater())
+		subscribe(m.ctx, m.backend), tick(), refreshLater(m.refreshEvery()))
 }
 
 // Update implements tea.Model.
@@ -131,7 +133,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.conns.Expire(m.clock())
 		return tick()
 	case refreshMsg:
-		return tea.Batch(m.reload(false), refreshLater())
+		return tea.Batch(m.reload(false), refreshLater(m.refreshEvery()))
 	}
 	if cmd, ok := m.handleIntent(msg); ok {
 		return cmd
@@ -160,15 +162,36 @@ func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, m.keys.Suspend):
 		return tea.Suspend
 	case key.Matches(k, m.keys.NextPage):
-		m.page = (m.page + 1) % pageCount
+		return m.show((m.page + 1) % pageCount)
 	case key.Matches(k, m.keys.PrevPage):
-		m.page = (m.page + pageCount - 1) % pageCount
+		return m.show((m.page + pageCount - 1) % pageCount)
 	case key.Matches(k, m.keys.GoToPage):
-		m.page = Page(k.String()[0] - '1')
+		return m.show(Page(k.String()[0] - '1'))
 	default:
 		return p.Update(k)
 	}
 	return nil
+}
+
+// show switches to page p. Telemetry is reloaded on the way in, because
+// values up to two seconds old would be shown until the next refresh.
+func (m *Model) show(p Page) tea.Cmd {
+	before := m.page
+	m.page = p
+	if p == PageTelemetry && before != p {
+		return m.reload(false)
+	}
+	return nil
+}
+
+// refreshEvery is the snapshot interval: faster while the telemetry view
+// is shown, since its values change with every message, and slow enough
+// otherwise that a daemon with thousands of sessions is not kept busy.
+func (m *Model) refreshEvery() time.Duration {
+	if m.page == PageTelemetry {
+		return telemetryEvery
+	}
+	return refreshEvery
 }
 
 func (m *Model) quit() tea.Cmd {

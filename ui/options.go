@@ -8,20 +8,22 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 )
 
-// Page identifies one of the five views, in tab order.
+// Page identifies one of the six views, in tab order.
 type Page int
 
-// The views, in tab order; the number keys 1..5 select them.
+// The views, in tab order; the number keys 1..6 select them. Telemetry
+// came last, so the numbers operators learnt for the others still hold.
 const (
 	PageCertificates Page = iota
 	PageConnections
 	PageTransports
 	PageActivity
 	PageTrust
+	PageTelemetry
 	pageCount
 )
 
-var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust"}
+var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
 
 // String returns the tab title of the view.
 func (p Page) String() string {

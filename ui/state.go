@@ -22,6 +22,8 @@ func (m *Model) applySnapshot(s Snapshot, full bool) {
 	m.certs.SetCerts(s.Certs)
 	m.conns.Sample(s.Sessions, m.clock())
 	m.trust.SetCAs(s.CAs)
+	m.telemetry.SetSeries(s.Telemetry)
+	m.conns.SetTelemetry(s.Telemetry)
 	if full {
 		m.activity.SetEvents(s.Events)
 	}

@@ -96,18 +96,28 @@ func (m *Model) listenersView() string {
 func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
 
 // tabsView lists the views; the active one is bracketed, so it shows
-// without colour too.
+// without colour too. The inactive tabs are padded to the width of the
+// active one, so the bar does not shift when switching, unless that does
+// not fit: six tabs need 85 cells padded and 74 unpadded.
 func (m *Model) tabsView() string {
+	bar := m.tabs(" ")
+	if ansi.StringWidth(bar) > m.width {
+		bar = m.tabs("")
+	}
+	return ansi.Truncate(bar, m.width, "…")
+}
+
+func (m *Model) tabs(padding string) string {
 	tabs := make([]string, 0, pageCount)
 	for p := range pageCount {
 		name := string(rune('1'+p)) + " " + p.String()
 		if p == m.page {
 			tabs = append(tabs, m.styles.TabActive.Render("["+name+"]"))
 		} else {
-			tabs = append(tabs, m.styles.TabInactive.Render(" "+name+" "))
+			tabs = append(tabs, m.styles.TabInactive.Render(padding+name+padding))
 		}
 	}
-	return ansi.Truncate(strings.Join(tabs, " "), m.width, "…")
+	return strings.Join(tabs, " ")
 }
 
 // footerView is the optional tour line, the status line and the help.

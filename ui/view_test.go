@@ -33,6 +33,9 @@ func TestGolden(t *testing.T) {
 		"full_help":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
 		"mtls_on":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
 		"export":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
+		"telemetry":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6") },
+		"tele_chart":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "enter") },
+		"tele_more":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
 		"dropped":     withDrop,
 		"error":       withError,
 	}

@@ -2,6 +2,7 @@ package common
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,32 @@ func Count(n uint64) string {
 }
 
 func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+
+// Number renders a telemetry value in at most about eight cells: two
+// decimals at most ("21.5", "44", "-3.25"), and exponent notation for very
+// large or very small magnitudes, which would otherwise read as 0 or
+// overflow a column.
+func Number(v float64) string {
+	if a := math.Abs(v); a >= 1e6 || (a < 0.01 && a != 0) || math.IsNaN(v) {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	s := strconv.FormatFloat(v, 'f', 2, 64)
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+}
+
+// Bytes renders a byte count with binary units: "512 B", "1.2 KiB", "3 MiB".
+func Bytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return trimZero(fmt.Sprintf("%.1f", v)) + " " + "KMGTP"[i:i+1] + "iB"
+}
 
 // Plural renders "1 session", "2 sessions".
 func Plural(n int, word string) string {

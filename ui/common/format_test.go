@@ -51,6 +51,37 @@ func TestCount(t *testing.T) {
 	}
 }
 
+func TestNumber(t *testing.T) {
+	tests := map[string]struct {
+		in   float64
+		want string
+	}{
+		"ok/integer":           {44, "44"},
+		"ok/one decimal":       {21.5, "21.5"},
+		"ok/rounds to two":     {21.534999, "21.53"},
+		"ok/negative":          {-3.25, "-3.25"},
+		"ok/zero":              {0, "0"},
+		"ok/large as exponent": {12_345_678, "1.23e+07"},
+		"ok/tiny keeps digits": {0.000123, "0.000123"},
+		"ok/tiny negative":     {-0.004, "-0.004"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Number(tt.in); got != tt.want {
+				t.Fatalf("Number(%v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for in, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 1229: "1.2 KiB", 5 << 20: "5 MiB", 3 << 40: "3 TiB"} {
+		if got := Bytes(in); got != want {
+			t.Fatalf("Bytes(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestFit(t *testing.T) {
 	got := Fit("abcdef\nxy\nz\nextra", 4, 3)
 	if got != "abc…\nxy\nz" {

@@ -59,6 +59,8 @@ type Styles struct {
 	Label lipgloss.Style
 	// Section heads a block inside the details view.
 	Section lipgloss.Style
+	// Chart draws the telemetry sparklines and charts.
+	Chart lipgloss.Style
 
 	// StatusInfo and StatusError render the status line; Tour the guided step.
 	StatusInfo, StatusError, Tour lipgloss.Style
@@ -100,6 +102,7 @@ func DefaultStyles() *Styles {
 	s.DialogTitle = lipgloss.NewStyle().Bold(true).Foreground(accent)
 	s.Label = lipgloss.NewStyle().Foreground(grey)
 	s.Section = lipgloss.NewStyle().Bold(true).Underline(true)
+	s.Chart = lipgloss.NewStyle().Foreground(blue)
 
 	s.StatusInfo = lipgloss.NewStyle().Foreground(green)
 	s.StatusError = lipgloss.NewStyle().Foreground(red).Bold(true)

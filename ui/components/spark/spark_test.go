@@ -23,3 +23,26 @@ func TestLine(t *testing.T) {
 		})
 	}
 }
+
+func TestSpan(t *testing.T) {
+	tests := map[string]struct {
+		in    []float64
+		width int
+		want  string
+	}{
+		"ok/empty pads":          {nil, 3, "   "},
+		"ok/min to max":          {[]float64{20, 21.5, 23}, 3, "▁▅█"},
+		"ok/negative values":     {[]float64{-10, -5, 0}, 3, "▁▅█"},
+		"ok/constant mid height": {[]float64{44, 44}, 2, "▄▄"},
+		"ok/keeps the last":      {[]float64{100, 1, 2}, 2, "▁█"},
+		"ok/left pads short":     {[]float64{1, 2}, 4, "  ▁█"},
+		"ok/zero width":          {[]float64{1}, 0, ""},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Span(tt.in, tt.width); got != tt.want {
+				t.Fatalf("Span(%v, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
+			}
+		})
+	}
+}

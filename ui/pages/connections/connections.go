@@ -6,6 +6,7 @@ package connections
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -47,6 +48,7 @@ type Page struct {
 	live    []broker.Session
 	dropped map[string]entry // by client id
 	meters  map[string]*meter
+	latest  map[string]common.Series // telemetry by client id
 	rows    []entry
 	chosen  string // client id under the cursor, kept when rows move
 
@@ -56,7 +58,7 @@ type Page struct {
 // New returns an empty connections view.
 func New(c common.Common) *Page {
 	k := c.Keys
-	p := &Page{c: c, dropped: map[string]entry{}, meters: map[string]*meter{}}
+	p := &Page{c: c, dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
 	p.table = table.New([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
@@ -66,6 +68,7 @@ func New(c common.Common) *Page {
 		{Title: "FOR", Width: 5},
 		{Title: "IN/OUT", Width: 9},
 		{Title: "MSGS/s", Width: samples},
+		{Title: "LATEST", Width: 11, Priority: 3},
 	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
 		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
 	p.SetSize(80, 20)
@@ -119,6 +122,46 @@ func (p *Page) Sample(sessions []broker.Session, now time.Time) {
 			delete(p.meters, id)
 		}
 	}
+}
+
+// SetTelemetry replaces what clients published recently, for the LATEST
+// column.
+func (p *Page) SetTelemetry(series []common.Series) {
+	clear(p.latest)
+	for _, s := range series {
+		if len(s.Fields) > 0 {
+			p.latest[s.ClientID] = s
+		}
+	}
+}
+
+// latestValues renders a client's newest readings compactly: temperature
+// and humidity, the fields of the Kaa-style payloads this column is for,
+// else its first field by name.
+func (p *Page) latestValues(clientID string) string {
+	s, ok := p.latest[clientID]
+	if !ok {
+		return ""
+	}
+	last := func(name string) (string, bool) {
+		if v := s.Fields[name]; len(v) > 0 {
+			return common.Number(v[len(v)-1]), true
+		}
+		return "", false
+	}
+	var parts []string
+	if t, ok := last("temperature"); ok {
+		parts = append(parts, t+"°")
+	}
+	if h, ok := last("humidity"); ok {
+		parts = append(parts, h+"%")
+	}
+	if len(parts) == 0 {
+		name := s.Names()[0]
+		v, _ := last(name)
+		parts = append(parts, name+" "+v)
+	}
+	return strings.Join(parts, " ")
 }
 
 // Drop marks a session as gone with the cause from its disconnected event.
@@ -220,7 +263,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 		return table.Row{Cells: append(cells,
 			common.Duration(now.Sub(s.ConnectedAt)),
 			common.Count(s.MsgsIn)+"/"+common.Count(s.MsgsOut),
-			spark.Line(rates, samples))}
+			spark.Line(rates, samples), p.latestValues(s.ClientID))}
 	}
 }
 
