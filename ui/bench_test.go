@@ -10,7 +10,7 @@ import (
 )
 
 // bigFake holds the scale the TUI must stay responsive at: 10,000
-// certificates and 1,000 live sessions.
+// certificates, 1,000 live sessions and 1,000 publishing clients.
 func bigFake() *fakeBackend {
 	f := newFake()
 	f.snap.Certs = make([]store.Cert, 10_000)
@@ -27,6 +27,7 @@ func bigFake() *fakeBackend {
 			Transport: broker.TransportMQTTS, Remote: "10.0.0.1:1", ConnectedAt: t0.Add(-time.Duration(i) * time.Second),
 		}
 	}
+	f.snap.Telemetry = manySeries(1_000)
 	return f
 }
 

@@ -74,3 +74,24 @@ func TestFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestTelemetryFlow opens the telemetry view in the real runtime, charts a
+// client and goes back.
+func TestTelemetryFlow(t *testing.T) {
+	tm := teatest.NewTestModel(t, New(newFake(), WithClock(func() time.Time { return t0 })),
+		teatest.WithInitialTermSize(80, 24))
+	waitFor := func(want string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
+			teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	}
+	waitFor("fake backend")
+	tm.Send(keyMsg("6"))
+	waitFor("non-JSON payloads: 1.2 KiB, 0.5 msg/s")
+	tm.Send(keyMsg("enter"))
+	waitFor("last 16 values")
+	tm.Send(keyMsg("esc"))
+	waitFor("publishing clients")
+	tm.Send(keyMsg("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}

@@ -97,24 +97,31 @@ func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host
 
 // tabsView lists the views; the active one is bracketed, so it shows
 // without colour too. The inactive tabs are padded to the width of the
-// active one, so the bar does not shift when switching, unless that does
-// not fit: six tabs need 85 cells padded and 74 unpadded.
+// active one, so the bar does not shift when switching, as long as that
+// fits (six tabs need 85 cells); then they lose the padding (74 cells),
+// then their names, so the active tab is never cut off.
 func (m *Model) tabsView() string {
-	bar := m.tabs(" ")
+	bar := m.tabs(" ", true)
 	if ansi.StringWidth(bar) > m.width {
-		bar = m.tabs("")
+		bar = m.tabs("", true)
+	}
+	if ansi.StringWidth(bar) > m.width {
+		bar = m.tabs("", false)
 	}
 	return ansi.Truncate(bar, m.width, "…")
 }
 
-func (m *Model) tabs(padding string) string {
+func (m *Model) tabs(padding string, names bool) string {
 	tabs := make([]string, 0, pageCount)
 	for p := range pageCount {
 		name := string(rune('1'+p)) + " " + p.String()
-		if p == m.page {
+		switch {
+		case p == m.page:
 			tabs = append(tabs, m.styles.TabActive.Render("["+name+"]"))
-		} else {
+		case names:
 			tabs = append(tabs, m.styles.TabInactive.Render(padding+name+padding))
+		default:
+			tabs = append(tabs, m.styles.TabInactive.Render(string(rune('1'+p))))
 		}
 	}
 	return strings.Join(tabs, " ")

@@ -99,6 +99,28 @@ func TestResizeFitsEverySize(t *testing.T) {
 	}
 }
 
+// The active tab stays visible however narrow the window.
+func TestTabsKeepActiveVisible(t *testing.T) {
+	tests := map[string]struct {
+		width int
+		page  Page
+		want  string
+	}{
+		"ok/padded when wide":   {100, PageTelemetry, " 5 Trust  [6 Telemetry]"},
+		"ok/compact at 80":      {80, PageTelemetry, "4 Activity 5 Trust [6 Telemetry]"},
+		"ok/numbers when tight": {60, PageTelemetry, "1 2 3 4 5 [6 Telemetry]"},
+		"ok/first tab tight":    {40, PageCertificates, "[1 Certificates] 2 3 4 5 6"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := loaded(t, newFake(), tt.width, 24, WithStartPage(tt.page))
+			if got := m.tabsView(); !strings.HasSuffix(got, tt.want) && !strings.HasPrefix(got, tt.want) {
+				t.Fatalf("tabs = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // requireSize checks that a view fills exactly w x h, so the footer sits at
 // the bottom and nothing wraps.
 func requireSize(t *testing.T, view string, w, h int) {
