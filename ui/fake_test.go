@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -121,6 +122,9 @@ func (f *fakeBackend) Snapshot(context.Context) (Snapshot, error) {
 	s.Certs, s.Sessions = slices.Clone(s.Certs), slices.Clone(s.Sessions)
 	s.Transports, s.Events = slices.Clone(s.Transports), slices.Clone(s.Events)
 	s.Telemetry = slices.Clone(s.Telemetry)
+	for i, t := range s.Telemetry { // like the real collector, hand out copies
+		s.Telemetry[i].Fields = maps.Clone(t.Fields)
+	}
 	return s, nil
 }
 

@@ -79,12 +79,18 @@ func TestTelemetryChart(t *testing.T) {
 		" 22.8 ┤", " 20.5 ┤", "esc back to the list")
 	requireLacks(t, v, "fields 1-") // both fit
 
+	// A refresh keeps the chart open on its client, with the new values.
+	s, _ := f.Snapshot(t.Context())
+	s.Telemetry[0].Fields["temperature"] = append(s.Telemetry[0].Fields["temperature"], 23.5)
+	m.Update(snapshotMsg{snap: s})
+	requireContains(t, m.View(), "dev1-a · devices/dev1/telemetry", "temperature  23.5  min 20.5 · max 23.5")
+
 	press(m, "esc")
 	requireContains(t, m.View(), "3 publishing clients")
 
 	// The chart closes when its client is no longer tracked.
 	press(m, "enter")
-	s, _ := f.Snapshot(t.Context())
+	s, _ = f.Snapshot(t.Context())
 	s.Telemetry = s.Telemetry[1:]
 	m.Update(snapshotMsg{snap: s})
 	requireContains(t, m.View(), "2 publishing clients")

@@ -54,14 +54,15 @@ func (p *Page) View() string {
 }
 
 // columns returns the widths of the client and topic columns: what the
-// fixed columns leave, two fifths to the client. The topic goes first when
-// the window is narrow.
+// fixed columns leave, a third to the client, because topics are longer
+// and usually name the device too (Kaa's kp1/<app>/dcx/<device>/json).
+// The topic goes first when the window is narrow.
 func (p *Page) columns() (client, topic int) {
 	rem := p.width - fixedW
 	if rem < 24 {
 		return max(8, rem+1), 0
 	}
-	client = max(12, rem*2/5)
+	client = max(12, rem/3)
 	return client, rem - client
 }
 

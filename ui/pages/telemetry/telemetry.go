@@ -61,6 +61,8 @@ func (p *Page) SetSize(width, height int) {
 
 // SetSeries replaces the telemetry with a snapshot's. The cursor stays on
 // its client; the chart view closes when its client is no longer tracked.
+// The page keeps series, and the maps in it, until the next call and only
+// reads them.
 func (p *Page) SetSeries(series []common.Series) {
 	byID := func(a, b common.Series) int { return cmp.Compare(a.ClientID, b.ClientID) }
 	if !slices.IsSortedFunc(series, byID) {
@@ -74,9 +76,10 @@ func (p *Page) SetSeries(series []common.Series) {
 			p.jsons++
 		}
 	}
+	charted := p.chosen
 	p.refilter()
 	if p.charting {
-		if s, ok := p.selected(); !ok || s.ClientID != p.chosen {
+		if s, ok := p.selected(); !ok || s.ClientID != charted {
 			p.charting = false
 		}
 	}
@@ -84,7 +87,8 @@ func (p *Page) SetSeries(series []common.Series) {
 }
 
 // refilter recomputes the matching clients and puts the cursor back on the
-// client it was on.
+// client it was on, or, when that one went, remembers the client that is
+// now under it.
 func (p *Page) refilter() {
 	q := p.filter.Query()
 	p.shown = p.shown[:0]
@@ -101,6 +105,7 @@ func (p *Page) refilter() {
 		p.cursor = at
 	}
 	p.scroll()
+	p.choose()
 }
 
 func matches(s common.Series, q string) bool {
@@ -139,7 +144,6 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		if changed {
 			p.cursor, p.offset = 0, 0
 			p.refilter()
-			p.choose()
 		}
 		return cmd
 	}
