@@ -56,6 +56,11 @@ func precheck(path string, timeout time.Duration) error {
 		return fmt.Errorf("open store %s: %w", path, err)
 	}
 	defer f.Close()
+	// Measure the file only now, under the shared lock: a writer may have
+	// grown it since the first look.
+	if fi, err = f.Stat(); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
 	if err := checkFreelist(f, fi.Size()); err != nil {
 		return fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,34 @@ func TestOpenLocked(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("lock wait took %v", d)
+	}
+}
+
+// An Open that waits for another writer must judge the file as it is once the
+// lock is free, not as it was when it first looked: the writer grows it.
+func TestOpenWaitingForAGrowingWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	writer, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := store.Open(path, store.Options{Timeout: 10 * time.Second})
+		if err == nil {
+			err = s.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the second Open look at the small file and wait
+	for i := 0; i < 300; i++ {
+		mustCreate(t, writer, testCert(fmt.Sprintf("%04x", i+1), "grow"))
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waiting open: %v", err)
 	}
 }
 

@@ -223,4 +223,22 @@ wait_for 5 bash -c "! test -e '$DATA/admin.sock'" || fail "quitting the TUI left
 gh cert list >/dev/null || fail "store still locked after the TUI quit"
 ok "TUI with an in-process broker: scriptable from a second terminal, q stops it"
 
+# --- demo mode, headless: simulated devices over real mTLS, scripted from here
+DEMO="$WORK/demo"
+"$BIN" demo --no-tui --devices 3 --data "$DEMO" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 >"$WORK/demo.log" 2>&1 &
+PIDS+=($!)
+dm() { "$BIN" --data "$DEMO" "$@"; }
+live_devices() { [ "$(dm conn list --json | grep -c '"client_id": "device-')" = "$1" ]; }
+wait_for 10 live_devices 3 || fail "demo devices did not connect: $(cat "$WORK/demo.log")"
+dm events --json | grep -q '"reason": "unknown CA"' || wait_for 10 bash -c "'$BIN' --data '$DEMO' events --json | grep -q 'unknown CA'" ||
+	fail "the foreign device is not refused"
+D2=$(dm cert list --json | /usr/bin/python3 -c "import json,sys; print([c['serial'] for c in json.load(sys.stdin) if c['cn']=='device-2'][0])")
+dm cert suspend "$D2" | grep -q "dropped 1 session" || fail "suspending device-2 did not drop it"
+wait_for 10 bash -c "'$BIN' --data '$DEMO' events --json | grep -q '\"cn\": \"device-2\"' && '$BIN' --data '$DEMO' events --json | /usr/bin/python3 -c \"import json,sys; sys.exit(0 if any(e['type']=='refused' and e['reason']=='suspended' and e['cn']=='device-2' for e in json.load(sys.stdin)) else 1)\"" ||
+	fail "device-2's retries are not refused as suspended"
+dm cert reactivate "$D2" >/dev/null
+wait_for 10 live_devices 3 || fail "device-2 did not come back after reactivation"
+dm conn list --json | grep -q '"msgs_in": [1-9]' || fail "demo devices publish nothing"
+ok "demo: devices connect over mTLS, a suspended one is refused on retry and returns after reactivation"
+
 echo "all $pass e2e checks passed"
