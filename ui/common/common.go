@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/gatehouse/gatehouse/ui/components/table"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 	"github.com/gatehouse/gatehouse/ui/styles"
 )
@@ -26,6 +27,15 @@ type Common struct {
 	// Clock returns the current time. Tests pin it so that "expires in" and
 	// "connected for" render the same on every run.
 	Clock func() time.Time
+}
+
+// NewTable returns a table with the shared navigation keys and styles, so
+// every page's table moves and looks the same.
+func (c Common) NewTable(cols []table.Column) table.Model {
+	k := c.Keys
+	return table.New(cols,
+		table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
+		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
 }
 
 // Now returns the time of the injected clock.

@@ -59,6 +59,17 @@ func (m *Model) Clear() {
 // after it.
 func (m *Model) SetWidth(w int) { m.input.Width = max(8, min(40, w-30)) }
 
+// Type feeds a key to the filter being typed and calls changed when the query
+// changed, so the page can re-filter its rows.
+func (m *Model) Type(msg tea.Msg, changed func()) tea.Cmd {
+	next, cmd, ok := m.Update(msg)
+	*m = next
+	if ok {
+		changed()
+	}
+	return cmd
+}
+
 // Update handles a key while typing: enter applies, esc clears, anything
 // else edits. It reports whether the query changed.
 func (m Model) Update(msg tea.Msg) (Model, tea.Cmd, bool) {

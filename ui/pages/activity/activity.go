@@ -37,7 +37,7 @@ type Page struct {
 func New(c common.Common) *Page {
 	k := c.Keys
 	p := &Page{c: c, keys: k, filter: filter.New(c)}
-	p.table = table.New([]table.Column{
+	p.table = c.NewTable([]table.Column{
 		{Title: "TIME", Width: 8},
 		{Title: "EVENT", Width: 12},
 		{Title: "WHO", Width: 12},
@@ -45,8 +45,7 @@ func New(c common.Common) *Page {
 		{Title: "VIA", Width: 5, Priority: 2},
 		{Title: "REMOTE", Width: 15},
 		{Title: "DETAIL", Width: 20, Flex: true},
-	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
-		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	})
 	p.SetSize(80, 20)
 	return p
 }
@@ -120,14 +119,10 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	if p.filter.Typing() {
-		var cmd tea.Cmd
-		var changed bool
-		p.filter, cmd, changed = p.filter.Update(k)
-		if changed {
+		return p.filter.Type(k, func() {
 			p.table.SetCursor(0)
 			p.refilter()
-		}
-		return cmd
+		})
 	}
 	switch {
 	case key.Matches(k, p.keys.Filter):

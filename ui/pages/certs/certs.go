@@ -62,15 +62,14 @@ type Page struct {
 func New(c common.Common) *Page {
 	k := c.Keys
 	p := &Page{c: c, keys: k, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
-	p.table = table.New([]table.Column{
+	p.table = c.NewTable([]table.Column{
 		{Title: "SERIAL", Width: 8},
 		{Title: "CN", Width: 12, Flex: true},
 		{Title: "STATE", Width: 9},
 		{Title: "EXPIRES", Width: 8},
 		{Title: "LIVE", Width: 4},
 		{Title: "LAST SEEN", Width: 9, Priority: 1},
-	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
-		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	})
 	p.vp = viewport.New(80, 10)
 	p.vp.KeyMap = viewport.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown}
 	p.SetSize(80, 20)
@@ -197,12 +196,7 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		return p.updateDetails(k)
 	}
 	if p.filter.Typing() {
-		var cmd tea.Cmd
-		var changed bool
-		p.filter, cmd, changed = p.filter.Update(k)
-		if changed {
-			p.refilter()
-		}
+		cmd := p.filter.Type(k, p.refilter)
 		p.afterMove()
 		return cmd
 	}

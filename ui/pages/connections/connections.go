@@ -57,9 +57,8 @@ type Page struct {
 
 // New returns an empty connections view.
 func New(c common.Common) *Page {
-	k := c.Keys
 	p := &Page{c: c, dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
-	p.table = table.New([]table.Column{
+	p.table = c.NewTable([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
 		{Title: "SERIAL", Width: 8, Priority: 2},
@@ -69,8 +68,7 @@ func New(c common.Common) *Page {
 		{Title: "IN/OUT", Width: 9},
 		{Title: "MSGS/s", Width: samples},
 		{Title: "LATEST", Width: 11, Priority: 3},
-	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
-		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	})
 	p.SetSize(80, 20)
 	return p
 }

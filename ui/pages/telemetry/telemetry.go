@@ -138,14 +138,10 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	if p.filter.Typing() {
-		var cmd tea.Cmd
-		var changed bool
-		p.filter, cmd, changed = p.filter.Update(k)
-		if changed {
+		return p.filter.Type(k, func() {
 			p.cursor, p.offset = 0, 0
 			p.refilter()
-		}
-		return cmd
+		})
 	}
 	if p.charting {
 		p.updateChart(k)

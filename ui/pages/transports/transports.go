@@ -41,14 +41,13 @@ type Page struct {
 func New(c common.Common) *Page {
 	k := c.Keys
 	p := &Page{c: c, keys: k, count: map[string]int{}, anonymous: map[string]int{}}
-	p.table = table.New([]table.Column{
+	p.table = c.NewTable([]table.Column{
 		{Title: "TRANSPORT", Width: 9},
 		{Title: "ADDRESS", Width: 14, Flex: true},
 		{Title: "TLS", Width: 6},
 		{Title: "CLIENT-CERT AUTH", Width: 16},
 		{Title: "CONNECTED", Width: 9},
-	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
-		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	})
 	p.SetSize(80, 20)
 	p.afterMove()
 	return p

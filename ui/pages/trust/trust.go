@@ -41,14 +41,13 @@ type Page struct {
 func New(c common.Common) *Page {
 	k := c.Keys
 	p := &Page{c: c, keys: k}
-	p.table = table.New([]table.Column{
+	p.table = c.NewTable([]table.Column{
 		{Title: "ROLE", Width: 8},
 		{Title: "SUBJECT", Width: 16, Flex: true},
 		{Title: "STRICT", Width: 6},
 		{Title: "EXPIRES", Width: 16},
 		{Title: "ID", Width: 8, Priority: 1},
-	}, table.KeyMap{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom},
-		table.Styles{Header: c.Styles.Header, Cell: c.Styles.Cell, Selected: c.Styles.Selected})
+	})
 	p.path = textinput.New()
 	p.path.Prompt = "export ca.pem to: "
 	p.path.CharLimit = 512
