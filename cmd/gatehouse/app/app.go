@@ -51,6 +51,7 @@ type App struct {
 	hub    *Hub
 	tele   *Telemetry
 	seen   lastSeen
+	certs  certCache
 	server pki.ServerCert
 
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
@@ -96,6 +97,7 @@ func (a *App) Authority() *pki.Authority { return a.ca }
 
 // certChanged turns a committed lifecycle change into an event.
 func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
+	a.certs.invalidate()
 	reason := string(rec.From) + " -> " + string(rec.To)
 	if rec.From == "" {
 		reason = "registered as " + string(c.State)

@@ -146,3 +146,48 @@ func TestLastSeenFollowsSessionsWithoutWrites(t *testing.T) {
 		t.Fatalf("a connected certificate is seen now, got %v", c.LastSeen)
 	}
 }
+
+func TestListingsFollowEveryChangeDespiteTheCache(t *testing.T) {
+	a, _ := openTestApp(t)
+	ctx := context.Background()
+	state := func() store.State {
+		t.Helper()
+		snap, err := a.Snapshot(ctx)
+		if err != nil || len(snap.Certs) != 1 {
+			t.Fatalf("snapshot: %v, %d certificates", err, len(snap.Certs))
+		}
+		if snap.Certs[0].CertPEM != "" {
+			t.Fatal("snapshots carry certificate PEMs")
+		}
+		return snap.Certs[0].State
+	}
+	if _, err := a.Snapshot(ctx); err != nil { // fill the cache while empty
+		t.Fatal(err)
+	}
+	b, err := a.IssueClient(ctx, IssueRequest{CN: "cached"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != store.StateInactive {
+		t.Fatalf("after issue: %s", got)
+	}
+	leaf, err := tls.X509KeyPair([]byte(b.ChainPEM), []byte(b.KeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Authority().Authorize([]*x509.Certificate{leaf.Leaf}); err != nil { // first use, inside the pki
+		t.Fatal(err)
+	}
+	if got := state(); got != store.StateActive {
+		t.Fatalf("after first use: %s", got)
+	}
+	if _, err := a.Transition(ctx, b.Cert.Serial, store.StateSuspended, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != store.StateSuspended {
+		t.Fatalf("after suspend: %s", got)
+	}
+	if certs, _ := a.ListCerts(ctx, store.StateActive); len(certs) != 0 {
+		t.Fatalf("state filter: %d active", len(certs))
+	}
+}

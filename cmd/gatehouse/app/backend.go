@@ -19,9 +19,9 @@ func (a *App) Describe() string {
 
 // Snapshot implements ui.Backend.
 func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
-	certs, _, err := a.st.ListCerts(store.CertQuery{})
+	certs, err := a.certs.list(a.st)
 	if err != nil {
-		return ui.Snapshot{}, fmt.Errorf("list certificates: %w", err)
+		return ui.Snapshot{}, err
 	}
 	cas, err := a.ca.CAs()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
@@ -45,9 +46,12 @@ func (a *App) liveSessions() []broker.Session {
 
 // ListCerts implements Service.
 func (a *App) ListCerts(_ context.Context, state store.State) ([]CertView, error) {
-	certs, _, err := a.st.ListCerts(store.CertQuery{State: state})
+	certs, err := a.certs.list(a.st)
 	if err != nil {
-		return nil, fmt.Errorf("list certificates: %w", err)
+		return nil, err
+	}
+	if state != "" {
+		certs = slices.DeleteFunc(certs, func(c store.Cert) bool { return c.State != state })
 	}
 	counts := countBySerial(a.liveSessions())
 	now := a.now()
