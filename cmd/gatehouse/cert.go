@@ -193,10 +193,11 @@ func parseState(s string) (store.State, error) {
 
 func newCertShow(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "show SERIAL",
-		Short:   "Show one certificate, its live sessions and its history",
-		Example: "  gatehouse cert show 3f2a9c",
-		Args:    exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
+		Use:               "show SERIAL",
+		Short:             "Show one certificate, its live sessions and its history",
+		Example:           "  gatehouse cert show 3f2a9c",
+		Args:              exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
+		ValidArgsFunction: g.completeSerials,
 		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
@@ -251,11 +252,12 @@ type transition struct {
 func newCertTransition(g *globals, t transition) *cobra.Command {
 	var reason string
 	c := &cobra.Command{
-		Use:     t.use + " SERIAL...",
-		Short:   t.short,
-		Long:    t.short + ".\n" + t.warning + "Prints how many live sessions were dropped.",
-		Example: fmt.Sprintf("  gatehouse cert %s 3f2a9c --reason \"device stolen\"", t.use),
-		Args:    cobra.MinimumNArgs(1), // wrapped as a usage error by markUsage
+		Use:               t.use + " SERIAL...",
+		Short:             t.short,
+		Long:              t.short + ".\n" + t.warning + "Prints how many live sessions were dropped.",
+		Example:           fmt.Sprintf("  gatehouse cert %s 3f2a9c --reason \"device stolen\"", t.use),
+		Args:              cobra.MinimumNArgs(1), // wrapped as a usage error by markUsage
+		ValidArgsFunction: g.completeSerials,
 		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
@@ -303,4 +305,25 @@ func exactArgs(n int, msg string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// completeSerials offers the serials of known certificates, with their CN and
+// state as descriptions, for shell completion.
+func (g *globals) completeSerials(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	svc, done, err := g.service()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer done()
+	certs, err := svc.ListCerts(cmd.Context(), "")
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, c := range certs {
+		if strings.HasPrefix(c.Serial, prefix) {
+			out = append(out, c.Serial+"\t"+c.CN+" ("+string(c.State)+")")
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

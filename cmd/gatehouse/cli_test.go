@@ -371,3 +371,12 @@ func TestJSONContracts(t *testing.T) {
 		t.Fatalf("conn list: %v", conns[0])
 	}
 }
+
+func TestSerialCompletion(t *testing.T) {
+	data := t.TempDir()
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "d")))
+	out := mustGH(t, data, "__complete", "cert", "suspend", serial[:3])
+	if !strings.Contains(out, serial+"\tdev1 (inactive)") {
+		t.Fatalf("completion:\n%s", out)
+	}
+}
