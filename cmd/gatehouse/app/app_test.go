@@ -191,3 +191,11 @@ func TestListingsFollowEveryChangeDespiteTheCache(t *testing.T) {
 		t.Fatalf("state filter: %d active", len(certs))
 	}
 }
+
+func TestDefaultOutputDirStaysBelowTheWorkingDir(t *testing.T) {
+	for cn, want := range map[string]string{"dev1": "dev1", "../etc": ".._etc", "a/b": "a_b", "..": "__"} {
+		if got := dirFor(cn); got != want {
+			t.Errorf("dirFor(%q) = %q, want %q", cn, got, want)
+		}
+	}
+}

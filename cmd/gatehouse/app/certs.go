@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
@@ -172,12 +173,12 @@ func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateRe
 // and client.key into req.OutDir (default ./<cn>/). It checks the files are
 // free before issuing, so a refusal never loses a key.
 func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
-	if !force {
-		dir := req.OutDir
-		if dir == "" {
-			dir = req.CN // a blank CN is generated, so its directory is new
-		}
-		if err := filesFree(dir); dir != "" && err != nil {
+	dir := req.OutDir
+	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
+		dir = dirFor(req.CN)
+	}
+	if !force && dir != "" {
+		if err := filesFree(dir); err != nil {
 			return ui.CreateResult{}, err
 		}
 	}
@@ -185,9 +186,8 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 	if err != nil {
 		return ui.CreateResult{}, err
 	}
-	dir := req.OutDir
 	if dir == "" {
-		dir = b.Cert.CN
+		dir = dirFor(b.Cert.CN)
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // operators see exactly where the key went
@@ -199,6 +199,21 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		return ui.CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
 	}
 	return ui.CreateResult{Cert: b.Cert, Files: files}, nil
+}
+
+// dirFor is the default output directory for a CN: ./<cn>/, as one path
+// element, so a CN such as "../x" or "a/b" cannot send the key elsewhere.
+func dirFor(cn string) string {
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == filepath.Separator {
+			return '_'
+		}
+		return r
+	}, cn)
+	if strings.Trim(name, ".") == "" {
+		name = strings.ReplaceAll(name, ".", "_")
+	}
+	return filepath.Join(".", name)
 }
 
 // clientFiles are the files a device needs, as the Kaa tutorial names them.
