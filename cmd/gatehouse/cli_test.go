@@ -372,6 +372,13 @@ func TestJSONContracts(t *testing.T) {
 	}
 }
 
+func TestFollowingEventsNeedsADaemon(t *testing.T) {
+	_, errOut, code := gh(t, t.TempDir(), "events", "--follow")
+	if code != exitError || !strings.Contains(errOut, "no daemon") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestSerialCompletion(t *testing.T) {
 	data := t.TempDir()
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "d")))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/signal"
 	"strconv"
@@ -171,6 +172,9 @@ and --follow, one JSON object per line.`,
 					printEvent(g, e)
 				}
 				return nil
+			}
+			if _, local := svc.(*app.App); local {
+				return errors.New("no daemon serves this data directory, so there are no live events: start 'gatehouse serve' or 'gatehouse'")
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
