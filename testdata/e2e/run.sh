@@ -140,8 +140,13 @@ wait_for 3 events_has '"reason": "suspended"' || fail "no refusal with reason su
 gh audit --json | grep -q '"action": "cert.suspend"' || fail "suspend not in the audit log"
 ok "suspend drops both live sessions at once and refuses the certificate at the handshake"
 
-# --- reactivate lets it back
+# --- reactivate lets it back; a follower sees it as one JSON object per line
+"$BIN" --data "$DATA" events --follow --json >"$WORK/follow.out" 2>&1 &
+FOLLOW=$!; PIDS+=($FOLLOW)
+sleep 0.3
 gh cert reactivate "$SERIAL" >/dev/null
+wait_for 3 grep -q '"type":"cert_state".*suspended -> active' "$WORK/follow.out" || fail "events --follow missed the reactivation: $(cat "$WORK/follow.out")"
+kill -TERM $FOLLOW; wait $FOLLOW || fail "events --follow did not exit cleanly on SIGTERM"
 mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t kp1/x -m back ||
 	fail "reactivated certificate refused"
 ok "reactivate lets the device back"
