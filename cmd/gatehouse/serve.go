@@ -10,6 +10,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
 func newServe(g *globals) *cobra.Command {
@@ -53,7 +56,7 @@ without dropping anyone.`,
 			for {
 				select {
 				case <-hup:
-					if err := d.app.RotateServerCert(); err != nil {
+					if err := d.app.RotateServerCert(app.WithActor(ctx, admin.CurrentUser()+" (SIGHUP)")); err != nil {
 						log.Error("server certificate not rotated", "err", err)
 					} else {
 						log.Info("server certificate rotated")

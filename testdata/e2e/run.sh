@@ -18,6 +18,7 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'echo "FAIL - line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 
 gh() { "$BIN" --data "$DATA" "$@"; }
 ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
@@ -209,6 +210,18 @@ gh audit --json | grep -q '(tui)' || fail "the TUI's suspend is not audited with
 keys q
 wait_for 3 bash -c "! $TM has-session -t tui 2>/dev/null" || fail "q did not quit the TUI"
 ok "TUI in tmux: create a certificate, see its device connect, s drops it with its cause"
+
+# --- SIGHUP rotates the server certificate without a restart
+# The server certificate arrives before client-cert auth refuses us, so a
+# certificate-less s_client still sees it.
+server_serial() { (echo | openssl s_client -connect "127.0.0.1:$MQTTS_PORT" 2>/dev/null | openssl x509 -noout -serial 2>/dev/null) || true; }
+before=$(server_serial)
+[ -n "$before" ] || fail "could not read the server certificate"
+kill -HUP "${PIDS[0]}"
+rotated() { [ "$(server_serial)" != "$before" ]; }
+wait_for 5 rotated || fail "SIGHUP did not rotate the server certificate"
+gh audit --json | grep -q '"action": "server.rotate"' || fail "rotation not audited"
+ok "SIGHUP rotates the server certificate in place, audited"
 
 # --- stop the daemon; commands then open the store directly
 kill -TERM "${PIDS[0]}"

@@ -154,7 +154,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 // RotateServerCert reloads the operator's server certificate files, or
 // issues a fresh server certificate, without restarting any listener: new
 // handshakes get the new certificate, live sessions are untouched.
-func (a *App) RotateServerCert() error {
+func (a *App) RotateServerCert(ctx context.Context) error {
 	a.mu.Lock()
 	cfg := a.bcfg
 	a.mu.Unlock()
@@ -162,7 +162,17 @@ func (a *App) RotateServerCert() error {
 	if err != nil {
 		return fmt.Errorf("read settings: %w", err)
 	}
-	return a.loadServerCert(cfg, settings.SANs)
+	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
+		return err
+	}
+	source := "issued by the internal CA"
+	if cfg.ServerCertFile != "" {
+		source = "reloaded from " + cfg.ServerCertFile
+	}
+	if _, err := a.st.AppendAudit(store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: "server.rotate", Detail: source}); err != nil {
+		return fmt.Errorf("audit server certificate rotation: %w", err)
+	}
+	return nil
 }
 
 // loadServerCert installs the operator's server certificate or issues one

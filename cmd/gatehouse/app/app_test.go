@@ -50,11 +50,15 @@ func TestRotateServerCertWithoutRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := serverSerial(t, a, addr)
-	if err := a.RotateServerCert(); err != nil {
+	if err := a.RotateServerCert(WithActor(ctx, "ops")); err != nil {
 		t.Fatal(err)
 	}
 	if after := serverSerial(t, a, addr); after == before {
 		t.Fatalf("server certificate %s did not change after rotation", before)
+	}
+	recs, err := a.Audit(ctx, store.AuditQuery{Limit: 1})
+	if err != nil || len(recs) != 1 || recs[0].Action != "server.rotate" || recs[0].Actor != "ops" {
+		t.Fatalf("rotation not audited: %+v %v", recs, err)
 	}
 }
 
