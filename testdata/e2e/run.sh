@@ -70,6 +70,12 @@ MQTTS_PORT=${MQTTS##*:}; WSS_PORT=${WSS##*:}
 expect_exit 1 "$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss ""
 ok "serve listens on mqtts $MQTTS and wss $WSS; a second daemon is refused"
 
+# --- plain MQTT, only because --mqtt asked for it, and shown as such
+MQTT_PORT=$(addr_of mqtt); MQTT_PORT=${MQTT_PORT##*:}
+mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t plain/test -m hello || fail "plain MQTT publish failed"
+gh mtls status | grep -q "n/a (plaintext)" || fail "mtls status does not flag the plaintext transport"
+ok "plain MQTT works when asked for and is flagged as plaintext"
+
 # --- get root certificate
 gh ca export --out "$WORK/ca.pem"
 openssl x509 -in "$WORK/ca.pem" -noout -subject >/dev/null || fail "ca.pem is not a certificate"
