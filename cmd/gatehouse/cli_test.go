@@ -387,3 +387,35 @@ func TestSerialCompletion(t *testing.T) {
 		t.Fatalf("completion:\n%s", out)
 	}
 }
+
+func TestBackupWhileServingAndWithout(t *testing.T) {
+	for name, withDaemon := range map[string]bool{"ok/offline": false, "ok/through daemon": true} {
+		t.Run(name, func(t *testing.T) {
+			data, dir := t.TempDir(), t.TempDir()
+			if withDaemon {
+				startTestDaemon(t, data, "")
+			}
+			serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "kept", "--out", filepath.Join(dir, "kept")))
+			out := filepath.Join(dir, "backup.db")
+			mustGH(t, data, "backup", "--out", out)
+			if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("backup file: %v %v", err, fi)
+			}
+			if _, errOut, code := gh(t, data, "backup", "--out", out); code != exitError || !strings.Contains(errOut, "--force") {
+				t.Fatalf("overwrite: exit %d %q", code, errOut)
+			}
+			st, err := store.Open(out, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if c, err := st.GetCert(serial); err != nil || c.CN != "kept" {
+				t.Fatalf("backup lacks the certificate: %v %v", c, err)
+			}
+			recs, _ := st.ListAudit(store.AuditQuery{Limit: 1})
+			if len(recs) != 1 || recs[0].Action != "store.backup" {
+				t.Fatalf("backup does not carry its own audit record: %+v", recs)
+			}
+		})
+	}
+}

@@ -259,6 +259,20 @@ func (c *Client) RecentEvents(ctx context.Context) ([]broker.Event, error) {
 	return evs, err
 }
 
+// Backup implements app.Service by streaming the daemon's copy.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("receive backup: %w", err)
+	}
+	return n, nil
+}
+
 // Audit implements app.Service.
 func (c *Client) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
 	v := url.Values{}

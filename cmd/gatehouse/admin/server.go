@@ -133,6 +133,7 @@ func (s *Server) routes() *http.ServeMux {
 	}))
 	m.HandleFunc("GET /v1/sessions", get(func(r *http.Request) ([]broker.Session, error) { return s.svc.Sessions(ctx(r)) }))
 	m.HandleFunc("GET /v1/events", s.events)
+	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/audit", get(func(r *http.Request) ([]store.AuditRecord, error) {
 		q := store.AuditQuery{Serial: r.URL.Query().Get("serial")}
 		if l := r.URL.Query().Get("limit"); l != "" {
@@ -177,6 +178,17 @@ func ctx(r *http.Request) context.Context {
 		who += " (" + kind + ")"
 	}
 	return app.WithActor(r.Context(), who)
+}
+
+// backup streams a copy of the store. A failure after the first byte aborts
+// the connection, so the client sees a truncated body as an error, never as a
+// short but "successful" backup.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := s.svc.Backup(ctx(r), w); err != nil {
+		s.log.Error("backup failed", "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // events returns the recent events as a JSON array, or with ?follow=1 streams

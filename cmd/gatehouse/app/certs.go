@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,6 +158,15 @@ func (a *App) Audit(_ context.Context, q store.AuditQuery) ([]store.AuditRecord,
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
 	return recs, nil
+}
+
+// Backup implements Service. The audit record is written first, so the copy
+// carries the record of its own making.
+func (a *App) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if _, err := a.st.AppendAudit(store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: "store.backup"}); err != nil {
+		return 0, fmt.Errorf("audit backup: %w", err)
+	}
+	return a.st.Backup(w)
 }
 
 // History implements ui.Backend.

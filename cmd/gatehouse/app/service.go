@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
@@ -45,6 +46,8 @@ type Service interface {
 	RecentEvents(ctx context.Context) ([]broker.Event, error)
 	// Audit lists audit records, newest first.
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
+	// Backup writes a consistent copy of the store, CA keys included, to w.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // CertView is a certificate as listed: the record without its PEM, plus
