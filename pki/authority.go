@@ -81,17 +81,17 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	if err := a.reloadTrust(); err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
 	}
-	entries := make(map[string]entry)
-	err = st.ForEachCert(func(c store.Cert) error {
-		e, err := entryOf(c)
-		if err != nil {
-			return err
-		}
-		entries[c.Serial] = e
-		return nil
-	})
+	states, err := st.States()
 	if err != nil {
 		return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
+	}
+	entries := make(map[string]entry, len(states))
+	for _, cs := range states {
+		e, err := entryOf(store.Cert{Serial: cs.Serial, State: cs.State, Fingerprint: cs.Fingerprint})
+		if err != nil {
+			return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
+		}
+		entries[cs.Serial] = e
 	}
 	a.snap = newSnapshot(entries)
 	return a, nil

@@ -200,26 +200,26 @@ func TestListCertsPaging(t *testing.T) {
 	}
 }
 
-func TestForEachCert(t *testing.T) {
+func TestStates(t *testing.T) {
 	s := openTemp(t)
-	const n = 2500 // more than one internal page
+	const n = 2500
 	for i := range n {
 		mustCreate(t, s, testCert(fmt.Sprintf("%05x", i), "d"))
 	}
-	seen := 0
-	if err := s.ForEachCert(func(c store.Cert) error {
-		if c.Serial != fmt.Sprintf("%05x", seen) {
-			return fmt.Errorf("got %s at %d", c.Serial, seen)
-		}
-		seen++
-		return nil
-	}); err != nil || seen != n {
-		t.Fatalf("visited %d of %d: %v", seen, n, err)
+	if _, err := s.Transition("00007", store.StateInactive, store.StateSuspended, store.AuditRecord{Action: "test"}); err != nil {
+		t.Fatal(err)
 	}
-	stop := errors.New("stop")
-	calls := 0
-	err := s.ForEachCert(func(store.Cert) error { calls++; return stop })
-	if !errors.Is(err, stop) || calls != 1 {
-		t.Fatalf("fn error: %v after %d calls", err, calls)
+	states, err := s.States()
+	if err != nil || len(states) != n {
+		t.Fatalf("%d states, %v", len(states), err)
+	}
+	for i, cs := range states {
+		want := store.StateInactive
+		if i == 7 {
+			want = store.StateSuspended
+		}
+		if cs.Serial != fmt.Sprintf("%05x", i) || cs.State != want || cs.Fingerprint != strings.Repeat("0", 64) {
+			t.Fatalf("state %d: %+v", i, cs)
+		}
 	}
 }

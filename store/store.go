@@ -5,8 +5,7 @@
 // goroutines. Every exported method runs exactly one bbolt transaction, so a
 // record is never half-written and an audit record is committed together with
 // the change it describes. Values returned by the store are copies: nothing
-// returned references memory owned by bbolt. ForEachCert calls its callback
-// outside any transaction; UpdateSettings runs its callback inside the write
+// returned references memory owned by bbolt. UpdateSettings runs its callback inside the write
 // transaction, so that callback must not call the store.
 //
 // Only one process may open the file at a time: bbolt holds an exclusive
