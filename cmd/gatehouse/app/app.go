@@ -105,11 +105,21 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	if rec.Reason != "" {
 		reason += ": " + rec.Reason
 	}
-	a.hub.Emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CN: c.CN})
+	a.emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CN: c.CN})
 }
 
-// emit receives the broker's events: it never blocks (see Hub).
+// emit is where every event passes: the broker's, lifecycle changes and
+// auth switches. It logs the event, notes when certificates were last seen
+// and hands it to the hub; it never blocks (see Hub).
 func (a *App) emit(e broker.Event) {
+	var attrs []any
+	for _, kv := range [][2]string{{"reason", e.Reason}, {"client_id", e.ClientID}, {"cn", e.CN},
+		{"serial", e.Serial}, {"remote", e.Remote}, {"transport", e.Transport}} {
+		if kv[1] != "" {
+			attrs = append(attrs, kv[0], kv[1])
+		}
+	}
+	a.log.Info(e.Type, attrs...)
 	a.seen.observe(e)
 	a.hub.Emit(e)
 }

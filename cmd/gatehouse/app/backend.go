@@ -110,7 +110,7 @@ func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int
 	if on {
 		state = "on"
 	}
-	a.hub.Emit(broker.Event{At: a.now(), Type: broker.EventMTLS, Transport: transport,
+	a.emit(broker.Event{At: a.now(), Type: broker.EventMTLS, Transport: transport,
 		Reason: fmt.Sprintf("client-cert auth %s by %s, dropped %d", state, a.actorOf(ctx), dropped)})
 	return dropped, nil
 }
