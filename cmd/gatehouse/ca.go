@@ -33,13 +33,22 @@ terminal's "get root certificate". Only the public certificate leaves the store.
 		Args:    cobra.NoArgs,
 		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if out != "" {
-				return app.WriteRootPEM(cmd.Context(), svc, out)
+				if err := app.WriteRootPEM(cmd.Context(), svc, out); err != nil {
+					return err
+				}
 			}
 			pem, err := svc.RootPEM(cmd.Context())
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
+			case g.json:
+				return g.printJSON(struct {
+					File string `json:"file,omitempty"`
+					PEM  string `json:"pem"`
+				}{out, string(pem)})
+			case out == "":
+				_, err = g.stdout.Write(pem)
 			}
-			_, err = g.stdout.Write(pem)
 			return err
 		}),
 	}

@@ -379,6 +379,21 @@ func TestFollowingEventsNeedsADaemon(t *testing.T) {
 	}
 }
 
+func TestCAExport(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "ca.pem")
+	pem := mustGH(t, data, "ca", "export")
+	if !strings.HasPrefix(pem, "-----BEGIN CERTIFICATE-----") || strings.Count(pem, "BEGIN") != 1 {
+		t.Fatalf("ca export printed:\n%s", pem)
+	}
+	var v struct{ File, PEM string }
+	if err := json.Unmarshal([]byte(mustGH(t, data, "ca", "export", "--out", out, "--json")), &v); err != nil || v.PEM != pem || v.File != out {
+		t.Fatalf("ca export --json: %+v %v", v, err)
+	}
+	if written, _ := os.ReadFile(out); string(written) != pem {
+		t.Fatal("--out wrote something else")
+	}
+}
+
 func TestSerialCompletion(t *testing.T) {
 	data := t.TempDir()
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "d")))
