@@ -166,6 +166,18 @@ expect_exit 1 gh cert revoke "$SERIAL"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t t -m x
 ok "revoke is final: reactivate and a second revoke fail with exit 1, the handshake refuses it"
 
+# --- a device that keeps its own key: openssl makes the CSR, gatehouse signs it
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/own.key" \
+	-subj /CN=own-key-device -out "$WORK/own.csr" 2>/dev/null
+OWN=$(gh cert sign --csr "$WORK/own.csr" --ttl 30d --out "$WORK/own.crt" 2>/dev/null)
+[ -n "$OWN" ] || fail "cert sign printed no serial"
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$WORK/own.crt" --key "$WORK/own.key" -t kp1/x -m signed ||
+	fail "device with a signed CSR refused"
+[ "$(state_of "$OWN")" = active ] || fail "signed certificate not active after use"
+echo "garbage" >"$WORK/bad.csr"
+expect_exit 1 gh cert sign --csr "$WORK/bad.csr"
+ok "cert sign: a device with its own key (openssl CSR) connects; a malformed CSR is refused"
+
 # --- the commonest mistake: plaintext MQTT on the TLS port
 /usr/bin/python3 - "$MQTTS_PORT" <<'PY'
 import socket, sys
