@@ -178,6 +178,19 @@ echo "garbage" >"$WORK/bad.csr"
 expect_exit 1 gh cert sign --csr "$WORK/bad.csr"
 ok "cert sign: a device with its own key (openssl CSR) connects; a malformed CSR is refused"
 
+# --- a CA the operator brings: its devices are registered on first use
+TD=$(cd "$HERE/.." && pwd)
+expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t t -m x
+wait_for 3 events_has '"reason": "unknown CA"' || fail "an untrusted CA's device is not refused as unknown CA"
+gh ca trust "$TD/foreign-ca.pem" | grep -q "Acme Devices CA" || fail "ca trust did not report the CA"
+gh ca list | grep -q trusted || fail "ca list lacks the trusted CA"
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t kp1/acme -m hi ||
+	fail "a device of the trusted CA is refused"
+gh cert list --json | grep -q '"source": "auto-registered"' || fail "the trusted CA's device was not auto-registered"
+gh cert suspend ac3e0001 >/dev/null
+expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t t -m x
+ok "ca trust: an operator's CA is trusted, its device auto-registered, and suspending it works the same"
+
 # --- the commonest mistake: plaintext MQTT on the TLS port
 /usr/bin/python3 - "$MQTTS_PORT" <<'PY'
 import socket, sys
