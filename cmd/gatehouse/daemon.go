@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +54,9 @@ func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*d
 	}
 	if err := a.StartBroker(bf.cfg); err != nil {
 		a.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w; choose other addresses with --mqtts/--wss or stop what holds the port", err)
+		}
 		return nil, err
 	}
 	srv, err := admin.Listen(dir, a, log)
