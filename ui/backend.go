@@ -43,12 +43,12 @@ const EventResync = "resync"
 
 // Snapshot is the full state shown by the TUI.
 type Snapshot struct {
-	Certs      []store.Cert           // all client certificates
-	Sessions   []broker.Session       // live sessions
-	Transports []broker.TransportInfo // listeners
-	CAs        []store.CA             // root, issuing and trusted CAs (no keys)
-	Events     []broker.Event         // recent events, newest first
-	Telemetry  []Series               // what clients published recently, by client
+	Certs      []store.Cert           `json:"certs"`      // all client certificates
+	Sessions   []broker.Session       `json:"sessions"`   // live sessions
+	Transports []broker.TransportInfo `json:"transports"` // listeners
+	CAs        []store.CA             `json:"cas"`        // root, issuing and trusted CAs (no keys)
+	Events     []broker.Event         `json:"events"`     // recent events, newest first
+	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
 }
 
 // Series is what one client has published recently. It is defined in
@@ -67,12 +67,12 @@ type CreateRequest struct {
 
 // CreateResult reports a created certificate and where its files went.
 type CreateResult struct {
-	Cert  store.Cert
-	Files []string // paths of ca.pem, client.crt, client.key
+	Cert  store.Cert `json:"cert"`
+	Files []string   `json:"files"` // paths of ca.pem, client.crt, client.key
 }
 
 // TransitionResult reports a lifecycle change.
 type TransitionResult struct {
-	Cert    store.Cert
-	Dropped int // live sessions dropped
+	Cert    store.Cert `json:"cert"`
+	Dropped int        `json:"dropped"` // live sessions dropped
 }
