@@ -137,7 +137,7 @@ func (a *Authority) admit(serial string, st store.State) error {
 	case store.StateRevoked:
 		return refuse(ReasonRevoked, nil)
 	case store.StateInactive:
-		_, err := a.Transition(serial, store.StateActive, "broker", "first use", 0)
+		err := a.activate(serial)
 		if err == nil {
 			return nil
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"sync"
@@ -147,6 +148,41 @@ func TestAuthorizeFirstUseOnce(t *testing.T) {
 	c, _ := st.GetCert(iss.Cert.Serial)
 	if c.State != store.StateActive || c.FirstSeen.IsZero() {
 		t.Fatalf("stored %+v", c)
+	}
+}
+
+// A handshake that read "inactive" before an operator's suspend must never
+// turn the suspend back into "active" (suspended -> active is reactivate).
+func TestFirstUseNeverUndoesASuspend(t *testing.T) {
+	a, st := pkitest.New(t)
+	for i := range 50 {
+		iss := pkitest.Issue(t, a, fmt.Sprintf("race-%d", i))
+		chain := chainOf(t, pkitest.ClientTLS(t, iss))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var suspendErr error
+		wg.Go(func() {
+			<-start
+			_, suspendErr = a.Transition(iss.Cert.Serial, store.StateSuspended, "operator", "stolen", 0)
+		})
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				_ = a.Authorize(chain)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if suspendErr != nil {
+			t.Fatalf("round %d: suspend: %v", i, suspendErr)
+		}
+		c, _ := st.GetCert(iss.Cert.Serial)
+		if c.State != store.StateSuspended {
+			t.Fatalf("round %d: suspended certificate ended %s", i, c.State)
+		}
+		if err := a.Authorize(chain); err == nil {
+			t.Fatalf("round %d: suspended certificate authorized", i)
+		}
 	}
 }
 

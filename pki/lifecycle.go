@@ -47,7 +47,21 @@ func whyNot(from, to store.State) string {
 // Errors wrap ErrTransition (forbidden move), store.ErrNotFound, or
 // store.ErrConflict (the state changed under us, e.g. from another process).
 func (a *Authority) Transition(serial string, to store.State, actor, reason string, dropped int) (store.Cert, error) {
-	c, audit, err := a.transition(serial, to, store.AuditRecord{Actor: actor, Reason: reason, Dropped: dropped})
+	return a.move(serial, "", to, store.AuditRecord{Actor: actor, Reason: reason, Dropped: dropped})
+}
+
+// activate is the automatic first use: inactive -> active and nothing else.
+// A handshake that read "inactive" must never undo what an operator did since
+// (suspended -> active is the operator's reactivate), so the move is a
+// compare-and-swap from inactive that fails with store.ErrConflict otherwise.
+func (a *Authority) activate(serial string) error {
+	_, err := a.move(serial, store.StateInactive, store.StateActive, store.AuditRecord{Actor: "broker", Reason: "first use"})
+	return err
+}
+
+// move runs transition and, once committed, OnChange.
+func (a *Authority) move(serial string, from, to store.State, audit store.AuditRecord) (store.Cert, error) {
+	c, audit, err := a.transition(serial, from, to, audit)
 	if err != nil {
 		return store.Cert{}, err
 	}
@@ -55,13 +69,17 @@ func (a *Authority) Transition(serial string, to store.State, actor, reason stri
 	return c, nil
 }
 
-// transition does the locked part of Transition and returns the audit record written.
-func (a *Authority) transition(serial string, to store.State, audit store.AuditRecord) (store.Cert, store.AuditRecord, error) {
+// transition does the locked part of a move and returns the audit record
+// written. A non-empty from is the state the caller expects to leave.
+func (a *Authority) transition(serial string, from, to store.State, audit store.AuditRecord) (store.Cert, store.AuditRecord, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur, err := a.st.GetCert(serial)
 	if err != nil {
 		return store.Cert{}, audit, err
+	}
+	if from != "" && cur.State != from {
+		return store.Cert{}, audit, fmt.Errorf("certificate %s is %s, not %s: %w", serial, cur.State, from, store.ErrConflict)
 	}
 	action, ok := transitions[edge{cur.State, to}]
 	if !ok {
