@@ -179,8 +179,22 @@ func (b *Broker) expiryLoop() {
 	}
 }
 
-// disconnect sends code to each client and closes it, from the caller's
-// goroutine and a few helpers it waits for: never from inside a mochi hook.
+// disconnectGrace bounds how long a DISCONNECT may wait for a client that
+// does not read its socket: mochi writes it under the client's lock with no
+// deadline, so without a bound a stalled client would hold a suspend (and
+// Close) forever while it kept publishing.
+const disconnectGrace = time.Second
+
+// drop sends code to cl and closes the connection, at the latest after
+// disconnectGrace: closing the socket unblocks a stalled write.
+func (b *Broker) drop(cl *mqtt.Client, code packets.Code) {
+	t := time.AfterFunc(disconnectGrace, func() { cl.Stop(code) })
+	defer t.Stop()
+	_ = b.server.DisconnectClient(cl, code)
+}
+
+// disconnect drops each client, from the caller's goroutine and a few
+// helpers it waits for: never from inside a mochi hook.
 func (b *Broker) disconnect(cls []*mqtt.Client, code packets.Code) {
 	if len(cls) == 0 {
 		return
@@ -190,7 +204,7 @@ func (b *Broker) disconnect(cls []*mqtt.Client, code packets.Code) {
 	for range min(len(cls), dropParallel) {
 		wg.Go(func() {
 			for cl := range next {
-				_ = b.server.DisconnectClient(cl, code)
+				b.drop(cl, code)
 			}
 		})
 	}

@@ -211,7 +211,7 @@ func (l *gateListener) Close(listeners.CloseFn) {
 	}
 	for p, c := range open {
 		if cl := l.b.clientOf(p); cl != nil {
-			_ = l.b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			l.b.drop(cl, packets.ErrServerShuttingDown)
 		}
 		_ = c.Close()
 	}

@@ -47,6 +47,14 @@ func publishPacket(topic string, payload []byte) []byte {
 	return append(append([]byte{pktPublish}, remLen(len(body))...), body...)
 }
 
+// subscribePacket is an MQTT 3.1.1 SUBSCRIBE (packet id 1, QoS 1) to filter.
+func subscribePacket(filter string) []byte {
+	body := []byte{0, 1, byte(len(filter) >> 8), byte(len(filter))}
+	body = append(body, filter...)
+	body = append(body, 1)
+	return append(append([]byte{0x82}, remLen(len(body))...), body...)
+}
+
 func remLen(n int) []byte {
 	var out []byte
 	for {

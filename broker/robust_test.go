@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // sendRaw writes b to addr and reads until the broker closes the connection.
@@ -227,4 +230,50 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("sessions left: %v", s)
 	}
 	t.Logf("%d cycles, %d goroutines", cycles, runtime.NumGoroutine())
+}
+
+// A client that stops reading must not hold a suspend: the DISCONNECT write
+// would block forever, so the connection is closed after a grace period.
+func TestStalledClientCannotHoldADrop(t *testing.T) {
+	e := newEnv(t, nil)
+	cert, serial := e.issue(t, "stall")
+	c, err := dialRawWith(e.addr[broker.TransportMQTTS], e.tlsConfig(&cert), connectPacketWith(4, "stall", true, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(subscribePacket("loop")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.readPacket(); err != nil { // SUBACK; from now on it never reads
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 60000)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for range 400 { // about 24 MB echoed back, unread, until the socket buffers are full
+		if _, err := c.Write(publishPacket("loop", payload)); err != nil {
+			break
+		}
+	}
+	e.transition(t, serial, store.StateSuspended)
+	done := make(chan int, 1)
+	go func() { done <- e.b.DropSerial(serial, pki.ReasonSuspended) }()
+	select {
+	case n := <-done:
+		if n != 1 {
+			t.Fatalf("dropped %d sessions, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DropSerial blocked on a client that does not read")
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	var werr error
+	for range 100 {
+		if _, werr = c.Write(publishPacket("loop", payload)); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		t.Fatal("the stalled client's connection is still open after the drop")
+	}
 }
