@@ -22,6 +22,11 @@ const (
 // client, whose channel alone costs 64 KiB per session.
 const maxWritesPending = 1024
 
+// maxSessionExpiry bounds, in seconds, how long a disconnected persistent
+// session is kept: mochi's default keeps them forever, so devices could pile
+// up sessions and their queued messages without limit.
+const maxSessionExpiry = 24 * 60 * 60
+
 // Errors returned by Start.
 var (
 	// ErrStarted means Start was already called successfully.
@@ -88,6 +93,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = maxWritesPending
+	caps.MaximumSessionExpiryInterval = maxSessionExpiry
 	b.server = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       cfg.Logger.With("component", "mochi"),

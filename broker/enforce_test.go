@@ -267,3 +267,46 @@ func TestRacingConnectNeverSurvivesSuspend(t *testing.T) {
 		}
 	}
 }
+
+// A persistent session left by one certificate is never inherited by another
+// certificate using the same client ID: it gets a fresh session, and the
+// owner can come back afterwards.
+func TestPersistentSessionIsNotInheritedByAnotherCertificate(t *testing.T) {
+	e := newEnv(t, nil)
+	certA, serialA := e.issue(t, "owner")
+	certB, _ := e.issue(t, "intruder")
+	addr := e.addr[broker.TransportMQTTS]
+	a, err := dialRawWith(addr, e.tlsConfig(&certA), connectPacketWith(4, "meter-7", false, 60))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(subscribePacket("secret/#")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.readPacket(); err != nil {
+		t.Fatal(err)
+	}
+	a.Write([]byte{0xE0, 0}) // DISCONNECT; the session persists
+	a.waitClosed()
+	waitFor(t, func() bool { return e.b.SessionCount(serialA) == 0 }, wait, "owner gone")
+
+	b, err := dialRawWith(addr, e.tlsConfig(&certB), connectPacketWith(4, "meter-7", false, 60))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.present {
+		t.Fatal("another certificate inherited the persistent session")
+	}
+	pubCert, _ := e.issue(t, "publisher")
+	p, err := dialRaw(addr, e.tlsConfig(&pubCert), 4, "publisher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Write(publishPacket("secret/x", []byte("for the owner only")))
+	b.SetReadDeadline(time.Now().Add(time.Second))
+	if typ, body, err := b.readPacket(); err == nil {
+		t.Fatalf("the intruder received packet %#x %q", typ, body)
+	}
+}

@@ -48,11 +48,10 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	if p == nil {
 		return false
 	}
-	owner := h.ownerOf(cl.ID)
 	x := &h.b.idx
 	x.mu.Lock()
 	reason := h.b.admit(p, time.Now())
-	if reason == "" && owner != nil && owner.serial != p.serial {
+	if owner := x.byClient[cl.ID]; reason == "" && owner != nil && owner.serial != p.serial {
 		reason = ReasonClientIDTaken
 	}
 	if x.stopping {
@@ -71,24 +70,23 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	return true
 }
 
-// ownerOf returns the peer of the open session holding clientID, if any. It
-// reads mochi's client map before the index mutex is taken, never under it.
-func (h *gateHook) ownerOf(clientID string) *peer {
-	old, ok := h.b.server.Clients.Get(clientID)
-	if !ok || old.Closed() {
-		return nil
-	}
-	return peerOf(old)
-}
-
 // OnACLCheck allows every topic: the certificate is the only credential.
 func (h *gateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 // OnSessionEstablish runs just before mochi takes over an older session with
 // the same client ID; marking it here names the cause before mochi closes it.
+// A session is bound to its certificate: a persistent session left by another
+// certificate (live ones were refused at CONNECT) is discarded rather than
+// inherited, so no device can read another's subscriptions and queued messages.
 func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	old, ok := h.b.server.Clients.Get(cl.ID)
 	if !ok || old == cl {
+		return
+	}
+	if prev, cur := peerOf(old), peerOf(cl); prev != nil && cur != nil && prev.serial != cur.serial {
+		h.b.server.UnsubscribeClient(old)
+		old.ClearInflights()
+		h.b.server.Clients.Delete(old.ID)
 		return
 	}
 	if p := peerOf(old); p != nil {

@@ -30,11 +30,12 @@ const dropParallel = 32
 type index struct {
 	mu       sync.Mutex
 	bySerial map[string]map[*peer]struct{} // "" holds sessions without a certificate
+	byClient map[string]*peer              // client ID -> its live session
 	stopping bool
 }
 
 func newIndex() index {
-	return index{bySerial: map[string]map[*peer]struct{}{}}
+	return index{bySerial: map[string]map[*peer]struct{}{}, byClient: map[string]*peer{}}
 }
 
 // addLocked puts p in the index.
@@ -45,6 +46,7 @@ func (x *index) addLocked(p *peer) {
 		x.bySerial[p.serial] = set
 	}
 	set[p] = struct{}{}
+	x.byClient[p.clientID] = p
 	p.live, p.registered = true, true
 }
 
@@ -54,6 +56,9 @@ func (x *index) removeLocked(p *peer) bool {
 		return false
 	}
 	p.live = false
+	if x.byClient[p.clientID] == p {
+		delete(x.byClient, p.clientID)
+	}
 	set := x.bySerial[p.serial]
 	delete(set, p)
 	if len(set) == 0 {
