@@ -123,13 +123,14 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// handle runs one connection: gate, then MQTT (or HTTP for WSS).
+// handle runs one connection: gate, then MQTT (or HTTP for WSS). It untracks
+// the connection on every path, exactly once.
 func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.EstablishFn) {
-	defer l.untrack(p)
 	if l.tlsConf == nil {
 		// Bound the wait for CONNECT; mochi sets the keepalive deadline after.
 		_ = raw.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 		l.establish(establish, &meteredConn{Conn: raw, p: p}, p)
+		l.untrack(p)
 		return
 	}
 	conn, reason := l.handshake(p, raw)
@@ -138,16 +139,23 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 		if reason != "" && !l.isClosed() {
 			l.b.emit(p.event(EventRefused, reason, ""))
 		}
+		l.untrack(p)
 		return
 	}
 	// A fresh deadline bounds the wait for CONNECT (or the HTTP upgrade);
 	// mochi replaces it with the keepalive deadline once CONNECT is read.
 	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 	if l.ws != nil {
+		// The websocket server tracks the session under the same peer once
+		// upgraded; untracking first keeps this goroutine from deleting that
+		// entry. A Close in between is safe: deliver and the upgrade refuse
+		// once the listener is closed.
+		l.untrack(p)
 		l.ws.deliver(&peerConn{Conn: conn, p: p})
 		return
 	}
 	l.establish(establish, &meteredConn{Conn: conn, p: p}, p)
+	l.untrack(p)
 }
 
 // establish hands a gated connection to mochi and returns when its session
