@@ -216,6 +216,18 @@ func TestStoreProblemsAreExplained(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
+	t.Run("fail/data dir open to others", func(t *testing.T) {
+		data := t.TempDir()
+		os.Chmod(data, 0o755)
+		os.WriteFile(filepath.Join(data, "notes.txt"), nil, 0o644) // someone else's directory
+		_, errOut, code := gh(t, data, "cert", "list")
+		if code != exitError || !strings.Contains(errOut, "chmod 700") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		if fi, _ := os.Stat(data); fi.Mode().Perm() != 0o755 {
+			t.Fatal("the mode of an existing directory was changed")
+		}
+	})
 	t.Run("fail/data dir under a file", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "file")
 		os.WriteFile(file, nil, 0o600)
@@ -252,6 +264,15 @@ func TestServeRefusesBusyAddress(t *testing.T) {
 	_, errOut, code := gh(t, t.TempDir(), "serve", "--mqtts", ln.Addr().String(), "--wss", "")
 	if code != exitError || !strings.Contains(errOut, "address already in use") || !strings.Contains(errOut, ln.Addr().String()) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestEmptyDataDirIsMadePrivate(t *testing.T) {
+	data := t.TempDir()
+	os.Chmod(data, 0o755)
+	mustGH(t, data, "cert", "list")
+	if fi, _ := os.Stat(data); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, want 0700", fi.Mode().Perm())
 	}
 }
 

@@ -93,8 +93,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // logFile opens DATA/gatehouse.log for the TUI's logs: the terminal belongs
 // to the TUI, so nothing may write to it while it runs.
 func logFile(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	if err := app.PrivateDir(dir); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "gatehouse.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

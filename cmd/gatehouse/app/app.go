@@ -67,11 +67,8 @@ func Open(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
-	}
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("secure data dir %s: %w", cfg.DataDir, err)
+	if err := PrivateDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Timeout: time.Second})
 	if err != nil {
@@ -84,6 +81,42 @@ func Open(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
 	}
 	return a, nil
+}
+
+// PrivateDir makes dir a private data directory: created with mode 0700 when
+// missing, tightened to 0700 when it is empty or already Gatehouse's (holds
+// its store). Any other directory open to other users is refused rather than
+// changed: --data . must not lock an operator out of their own directory.
+func PrivateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data dir %s: %w", dir, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	_, statErr := os.Stat(filepath.Join(dir, DBFile))
+	if len(entries) > 0 && statErr != nil {
+		return fmt.Errorf("data dir %s is open to other users (mode %04o) and would hold CA keys: use an empty or new directory, or run 'chmod 700 %s'", dir, perm, dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("secure data dir %s: %w", dir, err)
+	}
+	return nil
 }
 
 // DataDir is the directory the App keeps its store in.
