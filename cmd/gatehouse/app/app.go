@@ -54,6 +54,8 @@ type App struct {
 	certs  certCache
 	server pki.ServerCert
 
+	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
+
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig

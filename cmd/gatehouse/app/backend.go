@@ -89,6 +89,10 @@ func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int
 	if on {
 		action = "mtls.on"
 	}
+	// Saving and applying happen under one lock, so concurrent switches
+	// leave the running mode equal to the saved one.
+	a.modeMu.Lock()
+	defer a.modeMu.Unlock()
 	br := a.broker()
 	dropped := 0
 	_, err := a.st.UpdateSettings(func(s *store.Settings) error {
