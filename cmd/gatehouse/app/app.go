@@ -56,6 +56,9 @@ type App struct {
 
 	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
 
+	stopLog func()        // ends the event log subscription
+	logged  chan struct{} // closed when logEvents has returned
+
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig
@@ -144,19 +147,28 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 }
 
 // emit is where every event passes: the broker's, lifecycle changes and
-// auth switches. It logs the event, notes when certificates were last seen
-// and hands it to the hub; it never blocks (see Hub).
+// auth switches. It notes when certificates were last seen and hands the
+// event to the hub; it never blocks (see Hub).
 func (a *App) emit(e broker.Event) {
-	var attrs []any
-	for _, kv := range [][2]string{{"reason", e.Reason}, {"client_id", e.ClientID}, {"cn", e.CN},
-		{"serial", e.Serial}, {"remote", e.Remote}, {"transport", e.Transport}} {
-		if kv[1] != "" {
-			attrs = append(attrs, kv[0], kv[1])
-		}
-	}
-	a.log.Info(e.Type, attrs...)
 	a.seen.observe(e)
 	a.hub.Emit(e)
+}
+
+// logEvents writes every event to the log from its own goroutine, as a hub
+// subscriber: a slow log (a stalled stderr pipe) then loses log lines, never
+// delays an MQTT client.
+func (a *App) logEvents(ch <-chan broker.Event) {
+	defer close(a.logged)
+	for e := range ch {
+		var attrs []any
+		for _, kv := range [][2]string{{"reason", e.Reason}, {"client_id", e.ClientID}, {"cn", e.CN},
+			{"serial", e.Serial}, {"remote", e.Remote}, {"transport", e.Transport}} {
+			if kv[1] != "" {
+				attrs = append(attrs, kv[0], kv[1])
+			}
+		}
+		a.log.Info(e.Type, attrs...)
+	}
 }
 
 // StartBroker starts the MQTT listeners with the persisted client-cert auth
@@ -190,6 +202,9 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := br.Start(); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopLog, a.logged = cancel, make(chan struct{})
+	go a.logEvents(a.hub.Subscribe(ctx))
 	a.mu.Lock()
 	a.br, a.bcfg = br, cfg
 	a.mu.Unlock()
@@ -260,6 +275,8 @@ func (a *App) Close() error {
 	var errs []error
 	if br != nil {
 		errs = append(errs, br.Close())
+		a.stopLog()
+		<-a.logged
 	}
 	errs = append(errs, a.st.Close())
 	return errors.Join(errs...)
