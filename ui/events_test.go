@@ -203,6 +203,32 @@ func TestConnectionsCursorFollowsSession(t *testing.T) {
 	requireContains(t, m.View(), "> dev1-b")
 }
 
+// A dropped row lingers only if it matches the filter, like a live one.
+func TestConnectionsFilterAppliesToDropped(t *testing.T) {
+	drop := broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
+		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"}
+
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	press(m, "/")
+	typeText(m, "anon")
+	press(m, "enter")
+	ch := subscribed(m)
+	deliver(m, ch, drop)
+	v := m.View()
+	requireContains(t, v, "anon-1", "1 of 3")
+	requireLacks(t, v, "dev1-b", "suspended by operator")
+	press(m, "esc")
+	requireContains(t, m.View(), "2 live sessions · 1 dropped session", "dev1-b", "✗ suspended by operator")
+
+	m, _ = loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	press(m, "/")
+	typeText(m, "wss")
+	press(m, "enter")
+	ch = subscribed(m)
+	deliver(m, ch, drop)
+	requireContains(t, m.View(), "anon-1", "dev1-b", "✗ suspended by operator", "2 of 3")
+}
+
 func TestActivityFilter(t *testing.T) {
 	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
 	press(m, "/")

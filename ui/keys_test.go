@@ -160,6 +160,55 @@ func TestFilterMatchesStateAndSerial(t *testing.T) {
 	}
 }
 
+// The connections filter matches client id, CN, serial, transport and
+// remote address, ignoring case.
+func TestConnectionsFilter(t *testing.T) {
+	tests := map[string]struct {
+		query      string
+		want, lack []string
+		count      string
+	}{
+		"ok/client id":       {"ANON", []string{"anon-1"}, []string{"dev1-a", "dev1-b"}, "1 of 3"},
+		"ok/cn":              {"dev1", []string{"dev1-a", "dev1-b"}, []string{"anon-1"}, "2 of 3"},
+		"ok/serial":          {"3f2a9c", []string{"dev1-a", "dev1-b"}, []string{"anon-1"}, "2 of 3"},
+		"ok/transport":       {"mqtts", []string{"dev1-a"}, []string{"dev1-b", "anon-1"}, "1 of 3"},
+		"ok/remote":          {"10.0.0.6", []string{"dev1-b"}, []string{"dev1-a", "anon-1"}, "1 of 3"},
+		"ok/nothing matches": {"nope", nil, []string{"dev1-a", "dev1-b", "anon-1"}, "0 of 3"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+			press(m, "/")
+			typeText(m, tt.query)
+			v := m.View()
+			requireContains(t, v, append(tt.want, "/ "+tt.query, tt.count)...)
+			requireLacks(t, v, tt.lack...)
+
+			press(m, "enter")
+			requireContains(t, m.View(), "filter: "+tt.query+"  (/ edit, esc clear)  "+tt.count, "esc clear filter")
+			press(m, "esc")
+			v = m.View()
+			requireContains(t, v, "3 live sessions", "dev1-a", "dev1-b", "anon-1", "/ filter")
+			requireLacks(t, v, "filter:", "clear filter")
+		})
+	}
+}
+
+// While typing, every key goes to the filter; esc drops it at once.
+func TestConnectionsFilterCapturesKeys(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	press(m, "/", "q", "1")
+	if m.ctx.Err() != nil || m.page != PageConnections {
+		t.Fatal("a global key acted while typing a filter")
+	}
+	requireContains(t, m.View(), "/ q1", "0 of 3", "enter apply filter")
+	press(m, "esc")
+	requireContains(t, m.View(), "3 live sessions", "dev1-a")
+	if m.active().Capturing() {
+		t.Fatal("still capturing after esc")
+	}
+}
+
 func TestCreateFormSubmitsDefaults(t *testing.T) {
 	f := newFake()
 	m, _ := loaded(t, f, 80, 24)

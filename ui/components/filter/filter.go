@@ -1,9 +1,9 @@
-// Package filter is the "/" filter line shared by the certificates and
-// activity views: a bubbles textinput that is either being typed into or
-// holding an applied query.
+// Package filter is the "/" filter line shared by the list views: a bubbles
+// textinput that is either being typed into or holding an applied query.
 package filter
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -47,6 +47,20 @@ func (m Model) Active() bool { return m.typing || m.input.Value() != "" }
 
 // Query returns the lower-cased query; empty matches everything.
 func (m Model) Query() string { return strings.ToLower(strings.TrimSpace(m.input.Value())) }
+
+// Match reports whether any field contains q, a query from Query, ignoring
+// case. The empty query matches everything.
+func Match(q string, fields ...string) bool {
+	if q == "" {
+		return true
+	}
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(f), q) {
+			return true
+		}
+	}
+	return false
+}
 
 // Clear drops the query and stops typing.
 func (m *Model) Clear() {
@@ -101,6 +115,12 @@ func (m Model) View() string {
 		return "filter: " + q + m.c.Styles.Muted.Render("  (/ edit, esc clear)")
 	}
 	return ""
+}
+
+// Summary is the line above a filtered table: the filter, then how many of
+// the total rows match.
+func (m Model) Summary(shown, total int) string {
+	return m.View() + m.c.Styles.Summary.Render("  "+strconv.Itoa(shown)+" of "+strconv.Itoa(total))
 }
 
 // ShortHelp implements help.KeyMap for the typing state.

@@ -5,7 +5,6 @@ package activity
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -93,20 +92,11 @@ func (p *Page) refilter() {
 	q := p.filter.Query()
 	p.shown = p.shown[:0]
 	for i := len(p.log) - 1; i >= 0 && len(p.shown) < Max; i-- {
-		if q == "" || matches(p.log[i], q) {
+		if e := p.log[i]; filter.Match(q, e.Type, e.Reason, e.ClientID, e.Serial, e.CN, e.Remote, e.Transport) {
 			p.shown = append(p.shown, i)
 		}
 	}
 	p.table.SetLen(len(p.shown))
-}
-
-func matches(e broker.Event, q string) bool {
-	for _, f := range []string{e.Type, e.Reason, e.ClientID, e.Serial, e.CN, e.Remote, e.Transport} {
-		if strings.Contains(strings.ToLower(f), q) {
-			return true
-		}
-	}
-	return false
 }
 
 // Capturing implements common.Page.

@@ -7,7 +7,6 @@ package certs
 import (
 	"cmp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -284,7 +283,7 @@ func (p *Page) View() string {
 
 func (p *Page) summary() string {
 	if p.filter.Active() {
-		return p.filter.View() + p.c.Styles.Summary.Render("  "+strconv.Itoa(len(p.shown))+" of "+strconv.Itoa(len(p.certs)))
+		return p.filter.Summary(len(p.shown), len(p.certs))
 	}
 	return p.c.Styles.Summary.Render(common.Plural(len(p.certs), "certificate"))
 }

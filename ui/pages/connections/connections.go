@@ -1,6 +1,6 @@
-// Package connections is the live sessions view. A session that drops stays
-// for a few seconds, struck through in red with its cause, so an operator
-// who suspends a certificate sees the device go.
+// Package connections is the live sessions view, with a "/" filter. A
+// session that drops stays for a few seconds, struck through in red with its
+// cause, so an operator who suspends a certificate sees the device go.
 package connections
 
 import (
@@ -15,8 +15,10 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/keymap"
 )
 
 // Linger is how long a dropped session stays on screen.
@@ -44,20 +46,23 @@ type meter struct {
 // Page is the connections view. Create it with New.
 type Page struct {
 	c       common.Common
+	keys    keymap.KeyMap
 	table   table.Model
+	filter  filter.Model
 	live    []broker.Session
 	dropped map[string]entry // by client id
 	meters  map[string]*meter
 	latest  map[string]common.Series // telemetry by client id
-	rows    []entry
-	chosen  string // client id under the cursor, kept when rows move
+	rows    []entry                  // the sessions matching the filter
+	chosen  string                   // client id under the cursor, kept when rows move
 
 	width, height int
 }
 
 // New returns an empty connections view.
 func New(c common.Common) *Page {
-	p := &Page{c: c, dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
+	p := &Page{c: c, keys: c.Keys, filter: filter.New(c),
+		dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
 	p.table = c.NewTable([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
@@ -77,6 +82,7 @@ func New(c common.Common) *Page {
 func (p *Page) SetSize(width, height int) {
 	p.width, p.height = width, height
 	p.table.SetSize(width, height-1)
+	p.filter.SetWidth(width)
 }
 
 // SetSessions replaces the live sessions. A client that is live again no
@@ -187,15 +193,20 @@ func (p *Page) Expire(now time.Time) bool {
 	return true
 }
 
-// rebuild merges live and dropped sessions, newest connection first, so a
-// dropped row stays where it was until it goes.
+// rebuild merges the live and dropped sessions that match the filter,
+// newest connection first, so a dropped row stays where it was until it goes.
 func (p *Page) rebuild() {
+	q := p.filter.Query()
 	p.rows = p.rows[:0]
 	for _, s := range p.live {
-		p.rows = append(p.rows, entry{s: s})
+		if matches(s, q) {
+			p.rows = append(p.rows, entry{s: s})
+		}
 	}
 	for _, e := range p.dropped {
-		p.rows = append(p.rows, e)
+		if matches(e.s, q) {
+			p.rows = append(p.rows, e)
+		}
 	}
 	slices.SortFunc(p.rows, func(a, b entry) int {
 		if c := b.s.ConnectedAt.Compare(a.s.ConnectedAt); c != 0 {
@@ -210,6 +221,10 @@ func (p *Page) rebuild() {
 	p.choose()
 }
 
+func matches(s broker.Session, q string) bool {
+	return filter.Match(q, s.ClientID, s.CN, s.Serial, s.Transport, s.Remote)
+}
+
 // choose remembers the client id under the cursor.
 func (p *Page) choose() {
 	if i := p.table.Cursor(); i >= 0 {
@@ -217,23 +232,44 @@ func (p *Page) choose() {
 	}
 }
 
-// Capturing implements common.Page; this view reads no text.
-func (p *Page) Capturing() bool { return false }
+// Capturing implements common.Page: only the filter reads text.
+func (p *Page) Capturing() bool { return p.filter.Typing() }
 
 // Update implements common.Page.
 func (p *Page) Update(msg tea.Msg) tea.Cmd {
-	p.table, _ = p.table.Update(msg)
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return nil
+	}
+	if p.filter.Typing() {
+		return p.filter.Type(k, p.rebuild)
+	}
+	switch {
+	case key.Matches(k, p.keys.Filter):
+		return p.filter.Start()
+	case key.Matches(k, p.keys.Back) && p.filter.Active():
+		p.filter.Clear()
+		p.rebuild()
+		return nil
+	}
+	p.table, _ = p.table.Update(k)
 	p.choose()
 	return nil
 }
 
 // View implements common.Page.
 func (p *Page) View() string {
-	summary := common.Plural(len(p.live), "live session")
-	if n := len(p.dropped); n > 0 {
-		summary += " · " + common.Plural(n, "dropped session")
+	var summary string
+	if p.filter.Active() {
+		summary = p.filter.Summary(len(p.rows), len(p.live)+len(p.dropped))
+	} else {
+		s := common.Plural(len(p.live), "live session")
+		if n := len(p.dropped); n > 0 {
+			s += " · " + common.Plural(n, "dropped session")
+		}
+		summary = p.c.Styles.Summary.Render(s)
 	}
-	out := p.c.Styles.Summary.Render(summary) + "\n" + p.table.View(p.row(p.c.Now()))
+	out := summary + "\n" + p.table.View(p.row(p.c.Now()))
 	return common.Fit(out, p.width, p.height)
 }
 
@@ -266,7 +302,17 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 }
 
 // ShortHelp implements help.KeyMap.
-func (p *Page) ShortHelp() []key.Binding { return p.table.KeyMap.ShortHelp() }
+func (p *Page) ShortHelp() []key.Binding {
+	if p.filter.Typing() {
+		return p.filter.ShortHelp()
+	}
+	back := p.keys.Back
+	back.SetHelp("esc", "clear filter")
+	back.SetEnabled(p.filter.Active())
+	return []key.Binding{p.keys.Filter, back, p.keys.Up, p.keys.Down}
+}
 
 // FullHelp implements help.KeyMap.
-func (p *Page) FullHelp() [][]key.Binding { return p.table.KeyMap.FullHelp() }
+func (p *Page) FullHelp() [][]key.Binding {
+	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:2])
+}
