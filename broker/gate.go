@@ -21,6 +21,9 @@ const (
 	ReasonNotTLS           = "not TLS"
 	ReasonHandshakeTimeout = "handshake timeout"
 	ReasonBadSignature     = "bad signature"
+	// ReasonOrigin refuses a browser WebSocket from a web origin the operator
+	// did not allow (--wss-origin).
+	ReasonOrigin = "websocket origin not allowed"
 	// ReasonClientIDTaken refuses a CONNECT whose client ID belongs to a live
 	// session of another certificate: MQTT's takeover would otherwise let any
 	// trusted device kick out any other by reusing its client ID.

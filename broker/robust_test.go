@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -275,5 +276,48 @@ func TestStalledClientCannotHoldADrop(t *testing.T) {
 	}
 	if werr == nil {
 		t.Fatal("the stalled client's connection is still open after the drop")
+	}
+}
+
+// Browsers may open MQTT over WebSocket only from the broker's own origin or
+// an allowed one: a foreign page must not use a client certificate the
+// browser holds (cross-site WebSocket hijacking).
+func TestWebSocketOrigins(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config) { c.WSSOrigins = []string{"https://dash.example.com"} })
+	cert, _ := e.issue(t, "browser")
+	addr := e.addr[broker.TransportWSS]
+	tests := map[string]struct {
+		origin string
+		ok     bool
+	}{
+		"ok/device without origin": {"", true},
+		"ok/allowed origin":        {"https://DASH.example.com", true},
+		"ok/same origin":           {"https://" + addr, true},
+		"fail/foreign origin":      {"https://evil.example", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			d := websocket.Dialer{TLSClientConfig: e.tlsConfig(&cert), Subprotocols: []string{"mqtt"}, HandshakeTimeout: wait}
+			ws, resp, err := d.Dial("wss://"+addr+"/mqtt", h)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				ws.Close()
+				return
+			}
+			if err == nil {
+				ws.Close()
+				t.Fatal("a foreign origin opened a websocket")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("want 403, got %v", err)
+			}
+			e.ev.wait(t, 1, broker.EventRefused, broker.ReasonOrigin+": "+tc.origin, "")
+		})
 	}
 }

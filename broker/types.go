@@ -84,7 +84,11 @@ type Config struct {
 	MQTTSAddr string // e.g. ":8883"
 	WSSAddr   string // e.g. ":8884"
 	WSSPath   string // default "/mqtt"
-	MQTTAddr  string // plain MQTT; empty = off
+	// WSSOrigins are the browser origins (e.g. "https://dash.example.com")
+	// allowed to open MQTT over WebSocket besides the broker's own; "*" allows
+	// any. Requests without an Origin header (devices) are always allowed.
+	WSSOrigins []string
+	MQTTAddr   string // plain MQTT; empty = off
 
 	// GetCertificate returns the current server certificate; called per
 	// handshake so the certificate can be rotated without a restart.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,8 +63,7 @@ func newWSFront(l *gateListener) *wsFront {
 	f.upgrader = websocket.Upgrader{
 		HandshakeTimeout: l.b.handshakeTimeout,
 		Subprotocols:     []string{"mqtt"},
-		// Devices, not browsers, connect here; the client certificate is the
-		// credential, so the Origin header carries no authority.
+		// serveHTTP has checked the origin already, to report the refusal.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return f
@@ -103,6 +104,11 @@ func (f *wsFront) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p, _ := r.Context().Value(peerKey{}).(*peer)
 	if p == nil {
 		http.Error(w, "not a gated connection", http.StatusInternalServerError)
+		return
+	}
+	if origin := r.Header.Get("Origin"); !f.originAllowed(origin, r.Host) {
+		f.l.b.emit(p.event(EventRefused, ReasonOrigin+": "+origin, ""))
+		http.Error(w, "websocket origin not allowed", http.StatusForbidden)
 		return
 	}
 	ws, err := f.upgrader.Upgrade(w, r, nil)
@@ -178,4 +184,21 @@ func (c *wsConn) Close() error {
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseWait))
 	return c.Conn.Close()
+}
+
+// originAllowed guards against cross-site WebSocket hijacking: a web page in
+// a browser that holds a client certificate must not open MQTT sessions with
+// it. Devices send no Origin; browsers may use the broker's own origin or one
+// the operator allowed.
+func (f *wsFront) originAllowed(origin, host string) bool {
+	if origin == "" {
+		return true
+	}
+	for _, o := range f.l.b.cfg.WSSOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, host)
 }

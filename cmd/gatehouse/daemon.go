@@ -26,6 +26,7 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.cfg.MQTTS, "mqtts", ":8883", "MQTT over TLS listen address (empty disables)")
 	fs.StringVar(&f.cfg.WSS, "wss", ":8884", "MQTT over secure WebSocket listen address, path /mqtt (empty disables)")
 	fs.StringVar(&f.cfg.MQTT, "mqtt", "", "plain MQTT listen address, no TLS (off by default)")
+	fs.StringArrayVar(&f.cfg.WSSOrigins, "wss-origin", nil, "browser origin allowed on wss besides the broker's own, e.g. https://dash.example.com (repeatable; * for any)")
 	fs.StringArrayVar(&f.cfg.SANs, "san", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
 	fs.StringVar(&f.cfg.ServerKeyFile, "server-key", "", "private key for --server-cert")

@@ -33,6 +33,7 @@ type Config struct {
 // BrokerConfig configures the embedded broker.
 type BrokerConfig struct {
 	MQTTS, WSS, MQTT string   // listen addresses; empty disables a transport
+	WSSOrigins       []string // browser origins allowed on wss besides the broker's own
 	SANs             []string // extra server certificate names
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
 	ServerKeyFile    string
@@ -189,6 +190,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		MQTTSAddr:      cfg.MQTTS,
 		WSSAddr:        cfg.WSS,
 		MQTTAddr:       cfg.MQTT,
+		WSSOrigins:     cfg.WSSOrigins,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
 		ClientAuth:     modes,
