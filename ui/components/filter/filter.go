@@ -39,6 +39,24 @@ func (m *Model) Start() tea.Cmd {
 	return m.input.Focus()
 }
 
+// Handle is how a list page offers a key to its filter: while typing, every
+// key edits the query; otherwise the filter key starts typing and the back
+// key clears an applied query. changed runs whenever the query changed, so the
+// page can recompute its rows. It reports whether the key was the filter's.
+func (m *Model) Handle(k tea.KeyMsg, changed func()) (tea.Cmd, bool) {
+	switch {
+	case m.typing:
+		return m.Type(k, changed), true
+	case key.Matches(k, m.c.Keys.Filter):
+		return m.Start(), true
+	case key.Matches(k, m.c.Keys.Back) && m.Active():
+		m.Clear()
+		changed()
+		return nil, true
+	}
+	return nil, false
+}
+
 // Typing reports whether keys go to the filter.
 func (m Model) Typing() bool { return m.typing }
 

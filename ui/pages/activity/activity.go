@@ -108,19 +108,11 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	if !ok {
 		return nil
 	}
-	if p.filter.Typing() {
-		return p.filter.Type(k, func() {
-			p.table.SetCursor(0)
-			p.refilter()
-		})
-	}
-	switch {
-	case key.Matches(k, p.keys.Filter):
-		return p.filter.Start()
-	case key.Matches(k, p.keys.Back) && p.filter.Active():
-		p.filter.Clear()
+	if cmd, ok := p.filter.Handle(k, func() {
+		p.table.SetCursor(0)
 		p.refilter()
-		return nil
+	}); ok {
+		return cmd
 	}
 	p.table, _ = p.table.Update(k)
 	return nil

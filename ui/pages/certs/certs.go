@@ -194,20 +194,11 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	case modeDetails:
 		return p.updateDetails(k)
 	}
-	if p.filter.Typing() {
-		cmd := p.filter.Type(k, p.refilter)
+	if cmd, ok := p.filter.Handle(k, p.refilter); ok {
 		p.afterMove()
 		return cmd
 	}
 	switch {
-	case key.Matches(k, p.keys.Filter):
-		cmd := p.filter.Start()
-		p.afterMove()
-		return cmd
-	case key.Matches(k, p.keys.Back):
-		p.filter.Clear()
-		p.refilter()
-		return nil
 	case key.Matches(k, p.keys.Open):
 		p.setMode(modeDetails)
 		p.history, p.historyErr, p.historyFor = nil, nil, ""

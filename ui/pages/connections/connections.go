@@ -241,16 +241,8 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	if !ok {
 		return nil
 	}
-	if p.filter.Typing() {
-		return p.filter.Type(k, p.rebuild)
-	}
-	switch {
-	case key.Matches(k, p.keys.Filter):
-		return p.filter.Start()
-	case key.Matches(k, p.keys.Back) && p.filter.Active():
-		p.filter.Clear()
-		p.rebuild()
-		return nil
+	if cmd, ok := p.filter.Handle(k, p.rebuild); ok {
+		return cmd
 	}
 	p.table, _ = p.table.Update(k)
 	p.choose()
