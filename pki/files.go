@@ -34,13 +34,12 @@ func WriteClientFiles(dir string, iss Issued, force bool) ([]string, error) {
 		return nil, fmt.Errorf("write client files: %w", err)
 	}
 	if !force {
-		for _, f := range files {
-			p := filepath.Join(dir, f.name)
-			if _, err := os.Lstat(p); err == nil {
-				return nil, fmt.Errorf("write client files: %s already exists: use --force to overwrite", p)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("write client files: %w", err)
-			}
+		names := make([]string, len(files))
+		for i, f := range files {
+			names[i] = f.name
+		}
+		if err := CheckClientFiles(dir, names...); err != nil {
+			return nil, fmt.Errorf("write client files: %w", err)
 		}
 	}
 	paths := make([]string, 0, len(files))
@@ -52,6 +51,24 @@ func WriteClientFiles(dir string, iss Issued, force bool) ([]string, error) {
 		paths = append(paths, p)
 	}
 	return paths, nil
+}
+
+// CheckClientFiles fails when one of the named files (by default ca.pem,
+// client.crt and client.key) already exists in dir. Callers run it before
+// issuing, so a refusal never costs a key that cannot be written.
+func CheckClientFiles(dir string, names ...string) error {
+	if len(names) == 0 {
+		names = []string{CAFile, CertFile, KeyFile}
+	}
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s already exists: choose another --out or use --force to overwrite", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // writeAtomic writes data to a temporary file next to path, syncs it, sets

@@ -188,7 +188,7 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		dir = dirFor(req.CN)
 	}
 	if !force && dir != "" {
-		if err := filesFree(dir); err != nil {
+		if err := pki.CheckClientFiles(dir); err != nil {
 			return ui.CreateResult{}, err
 		}
 	}
@@ -224,20 +224,6 @@ func dirFor(cn string) string {
 		name = strings.ReplaceAll(name, ".", "_")
 	}
 	return filepath.Join(".", name)
-}
-
-// clientFiles are the files a device needs, as the Kaa tutorial names them.
-var clientFiles = []string{pki.CAFile, pki.CertFile, pki.KeyFile}
-
-// filesFree fails when one of the client files already exists in dir.
-func filesFree(dir string) error {
-	for _, name := range clientFiles {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("%s already exists: choose another --out directory or pass --force", p)
-		}
-	}
-	return nil
 }
 
 // Transition implements ui.Backend: the lifecycle change is committed with its
