@@ -27,9 +27,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the store layout this build reads and writes.
-const SchemaVersion = 1
-
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is zero.
 const DefaultTimeout = time.Second
 
@@ -152,10 +149,12 @@ func initSchema(db *bolt.DB, path string) (err error) {
 			if err != nil {
 				return fmt.Errorf("open store %s: create meta bucket: %w", path, err)
 			}
-			if err := m.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+			if err := m.Put(keySchema, []byte("1")); err != nil {
 				return fmt.Errorf("open store %s: write schema version: %w", path, err)
 			}
-		} else if err := checkSchema(meta.Get(keySchema), path); err != nil {
+		}
+		version, err := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), path)
+		if err != nil {
 			return err
 		}
 		for _, name := range allBuckets {
@@ -163,19 +162,21 @@ func initSchema(db *bolt.DB, path string) (err error) {
 				return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
 			}
 		}
-		return nil
+		return migrate(tx, version, path)
 	})
 }
 
-func checkSchema(raw []byte, path string) error {
+// checkSchema parses the stored schema version and refuses one this build
+// cannot read.
+func checkSchema(raw []byte, path string) (int, error) {
 	v, err := strconv.Atoi(string(raw))
 	if err != nil || v < 1 {
-		return fmt.Errorf("open store %s: %w: bad schema version %q", path, ErrCorrupt, raw)
+		return 0, fmt.Errorf("open store %s: %w: bad schema version %q", path, ErrCorrupt, raw)
 	}
 	if v > SchemaVersion {
-		return fmt.Errorf("open store %s: schema version %d is newer than this gatehouse supports (%d): upgrade gatehouse", path, v, SchemaVersion)
+		return 0, fmt.Errorf("open store %s: schema version %d is newer than this gatehouse supports (%d): upgrade gatehouse", path, v, SchemaVersion)
 	}
-	return nil
+	return v, nil
 }
 
 // Close releases the file and its lock.

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A migration moves a store from schema version to-1 to version to. It runs
+// inside the open transaction, so a store is migrated whole or not at all.
+// A new store starts at version 1 and runs every migration, so a migration is
+// also where a new store gets its initial records.
+type migration struct {
+	to   int
+	name string
+	run  func(tx *bolt.Tx) error
+}
+
+// SchemaVersion is the store layout this build reads and writes: the last
+// migration's version.
+const SchemaVersion = 1
+
+// migrations lists every schema change in order, one version each.
+var migrations = []migration{}
+
+// migrate runs the migrations past version and records the new version.
+func migrate(tx *bolt.Tx, version int, path string) error {
+	for _, m := range migrations {
+		if m.to <= version {
+			continue
+		}
+		if err := m.run(tx); err != nil {
+			return fmt.Errorf("open store %s: migrate to schema %d (%s): %w", path, m.to, m.name, err)
+		}
+		version = m.to
+	}
+	if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(version))); err != nil {
+		return fmt.Errorf("open store %s: write schema version: %w", path, err)
+	}
+	return nil
+}
