@@ -276,6 +276,10 @@ type connLimiter struct {
 	mu    sync.Mutex
 	total int
 	perIP map[string]int
+	// lastEvent (unix nanoseconds) spaces the refused events of a connection
+	// flood: each refusal costs the flooder a TCP handshake, but its event
+	// would cost the broker far more, so at most one per limitEventGap.
+	lastEvent atomic.Int64
 }
 
 // acquire counts a new connection from ip, or returns why it may not open.
@@ -326,7 +330,9 @@ func (l *gateListener) admitConn(conn net.Conn) (net.Conn, bool) {
 	}
 	if reason := l.b.acquire(ip); reason != "" {
 		_ = conn.Close()
-		l.b.emit(newPeer(l.name, conn).event(EventRefused, reason, ""))
+		if spaced(&l.b.conns.lastEvent, time.Now()) {
+			l.b.emit(newPeer(l.name, conn).event(EventRefused, reason, ""))
+		}
 		return nil, false
 	}
 	return &countedConn{Conn: conn, release: func() { l.b.release(ip) }}, true
@@ -520,10 +526,14 @@ func (b *Broker) setCause(p *peer, cause string) {
 // limitEvent emits a refused event about a non-fatal limit hit of p's
 // session, at most one per limitEventGap.
 func (b *Broker) limitEvent(p *peer, reason, clientID string) {
-	now := time.Now().UnixNano()
-	last := p.lim.lastEvent.Load()
-	if now-last < int64(limitEventGap) || !p.lim.lastEvent.CompareAndSwap(last, now) {
-		return
+	if spaced(&p.lim.lastEvent, time.Now()) {
+		b.emit(p.event(EventRefused, reason, clientID))
 	}
-	b.emit(p.event(EventRefused, reason, clientID))
+}
+
+// spaced reports whether an event may go out now, at least limitEventGap
+// after the last one recorded in last, and records it.
+func spaced(last *atomic.Int64, now time.Time) bool {
+	prev := last.Load()
+	return now.UnixNano()-prev >= int64(limitEventGap) && last.CompareAndSwap(prev, now.UnixNano())
 }
