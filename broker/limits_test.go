@@ -220,10 +220,11 @@ func totalAlloc() uint64 {
 // claim200MB is a PUBLISH (or CONNECT) fixed header claiming a 200 MB body.
 func claim200MB(typ byte) []byte { return append([]byte{typ}, remLen(200_000_000)...) }
 
-// TestPacketTooLarge sends only fixed headers claiming 200 MB, and garbage,
-// on mqtts and wss: the broker closes at once without waiting for the body
-// or allocating it (MQTT 5 sessions hear DISCONNECT 0x95), names the cause,
-// and keeps serving others.
+// TestPacketTooLarge sends only fixed headers claiming 200 MB or one byte
+// over the limit, and garbage, on mqtts and wss: the broker closes at once
+// without waiting for the body or allocating it (MQTT 5 sessions hear
+// DISCONNECT 0x95), names the cause, and keeps serving others; a packet of
+// exactly the limit passes.
 func TestPacketTooLarge(t *testing.T) {
 	e := newEnv(t, func(c *broker.Config) { c.Limits.MaxPacketSize = 4096 })
 	cert, serial := e.issue(t, "big")
@@ -236,10 +237,23 @@ func TestPacketTooLarge(t *testing.T) {
 	}{
 		{"v5 session", connectPacket(5, "big5"), claim200MB(pktPublish), codePacketTooLarge, broker.EventDisconnected},
 		{"v3 session", connectPacket(4, "big4"), claim200MB(pktPublish), -1, broker.EventDisconnected},
-		{"just over the limit", connectPacket(5, "big-edge"), publish5("t", 0, 0, make([]byte, 4096)), codePacketTooLarge, broker.EventDisconnected},
+		{"one byte over the limit", connectPacket(5, "big-edge"), append([]byte{pktPublish}, remLen(4094)...), codePacketTooLarge, broker.EventDisconnected},
 		{"before CONNECT", nil, claim200MB(pktConnect), -1, broker.EventRefused},
 	}
 	for _, transport := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+		t.Run(transport+"/at the limit", func(t *testing.T) {
+			c, _ := e.session(t, transport, &cert, connectPacket(5, "big-fits"))
+			pkt := publish5("t", 0, 0, make([]byte, 4089))
+			if len(pkt) != 4096 {
+				t.Fatalf("test packet is %d bytes, want 4096", len(pkt))
+			}
+			if _, err := c.Write(append(pkt, 0xC0, 0)); err != nil { // and PINGREQ
+				t.Fatal(err)
+			}
+			if typ, _, err := c.readPacket(); err != nil || typ != 0xD0 {
+				t.Fatalf("PINGRESP after a packet at the limit: type %#x, %v", typ, err)
+			}
+		})
 		for _, tc := range cases {
 			t.Run(transport+"/"+tc.name, func(t *testing.T) {
 				before := len(e.ev.match(func(ev broker.Event) bool {
@@ -425,8 +439,10 @@ func TestPublishRate(t *testing.T) {
 		size   int
 		cut    bool
 	}{
-		{"messages over the rate", broker.Limits{MaxMsgRate: 5}, 20, 10, true},
-		{"bytes over the rate", broker.Limits{MaxByteRate: 1000, MaxPacketSize: 1024}, 5, 500, true},
+		// Exactly one publish past the burst: nothing is left unread when the
+		// broker closes, so the DISCONNECT is not lost to a TCP reset.
+		{"messages over the rate", broker.Limits{MaxMsgRate: 5}, 6, 10, true},
+		{"bytes over the rate", broker.Limits{MaxByteRate: 1000, MaxPacketSize: 1024}, 3, 500, true},
 		{"within both", broker.Limits{MaxMsgRate: 100, MaxByteRate: 1 << 20}, 20, 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -435,7 +451,7 @@ func TestPublishRate(t *testing.T) {
 			c, _ := e.session(t, broker.TransportMQTTS, &cert, connectPacket(5, "rate"))
 			for range tc.count {
 				if _, err := c.Write(publish5("rate/x", 0, 0, make([]byte, tc.size))); err != nil {
-					break // closed already
+					t.Fatal(err)
 				}
 			}
 			if !tc.cut {
