@@ -183,12 +183,18 @@ type frameGuard struct {
 	inLen  bool
 	length int
 	shift  uint
-	nLen   int // remaining length bytes read
+	nLen   int  // remaining length bytes read
+	over   bool // a packet over the limit was seen: the stream ends there
 }
 
 // scan passes b through the framing and returns how many of its bytes may be
-// handed on: all of them, unless a packet over the limit starts in b.
+// handed on: all of them, unless b completes the fixed header of a packet
+// over the limit; then those before that header (earlier reads may have
+// passed its first bytes, never its body), and true.
 func (g *frameGuard) scan(b []byte) (int, bool) {
+	if g.over {
+		return 0, true
+	}
 	head := 0 // where the current fixed header starts within b
 	for i := 0; i < len(b); {
 		if g.skip > 0 {
@@ -215,6 +221,7 @@ func (g *frameGuard) scan(b []byte) (int, bool) {
 		}
 		g.inLen = false
 		if 1+g.nLen+g.length > g.max {
+			g.over = true
 			return head, true
 		}
 		g.skip = g.length
@@ -222,13 +229,17 @@ func (g *frameGuard) scan(b []byte) (int, bool) {
 	return len(b), false
 }
 
-// checkRead runs the frame guard over the bytes a Read returned.
+// checkRead runs the frame guard over the bytes a Read returned and ends
+// the connection, once, at a packet over the limit.
 func (p *peer) checkRead(b []byte) (int, error) {
+	first := !p.lim.guard.over
 	n, over := p.lim.guard.scan(b)
 	if !over {
 		return n, nil
 	}
-	p.lim.b.packetTooLarge(p)
+	if first {
+		p.lim.b.packetTooLarge(p)
+	}
 	return n, packets.ErrPacketTooLarge
 }
 
