@@ -23,3 +23,16 @@ func registerLimits(fs *pflag.FlagSet, l *broker.Limits) {
 	fs.IntVar(&l.MaxRetained, "max-retained", d.MaxRetained, "`N` retained messages kept; past it a message is delivered but not retained (0 = unlimited)")
 	fs.IntVar(&l.MaxRetainedBytes, "max-retained-bytes", d.MaxRetainedBytes, "total payload `BYTES` of retained messages kept (0 = unlimited)")
 }
+
+// demoConnsSlack leaves room beside the demo's devices for the operator's
+// own clients on the same host.
+const demoConnsSlack = 16
+
+// fitDemoFleet raises the per-IP connection cap so that every simulated
+// device, all of them on this host, gets in; an explicit --max-conns-per-ip
+// is kept.
+func fitDemoFleet(fs *pflag.FlagSet, l *broker.Limits, devices int) {
+	if !fs.Changed("max-conns-per-ip") && l.MaxConnsPerIP > 0 {
+		l.MaxConnsPerIP = max(l.MaxConnsPerIP, devices+demoConnsSlack)
+	}
+}

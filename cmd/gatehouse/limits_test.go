@@ -71,3 +71,31 @@ func TestLimitFlagsReachTheBroker(t *testing.T) {
 		t.Fatalf("SUBACK codes %v: want one granted (1) and one refused (0x80)", codes)
 	}
 }
+
+// TestDemoFleetFitsThePerIPCap: the demo's devices all connect from this
+// host, so its per-IP cap grows to fit them unless the operator set one.
+func TestDemoFleetFitsThePerIPCap(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args    []string
+		devices int
+		want    int
+	}{
+		"ok/small fleet keeps the default": {nil, 5, broker.DefaultMaxConnsPerIP},
+		"ok/large fleet raises it":         {nil, 500, 500 + demoConnsSlack},
+		"ok/explicit cap is kept":          {[]string{"--max-conns-per-ip", "3"}, 500, 3},
+		"ok/explicit off stays off":        {[]string{"--max-conns-per-ip", "0"}, 500, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var bf brokerFlags
+			c := &cobra.Command{}
+			bf.register(c)
+			if err := c.Flags().Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			fitDemoFleet(c.Flags(), &bf.cfg.Limits, tc.devices)
+			if got := bf.cfg.Limits.MaxConnsPerIP; got != tc.want {
+				t.Fatalf("per-IP cap %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
