@@ -18,10 +18,6 @@ const (
 	DefaultExpiryCheck      = time.Second
 )
 
-// maxWritesPending replaces mochi's default of 8192 queued packets per
-// client, whose channel alone costs 64 KiB per session.
-const maxWritesPending = 1024
-
 // maxSessionExpiry bounds, in seconds, how long a disconnected persistent
 // session is kept: mochi's default keeps them forever, so devices could pile
 // up sessions and their queued messages without limit.
@@ -45,6 +41,9 @@ type Broker struct {
 	modes            map[string]*atomic.Bool // fixed keys; values switched at run time
 	server           *mqtt.Server
 	idx              index
+	limits           Limits
+	conns            connLimiter
+	retained         retainedStore
 
 	life      sync.Mutex // serialises Start and Close
 	started   bool
@@ -76,6 +75,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
 	b := &Broker{
 		cfg:              cfg,
 		log:              cfg.Logger.With("component", "broker"),
@@ -83,6 +85,9 @@ func New(cfg Config) (*Broker, error) {
 		expiryCheck:      orDefault(cfg.ExpiryCheck, DefaultExpiryCheck),
 		modes:            map[string]*atomic.Bool{},
 		idx:              newIndex(),
+		limits:           cfg.Limits.withDefaults(),
+		conns:            connLimiter{perIP: map[string]int{}},
+		retained:         retainedStore{size: map[string]int{}},
 		stop:             make(chan struct{}),
 	}
 	for _, name := range []string{TransportMQTTS, TransportWSS} {
@@ -92,12 +97,16 @@ func New(cfg Config) (*Broker, error) {
 		b.modes[name] = m
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumClientWritesPending = maxWritesPending
 	caps.MaximumSessionExpiryInterval = maxSessionExpiry
+	b.limits.capabilities(caps)
 	b.server = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       cfg.Logger.With("component", "mochi"),
 	})
+	// The limit hook comes first: mochi calls hooks in the order added.
+	if err := b.server.AddHook(&limitHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add limit hook: %w", err)
+	}
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
 	}

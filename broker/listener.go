@@ -114,7 +114,12 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 			}
 			continue
 		}
+		conn, ok := l.admitConn(conn)
+		if !ok {
+			continue
+		}
 		p := newPeer(l.name, conn)
+		p.lim.b, p.lim.guard.max = l.b, l.b.limits.MaxPacketSize
 		if !l.track(p, conn) {
 			_ = conn.Close()
 			return

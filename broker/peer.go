@@ -26,6 +26,7 @@ type peer struct {
 	msgsIn, msgsOut   atomic.Uint64
 	bytesIn, bytesOut atomic.Uint64
 	lastActivity      atomic.Int64 // unix nanoseconds
+	lim               peerLimits
 
 	// Guarded by Broker.mu.
 	cl          *mqtt.Client
@@ -48,17 +49,19 @@ func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }
 // session snapshots p; the caller holds Broker.mu.
 func (p *peer) session() Session {
 	return Session{
-		ClientID:     p.clientID,
-		Serial:       p.serial,
-		CN:           p.cn,
-		Transport:    p.transport,
-		Remote:       p.remote,
-		ConnectedAt:  p.connectedAt,
-		MsgsIn:       p.msgsIn.Load(),
-		MsgsOut:      p.msgsOut.Load(),
-		BytesIn:      p.bytesIn.Load(),
-		BytesOut:     p.bytesOut.Load(),
-		LastActivity: time.Unix(0, p.lastActivity.Load()),
+		ClientID:        p.clientID,
+		Serial:          p.serial,
+		CN:              p.cn,
+		Transport:       p.transport,
+		Remote:          p.remote,
+		ConnectedAt:     p.connectedAt,
+		MsgsIn:          p.msgsIn.Load(),
+		MsgsOut:         p.msgsOut.Load(),
+		BytesIn:         p.bytesIn.Load(),
+		BytesOut:        p.bytesOut.Load(),
+		LastActivity:    time.Unix(0, p.lastActivity.Load()),
+		DroppedOut:      p.lim.droppedOut.Load(),
+		RetainedRefused: p.lim.retainedRefused.Load(),
 	}
 }
 
@@ -98,12 +101,15 @@ type meteredConn struct {
 
 func (c *meteredConn) peer() *peer { return c.p }
 
-// Read counts the MQTT bytes received.
+// Read counts the MQTT bytes received and stops at a packet over the size limit.
 func (c *meteredConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
 		c.p.bytesIn.Add(uint64(n))
 		c.p.touch()
+		if k, over := c.p.checkRead(b[:n]); over != nil {
+			return k, over
+		}
 	}
 	return n, err
 }

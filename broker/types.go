@@ -50,6 +50,12 @@ type Session struct {
 	BytesIn      uint64    `json:"bytes_in"`
 	BytesOut     uint64    `json:"bytes_out"`
 	LastActivity time.Time `json:"last_activity"`
+	// DroppedOut counts messages not delivered because the client read too
+	// slowly and its queue (Limits.MaxQueued) was full.
+	DroppedOut uint64 `json:"dropped_out"`
+	// RetainedRefused counts its retained messages not retained because the
+	// retained store was at its limits.
+	RetainedRefused uint64 `json:"retained_refused"`
 }
 
 // TransportInfo describes one listener.
@@ -109,4 +115,7 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// ExpiryCheck is how often live sessions are checked for expired certificates; default 1s.
 	ExpiryCheck time.Duration
+	// Limits bound what clients can make the broker hold or do; see Limits
+	// for which zero fields take a default and which mean unlimited.
+	Limits Limits
 }

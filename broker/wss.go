@@ -19,6 +19,10 @@ import (
 // wsCloseWait bounds the write of a websocket close frame.
 const wsCloseWait = time.Second
 
+// wsMaxHeader bounds the HTTP request headers of an upgrade, which Go's
+// default would let grow to 1 MiB per connection before any MQTT byte.
+const wsMaxHeader = 16 << 10
+
 // errNotBinary ends a WSS session whose client sent a text frame: MQTT over
 // websocket is binary only.
 var errNotBinary = errors.New("websocket message is not binary")
@@ -51,6 +55,7 @@ func newWSFront(l *gateListener) *wsFront {
 	f.srv = &http.Server{
 		Handler:           http.HandlerFunc(f.serveHTTP),
 		ReadHeaderTimeout: l.b.handshakeTimeout,
+		MaxHeaderBytes:    wsMaxHeader,
 		IdleTimeout:       l.b.handshakeTimeout,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -137,7 +142,8 @@ type wsConn struct {
 
 func (c *wsConn) peer() *peer { return c.p }
 
-// Read reads the payload of the binary messages in order.
+// Read reads the payload of the binary messages in order, stopping at a
+// packet over the size limit.
 func (c *wsConn) Read(b []byte) (int, error) {
 	for {
 		if c.r == nil {
@@ -162,6 +168,9 @@ func (c *wsConn) Read(b []byte) (int, error) {
 		if n > 0 {
 			c.p.bytesIn.Add(uint64(n))
 			c.p.touch()
+			if k, over := c.p.checkRead(b[:n]); over != nil {
+				return k, over
+			}
 		}
 		if n > 0 || err != nil {
 			return n, err

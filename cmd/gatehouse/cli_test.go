@@ -366,7 +366,7 @@ func TestJSONContracts(t *testing.T) {
 		args   []string
 		fields []string
 	}{
-		"ok/conn list": {[]string{"conn", "list"}, []string{"client_id", "serial", "cn", "transport", "remote", "connected_at", "msgs_in", "msgs_out"}},
+		"ok/conn list": {[]string{"conn", "list"}, []string{"client_id", "serial", "cn", "transport", "remote", "connected_at", "msgs_in", "msgs_out", "dropped_out", "retained_refused"}},
 		"ok/events":    {[]string{"events"}, []string{"at", "type", "reason", "client_id", "serial", "cn", "remote", "transport"}},
 		"ok/cert list": {[]string{"cert", "list"}, []string{"serial", "cn", "state", "not_before", "not_after", "fingerprint", "issuer", "sessions"}},
 		"ok/audit":     {[]string{"audit"}, []string{"seq", "at", "actor", "action"}},

@@ -30,6 +30,7 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	fs.StringArrayVar(&f.cfg.SANs, "san", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
 	fs.StringVar(&f.cfg.ServerKeyFile, "server-key", "", "private key for --server-cert")
+	registerLimits(fs, &f.cfg.Limits)
 }
 
 // daemon is a running broker with its admin socket: what `serve` runs
@@ -48,6 +49,9 @@ func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*d
 	}
 	if (bf.cfg.ServerCertFile == "") != (bf.cfg.ServerKeyFile == "") {
 		return nil, usageErr{fmt.Errorf("--server-cert and --server-key go together")}
+	}
+	if err := bf.cfg.Limits.Validate(); err != nil {
+		return nil, usageErr{fmt.Errorf("limits: %w", err)}
 	}
 	a, err := openApp(dir, actor, &app.Config{Logger: log})
 	if err != nil {

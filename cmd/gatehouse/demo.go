@@ -66,6 +66,7 @@ ports are used when free, otherwise random loopback ports.`,
 			if bf.cfg.MQTTS == "" {
 				return usageErr{fmt.Errorf("the demo devices connect over mqtts: give --mqtts an address")}
 			}
+			fitDemoFleet(cmd.Flags(), &bf.cfg.Limits, o.devices)
 			return runDemo(cmd.Context(), g, bf, o)
 		},
 	}

@@ -37,6 +37,7 @@ type BrokerConfig struct {
 	SANs             []string // extra server certificate names
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
 	ServerKeyFile    string
+	Limits           broker.Limits // what clients may make the broker hold or do
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -197,6 +198,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
 		Logger:         a.log,
+		Limits:         cfg.Limits,
 	})
 	if err != nil {
 		return fmt.Errorf("configure broker: %w", err)

@@ -26,8 +26,13 @@ const (
 	// telemetryFieldName caps a field name's length; longer ones are ignored.
 	telemetryFieldName = 64
 	// telemetryTopic caps the stored topic, which is kept for display only
-	// and may be 64 KiB long in MQTT.
+	// and may be 64 KiB long in MQTT. Only a client's last topic is kept, so
+	// publishing on ever new topics costs nothing.
 	telemetryTopic = 256
+	// telemetryClientID caps the client ID of a tracked client: MQTT allows
+	// 64 KiB ones, and a key cannot be truncated without merging clients, so
+	// longer ones are not tracked.
+	telemetryClientID = 256
 	// telemetryParseLimit is the largest payload parsed as JSON; larger ones
 	// are only counted, so a hostile publisher cannot make the broker's
 	// client goroutines spend their time decoding.
@@ -45,7 +50,8 @@ type Series = ui.Series
 // It is safe for concurrent use. Record is called from the broker's client
 // goroutines, so it decodes outside the lock and holds the mutex only to
 // append a few numbers. Memory is bounded by TelemetryClients x
-// telemetryFields x TelemetryWindow values.
+// telemetryFields x TelemetryWindow values, one topic and one client ID of
+// bounded length per client, whatever the clients publish.
 type Telemetry struct {
 	maxClients, window int
 
@@ -78,6 +84,9 @@ func NewTelemetry(maxClients, window int) *Telemetry {
 
 // Record accounts one message published by clientID on topic at the given time.
 func (t *Telemetry) Record(clientID, topic string, payload []byte, at time.Time) {
+	if len(clientID) > telemetryClientID {
+		return
+	}
 	samples := parseSamples(payload)
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -174,3 +174,33 @@ func BenchmarkTelemetryRecord(b *testing.B) {
 		tel.Record(fmt.Sprintf("dev-%d", i%100), "kp1/demo-v1/dcx/dev/json", payload, telemetryT0)
 	}
 }
+
+// TestTelemetryMemoryIsBounded has hostile clients publish on ever new
+// topics and field names, under ever new and very long client IDs: the
+// collector's state stays within its caps.
+func TestTelemetryMemoryIsBounded(t *testing.T) {
+	const maxClients = 10
+	tel := NewTelemetry(maxClients, 5)
+	long := strings.Repeat("c", 64<<10)
+	for i := range 1000 {
+		topic := fmt.Sprintf("%s/%d", strings.Repeat("t", 1024), i)
+		payload := fmt.Sprintf(`{"f%d":1,"g%d":2}`, i, i)
+		tel.Record("dev", topic, []byte(payload), telemetryT0)
+		tel.Record(fmt.Sprintf("dev-%d", i), topic, []byte(payload), telemetryT0)
+		tel.Record(long+fmt.Sprint(i), topic, []byte(payload), telemetryT0)
+	}
+	snap := tel.Snapshot()
+	if len(snap) != maxClients {
+		t.Fatalf("tracking %d clients, want the cap %d", len(snap), maxClients)
+	}
+	for _, s := range snap {
+		if len(s.ClientID) > telemetryClientID || len(s.Topic) > telemetryTopic || len(s.Fields) > telemetryFields {
+			t.Fatalf("series over its caps: id %d bytes, topic %d bytes, %d fields", len(s.ClientID), len(s.Topic), len(s.Fields))
+		}
+		for name, vals := range s.Fields {
+			if len(vals) > 5 {
+				t.Fatalf("field %s keeps %d values, want at most 5", name, len(vals))
+			}
+		}
+	}
+}
