@@ -42,14 +42,18 @@ type daemon struct {
 
 // startDaemon opens the store, starts the listeners and serves the admin
 // socket. actor names who acts for callers without their own (the TUI).
-func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*daemon, error) {
+func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*daemon, error) {
 	if admin.Alive(dir) {
 		return nil, fmt.Errorf("a gatehouse daemon already serves %s; use 'gatehouse' to attach or stop it first", dir)
 	}
 	if (bf.cfg.ServerCertFile == "") != (bf.cfg.ServerKeyFile == "") {
 		return nil, usageErr{fmt.Errorf("--server-cert and --server-key go together")}
 	}
-	a, err := openApp(dir, actor, &app.Config{Logger: log})
+	pass, err := g.caPassphrase()
+	if err != nil {
+		return nil, err
+	}
+	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass})
 	if err != nil {
 		return nil, err
 	}
