@@ -204,8 +204,8 @@ current passphrase comes from ` + passphraseSources + `.`,
 				return err
 			}
 			db := filepath.Join(dir, app.DBFile)
-			if _, err := os.Stat(db); err != nil {
-				return fmt.Errorf("no store to change: %w", err)
+			if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("no store at %s: nothing to change", db)
 			}
 			a, err := openApp(dir, admin.CurrentUser(), &app.Config{CAPassphrase: oldPass})
 			if errors.Is(err, pki.ErrNotSealed) {
