@@ -44,8 +44,8 @@ type Authority struct {
 	rootPEM, issuingPEM []byte
 	issuingKey          crypto.Signer
 	// keys seals CA keys at rest; nil keeps them in the clear. Set by Init,
-	// replaced by SetPassphrase under mu.
-	keys *keyring
+	// replaced by SetPassphrase under mu; read without locking (Sealed).
+	keys atomic.Pointer[keyring]
 
 	mu    sync.Mutex // serialises writers; see the package comment
 	trust atomic.Pointer[trustSet]
@@ -72,7 +72,7 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 		if err != nil {
 			return nil, fmt.Errorf("init pki: %w", err)
 		}
-		a.keys = k
+		a.keys.Store(k)
 	}
 	cas, err := st.ListCAs()
 	if err != nil {
@@ -206,16 +206,17 @@ func (a *Authority) caKeyDER(ca store.CA) ([]byte, error) {
 	if block == nil {
 		return nil, fmt.Errorf("stored %s CA %s: no private key", ca.Role, ca.ID)
 	}
+	keys := a.keys.Load()
 	switch {
-	case block.Type == sealedKeyType && a.keys == nil:
+	case block.Type == sealedKeyType && keys == nil:
 		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrPassphraseRequired)
 	case block.Type == sealedKeyType:
-		der, err := a.keys.open(ca.ID, block)
+		der, err := keys.open(ca.ID, block)
 		if err != nil {
 			return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, err)
 		}
 		return der, nil
-	case block.Type == clearKeyType && a.keys != nil:
+	case block.Type == clearKeyType && keys != nil:
 		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrNotSealed)
 	case block.Type == clearKeyType:
 		return block.Bytes, nil
@@ -231,10 +232,11 @@ func (a *Authority) encodeCAKey(caID string, key crypto.Signer) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("encode CA private key: %w", err)
 	}
-	if a.keys == nil {
+	keys := a.keys.Load()
+	if keys == nil {
 		return string(pem.EncodeToMemory(&pem.Block{Type: clearKeyType, Bytes: der})), nil
 	}
-	return a.keys.seal(caID, der)
+	return keys.seal(caID, der)
 }
 
 // caRecord describes cert as a store record.

@@ -8,11 +8,7 @@ import (
 
 // Sealed reports whether the CA keys are encrypted at rest, that is whether
 // the Authority was initialised (or has since been re-sealed) with a passphrase.
-func (a *Authority) Sealed() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.keys != nil
-}
+func (a *Authority) Sealed() bool { return a.keys.Load() != nil }
 
 // SetPassphrase encrypts every stored CA key under pass, replacing the
 // current passphrase or the clear form, in one store transaction audited as
@@ -47,7 +43,7 @@ func (a *Authority) SetPassphrase(pass []byte, actor string) (int, error) {
 		changes = append(changes, store.CAKeyChange{ID: ca.ID, Old: ca.KeyPEM, New: sealed})
 	}
 	action := "ca.passphrase.set"
-	if a.keys != nil {
+	if a.keys.Load() != nil {
 		action = "ca.passphrase.change"
 	}
 	audit := store.AuditRecord{At: a.opts.now(), Actor: actor, Action: action,
@@ -55,6 +51,6 @@ func (a *Authority) SetPassphrase(pass []byte, actor string) (int, error) {
 	if err := a.st.ReplaceCAKeys(changes, audit); err != nil {
 		return 0, fmt.Errorf("set CA passphrase: %w", err)
 	}
-	a.keys = next
+	a.keys.Store(next)
 	return len(changes), nil
 }

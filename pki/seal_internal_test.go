@@ -23,7 +23,7 @@ func TestKEKDerivedOncePerStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(a.keys.keks); n != 1 {
+	if n := len(a.keys.Load().keks); n != 1 {
 		t.Fatalf("%d key-encryption keys derived, want 1", n)
 	}
 }
