@@ -43,6 +43,9 @@ type Authority struct {
 	root, issuing       *x509.Certificate
 	rootPEM, issuingPEM []byte
 	issuingKey          crypto.Signer
+	// keys seals CA keys at rest; nil keeps them in the clear. Set by Init,
+	// replaced by SetPassphrase under mu; read without locking (Sealed).
+	keys atomic.Pointer[keyring]
 
 	mu    sync.Mutex // serialises writers; see the package comment
 	trust atomic.Pointer[trustSet]
@@ -64,6 +67,13 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 		opt(&o)
 	}
 	a := &Authority{st: st, opts: o}
+	if o.passphrase != nil {
+		k, err := newKeyring(o.passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("init pki: %w", err)
+		}
+		a.keys.Store(k)
+	}
 	cas, err := st.ListCAs()
 	if err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
@@ -115,7 +125,7 @@ func entryOf(c store.Cert) (entry, error) {
 func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *caKeyPair) (*caKeyPair, error) {
 	for _, ca := range cas {
 		if ca.Role == role {
-			return parseCAKeyPair(ca)
+			return a.parseCAKeyPair(ca)
 		}
 	}
 	key, err := generateKey(KeyECDSAP256, a.opts.rand)
@@ -155,12 +165,10 @@ func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *ca
 	if err != nil {
 		return nil, fmt.Errorf("parse new %s CA: %w", role, err)
 	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
+	rec := caRecord(cert, role, now)
+	if rec.KeyPEM, err = a.encodeCAKey(rec.ID, key); err != nil {
 		return nil, err
 	}
-	rec := caRecord(cert, role, now)
-	rec.KeyPEM = string(keyPEM)
 	audit := store.AuditRecord{At: now, Actor: "gatehouse", Action: "ca.create",
 		Detail: fmt.Sprintf("%s CA %q, expires %s", role, cert.Subject.CommonName, cert.NotAfter.UTC().Format(time.DateOnly))}
 	if err := a.st.PutCA(rec, audit); err != nil {
@@ -169,16 +177,16 @@ func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *ca
 	return &caKeyPair{cert: cert, certPEM: []byte(rec.CertPEM), key: key}, nil
 }
 
-func parseCAKeyPair(ca store.CA) (*caKeyPair, error) {
+func (a *Authority) parseCAKeyPair(ca store.CA) (*caKeyPair, error) {
 	cert, err := parseCertPEM([]byte(ca.CertPEM))
 	if err != nil {
 		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, err)
 	}
-	block, _ := pem.Decode([]byte(ca.KeyPEM))
-	if block == nil {
-		return nil, fmt.Errorf("stored %s CA %s: no private key", ca.Role, ca.ID)
+	der, err := a.caKeyDER(ca)
+	if err != nil {
+		return nil, err
 	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("stored %s CA %s: parse key: %w", ca.Role, ca.ID, err)
 	}
@@ -187,6 +195,48 @@ func parseCAKeyPair(ca store.CA) (*caKeyPair, error) {
 		return nil, fmt.Errorf("stored %s CA %s: key type %T cannot sign", ca.Role, ca.ID, k)
 	}
 	return &caKeyPair{cert: cert, certPEM: []byte(ca.CertPEM), key: signer}, nil
+}
+
+// caKeyDER returns the PKCS#8 DER of a stored CA key, opening it when
+// sealed. A store must be wholly sealed with a passphrase or wholly clear
+// without one: a clear key while a passphrase is given is refused, so an
+// operator who believes the keys are protected learns that they are not.
+func (a *Authority) caKeyDER(ca store.CA) ([]byte, error) {
+	block, _ := pem.Decode([]byte(ca.KeyPEM))
+	if block == nil {
+		return nil, fmt.Errorf("stored %s CA %s: no private key", ca.Role, ca.ID)
+	}
+	keys := a.keys.Load()
+	switch {
+	case block.Type == sealedKeyType && keys == nil:
+		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrPassphraseRequired)
+	case block.Type == sealedKeyType:
+		der, err := keys.open(ca.ID, block)
+		if err != nil {
+			return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, err)
+		}
+		return der, nil
+	case block.Type == clearKeyType && keys != nil:
+		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrNotSealed)
+	case block.Type == clearKeyType:
+		return block.Bytes, nil
+	}
+	return nil, fmt.Errorf("stored %s CA %s: %w: key is a PEM %q block", ca.Role, ca.ID, ErrMalformed, block.Type)
+}
+
+// encodeCAKey is the stored form of a new CA key for the CA with ID caID:
+// sealed when the Authority has a passphrase. Every CA key the Authority
+// stores goes through it.
+func (a *Authority) encodeCAKey(caID string, key crypto.Signer) (string, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("encode CA private key: %w", err)
+	}
+	keys := a.keys.Load()
+	if keys == nil {
+		return string(pem.EncodeToMemory(&pem.Block{Type: clearKeyType, Bytes: der})), nil
+	}
+	return keys.seal(caID, der)
 }
 
 // caRecord describes cert as a store record.

@@ -20,6 +20,7 @@ type options struct {
 	now                   func() time.Time
 	rand                  io.Reader
 	onChange              func(store.Cert, store.AuditRecord)
+	passphrase            []byte
 }
 
 // Option configures Init.
@@ -66,4 +67,14 @@ func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
 // it must not block (it may run inside a TLS handshake).
 func WithOnChange(fn func(store.Cert, store.AuditRecord)) Option {
 	return func(o *options) { o.onChange = fn }
+}
+
+// WithPassphrase keeps CA private keys encrypted at rest under pass
+// (AES-256-GCM, key derived by scrypt). Init then creates new CA keys
+// sealed, and refuses a store whose keys pass does not open
+// (ErrWrongPassphrase) or that keeps them in the clear (ErrNotSealed: convert
+// it with SetPassphrase). Without it, Init refuses sealed keys with
+// ErrPassphraseRequired. An empty pass is refused with ErrEmptyPassphrase.
+func WithPassphrase(pass []byte) Option {
+	return func(o *options) { o.passphrase = append([]byte{}, pass...) }
 }

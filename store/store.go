@@ -113,6 +113,9 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
 	switch {
+	case err == nil && replaced(path, file):
+		_ = db.Close()
+		return nil, &lockedError{path: path}
 	case err == nil:
 		return db, nil
 	case errors.Is(err, berrors.ErrTimeout):

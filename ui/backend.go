@@ -49,6 +49,9 @@ type Snapshot struct {
 	CAs        []store.CA             `json:"cas"`        // root, issuing and trusted CAs (no keys)
 	Events     []broker.Event         `json:"events"`     // recent events, newest first
 	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
+	// Warnings are what the operator should fix in this installation, one
+	// line each (CA keys not encrypted at rest); the TUI shows them once.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Series is what one client has published recently. It is defined in

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
@@ -17,6 +18,9 @@ func (m *Model) applySnapshot(s Snapshot, full bool) {
 	m.bySID = make(map[string]int, len(s.Sessions))
 	for i, ss := range s.Sessions {
 		m.bySID[ss.ClientID] = i
+	}
+	if !m.loaded && len(s.Warnings) > 0 && m.status.text == "" {
+		m.info("warning: " + strings.Join(s.Warnings, "; ")) // once, on the first load
 	}
 	m.loaded = true
 	m.certs.SetCerts(s.Certs)

@@ -18,7 +18,7 @@ func newCA(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g))
+	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g), newCAPassphrase(g))
 	return c
 }
 

@@ -41,7 +41,7 @@ func mustGH(t *testing.T, data string, args ...string) string {
 func startTestDaemon(t *testing.T, data, actor string) *daemon {
 	t.Helper()
 	bf := brokerFlags{cfg: app.BrokerConfig{MQTTS: "127.0.0.1:0", WSS: "127.0.0.1:0"}}
-	d, err := startDaemon(data, bf, slog.New(slog.NewTextHandler(io.Discard, nil)), actor)
+	d, err := (&globals{}).startDaemon(data, bf, slog.New(slog.NewTextHandler(io.Discard, nil)), actor)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}

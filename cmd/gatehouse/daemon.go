@@ -43,7 +43,7 @@ type daemon struct {
 
 // startDaemon opens the store, starts the listeners and serves the admin
 // socket. actor names who acts for callers without their own (the TUI).
-func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*daemon, error) {
+func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*daemon, error) {
 	if admin.Alive(dir) {
 		return nil, fmt.Errorf("a gatehouse daemon already serves %s; use 'gatehouse' to attach or stop it first", dir)
 	}
@@ -53,7 +53,11 @@ func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*d
 	if err := bf.cfg.Limits.Validate(); err != nil {
 		return nil, usageErr{fmt.Errorf("limits: %w", err)}
 	}
-	a, err := openApp(dir, actor, &app.Config{Logger: log})
+	pass, err := g.caPassphrase()
+	if err != nil {
+		return nil, err
+	}
+	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass})
 	if err != nil {
 		return nil, err
 	}

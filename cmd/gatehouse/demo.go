@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) (er
 		return err
 	}
 	defer closeLog()
-	d, err := startDaemon(dir, bf, log, "tui")
+	d, err := g.startDaemon(dir, bf, log, "tui")
 	if err != nil {
 		return err
 	}

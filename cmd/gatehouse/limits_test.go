@@ -54,7 +54,7 @@ func TestLimitFlagsReachTheBroker(t *testing.T) {
 		t.Fatalf("--max-packet-size defaults to %d, want %d", bf.cfg.Limits.MaxPacketSize, broker.DefaultMaxPacketSize)
 	}
 	data, dev := t.TempDir(), filepath.Join(t.TempDir(), "dev1")
-	d, err := startDaemon(data, bf, slog.New(slog.DiscardHandler), "")
+	d, err := (&globals{}).startDaemon(data, bf, slog.New(slog.DiscardHandler), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,8 @@ type globals struct {
 	json   bool
 	stdout io.Writer
 	stderr io.Writer
+
+	caPassFile string // --ca-passphrase-file
 }
 
 // run executes the command line and returns the process exit code.
@@ -92,6 +94,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&g.caPassFile, "ca-passphrase-file", "", "file with the passphrase of encrypted CA keys (default $"+passphraseEnv+" or the systemd credential "+passphraseCredential+")")
 	bf.register(root)
 	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g))
 	markUsage(root)
@@ -129,7 +132,11 @@ func (g *globals) service() (app.Service, func(), error) {
 		}
 		return c, func() {}, nil
 	}
-	a, err := openApp(dir, admin.CurrentUser(), nil)
+	pass, err := g.caPassphrase()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := openApp(dir, admin.CurrentUser(), &app.Config{CAPassphrase: pass})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,7 +156,7 @@ func openApp(dir, actor string, cfg *app.Config) (*app.App, error) {
 		return nil, fmt.Errorf("%w%s; stop it or talk to it through %s", err, lockHolder(dir), filepath.Join(dir, admin.SocketName))
 	}
 	if err != nil {
-		return nil, err
+		return nil, explainCAKeys(err, dir)
 	}
 	os.Remove(filepath.Join(dir, admin.SocketName))
 	return a, nil

@@ -38,9 +38,12 @@ without dropping anyone.`,
 			if err != nil {
 				return err
 			}
-			d, err := startDaemon(dir, bf, log, "")
+			d, err := g.startDaemon(dir, bf, log, "")
 			if err != nil {
 				return err
+			}
+			for _, w := range d.app.Warnings() {
+				log.Warn(w)
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()

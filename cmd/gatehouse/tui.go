@@ -28,7 +28,7 @@ func runTUI(ctx context.Context, g *globals, bf brokerFlags) error {
 		return err
 	}
 	defer f.Close()
-	d, err := startDaemon(dir, bf, slog.New(slog.NewTextHandler(f, nil)), "tui")
+	d, err := g.startDaemon(dir, bf, slog.New(slog.NewTextHandler(f, nil)), "tui")
 	if err != nil {
 		return err
 	}

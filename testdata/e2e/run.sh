@@ -262,6 +262,20 @@ wait "${PIDS[0]}" || fail "serve did not exit cleanly on SIGTERM"
 gh audit | grep -q cert.revoke || fail "offline audit lacks the revoke"
 ok "SIGTERM stops the daemon cleanly; commands work on the store without it"
 
+# --- CA keys at rest: encrypted offline; from then on the store needs the passphrase
+grep -q 'level=WARN msg="CA keys are not encrypted at rest' "$WORK/serve.log" || fail "serve did not warn about clear CA keys"
+grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "the clear-key check below would prove nothing"
+printf 'correct horse\n' >"$WORK/pass"; printf 'wrong\n' >"$WORK/wrong"; chmod 600 "$WORK/pass" "$WORK/wrong"
+gh ca passphrase set --new-passphrase-file "$WORK/pass" | grep -q "encrypted 2 CA keys" || fail "ca passphrase set"
+! grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "a clear CA key is left in the store file"
+expect_exit 1 gh cert list
+grep -q -- '--ca-passphrase-file' "$WORK/err" || fail "a sealed store does not say how to give the passphrase: $(cat "$WORK/err")"
+expect_exit 1 gh --ca-passphrase-file "$WORK/wrong" cert list
+[ "$(cat "$WORK/err")" = "gatehouse: wrong CA passphrase for $DATA/gatehouse.db" ] || fail "wrong passphrase: $(cat "$WORK/err")"
+gh --ca-passphrase-file "$WORK/pass" cert list --json | grep -q "$SERIAL" || fail "the passphrase does not open the store"
+export GATEHOUSE_CA_PASSPHRASE_FILE="$WORK/pass" # for the rest of the suite
+ok "ca passphrase set encrypts the CA keys; a missing or wrong passphrase is one line, exit 1"
+
 # --- with no daemon the TUI runs the broker in-process, and quitting stops it
 $TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA --mqtts 127.0.0.1:0 --wss 127.0.0.1:0"
 wait_for 5 screen_has "in-process broker" || fail "TUI did not start a broker: $(screen)"

@@ -28,6 +28,9 @@ type Config struct {
 	// Actor names who acts when a call's context carries none (see WithActor):
 	// "tui" for the in-process TUI, the OS user for a command.
 	Actor string
+	// CAPassphrase, when set, keeps the CA keys encrypted at rest (see
+	// pki.WithPassphrase); nil opens a store whose keys are in the clear.
+	CAPassphrase []byte
 }
 
 // BrokerConfig configures the embedded broker.
@@ -82,7 +85,11 @@ func Open(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0)}
-	a.ca, err = pki.Init(st, pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged))
+	opts := []pki.Option{pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged)}
+	if cfg.CAPassphrase != nil {
+		opts = append(opts, pki.WithPassphrase(cfg.CAPassphrase))
+	}
+	a.ca, err = pki.Init(st, opts...)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)

@@ -46,6 +46,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		CAs:        cas,
 		Events:     newestFirst,
 		Telemetry:  a.tele.Snapshot(),
+		Warnings:   a.Warnings(),
 	}, nil
 }
 

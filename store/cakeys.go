@@ -1,0 +1,50 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CAKeyChange replaces the stored private key of one CA.
+type CAKeyChange struct {
+	ID  string // the CA
+	Old string // the key the record must still hold (compare-and-swap)
+	New string // its replacement
+}
+
+// ReplaceCAKeys replaces the private keys of several CAs and appends audit,
+// in one transaction: every key changes or none does, even if the process
+// dies half-way. A missing CA yields an error wrapping ErrNotFound, a key that
+// is no longer Old one wrapping ErrConflict.
+//
+// The replaced values stay readable in pages bbolt freed but did not wipe
+// until Compact rewrites the file.
+func (s *Store) ReplaceCAKeys(changes []CAKeyChange, audit AuditRecord) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCA)
+		for _, c := range changes {
+			raw := b.Get([]byte(c.ID))
+			if raw == nil {
+				return fmt.Errorf("CA %s: %w", c.ID, ErrNotFound)
+			}
+			var r caRecord
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return fmt.Errorf("decode CA %s: %w", c.ID, err)
+			}
+			if r.Key != c.Old {
+				return fmt.Errorf("CA %s: %w", c.ID, ErrConflict)
+			}
+			r.Key = c.New
+			if err := putJSON(b, []byte(c.ID), r); err != nil {
+				return fmt.Errorf("write CA %s: %w", c.ID, err)
+			}
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return fmt.Errorf("replace CA keys: %w", err)
+	}
+	return nil
+}
