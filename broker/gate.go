@@ -98,7 +98,9 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 }
 
 // verify is VerifyConnection: it records the identity and, on refusal, the
-// reason in the peer, before any MQTT byte is read.
+// reason in the peer, before any MQTT byte is read. It runs before the client
+// has proved it holds the key, so the Authorizer only reads here; see
+// firstUse.
 func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		if l.b.ClientAuth(l.name) {
@@ -111,7 +113,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	p.serial = leaf.SerialNumber.Text(16)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter
-	if err := l.b.cfg.Authorizer.Authorize(cs.PeerCertificates); err != nil {
+	if err := l.b.cfg.Authorizer.Check(cs.PeerCertificates); err != nil {
 		p.refusal = reasonOf(err)
 		return fmt.Errorf("client certificate %s (%s): %w", p.serial, p.cn, err)
 	}
@@ -145,7 +147,23 @@ func (l *gateListener) handshake(p *peer, raw net.Conn) (*tls.Conn, string) {
 		}
 		return nil, handshakeReason(err)
 	}
+	if reason := l.firstUse(conn.ConnectionState()); reason != "" {
+		return nil, reason
+	}
 	return conn, ""
+}
+
+// firstUse hands a completed handshake's certificate to Authorizer.FirstUse:
+// the CertificateVerify signature is checked by now, so the client holds the
+// key and first-use writes may happen. It returns the refusal reason or "".
+func (l *gateListener) firstUse(cs tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	if err := l.b.cfg.Authorizer.FirstUse(cs.PeerCertificates); err != nil {
+		return reasonOf(err)
+	}
+	return ""
 }
 
 // handshakeReason maps a handshake error that VerifyConnection did not explain.

@@ -3,9 +3,11 @@
 // the in-memory state snapshot consulted at every TLS handshake.
 //
 // Concurrency contract: an *Authority is safe for concurrent use. Handshake
-// reads (Authorize on a known certificate, Allowed, State) are lock-free: they
-// load atomic pointers to immutable trust material and snapshot shards.
-// Writers (issuance, import, trust, transitions, auto-registration) serialise
+// reads (Check, FirstUse on an active certificate, Allowed, State) are
+// lock-free: they load atomic pointers to immutable trust material and
+// snapshot shards. Check never writes: it runs before the client has proved it
+// holds the key. Writers (issuance, import, trust, transitions, first-use
+// activation and auto-registration in FirstUse) serialise
 // on one mutex; each commits to the store first, then updates the snapshot,
 // then releases the mutex and calls the OnChange hook.
 package pki
