@@ -45,6 +45,7 @@ type Broker struct {
 	modes            map[string]*atomic.Bool // fixed keys; values switched at run time
 	server           *mqtt.Server
 	idx              index
+	retained         retainIndex
 
 	life      sync.Mutex // serialises Start and Close
 	started   bool
@@ -83,6 +84,7 @@ func New(cfg Config) (*Broker, error) {
 		expiryCheck:      orDefault(cfg.ExpiryCheck, DefaultExpiryCheck),
 		modes:            map[string]*atomic.Bool{},
 		idx:              newIndex(),
+		retained:         retainIndex{byTopic: map[string]retainedBy{}},
 		stop:             make(chan struct{}),
 	}
 	for _, name := range []string{TransportMQTTS, TransportWSS} {
@@ -100,6 +102,9 @@ func New(cfg Config) (*Broker, error) {
 	})
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
+	}
+	if err := b.server.AddHook(&retainHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add retain hook: %w", err)
 	}
 	return b, nil
 }

@@ -106,13 +106,18 @@ func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	}
 }
 
-// OnPacketRead counts inbound PUBLISH packets and hands them to
-// Config.OnPublish.
+// OnPacketRead rejects every packet of a session the broker has decided to
+// drop (which ends mochi's read loop), counts inbound PUBLISH packets and
+// hands them to Config.OnPublish.
 func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	p := peerOf(cl)
+	if p != nil && p.dropped.Load() {
+		return pk, packets.ErrRejectPacket
+	}
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	if p := peerOf(cl); p != nil {
+	if p != nil {
 		p.msgsIn.Add(1)
 	}
 	if fn := h.b.cfg.OnPublish; fn != nil {

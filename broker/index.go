@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -67,8 +68,9 @@ func (x *index) removeLocked(p *peer) bool {
 	return true
 }
 
-// takeLocked removes the sessions match selects, records cause on each and
-// returns the clients still open, for disconnect once mu is released.
+// takeLocked removes the sessions match selects, records cause on each,
+// silences them (below) and returns the clients still open, for disconnect
+// once mu is released.
 func (x *index) takeLocked(set map[*peer]struct{}, match func(*peer) bool, cause string) []*mqtt.Client {
 	var out []*mqtt.Client
 	for p := range set {
@@ -79,11 +81,22 @@ func (x *index) takeLocked(set map[*peer]struct{}, match func(*peer) bool, cause
 		if p.cause == "" {
 			p.cause = cause
 		}
+		silence(p)
 		if !p.cl.Closed() {
 			out = append(out, p.cl)
 		}
 	}
 	return out
+}
+
+// silence makes an administrative drop final the moment it is decided, not
+// when the socket closes (up to disconnectGrace later): the session's will is
+// cleared, so a suspended device's last will is never published (mochi checks
+// the flag atomically before sending one, delayed wills included), and every
+// packet the client sends from now on is rejected unread.
+func silence(p *peer) {
+	p.dropped.Store(true)
+	atomic.StoreUint32(&p.cl.Properties.Will.Flag, 0)
 }
 
 // DropSerial closes every live session of the certificate serial with

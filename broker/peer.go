@@ -22,6 +22,10 @@ type peer struct {
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 
+	// dropped is set when the broker decides to close the session: from then
+	// on nothing the client sends is processed (see gateHook.OnPacketRead).
+	dropped atomic.Bool
+
 	// Counters, updated by the client's own goroutines.
 	msgsIn, msgsOut   atomic.Uint64
 	bytesIn, bytesOut atomic.Uint64

@@ -158,6 +158,13 @@ func (c *Client) Transition(ctx context.Context, serial string, to store.State, 
 	return r, err
 }
 
+// PurgeRetained implements app.Service.
+func (c *Client) PurgeRetained(ctx context.Context, serial string) (int, error) {
+	var r purgeReply
+	err := c.do(ctx, http.MethodPost, "/v1/certs/"+url.PathEscape(serial)+"/purge-retained", struct{}{}, &r)
+	return r.Purged, err
+}
+
 // SetClientAuth implements ui.Backend.
 func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
 	var r mtlsReply

@@ -115,6 +115,10 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (ui.TransitionResult, error) {
 		return s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
 	}))
+	m.HandleFunc("POST /v1/certs/{serial}/purge-retained", post(func(r *http.Request, _ struct{}) (purgeReply, error) {
+		n, err := s.svc.PurgeRetained(ctx(r), r.PathValue("serial"))
+		return purgeReply{Purged: n}, err
+	}))
 	m.HandleFunc("GET /v1/resolve/{prefix}", get(func(r *http.Request) (string, error) {
 		return s.svc.ResolveSerial(ctx(r), r.PathValue("prefix"))
 	}))

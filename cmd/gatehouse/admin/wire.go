@@ -35,6 +35,9 @@ type (
 	mtlsReply struct {
 		Dropped int `json:"dropped"`
 	}
+	purgeReply struct {
+		Purged int `json:"purged"`
+	}
 	errorReply struct {
 		Error string `json:"error"`
 		Code  string `json:"code"`
