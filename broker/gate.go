@@ -65,11 +65,25 @@ func classify(first byte) string {
 	}
 }
 
+// tls12Suites are the only TLS 1.2 cipher suites the gate accepts: ECDHE key
+// exchange (forward secrecy) with an AEAD cipher; no CBC, no SHA-1 MACs, no
+// static RSA key exchange. Go does not let TLS 1.3 suites be configured: they
+// are all AEAD with ephemeral key exchange.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // tlsConfig is the listener's base configuration: every handshake gets its
 // own configuration from configFor, bound to that connection's peer.
 func (l *gateListener) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       tls12Suites,
 		GetConfigForClient: l.configFor,
 	}
 }
@@ -87,6 +101,7 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 	p := pc.peer()
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS12,
+		CipherSuites:           tls12Suites,
 		GetCertificate:         l.b.cfg.GetCertificate,
 		ClientAuth:             tls.RequestClientCert,
 		SessionTicketsDisabled: true,
