@@ -28,7 +28,20 @@ const (
 	// session of another certificate: MQTT's takeover would otherwise let any
 	// trusted device kick out any other by reusing its client ID.
 	ReasonClientIDTaken = "client id in use by another certificate"
+	// ReasonClientIDInUse refuses a CONNECT whose client ID belongs to a live
+	// session of another principal when one of them has no certificate: an
+	// anonymous client on another host, or a certificate against an
+	// anonymous session (see peer.principal).
+	ReasonClientIDInUse = "client id in use by another client"
 )
+
+// clientIDRefusal is the reason cur may not take over owner's client ID.
+func clientIDRefusal(owner, cur *peer) string {
+	if owner.serial != "" && cur.serial != "" {
+		return ReasonClientIDTaken
+	}
+	return ReasonClientIDInUse
+}
 
 // TLS record and MQTT packet bytes seen first on a connection.
 const (

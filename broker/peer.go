@@ -14,6 +14,7 @@ import (
 type peer struct {
 	transport string
 	remote    string
+	host      string // remote without the port
 
 	// Identity, written by VerifyConnection in the handshake goroutine before
 	// the connection reaches mochi; read-only afterwards.
@@ -43,8 +44,22 @@ type peer struct {
 
 func newPeer(transport string, c net.Conn) *peer {
 	p := &peer{transport: transport, remote: c.RemoteAddr().String()}
+	p.host, _, _ = net.SplitHostPort(p.remote)
 	p.touch()
 	return p
+}
+
+// principal names who holds a session, for client-ID ownership: the
+// certificate, or for a client without one its remote IP. Anonymous clients
+// on different hosts are different principals, so one cannot take over (or
+// inherit the persistent session of) another's client ID; a device
+// reconnecting from its own address still takes over its stale session.
+// Clients behind one NAT or proxy share an address and so a principal.
+func (p *peer) principal() string {
+	if p.serial != "" {
+		return "cert:" + p.serial
+	}
+	return "anonymous@" + p.host
 }
 
 func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }
