@@ -138,6 +138,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 		return nil
 	}
 	leaf := cs.PeerCertificates[0]
+	p.chain = cs.PeerCertificates
 	p.serial = leaf.SerialNumber.Text(16)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter

@@ -116,6 +116,41 @@ func (b *Broker) DropSerial(serial, cause string) int {
 	return len(victims)
 }
 
+// Recheck runs Authorizer.Check again on the certificate chain of every live
+// session, as presented at its handshake, and drops with DISCONNECT 0x98 the
+// sessions it now refuses; each disconnected event carries cause and the
+// refusal reason. It returns how many it dropped. Call it after a change that
+// can refuse certificates without changing their state, such as untrusting a
+// CA; never from a mochi hook.
+func (b *Broker) Recheck(cause string) int {
+	b.idx.mu.Lock()
+	var live []*peer
+	for serial, set := range b.idx.bySerial {
+		if serial == "" {
+			continue
+		}
+		for p := range set {
+			live = append(live, p)
+		}
+	}
+	b.idx.mu.Unlock()
+	// Check verifies chains: run it without the index mutex, so connects go on.
+	refused := map[*peer]string{}
+	for _, p := range live {
+		if err := b.cfg.Authorizer.Check(p.chain); err != nil {
+			refused[p] = cause + ": " + reasonOf(err)
+		}
+	}
+	var victims []*mqtt.Client
+	b.idx.mu.Lock()
+	for p, why := range refused {
+		victims = append(victims, b.idx.takeLocked(map[*peer]struct{}{p: {}}, func(p *peer) bool { return p.live }, why)...)
+	}
+	b.idx.mu.Unlock()
+	b.disconnect(victims, packets.ErrAdministrativeAction)
+	return len(victims)
+}
+
 // SessionCount returns the number of live sessions of a certificate serial;
 // SessionCount("") counts the sessions without a certificate.
 func (b *Broker) SessionCount(serial string) int {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/x509"
 	"net"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ type peer struct {
 
 	// Identity, written by VerifyConnection in the handshake goroutine before
 	// the connection reaches mochi; read-only afterwards.
-	serial   string // empty: no client certificate
+	serial   string              // empty: no client certificate
+	chain    []*x509.Certificate // as presented, leaf first; for Broker.Recheck
 	cn       string
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake

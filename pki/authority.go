@@ -46,9 +46,10 @@ type Authority struct {
 	rootPEM, issuingPEM []byte
 	issuingKey          crypto.Signer
 
-	mu    sync.Mutex // serialises writers; see the package comment
-	trust atomic.Pointer[trustSet]
-	snap  *snapshot
+	mu      sync.Mutex // serialises writers; see the package comment
+	trust   atomic.Pointer[trustSet]
+	snap    *snapshot
+	blocked atomic.Pointer[map[string]bool] // SPKI hashes of revoked keys; see blocklist.go
 }
 
 // caKeyPair is a CA certificate with its key, as created or loaded.
@@ -96,6 +97,9 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 		entries[cs.Serial] = e
 	}
 	a.snap = newSnapshot(entries)
+	if err := a.loadBlocked(); err != nil {
+		return nil, fmt.Errorf("init pki: load key blocklist: %w", err)
+	}
 	return a, nil
 }
 

@@ -114,9 +114,11 @@ type verdict struct {
 	state  store.State // when known
 }
 
-// decide verifies chain and consults the snapshot, without writing. A
-// certificate unknown here is refused unless a non-strict operator CA vouches
-// for it (then it is to be registered on first use). Every error is a *Refusal.
+// decide verifies chain and consults the snapshot and the key blocklist,
+// without writing. Suspended and revoked certificates are refused, and so is
+// any certificate carrying a revoked key; one unknown here is refused unless
+// a non-strict operator CA vouches for it (then it is to be registered on
+// first use). Every error is a *Refusal.
 func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 	chains, err := a.verify(chain)
 	if err != nil {
@@ -129,6 +131,14 @@ func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 			return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", v.serial))
 		}
 		v.known, v.state = true, e.state
+		if err := stateRefusal(e.state); err != nil {
+			return verdict{}, err
+		}
+	}
+	if a.keyBlocked(leaf.RawSubjectPublicKeyInfo) {
+		return verdict{}, refuse(ReasonRevokedKey, fmt.Errorf("serial %s carries the key of a revoked certificate", v.serial))
+	}
+	if v.known {
 		return v, nil
 	}
 	t := a.trust.Load()
@@ -149,11 +159,8 @@ func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 // operator CA pass; FirstUse records them once the handshake has completed.
 // Every error is a *Refusal.
 func (a *Authority) Check(chain []*x509.Certificate) error {
-	v, err := a.decide(chain)
-	if err != nil || !v.known {
-		return err
-	}
-	return stateRefusal(v.state)
+	_, err := a.decide(chain)
+	return err
 }
 
 // FirstUse records the first use of a chain that passed Check, once the TLS

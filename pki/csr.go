@@ -29,6 +29,9 @@ func (a *Authority) SignCSR(csrPEM []byte, ttl time.Duration, actor string) (Iss
 	if err := csr.CheckSignature(); err != nil {
 		return Issued{}, fmt.Errorf("sign CSR: %w: signature does not verify: %v", ErrMalformed, err)
 	}
+	if err := a.refuseBlocked(csr.RawSubjectPublicKeyInfo, "sign CSR"); err != nil {
+		return Issued{}, err
+	}
 	kt, err := keyTypeOf(csr.PublicKey)
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign CSR: %w", err)

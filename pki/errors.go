@@ -19,6 +19,9 @@ var (
 	// ErrWeakKey means a key or signature algorithm is refused by the key
 	// rules: RSA below 2048 bits, curves other than P-256/P-384/Ed25519, SHA-1.
 	ErrWeakKey = errors.New("weak key or signature")
+	// ErrKeyRevoked means a public key is on the blocklist: a certificate
+	// carrying it was revoked.
+	ErrKeyRevoked = errors.New("key revoked")
 )
 
 // Refusal reasons an operator sees when a client certificate is refused.

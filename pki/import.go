@@ -28,6 +28,9 @@ func (a *Authority) ImportClient(certPEM []byte, actor string) (store.Cert, erro
 		}
 		return store.Cert{}, fmt.Errorf("import certificate %q: %w: %w", leaf.Subject.CommonName, ErrUntrusted, err)
 	}
+	if err := a.refuseBlocked(leaf.RawSubjectPublicKeyInfo, fmt.Sprintf("import certificate %q", leaf.Subject.CommonName)); err != nil {
+		return store.Cert{}, err
+	}
 	// verify applied the key rules, so the key is named.
 	kt, err := keyTypeOf(leaf.PublicKey)
 	if err != nil {

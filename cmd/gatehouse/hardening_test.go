@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki/pkitest"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -99,5 +102,57 @@ func TestRevokePurgesRetainedThroughDaemon(t *testing.T) {
 	}
 	if len(audit) == 0 || audit[0].Action != "cert.purge_retained" || !strings.Contains(audit[0].Detail, "1 retained message") {
 		t.Fatalf("audit: %+v", audit)
+	}
+}
+
+// ca trust is strict unless --auto-register; ca strict switches it; ca
+// untrust drops the sessions that relied on the CA, through the daemon.
+func TestCATrustModesAndUntrust(t *testing.T) {
+	data := t.TempDir()
+	d := startTestDaemon(t, data, "")
+	leaf, ca := pkitest.Foreign(t, "partner-device")
+	caFile := filepath.Join(t.TempDir(), "partner-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := gh(t, data, "ca", "trust", caFile, "--strict", "--auto-register"); code != exitUsage || !strings.Contains(errOut, "exclude each other") {
+		t.Fatalf("both modes: exit %d %q", code, errOut)
+	}
+	if out := mustGH(t, data, "ca", "trust", caFile); !strings.Contains(out, "strict") {
+		t.Fatalf("default trust: %q", out)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(d.app.Authority().RootPEM())
+	cfg := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
+	addr := mqttsAddr(t, d)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + addr).SetClientID("partner").SetTLSConfig(cfg).SetAutoReconnect(false))
+	if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		t.Fatal("a strict CA's unregistered certificate connected")
+	}
+	cn := ca.Subject.CommonName
+	if out := mustGH(t, data, "ca", "strict", cn, "off"); !strings.Contains(out, "auto-register") {
+		t.Fatalf("strict off: %q", out)
+	}
+	pahoConnect(t, addr, "partner", cfg)
+
+	var r app.UntrustResult
+	if err := json.Unmarshal([]byte(mustGH(t, data, "ca", "untrust", cn, "--json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Dropped != 1 || r.CA.Subject != ca.Subject.String() {
+		t.Fatalf("untrust: %+v", r)
+	}
+	if _, errOut, code := gh(t, data, "ca", "untrust", cn); code != exitError || !strings.Contains(errOut, "no operator-trusted CA") {
+		t.Fatalf("untrust again: exit %d %q", code, errOut)
+	}
+	if _, _, code := gh(t, data, "ca", "strict", cn, "maybe"); code != exitUsage {
+		t.Fatalf("strict maybe: exit %d", code)
+	}
+	var audit []store.AuditRecord
+	if err := json.Unmarshal([]byte(mustGH(t, data, "audit", "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	if audit[0].Action != "ca.untrust" || audit[0].Actor == "" || audit[0].Actor == "unknown" {
+		t.Fatalf("audit %+v", audit[0])
 	}
 }

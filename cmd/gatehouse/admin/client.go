@@ -234,8 +234,22 @@ func (c *Client) RootPEM(ctx context.Context) ([]byte, error) {
 // TrustCA implements app.Service.
 func (c *Client) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error) {
 	var cas []store.CA
-	err := c.do(ctx, http.MethodPost, "/v1/cas", pemRequest{PEM: string(pemChain), Strict: strict}, &cas)
+	err := c.do(ctx, http.MethodPost, "/v1/cas", pemRequest{PEM: string(pemChain), Strict: &strict}, &cas)
 	return cas, err
+}
+
+// UntrustCA implements app.Service.
+func (c *Client) UntrustCA(ctx context.Context, name string) (app.UntrustResult, error) {
+	var r app.UntrustResult
+	err := c.do(ctx, http.MethodDelete, "/v1/cas/"+url.PathEscape(name), nil, &r)
+	return r, err
+}
+
+// SetCAStrict implements app.Service.
+func (c *Client) SetCAStrict(ctx context.Context, name string, strict bool) (store.CA, error) {
+	var ca store.CA
+	err := c.do(ctx, http.MethodPut, "/v1/cas/"+url.PathEscape(name)+"/strict", strictRequest{On: strict}, &ca)
+	return ca, err
 }
 
 // ListCAs implements app.Service.

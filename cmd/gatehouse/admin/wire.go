@@ -23,7 +23,10 @@ type (
 	}
 	pemRequest struct {
 		PEM    string `json:"pem"`
-		Strict bool   `json:"strict,omitempty"`
+		Strict *bool  `json:"strict,omitempty"` // POST /v1/cas: absent means strict
+	}
+	strictRequest struct {
+		On bool `json:"on"`
 	}
 	transitionRequest struct {
 		To     store.State `json:"to"`
