@@ -158,7 +158,7 @@ func (c *Client) Transition(ctx context.Context, serial string, to store.State, 
 	return r, err
 }
 
-// PurgeRetained implements app.Service.
+// PurgeRetained implements ui.Backend.
 func (c *Client) PurgeRetained(ctx context.Context, serial string) (int, error) {
 	var r purgeReply
 	err := c.do(ctx, http.MethodPost, "/v1/certs/"+url.PathEscape(serial)+"/purge-retained", struct{}{}, &r)

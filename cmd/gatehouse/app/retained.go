@@ -7,7 +7,7 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// PurgeRetained implements Service. The broker keeps retained messages in
+// PurgeRetained implements ui.Backend. The broker keeps retained messages in
 // memory only, so without a running broker there are none to purge; the
 // purge is audited either way, with how many went.
 func (a *App) PurgeRetained(ctx context.Context, serial string) (int, error) {

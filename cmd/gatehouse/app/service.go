@@ -52,9 +52,6 @@ type Service interface {
 	RecentEvents(ctx context.Context) ([]broker.Event, error)
 	// Audit lists audit records, newest first.
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
-	// PurgeRetained deletes the retained messages the certificate's sessions
-	// set (and no one replaced since) from the running broker; audited.
-	PurgeRetained(ctx context.Context, serial string) (int, error)
 	// Backup writes a consistent copy of the store, CA keys included, to w.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
