@@ -45,7 +45,7 @@ func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, er
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return nil, a.whyUnverified(t, leaf, err)
+		return nil, whyUnverified(t, leaf, err)
 	}
 	// Verify treats a leaf without EKU as good for any use; we want devices
 	// to say they are clients.
@@ -61,7 +61,7 @@ func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, er
 }
 
 // whyUnverified names why a chain did not verify.
-func (a *Authority) whyUnverified(t *trustSet, leaf *x509.Certificate, err error) error {
+func whyUnverified(t *trustSet, leaf *x509.Certificate, err error) error {
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
 		switch invalid.Reason {
