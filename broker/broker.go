@@ -43,7 +43,7 @@ type Broker struct {
 	idx              index
 	limits           Limits
 	conns            connLimiter
-	retained         retainedStore
+	retained         retainIndex
 
 	life      sync.Mutex // serialises Start and Close
 	started   bool
@@ -87,7 +87,7 @@ func New(cfg Config) (*Broker, error) {
 		idx:              newIndex(),
 		limits:           cfg.Limits.withDefaults(),
 		conns:            connLimiter{perIP: map[string]int{}},
-		retained:         retainedStore{size: map[string]int{}},
+		retained:         retainIndex{byTopic: map[string]retainedBy{}},
 		stop:             make(chan struct{}),
 	}
 	for _, name := range []string{TransportMQTTS, TransportWSS} {
@@ -109,6 +109,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
+	}
+	if err := b.server.AddHook(&retainHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add retain hook: %w", err)
 	}
 	return b, nil
 }

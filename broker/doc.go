@@ -9,8 +9,11 @@
 // and optional plain mqtt. Every TLS transport is served by a gate listener
 // that owns the socket: it peeks the first byte (a plaintext CONNECT, 0x10,
 // is refused as "plaintext MQTT on TLS port"), runs the handshake under
-// Config.HandshakeTimeout and asks the Authorizer in VerifyConnection, so a
-// refused client never gets to send an MQTT byte. Client-cert auth is an
+// Config.HandshakeTimeout and asks the Authorizer in VerifyConnection (a
+// read-only Check), so a refused client never gets to send an MQTT byte. Only
+// once the handshake has completed, the client's CertificateVerify signature
+// checked, does Authorizer.FirstUse record the first use (activation,
+// registration), still before any MQTT byte is read. Client-cert auth is an
 // atomic per transport, read at each handshake: switching it needs no
 // listener restart.
 //

@@ -28,7 +28,20 @@ const (
 	// session of another certificate: MQTT's takeover would otherwise let any
 	// trusted device kick out any other by reusing its client ID.
 	ReasonClientIDTaken = "client id in use by another certificate"
+	// ReasonClientIDInUse refuses a CONNECT whose client ID belongs to a live
+	// session of another principal when one of them has no certificate: an
+	// anonymous client on another host, or a certificate against an
+	// anonymous session (see peer.principal).
+	ReasonClientIDInUse = "client id in use by another client"
 )
+
+// clientIDRefusal is the reason cur may not take over owner's client ID.
+func clientIDRefusal(owner, cur *peer) string {
+	if owner.serial != "" && cur.serial != "" {
+		return ReasonClientIDTaken
+	}
+	return ReasonClientIDInUse
+}
 
 // TLS record and MQTT packet bytes seen first on a connection.
 const (
@@ -65,11 +78,25 @@ func classify(first byte) string {
 	}
 }
 
+// tls12Suites are the only TLS 1.2 cipher suites the gate accepts: ECDHE key
+// exchange (forward secrecy) with an AEAD cipher; no CBC, no SHA-1 MACs, no
+// static RSA key exchange. Go does not let TLS 1.3 suites be configured: they
+// are all AEAD with ephemeral key exchange.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // tlsConfig is the listener's base configuration: every handshake gets its
 // own configuration from configFor, bound to that connection's peer.
 func (l *gateListener) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       tls12Suites,
 		GetConfigForClient: l.configFor,
 	}
 }
@@ -87,6 +114,7 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 	p := pc.peer()
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS12,
+		CipherSuites:           tls12Suites,
 		GetCertificate:         l.b.cfg.GetCertificate,
 		ClientAuth:             tls.RequestClientCert,
 		SessionTicketsDisabled: true,
@@ -98,7 +126,9 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 }
 
 // verify is VerifyConnection: it records the identity and, on refusal, the
-// reason in the peer, before any MQTT byte is read.
+// reason in the peer, before any MQTT byte is read. It runs before the client
+// has proved it holds the key, so the Authorizer only reads here; see
+// firstUse.
 func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		if l.b.ClientAuth(l.name) {
@@ -108,10 +138,11 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 		return nil
 	}
 	leaf := cs.PeerCertificates[0]
+	p.chain = cs.PeerCertificates
 	p.serial = leaf.SerialNumber.Text(16)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter
-	if err := l.b.cfg.Authorizer.Authorize(cs.PeerCertificates); err != nil {
+	if err := l.b.cfg.Authorizer.Check(cs.PeerCertificates); err != nil {
 		p.refusal = reasonOf(err)
 		return fmt.Errorf("client certificate %s (%s): %w", p.serial, p.cn, err)
 	}
@@ -145,7 +176,23 @@ func (l *gateListener) handshake(p *peer, raw net.Conn) (*tls.Conn, string) {
 		}
 		return nil, handshakeReason(err)
 	}
+	if reason := l.firstUse(conn.ConnectionState()); reason != "" {
+		return nil, reason
+	}
 	return conn, ""
+}
+
+// firstUse hands a completed handshake's certificate to Authorizer.FirstUse:
+// the CertificateVerify signature is checked by now, so the client holds the
+// key and first-use writes may happen. It returns the refusal reason or "".
+func (l *gateListener) firstUse(cs tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	if err := l.b.cfg.Authorizer.FirstUse(cs.PeerCertificates); err != nil {
+		return reasonOf(err)
+	}
+	return ""
 }
 
 // handshakeReason maps a handshake error that VerifyConnection did not explain.

@@ -51,8 +51,8 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	x := &h.b.idx
 	x.mu.Lock()
 	reason := h.b.admit(p, time.Now())
-	if owner := x.byClient[cl.ID]; reason == "" && owner != nil && owner.serial != p.serial {
-		reason = ReasonClientIDTaken
+	if owner := x.byClient[cl.ID]; reason == "" && owner != nil && owner.principal() != p.principal() {
+		reason = clientIDRefusal(owner, p)
 	}
 	if x.stopping {
 		reason = CauseStopped
@@ -75,15 +75,16 @@ func (h *gateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 // OnSessionEstablish runs just before mochi takes over an older session with
 // the same client ID; marking it here names the cause before mochi closes it.
-// A session is bound to its certificate: a persistent session left by another
-// certificate (live ones were refused at CONNECT) is discarded rather than
-// inherited, so no device can read another's subscriptions and queued messages.
+// A session is bound to its principal (see peer.principal): a persistent
+// session left by another one (live ones were refused at CONNECT) is discarded
+// rather than inherited, so no device can read another's subscriptions and
+// queued messages.
 func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	old, ok := h.b.server.Clients.Get(cl.ID)
 	if !ok || old == cl {
 		return
 	}
-	if prev, cur := peerOf(old), peerOf(cl); prev != nil && cur != nil && prev.serial != cur.serial {
+	if prev, cur := peerOf(old), peerOf(cl); prev != nil && cur != nil && prev.principal() != cur.principal() {
 		h.b.server.UnsubscribeClient(old)
 		old.ClearInflights()
 		h.b.server.Clients.Delete(old.ID)
@@ -106,13 +107,18 @@ func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	}
 }
 
-// OnPacketRead counts inbound PUBLISH packets and hands them to
-// Config.OnPublish.
+// OnPacketRead rejects every packet of a session the broker has decided to
+// drop (which ends mochi's read loop), counts inbound PUBLISH packets and
+// hands them to Config.OnPublish.
 func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	p := peerOf(cl)
+	if p != nil && p.dropped.Load() {
+		return pk, packets.ErrRejectPacket
+	}
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	if p := peerOf(cl); p != nil {
+	if p != nil {
 		p.msgsIn.Add(1)
 	}
 	if fn := h.b.cfg.OnPublish; fn != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -67,8 +68,9 @@ func (x *index) removeLocked(p *peer) bool {
 	return true
 }
 
-// takeLocked removes the sessions match selects, records cause on each and
-// returns the clients still open, for disconnect once mu is released.
+// takeLocked removes the sessions match selects, records cause on each,
+// silences them (below) and returns the clients still open, for disconnect
+// once mu is released.
 func (x *index) takeLocked(set map[*peer]struct{}, match func(*peer) bool, cause string) []*mqtt.Client {
 	var out []*mqtt.Client
 	for p := range set {
@@ -79,11 +81,22 @@ func (x *index) takeLocked(set map[*peer]struct{}, match func(*peer) bool, cause
 		if p.cause == "" {
 			p.cause = cause
 		}
+		silence(p)
 		if !p.cl.Closed() {
 			out = append(out, p.cl)
 		}
 	}
 	return out
+}
+
+// silence makes an administrative drop final the moment it is decided, not
+// when the socket closes (up to disconnectGrace later): the session's will is
+// cleared, so a suspended device's last will is never published (mochi checks
+// the flag atomically before sending one, delayed wills included), and every
+// packet the client sends from now on is rejected unread.
+func silence(p *peer) {
+	p.dropped.Store(true)
+	atomic.StoreUint32(&p.cl.Properties.Will.Flag, 0)
 }
 
 // DropSerial closes every live session of the certificate serial with
@@ -98,6 +111,41 @@ func (b *Broker) DropSerial(serial, cause string) int {
 	}
 	b.idx.mu.Lock()
 	victims := b.idx.takeLocked(b.idx.bySerial[serial], func(*peer) bool { return true }, cause)
+	b.idx.mu.Unlock()
+	b.disconnect(victims, packets.ErrAdministrativeAction)
+	return len(victims)
+}
+
+// Recheck runs Authorizer.Check again on the certificate chain of every live
+// session, as presented at its handshake, and drops with DISCONNECT 0x98 the
+// sessions it now refuses; each disconnected event carries cause and the
+// refusal reason. It returns how many it dropped. Call it after a change that
+// can refuse certificates without changing their state, such as untrusting a
+// CA; never from a mochi hook.
+func (b *Broker) Recheck(cause string) int {
+	b.idx.mu.Lock()
+	var live []*peer
+	for serial, set := range b.idx.bySerial {
+		if serial == "" {
+			continue
+		}
+		for p := range set {
+			live = append(live, p)
+		}
+	}
+	b.idx.mu.Unlock()
+	// Check verifies chains: run it without the index mutex, so connects go on.
+	refused := map[*peer]string{}
+	for _, p := range live {
+		if err := b.cfg.Authorizer.Check(p.chain); err != nil {
+			refused[p] = cause + ": " + reasonOf(err)
+		}
+	}
+	var victims []*mqtt.Client
+	b.idx.mu.Lock()
+	for p, why := range refused {
+		victims = append(victims, b.idx.takeLocked(map[*peer]struct{}{p: {}}, func(p *peer) bool { return p.live }, why)...)
+	}
 	b.idx.mu.Unlock()
 	b.disconnect(victims, packets.ErrAdministrativeAction)
 	return len(victims)

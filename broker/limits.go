@@ -350,15 +350,6 @@ func (l *gateListener) admitConn(conn net.Conn) (net.Conn, bool) {
 	return &countedConn{Conn: conn, release: func() { l.b.release(ip) }}, true
 }
 
-// retainedStore tracks the sizes of the retained messages clients left, by
-// topic, to enforce MaxRetained and MaxRetainedBytes. It mirrors mochi's
-// retained store for client publishes ($SYS topics are mochi's own).
-type retainedStore struct {
-	mu    sync.Mutex
-	size  map[string]int
-	bytes int
-}
-
 // limitHook enforces the limits mochi does not: it is registered before the
 // gate hook so a publish over the rate is refused before anything counts it.
 type limitHook struct {
@@ -373,7 +364,7 @@ func (h *limitHook) ID() string { return "gatehouse-limits" }
 func (h *limitHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe,
-		mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnRetainedExpired, mqtt.OnDisconnect:
+		mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -477,18 +468,18 @@ func (h *limitHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	l := &h.b.limits
 	r := &h.b.retained
 	r.mu.Lock()
-	old, had := r.size[pk.TopicName]
+	old, had := r.byTopic[pk.TopicName]
 	n := len(pk.Payload)
 	switch {
 	case n == 0:
-		delete(r.size, pk.TopicName)
-		r.bytes -= old
-	case (l.MaxRetained > 0 && !had && len(r.size) >= l.MaxRetained) ||
-		(l.MaxRetainedBytes > 0 && r.bytes-old+n > l.MaxRetainedBytes):
+		r.forgetLocked(pk.TopicName)
+	case (l.MaxRetained > 0 && !had && len(r.byTopic) >= l.MaxRetained) ||
+		(l.MaxRetainedBytes > 0 && r.bytes-old.size+n > l.MaxRetainedBytes):
 		pk.FixedHeader.Retain = false
 	default:
-		r.size[pk.TopicName] = n
-		r.bytes += n - old
+		r.bytes += n - old.size
+		old.size = n
+		r.byTopic[pk.TopicName] = old // who set it is filled in by the retain hook
 	}
 	r.mu.Unlock()
 	if !pk.FixedHeader.Retain {
@@ -498,15 +489,6 @@ func (h *limitHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		}
 	}
 	return pk, nil
-}
-
-// OnRetainedExpired forgets a retained message mochi expired.
-func (h *limitHook) OnRetainedExpired(topic string) {
-	r := &h.b.retained
-	r.mu.Lock()
-	r.bytes -= r.size[topic]
-	delete(r.size, topic)
-	r.mu.Unlock()
 }
 
 // OnPublishDropped counts a message dropped because the client's outbound

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/x509"
 	"net"
 	"sync/atomic"
 	"time"
@@ -14,13 +15,19 @@ import (
 type peer struct {
 	transport string
 	remote    string
+	host      string // remote without the port
 
 	// Identity, written by VerifyConnection in the handshake goroutine before
 	// the connection reaches mochi; read-only afterwards.
-	serial   string // empty: no client certificate
+	serial   string              // empty: no client certificate
+	chain    []*x509.Certificate // as presented, leaf first; for Broker.Recheck
 	cn       string
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
+
+	// dropped is set when the broker decides to close the session: from then
+	// on nothing the client sends is processed (see gateHook.OnPacketRead).
+	dropped atomic.Bool
 
 	// Counters, updated by the client's own goroutines.
 	msgsIn, msgsOut   atomic.Uint64
@@ -40,8 +47,22 @@ type peer struct {
 
 func newPeer(transport string, c net.Conn) *peer {
 	p := &peer{transport: transport, remote: c.RemoteAddr().String()}
+	p.host, _, _ = net.SplitHostPort(p.remote)
 	p.touch()
 	return p
+}
+
+// principal names who holds a session, for client-ID ownership: the
+// certificate, or for a client without one its remote IP. Anonymous clients
+// on different hosts are different principals, so one cannot take over (or
+// inherit the persistent session of) another's client ID; a device
+// reconnecting from its own address still takes over its stale session.
+// Clients behind one NAT or proxy share an address and so a principal.
+func (p *peer) principal() string {
+	if p.serial != "" {
+		return "cert:" + p.serial
+	}
+	return "anonymous@" + p.host
 }
 
 func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }

@@ -72,14 +72,25 @@ type TransportInfo struct {
 // from the verified leaf itself: serial = leaf.SerialNumber.Text(16) (lowercase
 // hex, no leading zeros), CN = leaf.Subject.CommonName.
 //
-// Errors returned by Authorize and Allowed implement interface{ Reason() string }
-// so refusals carry an operator-readable reason ("expired", "suspended",
+// The decision is split in two because Go calls VerifyConnection before it
+// checks the client's CertificateVerify signature: at that point anyone who
+// saw a certificate (TLS 1.2 sends it in clear) can present it. So Check only
+// reads, and FirstUse, which may write (first-use activation, registration),
+// runs only once the handshake has completed and the client has proved it
+// holds the key, before any MQTT byte is read.
+//
+// Errors returned by every method implement interface{ Reason() string } so
+// refusals carry an operator-readable reason ("expired", "suspended",
 // "revoked", "unknown CA", "bad signature", "wrong key usage", ...).
 type Authorizer interface {
-	// Authorize verifies a presented chain (leaf first) at the TLS handshake:
-	// trust, clientAuth EKU, validity and lifecycle state. It runs inside
-	// VerifyConnection and must not call back into the broker.
-	Authorize(chain []*x509.Certificate) error
+	// Check verifies a presented chain (leaf first) at the TLS handshake:
+	// trust, key rules, clientAuth EKU, validity and lifecycle state. It runs
+	// inside VerifyConnection, must not write anything and must not call back
+	// into the broker.
+	Check(chain []*x509.Certificate) error
+	// FirstUse records the use of a chain that passed Check, after the
+	// handshake completed. It may refuse (the state changed since Check).
+	FirstUse(chain []*x509.Certificate) error
 	// Allowed reports whether a certificate may hold a session right now. It is
 	// a lock-free read of the state snapshot, called when a session registers.
 	Allowed(serial string) error

@@ -3,9 +3,11 @@
 // the in-memory state snapshot consulted at every TLS handshake.
 //
 // Concurrency contract: an *Authority is safe for concurrent use. Handshake
-// reads (Authorize on a known certificate, Allowed, State) are lock-free: they
-// load atomic pointers to immutable trust material and snapshot shards.
-// Writers (issuance, import, trust, transitions, auto-registration) serialise
+// reads (Check, FirstUse on an active certificate, Allowed, State) are
+// lock-free: they load atomic pointers to immutable trust material and
+// snapshot shards. Check never writes: it runs before the client has proved it
+// holds the key. Writers (issuance, import, trust, transitions, first-use
+// activation and auto-registration in FirstUse) serialise
 // on one mutex; each commits to the store first, then updates the snapshot,
 // then releases the mutex and calls the OnChange hook.
 package pki
@@ -47,9 +49,10 @@ type Authority struct {
 	// replaced by SetPassphrase under mu; read without locking (Sealed).
 	keys atomic.Pointer[keyring]
 
-	mu    sync.Mutex // serialises writers; see the package comment
-	trust atomic.Pointer[trustSet]
-	snap  *snapshot
+	mu      sync.Mutex // serialises writers; see the package comment
+	trust   atomic.Pointer[trustSet]
+	snap    *snapshot
+	blocked atomic.Pointer[map[string]bool] // SPKI hashes of revoked keys; see blocklist.go
 }
 
 // caKeyPair is a CA certificate with its key, as created or loaded.
@@ -104,6 +107,9 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 		entries[cs.Serial] = e
 	}
 	a.snap = newSnapshot(entries)
+	if err := a.loadBlocked(); err != nil {
+		return nil, fmt.Errorf("init pki: load key blocklist: %w", err)
+	}
 	return a, nil
 }
 

@@ -6,13 +6,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse/gatehouse/store"
 )
 
 // verify checks chain (leaf first, then presented intermediates) against our
-// root and the operator-trusted CAs at the Authority's clock, for clientAuth.
-// Failures are *Refusal values with an operator-readable reason.
+// root and the operator-trusted CAs at the Authority's clock, for clientAuth,
+// then applies the key rules to the verified chain: an explicit clientAuth
+// EKU on the leaf and no weak key anywhere in it. It only reads. Failures are
+// *Refusal values with an operator-readable reason.
 func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, error) {
 	if len(chain) == 0 || chain[0] == nil {
 		return nil, refuse(ReasonNoCert, nil)
@@ -41,25 +44,45 @@ func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, er
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
-	if err == nil {
-		return chains, nil
+	if err != nil {
+		return nil, whyUnverified(t, leaf, err)
 	}
+	// Verify treats a leaf without EKU as good for any use; we want devices
+	// to say they are clients.
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return nil, refuse(ReasonWrongKeyUsage, errors.New("the certificate has no clientAuth extended key usage"))
+	}
+	for _, c := range chains[0] {
+		if _, err := keyTypeOf(c.PublicKey); err != nil {
+			return nil, refuse(ReasonWeakKey, fmt.Errorf("%s: %w", c.Subject.CommonName, err))
+		}
+	}
+	return chains, nil
+}
+
+// whyUnverified names why a chain did not verify.
+func whyUnverified(t *trustSet, leaf *x509.Certificate, err error) error {
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
 		switch invalid.Reason {
 		case x509.Expired:
-			return nil, refuse(ReasonExpired, err)
+			return refuse(ReasonExpired, err)
 		case x509.IncompatibleUsage:
-			return nil, refuse(ReasonWrongKeyUsage, err)
+			return refuse(ReasonWrongKeyUsage, err)
 		}
 	}
 	if isSelfSigned(leaf) {
-		return nil, refuse(ReasonSelfSigned, err)
+		return refuse(ReasonSelfSigned, err)
 	}
-	if a.issuerKnown(t, leaf) {
-		return nil, refuse(ReasonBadSignature, err)
+	if ca := issuerNamed(t, leaf); ca != nil {
+		if weakSignature(leaf.SignatureAlgorithm) {
+			return refuse(ReasonWeakSignature, fmt.Errorf("signed with %s", leaf.SignatureAlgorithm))
+		}
+		if leaf.CheckSignatureFrom(ca) != nil {
+			return refuse(ReasonBadSignature, err)
+		}
 	}
-	return nil, refuse(ReasonUnknownCA, err)
+	return refuse(ReasonUnknownCA, err)
 }
 
 func isSelfSigned(c *x509.Certificate) bool {
@@ -67,46 +90,114 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
-// issuerKnown reports whether one of our CAs is named as leaf's issuer (by
-// name or key identifier) although the chain did not verify: the leaf's
-// signature does not check out, so it was tampered with or forged.
-func (a *Authority) issuerKnown(t *trustSet, leaf *x509.Certificate) bool {
+// issuerNamed returns the CA of ours named as leaf's issuer (by name or key
+// identifier), or nil. When the chain did not verify although one is named,
+// the leaf's signature does not check out: forged, tampered with or weak.
+func issuerNamed(t *trustSet, leaf *x509.Certificate) *x509.Certificate {
 	for _, ca := range t.cas {
 		byName := bytes.Equal(leaf.RawIssuer, ca.RawSubject)
 		byKey := len(leaf.AuthorityKeyId) > 0 && bytes.Equal(leaf.AuthorityKeyId, ca.SubjectKeyId)
-		if (byName || byKey) && leaf.CheckSignatureFrom(ca) != nil {
-			return true
+		if byName || byKey {
+			return ca
 		}
 	}
-	return false
+	return nil
 }
 
-// Authorize decides on a client certificate chain at the TLS handshake
-// (broker.Authorizer). It verifies the chain, then consults the snapshot:
-// suspended and revoked certificates are refused; an inactive one is activated
-// (one store write, later handshakes read "active" without writing); a
-// certificate from a non-strict operator CA seen for the first time is
-// registered and activated. Every error is a *Refusal.
-func (a *Authority) Authorize(chain []*x509.Certificate) error {
+// verdict is what the read-only part of a decision found about a verified
+// chain: a stored certificate and its state, or one to register on first use.
+type verdict struct {
+	leaf   *x509.Certificate
+	serial string
+	fp     [32]byte
+	known  bool
+	state  store.State // when known
+}
+
+// decide verifies chain and consults the snapshot and the key blocklist,
+// without writing. Suspended and revoked certificates are refused, and so is
+// any certificate carrying a revoked key; one unknown here is refused unless
+// a non-strict operator CA vouches for it (then it is to be registered on
+// first use). Every error is a *Refusal.
+func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 	chains, err := a.verify(chain)
 	if err != nil {
-		return err
+		return verdict{}, err
 	}
 	leaf := chain[0]
-	serial := leaf.SerialNumber.Text(16)
-	fp := sha256.Sum256(leaf.Raw)
-	if e, ok := a.snap.get(serial); ok && e.fp == fp {
-		return a.admit(serial, e.state)
+	v := verdict{leaf: leaf, serial: leaf.SerialNumber.Text(16), fp: sha256.Sum256(leaf.Raw)}
+	if e, ok := a.snap.get(v.serial); ok {
+		if e.fp != v.fp {
+			return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", v.serial))
+		}
+		v.known, v.state = true, e.state
+		if err := stateRefusal(e.state); err != nil {
+			return verdict{}, err
+		}
+	}
+	if a.keyBlocked(leaf.RawSubjectPublicKeyInfo) {
+		return verdict{}, refuse(ReasonRevokedKey, fmt.Errorf("serial %s carries the key of a revoked certificate", v.serial))
+	}
+	if v.known {
+		return v, nil
 	}
 	t := a.trust.Load()
 	anchor, ours := anchorOf(t, chains)
 	switch {
 	case ours:
-		return refuse(ReasonUnknownCert, fmt.Errorf("serial %s was issued here but is not in the store", serial))
+		return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s was issued here but is not in the store", v.serial))
 	case anchor.Strict:
-		return refuse(ReasonNotRegistered, fmt.Errorf("CA %s is strict: import the certificate first", anchor.Subject))
+		return verdict{}, refuse(ReasonNotRegistered, fmt.Errorf("CA %s is strict: import the certificate first", anchor.Subject))
 	}
-	return a.autoRegister(leaf, serial, fp)
+	return v, nil
+}
+
+// Check decides on a client certificate chain at the TLS handshake
+// (broker.Authorizer), before the client has proved it holds the key: it
+// verifies the chain, the key rules, the dates and the snapshot state, and
+// never writes. Inactive certificates and first-seen ones from a non-strict
+// operator CA pass; FirstUse records them once the handshake has completed.
+// Every error is a *Refusal.
+func (a *Authority) Check(chain []*x509.Certificate) error {
+	_, err := a.decide(chain)
+	return err
+}
+
+// FirstUse records the first use of a chain that passed Check, once the TLS
+// handshake has completed and so the client has proved it holds the key
+// (broker.Authorizer): an inactive certificate is activated (one store write;
+// later connections read "active" and write nothing) and a certificate from a
+// non-strict operator CA seen for the first time is registered and activated.
+// It decides again on the current state, so a suspend since Check wins. Every
+// error is a *Refusal.
+func (a *Authority) FirstUse(chain []*x509.Certificate) error {
+	if len(chain) > 0 && chain[0] != nil {
+		// The common case, an active certificate, needs no second verification.
+		if e, ok := a.snap.get(chain[0].SerialNumber.Text(16)); ok && e.state == store.StateActive && e.fp == sha256.Sum256(chain[0].Raw) {
+			return nil
+		}
+	}
+	v, err := a.decide(chain)
+	if err != nil {
+		return err
+	}
+	if v.known {
+		return a.admit(v.serial, v.state)
+	}
+	return a.autoRegister(v.leaf, v.serial, v.fp)
+}
+
+// stateRefusal is the refusal for a known certificate in state st, or nil.
+func stateRefusal(st store.State) error {
+	switch st {
+	case store.StateActive, store.StateInactive:
+		return nil
+	case store.StateSuspended:
+		return refuse(ReasonSuspended, nil)
+	case store.StateRevoked:
+		return refuse(ReasonRevoked, nil)
+	}
+	return refuse(ReasonInternal, fmt.Errorf("unknown state %q", st))
 }
 
 // anchorOf finds which CA vouched for the leaf: ours, or the operator CA
@@ -129,33 +220,29 @@ func anchorOf(t *trustSet, chains [][]*x509.Certificate) (store.CA, bool) {
 
 // admit applies the lifecycle state of a verified, known certificate.
 func (a *Authority) admit(serial string, st store.State) error {
-	switch st {
-	case store.StateActive:
-		return nil
-	case store.StateSuspended:
-		return refuse(ReasonSuspended, nil)
-	case store.StateRevoked:
-		return refuse(ReasonRevoked, nil)
-	case store.StateInactive:
-		err := a.activate(serial)
-		if err == nil {
-			return nil
-		}
-		// A concurrent handshake or operator got there first: decide on what won.
-		if now, ok := a.snap.get(serial); ok && now.state != store.StateInactive {
-			return a.admit(serial, now.state)
-		}
-		return refuse(ReasonInternal, err)
+	if st != store.StateInactive {
+		return stateRefusal(st)
 	}
-	return refuse(ReasonInternal, fmt.Errorf("certificate %s has unknown state %q", serial, st))
+	err := a.activate(serial)
+	if err == nil {
+		return nil
+	}
+	// A concurrent connection or operator got there first: decide on what won.
+	if now, ok := a.snap.get(serial); ok && now.state != store.StateInactive {
+		return a.admit(serial, now.state)
+	}
+	return refuse(ReasonInternal, err)
 }
 
 // autoRegister stores a certificate from a non-strict operator CA on first
 // use, then activates it.
 func (a *Authority) autoRegister(leaf *x509.Certificate, serial string, fp [32]byte) error {
-	kt, _ := keyTypeOf(leaf.PublicKey)
+	kt, err := keyTypeOf(leaf.PublicKey)
+	if err != nil { // verify checked it; never reached
+		return refuse(ReasonWeakKey, err)
+	}
 	rec := certRecord(leaf, kt, store.SourceAutoRegistered, a.opts.now())
-	err := a.register(rec, "broker", "registered on first use, issued by "+leaf.Issuer.String())
+	err = a.register(rec, "broker", "registered on first use, issued by "+leaf.Issuer.String())
 	if errors.Is(err, store.ErrExists) {
 		// Registered concurrently, or another certificate holds this serial.
 		if e, ok := a.snap.get(serial); ok && e.fp == fp {

@@ -72,7 +72,7 @@ func TestAuthorizeReasons(t *testing.T) {
 		"fail/foreign-ca-presented": {append(chainOf(t, foreign), strictCA), pki.ReasonUnknownCA},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := a.Authorize(tc.chain)
+			err := authorize(a, tc.chain)
 			if got := reason(err); got != tc.want {
 				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
 			}
@@ -118,7 +118,7 @@ func TestAuthorizeFirstUseOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for range 32 {
-		wg.Go(func() { errs <- a.Authorize(chain) })
+		wg.Go(func() { errs <- authorize(a, chain) })
 	}
 	wg.Wait()
 	close(errs)
@@ -138,7 +138,7 @@ func TestAuthorizeFirstUseOnce(t *testing.T) {
 		t.Fatalf("%d audit records, want cert.create + one cert.activate", n)
 	}
 	for range 10 {
-		if err := a.Authorize(chain); err != nil {
+		if err := authorize(a, chain); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +168,7 @@ func TestFirstUseNeverUndoesASuspend(t *testing.T) {
 		for range 4 {
 			wg.Go(func() {
 				<-start
-				_ = a.Authorize(chain)
+				_ = authorize(a, chain)
 			})
 		}
 		close(start)
@@ -180,7 +180,7 @@ func TestFirstUseNeverUndoesASuspend(t *testing.T) {
 		if c.State != store.StateSuspended {
 			t.Fatalf("round %d: suspended certificate ended %s", i, c.State)
 		}
-		if err := a.Authorize(chain); err == nil {
+		if err := authorize(a, chain); err == nil {
 			t.Fatalf("round %d: suspended certificate authorized", i)
 		}
 	}
@@ -201,7 +201,7 @@ func TestTrust(t *testing.T) {
 		t.Fatalf("second Trust: %v", err)
 	}
 	// Non-strict: the first handshake registers the certificate and activates it.
-	if err := a.Authorize(chainOf(t, leaf)); err != nil {
+	if err := authorize(a, chainOf(t, leaf)); err != nil {
 		t.Fatal(err)
 	}
 	serial := leaf.Leaf.SerialNumber.Text(16)
@@ -212,7 +212,7 @@ func TestTrust(t *testing.T) {
 	if want := "[cert.create:inactive:auto-registered cert.activate:active:auto-registered]"; strings.Join(changes, " ") != strings.Trim(want, "[]") {
 		t.Fatalf("changes %v, want %s", changes, want)
 	}
-	if err := a.Authorize(chainOf(t, leaf)); err != nil {
+	if err := authorize(a, chainOf(t, leaf)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -221,13 +221,13 @@ func TestTrust(t *testing.T) {
 	if _, err := a.Trust(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sca.Raw}), true, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if got := reason(a.Authorize(chainOf(t, sleaf))); got != pki.ReasonNotRegistered {
+	if got := reason(authorize(a, chainOf(t, sleaf))); got != pki.ReasonNotRegistered {
 		t.Fatalf("strict before import: %q", got)
 	}
 	if _, err := a.ImportClient(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sleaf.Leaf.Raw}), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Authorize(chainOf(t, sleaf)); err != nil {
+	if err := authorize(a, chainOf(t, sleaf)); err != nil {
 		t.Fatalf("strict after import: %v", err)
 	}
 
@@ -256,7 +256,7 @@ func TestTrust(t *testing.T) {
 func TestAuthorizeSerialCollision(t *testing.T) {
 	a, _ := pkitest.New(t)
 	ours := pkitest.Issue(t, a, "victim")
-	if err := a.Authorize(chainOf(t, pkitest.ClientTLS(t, ours))); err != nil {
+	if err := authorize(a, chainOf(t, pkitest.ClientTLS(t, ours))); err != nil {
 		t.Fatal(err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -286,7 +286,7 @@ func TestAuthorizeSerialCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged, _ := x509.ParseCertificate(leafDER)
-	if got := reason(a.Authorize([]*x509.Certificate{forged})); got != pki.ReasonUnknownCert {
+	if got := reason(authorize(a, []*x509.Certificate{forged})); got != pki.ReasonUnknownCert {
 		t.Fatalf("forged serial: %q", got)
 	}
 	if s, _ := a.State(ours.Cert.Serial); s != store.StateActive {
@@ -312,5 +312,59 @@ func TestAllowed(t *testing.T) {
 				t.Fatalf("reason %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// Check runs before the client has proved it holds the key: it admits an
+// inactive certificate and a first-seen one from a non-strict CA without
+// writing anything; FirstUse, after the handshake, records both.
+func TestCheckOnlyReads(t *testing.T) {
+	a, st := pkitest.New(t)
+	partner, partnerCA := pkitest.Foreign(t, "partner")
+	if _, err := a.Trust(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: partnerCA.Raw}), false, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ours := chainOf(t, pkitest.ClientTLS(t, pkitest.Issue(t, a, "ours")))
+	theirs := chainOf(t, partner)
+	audit := func() string {
+		recs, err := st.ListAudit(store.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(recs)
+	}
+	before := audit()
+	for _, chain := range [][]*x509.Certificate{ours, theirs, ours} {
+		if err := a.Check(chain); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	if audit() != before {
+		t.Fatal("Check wrote to the audit log")
+	}
+	if s, _ := a.State(ours[0].SerialNumber.Text(16)); s != store.StateInactive {
+		t.Fatalf("ours after Check: %s", s)
+	}
+	if _, err := st.GetCert(theirs[0].SerialNumber.Text(16)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("partner certificate registered by Check: %v", err)
+	}
+	for _, chain := range [][]*x509.Certificate{ours, theirs} {
+		if err := a.FirstUse(chain); err != nil {
+			t.Fatalf("FirstUse: %v", err)
+		}
+		if s, _ := a.State(chain[0].SerialNumber.Text(16)); s != store.StateActive {
+			t.Fatalf("after FirstUse: %s", s)
+		}
+	}
+	// A suspend between Check and FirstUse wins.
+	late := chainOf(t, pkitest.ClientTLS(t, pkitest.Issue(t, a, "late")))
+	if err := a.Check(late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Transition(late[0].SerialNumber.Text(16), store.StateSuspended, "test", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := reason(a.FirstUse(late)); got != pki.ReasonSuspended {
+		t.Fatalf("FirstUse after suspend: %q", got)
 	}
 }

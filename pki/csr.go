@@ -23,8 +23,14 @@ func (a *Authority) SignCSR(csrPEM []byte, ttl time.Duration, actor string) (Iss
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign CSR: %w: %v", ErrMalformed, err)
 	}
+	if weakSignature(csr.SignatureAlgorithm) {
+		return Issued{}, fmt.Errorf("sign CSR: %w: signed with %s", ErrWeakKey, csr.SignatureAlgorithm)
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return Issued{}, fmt.Errorf("sign CSR: %w: signature does not verify: %v", ErrMalformed, err)
+	}
+	if err := a.refuseBlocked(csr.RawSubjectPublicKeyInfo, "sign CSR"); err != nil {
+		return Issued{}, err
 	}
 	kt, err := keyTypeOf(csr.PublicKey)
 	if err != nil {

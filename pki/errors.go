@@ -16,6 +16,12 @@ var (
 	ErrUntrusted = errors.New("certificate not trusted")
 	// ErrNotCA means a certificate offered as a trust anchor is not a CA certificate.
 	ErrNotCA = errors.New("not a CA certificate")
+	// ErrWeakKey means a key or signature algorithm is refused by the key
+	// rules: RSA below 2048 bits, curves other than P-256/P-384/Ed25519, SHA-1.
+	ErrWeakKey = errors.New("weak key or signature")
+	// ErrKeyRevoked means a public key is on the blocklist: a certificate
+	// carrying it was revoked.
+	ErrKeyRevoked = errors.New("key revoked")
 )
 
 // Refusal reasons an operator sees when a client certificate is refused.
@@ -27,6 +33,9 @@ const (
 	ReasonSelfSigned    = "self-signed"
 	ReasonBadSignature  = "bad signature"
 	ReasonWrongKeyUsage = "wrong key usage"
+	ReasonWeakKey       = "weak key"
+	ReasonWeakSignature = "weak signature"
+	ReasonRevokedKey    = "revoked key"
 	ReasonSuspended     = "suspended"
 	ReasonRevoked       = "revoked"
 	ReasonNotRegistered = "not registered"

@@ -28,6 +28,15 @@ func reason(err error) string {
 	return ""
 }
 
+// authorize runs both halves of the decision the broker makes around a
+// completed handshake: Check in VerifyConnection, then FirstUse.
+func authorize(a *pki.Authority, chain []*x509.Certificate) error {
+	if err := a.Check(chain); err != nil {
+		return err
+	}
+	return a.FirstUse(chain)
+}
+
 // chainOf parses a TLS certificate's chain the way a TLS server presents it to VerifyConnection.
 func chainOf(t testing.TB, c tls.Certificate) []*x509.Certificate {
 	t.Helper()

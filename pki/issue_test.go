@@ -280,10 +280,16 @@ func TestIssueServerHandshake(t *testing.T) {
 			GetCertificate:   holder.GetCertificate,
 			ClientAuth:       tls.RequireAnyClientCert,
 			MinVersion:       tls.VersionTLS12,
-			VerifyConnection: func(cs tls.ConnectionState) error { return a.Authorize(cs.PeerCertificates) },
+			VerifyConnection: func(cs tls.ConnectionState) error { return a.Check(cs.PeerCertificates) },
 		})
 		errc := make(chan error, 1)
-		go func() { errc <- server.Handshake() }()
+		go func() {
+			err := server.Handshake()
+			if err == nil { // as the broker does: first use once the key is proved
+				err = a.FirstUse(server.ConnectionState().PeerCertificates)
+			}
+			errc <- err
+		}()
 		cli := tls.Client(cConn, &tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{client}})
 		// The server's verdict is what matters: with TLS 1.3 the client may
 		// only learn of a refusal on its first read.

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"strconv"
@@ -104,24 +105,49 @@ func generateKey(kt KeyType, r io.Reader) (crypto.Signer, error) {
 	return nil, fmt.Errorf("unknown key type %q", kt)
 }
 
-// keyTypeOf names the type of a public key, refusing types we do not issue for.
+// Key rules for every certificate Gatehouse accepts, issues, signs or trusts.
+const (
+	minRSABits = 2048
+	// maxRSABits bounds the cost of one signature check a client can make us do.
+	maxRSABits = 8192
+)
+
+// keyTypeOf names the type of a public key, refusing weak and unsupported
+// ones: RSA below 2048 bits, curves other than P-256 and P-384, and any other
+// algorithm. Keys we do not issue ourselves (RSA-4096, P-384) are named too.
+// Errors wrap ErrWeakKey.
 func keyTypeOf(pub crypto.PublicKey) (KeyType, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() {
+		switch k.Curve {
+		case elliptic.P256():
 			return KeyECDSAP256, nil
+		case elliptic.P384():
+			return "ecdsa-p384", nil
 		}
-		return "", fmt.Errorf("unsupported ECDSA curve %s: use P-256", k.Curve.Params().Name)
+		return "", fmt.Errorf("%w: ECDSA curve %s: use P-256, P-384 or Ed25519", ErrWeakKey, k.Curve.Params().Name)
 	case *rsa.PublicKey:
-		switch k.N.BitLen() {
-		case 2048:
-			return KeyRSA2048, nil
-		case 3072:
-			return KeyRSA3072, nil
+		switch n := k.N.BitLen(); {
+		case n < minRSABits:
+			return "", fmt.Errorf("%w: RSA key of %d bits: at least %d", ErrWeakKey, n, minRSABits)
+		case n > maxRSABits:
+			return "", fmt.Errorf("%w: RSA key of %d bits: at most %d", ErrWeakKey, n, maxRSABits)
+		default:
+			return KeyType(fmt.Sprintf("rsa-%d", n)), nil
 		}
-		return "", fmt.Errorf("unsupported RSA key size %d: use 2048 or 3072 bits", k.N.BitLen())
 	case ed25519.PublicKey:
 		return KeyEd25519, nil
 	}
-	return "", fmt.Errorf("unsupported public key type %T", pub)
+	return "", fmt.Errorf("%w: public key type %T: use ECDSA P-256/P-384, Ed25519 or RSA 2048+", ErrWeakKey, pub)
+}
+
+// weakSignature reports signature algorithms refused everywhere: MD2, MD5 and
+// SHA-1 (collisions are practical), and unknown ones.
+func weakSignature(alg x509.SignatureAlgorithm) bool {
+	switch alg {
+	case x509.UnknownSignatureAlgorithm, x509.MD2WithRSA, x509.MD5WithRSA,
+		x509.SHA1WithRSA, x509.DSAWithSHA1, x509.DSAWithSHA256, x509.ECDSAWithSHA1:
+		return true
+	}
+	return false
 }

@@ -86,6 +86,16 @@ func (a *Authority) transition(serial string, from, to store.State, audit store.
 		return store.Cert{}, audit, fmt.Errorf("cannot move certificate %s from %s to %s: %s: %w",
 			serial, cur.State, to, whyNot(cur.State, to), ErrTransition)
 	}
+	if to == store.StateRevoked {
+		// Before the revocation: should it fail, the key is blocked and the
+		// certificate refused anyway; the other order could leave a revoked
+		// certificate whose key comes back under a new serial.
+		h, err := a.blockKeyLocked(cur)
+		if err != nil {
+			return store.Cert{}, audit, err
+		}
+		audit.Detail = "public key " + h[:16] + " blocked under any serial"
+	}
 	audit.At, audit.Action = a.opts.now(), action
 	c, err := a.st.Transition(serial, cur.State, to, audit)
 	if err != nil {

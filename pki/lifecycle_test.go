@@ -143,7 +143,7 @@ func TestOnChange(t *testing.T) {
 		got = append(got, change{c.Serial, c.State, r.Action})
 	}))
 	iss := pkitest.Issue(t, a, "dev")
-	if err := a.Authorize(chainOf(t, pkitest.ClientTLS(t, iss))); err != nil {
+	if err := authorize(a, chainOf(t, pkitest.ClientTLS(t, iss))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Transition(iss.Cert.Serial, store.StateRevoked, "test", "", 0); err != nil {

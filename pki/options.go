@@ -64,7 +64,8 @@ func WithRand(r io.Reader) Option { return func(o *options) { o.rand = r } }
 // certificate record (creation, auto-registration, every transition including
 // the automatic first-use activation), after the state snapshot is updated.
 // fn runs on the goroutine that made the change, outside any Authority lock;
-// it must not block (it may run inside a TLS handshake).
+// it must not block (it may run on a client's connection goroutine, in
+// FirstUse).
 func WithOnChange(fn func(store.Cert, store.AuditRecord)) Option {
 	return func(o *options) { o.onChange = fn }
 }

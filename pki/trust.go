@@ -68,6 +68,12 @@ func (a *Authority) Trust(chainPEM []byte, strict bool, actor string) ([]store.C
 		if !c.BasicConstraintsValid || !c.IsCA {
 			return nil, fmt.Errorf("trust CA %q: %w: a CA needs basic constraints CA:TRUE", c.Subject.String(), ErrNotCA)
 		}
+		if _, err := keyTypeOf(c.PublicKey); err != nil {
+			return nil, fmt.Errorf("trust CA %q: %w", c.Subject.String(), err)
+		}
+		if weakSignature(c.SignatureAlgorithm) {
+			return nil, fmt.Errorf("trust CA %q: %w: signed with %s", c.Subject.String(), ErrWeakKey, c.SignatureAlgorithm)
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

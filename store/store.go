@@ -36,8 +36,11 @@ var (
 	bucketCerts    = []byte("certs")
 	bucketSettings = []byte("settings")
 	bucketAudit    = []byte("audit")
+	// bucketBlockedKeys holds BlockedKey records by SPKI hash. Readers
+	// tolerate its absence (a read-only open does not create buckets).
+	bucketBlockedKeys = []byte("blocked_keys")
 
-	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit}
+	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit, bucketBlockedKeys}
 
 	keySchema   = []byte("schema_version")
 	keySettings = []byte("settings")

@@ -52,8 +52,12 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 			return nil, true
 		}
 		c := msg.res.Cert
-		m.info(fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
-			common.Plural(msg.res.Dropped, "session")))
+		done := fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
+			common.Plural(msg.res.Dropped, "session"))
+		if in.PurgeRetained {
+			done += ", purged " + common.Plural(msg.purged, "retained message")
+		}
+		m.info(done)
 		m.putCert(c)
 		return m.reload(false), true
 	case createdMsg:

@@ -29,6 +29,9 @@ type Backend interface {
 	// Transition moves a certificate to Suspended, Active (reactivate) or
 	// Revoked and drops its live sessions.
 	Transition(ctx context.Context, serial string, to store.State, reason string) (TransitionResult, error)
+	// PurgeRetained deletes the retained messages the certificate's sessions
+	// published (and no one replaced since) and returns how many; audited.
+	PurgeRetained(ctx context.Context, serial string) (int, error)
 	// SetClientAuth switches client-cert auth for one transport and returns
 	// how many sessions were dropped.
 	SetClientAuth(ctx context.Context, transport string, on bool) (int, error)

@@ -49,6 +49,7 @@ type (
 	transitionMsg  struct {
 		intent certs.TransitionIntent
 		res    TransitionResult
+		purged int // retained messages purged, when the intent asked
 		err    error
 	}
 	createdMsg struct {
@@ -134,7 +135,12 @@ func transition(ctx context.Context, b Backend, in certs.TransitionIntent) tea.C
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err := b.Transition(ctx, in.Serial, in.To, "")
-		return transitionMsg{intent: in, res: res, err: err}
+		msg := transitionMsg{intent: in, res: res, err: err}
+		if err == nil && in.PurgeRetained {
+			// After the revoke: its sessions are gone and cannot set new ones.
+			msg.purged, msg.err = b.PurgeRetained(ctx, in.Serial)
+		}
+		return msg
 	}
 }
 

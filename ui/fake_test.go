@@ -205,6 +205,13 @@ func (f *fakeBackend) Transition(_ context.Context, serial string, to store.Stat
 	return TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
 }
 
+func (f *fakeBackend) PurgeRetained(_ context.Context, serial string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("PurgeRetained %s", serial)
+	return 3, nil
+}
+
 // drop removes matching sessions and emits their disconnected events.
 func (f *fakeBackend) drop(match func(broker.Session) bool, cause string) int {
 	n := 0

@@ -110,6 +110,7 @@ func TestRevokeAsksConfirmation(t *testing.T) {
 		"ok/n cancels":   {"n", 0},
 		"ok/esc cancels": {"esc", 0},
 		"ok/y revokes":   {"y", 1},
+		"ok/p purges":    {"p", 2},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -126,8 +127,11 @@ func TestRevokeAsksConfirmation(t *testing.T) {
 				t.Fatalf("calls = %v", f.Calls())
 			}
 			requireLacks(t, m.View(), "This is final")
-			if tt.wantCalls == 1 {
+			if tt.wantCalls > 0 {
 				requireContains(t, m.View(), "revoked dev1 (3f2a9c1b), dropped 2 sessions")
+			}
+			if tt.wantCalls == 2 {
+				requireContains(t, m.View(), "purged 3 retained messages")
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,7 +19,7 @@ func newCA(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g), newCAPassphrase(g))
+	c.AddCommand(newCAExport(g), newCATrust(g), newCAUntrust(g), newCAStrict(g), newCAList(g), newCAPassphrase(g))
 	return c
 }
 
@@ -57,16 +58,20 @@ terminal's "get root certificate". Only the public certificate leaves the store.
 }
 
 func newCATrust(g *globals) *cobra.Command {
-	var strict bool
+	var strict, autoRegister bool
 	c := &cobra.Command{
 		Use:   "trust FILE",
 		Short: "Trust a CA (or chain) that issued your devices' certificates",
-		Long: `Trust a CA that operators bring. Certificates it issued are accepted and
-registered on first use; with --strict only certificates imported beforehand
-with 'gatehouse cert import' are accepted.`,
-		Example: "  gatehouse ca trust factory-ca.pem --strict",
+		Long: `Trust a CA that operators bring. By default it is strict: only certificates
+imported beforehand with 'gatehouse cert import' are accepted. With
+--auto-register, certificates it issued are registered on first use (once the
+device has proved it holds the key). Switch later with 'gatehouse ca strict'.`,
+		Example: "  gatehouse ca trust factory-ca.pem\n  gatehouse ca trust partner-ca.pem --auto-register",
 		Args:    exactArgs(1, "trust needs one FILE with a PEM CA certificate or chain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strict && autoRegister {
+				return usageErr{errors.New("--strict and --auto-register exclude each other")}
+			}
 			pem, err := os.ReadFile(args[0])
 			if err != nil {
 				return fmt.Errorf("read CA file: %w", err)
@@ -76,7 +81,7 @@ with 'gatehouse cert import' are accepted.`,
 				return err
 			}
 			defer done()
-			cas, err := svc.TrustCA(cmd.Context(), pem, strict)
+			cas, err := svc.TrustCA(cmd.Context(), pem, !autoRegister)
 			if err != nil {
 				return err
 			}
@@ -84,13 +89,74 @@ with 'gatehouse cert import' are accepted.`,
 				return g.printJSON(cas)
 			}
 			for _, ca := range cas {
-				fmt.Fprintf(g.stdout, "trusted %s (%s)\n", ca.Subject, ca.ID[:16])
+				fmt.Fprintf(g.stdout, "trusted %s (%s), %s\n", ca.Subject, ca.ID[:16], caMode(ca))
 			}
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&strict, "strict", false, "accept only certificates imported beforehand")
+	c.Flags().BoolVar(&strict, "strict", false, "accept only certificates imported beforehand (the default)")
+	c.Flags().BoolVar(&autoRegister, "auto-register", false, "register unknown certificates it issued on first use")
 	return c
+}
+
+// caMode says how a trusted CA treats certificates it issued that are not
+// registered here.
+func caMode(ca store.CA) string {
+	if ca.Strict {
+		return "strict"
+	}
+	return "auto-register"
+}
+
+func newCAUntrust(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "untrust NAME",
+		Short: "Stop trusting an operator's CA and drop the sessions that relied on it",
+		Long: `Remove an operator-trusted CA, named by its common name, its subject or a
+prefix of its ID (see 'gatehouse ca list'). Certificates it issued are refused
+from then on; live sessions that relied on it are dropped. Prints how many.`,
+		Example: "  gatehouse ca untrust \"Partner CA\"",
+		Args:    exactArgs(1, "untrust needs one CA NAME (common name, subject or ID prefix)"),
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+			r, err := svc.UntrustCA(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(r)
+			}
+			fmt.Fprintf(g.stdout, "untrusted %s (%s), dropped %d %s\n", r.CA.Subject, r.CA.ID[:16], r.Dropped, plural(r.Dropped, "session"))
+			return nil
+		}),
+	}
+}
+
+func newCAStrict(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "strict NAME on|off",
+		Short: "Switch an operator's CA between strict and auto-register",
+		Long: `With strict on, only certificates imported beforehand are accepted from the
+CA; with it off, unknown certificates it issued are registered on first use.
+Certificates already registered are not affected.`,
+		Example: "  gatehouse ca strict \"Partner CA\" on",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 || (args[1] != "on" && args[1] != "off") {
+				return usageErr{errors.New("strict needs a CA NAME and on or off")}
+			}
+			return nil
+		},
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+			ca, err := svc.SetCAStrict(cmd.Context(), args[0], args[1] == "on")
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(ca)
+			}
+			fmt.Fprintf(g.stdout, "%s (%s) is now %s\n", ca.Subject, ca.ID[:16], caMode(ca))
+			return nil
+		}),
+	}
 }
 
 func newCAList(g *globals) *cobra.Command {
@@ -105,11 +171,11 @@ func newCAList(g *globals) *cobra.Command {
 				return err
 			}
 			return printList(g, cas, []string{"ROLE", "SUBJECT", "EXPIRES", "MODE", "ID"}, func(ca store.CA) []string {
-				strict := ""
-				if ca.Strict {
-					strict = "strict"
+				mode := ""
+				if ca.Role == store.RoleTrusted {
+					mode = caMode(ca)
 				}
-				return []string{string(ca.Role), ca.Subject, when(ca.NotAfter), strict, ca.ID[:16]}
+				return []string{string(ca.Role), ca.Subject, when(ca.NotAfter), mode, ca.ID[:16]}
 			})
 		}),
 	}

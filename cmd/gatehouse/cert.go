@@ -251,6 +251,7 @@ type transition struct {
 
 func newCertTransition(g *globals, t transition) *cobra.Command {
 	var reason string
+	var purge bool
 	c := &cobra.Command{
 		Use:               t.use + " SERIAL...",
 		Short:             t.short,
@@ -268,6 +269,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				CN      string      `json:"cn"`
 				State   store.State `json:"state"`
 				Dropped int         `json:"dropped"`
+				Purged  *int        `json:"purged_retained,omitempty"` // with --purge-retained
 			}
 			var results []result
 			for _, s := range serials {
@@ -275,9 +277,20 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.use, s, err)
 				}
-				results = append(results, result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped})
+				res := result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped, nil}
+				line := fmt.Sprintf("%s %s (%s), dropped %d %s", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
+				if purge {
+					// After the transition: its sessions are gone and cannot set new ones.
+					n, err := svc.PurgeRetained(cmd.Context(), s)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", t.use, s, err)
+					}
+					res.Purged = &n
+					line += fmt.Sprintf(", purged %d retained %s", n, plural(n, "message"))
+				}
+				results = append(results, res)
 				if !g.json {
-					fmt.Fprintf(g.stdout, "%s %s (%s), dropped %d %s\n", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
+					fmt.Fprintln(g.stdout, line)
 				}
 			}
 			if g.json {
@@ -287,6 +300,9 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 		}),
 	}
 	c.Flags().StringVar(&reason, "reason", "", "why, recorded in the audit log")
+	if t.to == store.StateRevoked {
+		c.Flags().BoolVar(&purge, "purge-retained", false, "also delete the retained messages its sessions published")
+	}
 	return c
 }
 

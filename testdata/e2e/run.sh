@@ -182,7 +182,7 @@ ok "cert sign: a device with its own key (openssl CSR) connects; a malformed CSR
 TD=$(cd "$HERE/.." && pwd)
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t t -m x
 wait_for 3 events_has '"reason": "unknown CA"' || fail "an untrusted CA's device is not refused as unknown CA"
-gh ca trust "$TD/foreign-ca.pem" | grep -q "Acme Devices CA" || fail "ca trust did not report the CA"
+gh ca trust "$TD/foreign-ca.pem" --auto-register | grep -q "Acme Devices CA" || fail "ca trust did not report the CA"
 gh ca list | grep -q trusted || fail "ca list lacks the trusted CA"
 mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t kp1/acme -m hi ||
 	fail "a device of the trusted CA is refused"

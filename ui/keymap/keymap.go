@@ -29,6 +29,8 @@ type KeyMap struct {
 
 	// Dialogs and forms.
 	Confirm, Cancel, Submit, NextField, PrevField, Cycle key.Binding
+	// ConfirmPurge confirms a revoke and purges the retained messages too.
+	ConfirmPurge key.Binding
 }
 
 // DefaultKeyMap returns the default bindings.
@@ -61,12 +63,13 @@ func DefaultKeyMap() KeyMap {
 
 		Export: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export ca.pem")),
 
-		Confirm:   key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
-		Cancel:    key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
-		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
-		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
-		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
-		Cycle:     key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
+		Confirm:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		ConfirmPurge: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "yes, and purge retained messages")),
+		Cancel:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
+		Submit:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		NextField:    key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
+		PrevField:    key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
+		Cycle:        key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
 	}
 }
 

@@ -2,6 +2,12 @@ package admin
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -49,10 +55,30 @@ func TestErrorsKeepTheirMeaningOverTheSocket(t *testing.T) {
 	if _, err := c.Transition(ctx, b.Cert.Serial, store.StateRevoked, "test"); err != nil {
 		t.Fatal(err)
 	}
+	// A CSR for the revoked certificate's key, and one for a weak key.
+	csrFor := func(key crypto.Signer) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "again"}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	}
+	block, _ := pem.Decode([]byte(b.KeyPEM))
+	revokedKey, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := map[string]struct {
 		call func() error
 		want error
 	}{
+		"fail/revoked key":      {func() error { _, err := c.SignCSR(ctx, csrFor(revokedKey.(crypto.Signer)), ""); return err }, pki.ErrKeyRevoked},
+		"fail/weak key":         {func() error { _, err := c.SignCSR(ctx, csrFor(weakKey), ""); return err }, pki.ErrWeakKey},
+		"fail/unknown CA name":  {func() error { _, err := c.UntrustCA(ctx, "Nobody CA"); return err }, store.ErrNotFound},
 		"fail/revoked is final": {func() error { _, err := c.Transition(ctx, b.Cert.Serial, store.StateActive, ""); return err }, pki.ErrTransition},
 		"fail/unknown serial":   {func() error { _, err := c.ShowCert(ctx, "ffffffffffff"); return err }, store.ErrNotFound},
 		"fail/bad ttl":          {func() error { _, err := c.IssueClient(ctx, app.IssueRequest{TTL: "5x"}); return err }, app.ErrUsage},

@@ -158,6 +158,13 @@ func (c *Client) Transition(ctx context.Context, serial string, to store.State, 
 	return r, err
 }
 
+// PurgeRetained implements ui.Backend.
+func (c *Client) PurgeRetained(ctx context.Context, serial string) (int, error) {
+	var r purgeReply
+	err := c.do(ctx, http.MethodPost, "/v1/certs/"+url.PathEscape(serial)+"/purge-retained", struct{}{}, &r)
+	return r.Purged, err
+}
+
 // SetClientAuth implements ui.Backend.
 func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
 	var r mtlsReply
@@ -227,8 +234,22 @@ func (c *Client) RootPEM(ctx context.Context) ([]byte, error) {
 // TrustCA implements app.Service.
 func (c *Client) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error) {
 	var cas []store.CA
-	err := c.do(ctx, http.MethodPost, "/v1/cas", pemRequest{PEM: string(pemChain), Strict: strict}, &cas)
+	err := c.do(ctx, http.MethodPost, "/v1/cas", pemRequest{PEM: string(pemChain), Strict: &strict}, &cas)
 	return cas, err
+}
+
+// UntrustCA implements app.Service.
+func (c *Client) UntrustCA(ctx context.Context, name string) (app.UntrustResult, error) {
+	var r app.UntrustResult
+	err := c.do(ctx, http.MethodDelete, "/v1/cas/"+url.PathEscape(name), nil, &r)
+	return r, err
+}
+
+// SetCAStrict implements app.Service.
+func (c *Client) SetCAStrict(ctx context.Context, name string, strict bool) (store.CA, error) {
+	var ca store.CA
+	err := c.do(ctx, http.MethodPut, "/v1/cas/"+url.PathEscape(name)+"/strict", strictRequest{On: strict}, &ca)
+	return ca, err
 }
 
 // ListCAs implements app.Service.

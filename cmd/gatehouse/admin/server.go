@@ -115,6 +115,10 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (ui.TransitionResult, error) {
 		return s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
 	}))
+	m.HandleFunc("POST /v1/certs/{serial}/purge-retained", post(func(r *http.Request, _ struct{}) (purgeReply, error) {
+		n, err := s.svc.PurgeRetained(ctx(r), r.PathValue("serial"))
+		return purgeReply{Purged: n}, err
+	}))
 	m.HandleFunc("GET /v1/resolve/{prefix}", get(func(r *http.Request) (string, error) {
 		return s.svc.ResolveSerial(ctx(r), r.PathValue("prefix"))
 	}))
@@ -124,7 +128,14 @@ func (s *Server) routes() *http.ServeMux {
 	}))
 	m.HandleFunc("GET /v1/cas", get(func(r *http.Request) ([]store.CA, error) { return s.svc.ListCAs(ctx(r)) }))
 	m.HandleFunc("POST /v1/cas", post(func(r *http.Request, req pemRequest) ([]store.CA, error) {
-		return s.svc.TrustCA(ctx(r), []byte(req.PEM), req.Strict)
+		strict := req.Strict == nil || *req.Strict // new trusts are strict unless asked otherwise
+		return s.svc.TrustCA(ctx(r), []byte(req.PEM), strict)
+	}))
+	m.HandleFunc("DELETE /v1/cas/{name}", get(func(r *http.Request) (app.UntrustResult, error) {
+		return s.svc.UntrustCA(ctx(r), r.PathValue("name"))
+	}))
+	m.HandleFunc("PUT /v1/cas/{name}/strict", post(func(r *http.Request, req strictRequest) (store.CA, error) {
+		return s.svc.SetCAStrict(ctx(r), r.PathValue("name"), req.On)
 	}))
 	m.HandleFunc("GET /v1/mtls", get(func(r *http.Request) ([]broker.TransportInfo, error) { return s.svc.Transports(ctx(r)) }))
 	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req mtlsRequest) (mtlsReply, error) {

@@ -23,7 +23,10 @@ type (
 	}
 	pemRequest struct {
 		PEM    string `json:"pem"`
-		Strict bool   `json:"strict,omitempty"`
+		Strict *bool  `json:"strict,omitempty"` // POST /v1/cas: absent means strict
+	}
+	strictRequest struct {
+		On bool `json:"on"`
 	}
 	transitionRequest struct {
 		To     store.State `json:"to"`
@@ -34,6 +37,9 @@ type (
 	}
 	mtlsReply struct {
 		Dropped int `json:"dropped"`
+	}
+	purgeReply struct {
+		Purged int `json:"purged"`
 	}
 	errorReply struct {
 		Error string `json:"error"`
@@ -49,6 +55,8 @@ const (
 	codeTransition = "transition"
 	codeAmbiguous  = "ambiguous"
 	codeMalformed  = "malformed"
+	codeWeakKey    = "weak_key"
+	codeKeyRevoked = "key_revoked"
 	codeInternal   = "internal"
 )
 
@@ -59,6 +67,8 @@ var sentinels = map[string]error{
 	codeConflict:   store.ErrConflict,
 	codeTransition: pki.ErrTransition,
 	codeMalformed:  pki.ErrMalformed,
+	codeWeakKey:    pki.ErrWeakKey,
+	codeKeyRevoked: pki.ErrKeyRevoked,
 }
 
 func classify(err error) (int, string) {
@@ -70,6 +80,10 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, codeUsage
 	case errors.Is(err, pki.ErrMalformed):
 		return http.StatusBadRequest, codeMalformed
+	case errors.Is(err, pki.ErrWeakKey):
+		return http.StatusBadRequest, codeWeakKey
+	case errors.Is(err, pki.ErrKeyRevoked):
+		return http.StatusConflict, codeKeyRevoked
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, codeNotFound
 	case errors.Is(err, store.ErrConflict):

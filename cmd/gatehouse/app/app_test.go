@@ -179,7 +179,7 @@ func TestListingsFollowEveryChangeDespiteTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Authority().Authorize([]*x509.Certificate{leaf.Leaf}); err != nil { // first use, inside the pki
+	if err := a.Authority().FirstUse([]*x509.Certificate{leaf.Leaf}); err != nil { // first use, inside the pki
 		t.Fatal(err)
 	}
 	if got := state(); got != store.StateActive {

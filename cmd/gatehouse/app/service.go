@@ -36,6 +36,12 @@ type Service interface {
 	RootPEM(ctx context.Context) ([]byte, error)
 	// TrustCA adds an operator's CA or chain.
 	TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error)
+	// UntrustCA removes an operator-trusted CA (by CN, subject or ID prefix)
+	// and drops the live sessions that relied on it; audited.
+	UntrustCA(ctx context.Context, name string) (UntrustResult, error)
+	// SetCAStrict switches an operator-trusted CA between strict (imported
+	// certificates only) and auto-registering; audited.
+	SetCAStrict(ctx context.Context, name string, strict bool) (store.CA, error)
 	// ListCAs lists root, issuing and trusted CAs, without keys.
 	ListCAs(ctx context.Context) ([]store.CA, error)
 	// Transports reports each transport and its client-cert auth mode.
@@ -81,6 +87,13 @@ type Bundle struct {
 	ChainPEM string     `json:"chain_pem"`
 	KeyPEM   string     `json:"key_pem,omitempty"`
 	CAPEM    string     `json:"ca_pem"`
+}
+
+// UntrustResult reports an untrusted CA and the sessions dropped with it.
+// Its JSON is a command-line contract.
+type UntrustResult struct {
+	CA      store.CA `json:"ca"`
+	Dropped int      `json:"dropped"`
 }
 
 // view builds the listed form of a record.

@@ -239,10 +239,11 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, p.keys.Confirm):
+	case key.Matches(k, p.keys.Confirm), key.Matches(k, p.keys.ConfirmPurge):
 		c := p.target
 		p.setMode(p.back)
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
+		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked,
+			PurgeRetained: key.Matches(k, p.keys.ConfirmPurge)})
 	case key.Matches(k, p.keys.Cancel):
 		p.setMode(p.back)
 	}

@@ -7,6 +7,9 @@ import "github.com/gatehouse/gatehouse/store"
 type TransitionIntent struct {
 	Serial, CN string
 	To         store.State
+	// PurgeRetained asks, with a revoke, to delete the retained messages
+	// the certificate's sessions published.
+	PurgeRetained bool
 }
 
 // CreateIntent asks the root to issue a client certificate. Blank fields

@@ -34,9 +34,9 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 
 func (p *Page) confirmView() string {
 	c := p.target
-	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.",
+	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.\nPurge the retained messages it published too?",
 		c.CN, common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
-	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · n/esc cancel")
+	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · p revoke and purge · n/esc cancel")
 }
 
 func dropPhrase(n int) string {
@@ -149,7 +149,7 @@ func (p *Page) ShortHelp() []key.Binding {
 	k := p.keys
 	switch {
 	case p.mode == modeConfirm:
-		return []key.Binding{k.Confirm, k.Cancel}
+		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
 	case p.mode == modeForm:
 		return p.form.help()
 	case p.mode == modeCreated:

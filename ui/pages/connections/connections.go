@@ -272,7 +272,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 		s := e.s
 		cn := s.CN
 		if s.Serial == "" {
-			cn = "(no cert)" // dropped when client-cert auth goes on
+			cn = "anonymous" // its own principal, bound to its remote IP; dropped when client-cert auth goes on
 		}
 		cells := []string{s.ClientID, cn, common.ShortSerial(s.Serial), s.Transport, s.Remote}
 		if e.cause != "" {

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DeleteCA removes the CA with id and appends audit in the same transaction.
+// It returns an error wrapping ErrNotFound when no such CA is stored.
+func (s *Store) DeleteCA(id string, audit AuditRecord) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCA)
+		if b.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return fmt.Errorf("delete CA %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetCAStrict sets the strict flag of the CA with id and appends audit in the
+// same transaction; it returns the updated record (KeyPEM empty).
+func (s *Store) SetCAStrict(id string, strict bool, audit AuditRecord) (CA, error) {
+	var r caRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCA)
+		raw := b.Get([]byte(id))
+		if raw == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		r.Strict = strict
+		if err := putJSON(b, []byte(id), r); err != nil {
+			return err
+		}
+		return appendAudit(tx, &audit)
+	})
+	if err != nil {
+		return CA{}, fmt.Errorf("set CA %s strict=%v: %w", id, strict, err)
+	}
+	r.CA.KeyPEM = ""
+	return r.CA, nil
+}
