@@ -36,8 +36,9 @@ var (
 	bucketCerts    = []byte("certs")
 	bucketSettings = []byte("settings")
 	bucketAudit    = []byte("audit")
+	bucketEvents   = []byte("events")
 
-	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit}
+	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit, bucketEvents}
 
 	keySchema   = []byte("schema_version")
 	keySettings = []byte("settings")

@@ -89,6 +89,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 			return runTUI(cmd.Context(), g, bf)
 		},
 	}
+	root.SetVersionTemplate(currentBuild().String() + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")

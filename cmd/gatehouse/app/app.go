@@ -28,6 +28,8 @@ type Config struct {
 	// Actor names who acts when a call's context carries none (see WithActor):
 	// "tui" for the in-process TUI, the OS user for a command.
 	Actor string
+	// Events bounds the persisted event log; nil means DefaultEventRetention.
+	Events *store.EventRetention
 }
 
 // BrokerConfig configures the embedded broker.
@@ -60,6 +62,10 @@ type App struct {
 	stopLog func()        // ends the event log subscription
 	logged  chan struct{} // closed when logEvents has returned
 
+	retention   store.EventRetention
+	stopPersist func()        // ends the persisting subscription
+	persisted   chan struct{} // closed when persistEvents has flushed and returned
+
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig
@@ -80,11 +86,19 @@ func Open(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0)}
+	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0),
+		retention: DefaultEventRetention}
+	if cfg.Events != nil {
+		a.retention = *cfg.Events
+	}
 	a.ca, err = pki.Init(st, pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged))
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
+	}
+	if err := a.startEventLog(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open event log in %s: %w", cfg.DataDir, err)
 	}
 	return a, nil
 }
@@ -280,6 +294,8 @@ func (a *App) Close() error {
 		a.stopLog()
 		<-a.logged
 	}
+	a.stopPersist() // after the broker's last disconnect events
+	<-a.persisted
 	errs = append(errs, a.st.Close())
 	return errors.Join(errs...)
 }
