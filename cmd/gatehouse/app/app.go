@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
@@ -61,6 +62,11 @@ type App struct {
 
 	stopLog func()        // ends the event log subscription
 	logged  chan struct{} // closed when logEvents has returned
+
+	metricsOnce sync.Once
+	metrics     atomic.Pointer[Metrics]
+	stopMetrics func()        // ends the metrics' subscription
+	counted     chan struct{} // closed when the metrics' counter has returned
 
 	retention   store.EventRetention
 	stopPersist func()        // ends the persisting subscription
@@ -210,6 +216,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		ClientAuth:     modes,
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
+		OnHandshake:    a.observeHandshake,
 		Logger:         a.log,
 	})
 	if err != nil {
@@ -293,6 +300,10 @@ func (a *App) Close() error {
 		errs = append(errs, br.Close())
 		a.stopLog()
 		<-a.logged
+	}
+	if a.stopMetrics != nil {
+		a.stopMetrics()
+		<-a.counted
 	}
 	a.stopPersist() // after the broker's last disconnect events
 	<-a.persisted
