@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	charmlog "github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	"github.com/charmbracelet/wish/activeterm"
@@ -78,6 +80,10 @@ func Listen(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger.With("component", "console")
+	// wish reports a session's end (a dropped connection kills its program)
+	// through charmbracelet/log's default logger on stderr; we log sessions
+	// ourselves.
+	charmlog.SetOutput(io.Discard)
 	keys := filepath.Join(cfg.DataDir, AuthorizedKeysFile)
 	srv, err := wish.NewServer(
 		wish.WithAddress(cfg.Addr),

@@ -270,7 +270,15 @@ func TestSessionsAreIndependentAndLeaveNothingBehind(t *testing.T) {
 	alice, bob := newOperator(t, "", "alice"), newOperator(t, "viewer", "bob")
 	f := start(t, alice, bob)
 	activeCert(t, f.a, "dev1")
-	time.Sleep(100 * time.Millisecond)
+	// A first session starts the process-wide helpers (bubbletea's signal
+	// watcher) that outlive any session by design.
+	warm, err := dial(f.addr, alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session(t, warm)
+	warm.Close()
+	time.Sleep(200 * time.Millisecond)
 	before := runtime.NumGoroutine()
 	var clients []*gossh.Client
 	for _, k := range []operator{alice, bob} {
@@ -287,14 +295,21 @@ func TestSessionsAreIndependentAndLeaveNothingBehind(t *testing.T) {
 	for _, c := range clients {
 		c.Close() // drop, without quitting the TUI
 	}
-	waitFor(t, "the sessions' goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left after the sessions dropped, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	// Activity shows who came and went, and the event log keeps it.
-	waitFor(t, "four console events in the log", func() bool {
+	waitFor(t, "six console events in the log", func() bool {
 		evs, _ := f.a.Events(context.Background(), app.EventQuery{Types: []string{console.EventConsole}})
-		return len(evs) == 4
+		return len(evs) == 6
 	})
 	evs, _ := f.a.Events(context.Background(), app.EventQuery{Types: []string{console.EventConsole}})
-	if !strings.Contains(evs[0].Reason+evs[1].Reason, "viewer console opened by ssh:SHA256:") {
+	if !strings.Contains(evs[2].Reason+evs[3].Reason+evs[4].Reason, "viewer console opened by ssh:SHA256:") {
 		t.Fatalf("console events %+v", evs)
 	}
 }
