@@ -161,6 +161,9 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	if rec.From == "" {
 		reason = "registered as " + string(c.State)
 	}
+	if rec.Actor != "" { // Activity names who acted (an SSH operator's key)
+		reason += " by " + rec.Actor
+	}
 	if rec.Reason != "" {
 		reason += ": " + rec.Reason
 	}
