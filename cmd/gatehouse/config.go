@@ -198,10 +198,11 @@ func registerConfigFlag(c *cobra.Command) {
 
 func newConfig(g *globals) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "config",
-		Short: "Show serve's effective configuration",
-		Args:  cobra.NoArgs,
-		RunE:  needsSubcommand,
+		Use:     "config",
+		Short:   "Show serve's effective configuration",
+		Example: "  gatehouse config show --json",
+		Args:    cobra.NoArgs,
+		RunE:    needsSubcommand,
 	}
 	serve := newServe(g)
 	show := &cobra.Command{

@@ -71,6 +71,7 @@ type App struct {
 	retention   store.EventRetention
 	stopPersist func()        // ends the persisting subscription
 	persisted   chan struct{} // closed when persistEvents has flushed and returned
+	flushReq    chan chan struct{}
 
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker

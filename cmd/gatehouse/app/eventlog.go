@@ -58,14 +58,14 @@ func (a *App) startEventLog() error {
 	}
 	a.hub.seed(evs)
 	ctx, cancel := context.WithCancel(context.Background())
-	a.stopPersist, a.persisted = cancel, make(chan struct{})
+	a.stopPersist, a.persisted, a.flushReq = cancel, make(chan struct{}), make(chan chan struct{})
 	go a.persistEvents(a.hub.Subscribe(ctx))
 	return nil
 }
 
 // persistEvents writes events in batches until ch closes, then flushes the
 // rest. Lost events (a resync marker) are reported in the log: the store
-// cannot recover them.
+// cannot recover them. A flush request writes everything emitted so far.
 func (a *App) persistEvents(ch <-chan broker.Event) {
 	defer close(a.persisted)
 	var batch []store.EventEntry
@@ -79,6 +79,15 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 		}
 		batch, flush = batch[:0], nil
 	}
+	add := func(e broker.Event) {
+		if e.Type == ui.EventResync {
+			a.log.Warn("event log fell behind; some events were not persisted")
+			return
+		}
+		if data, err := json.Marshal(e); err == nil {
+			batch = append(batch, store.EventEntry{At: e.At, Data: data})
+		}
+	}
 	for {
 		select {
 		case e, ok := <-ch:
@@ -86,15 +95,7 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 				write()
 				return
 			}
-			if e.Type == ui.EventResync {
-				a.log.Warn("event log fell behind; some events were not persisted")
-				continue
-			}
-			data, err := json.Marshal(e)
-			if err != nil {
-				continue
-			}
-			batch = append(batch, store.EventEntry{At: e.At, Data: data})
+			add(e)
 			if len(batch) >= eventBatch {
 				write()
 			} else if flush == nil {
@@ -102,12 +103,41 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 			}
 		case <-flush:
 			write()
+		case done := <-a.flushReq:
+			// The channel already holds every event emitted before the request.
+			for drained := false; !drained; {
+				select {
+				case e, ok := <-ch:
+					if !ok {
+						write()
+						close(done)
+						return
+					}
+					add(e)
+				default:
+					drained = true
+				}
+			}
+			write()
+			close(done)
 		}
+	}
+}
+
+// flushEvents waits until every event emitted so far is in the store, so a
+// query right after an action sees it.
+func (a *App) flushEvents() {
+	done := make(chan struct{})
+	select {
+	case a.flushReq <- done:
+		<-done
+	case <-a.persisted: // the log is stopped: it flushed when it stopped
 	}
 }
 
 // Events implements Service: persisted events matching q, oldest first.
 func (a *App) Events(_ context.Context, q EventQuery) ([]broker.Event, error) {
+	a.flushEvents()
 	entries, err := a.st.ListEvents(q.Since, 0)
 	if err != nil {
 		return nil, err
