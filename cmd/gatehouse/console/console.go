@@ -208,6 +208,9 @@ func (s *Server) Close() error {
 // readOnly is a viewer's backend: reads pass through, changes are refused.
 type readOnly struct{ ui.Backend }
 
+// Describe implements ui.Backend: the title bar says the console is read-only.
+func (r readOnly) Describe() string { return "viewer (read-only) · " + r.Backend.Describe() }
+
 // CreateCert implements ui.Backend by refusing.
 func (readOnly) CreateCert(context.Context, ui.CreateRequest) (ui.CreateResult, error) {
 	return ui.CreateResult{}, ErrReadOnly

@@ -213,8 +213,9 @@ func TestViewerCannotChangeState(t *testing.T) {
 			}
 			defer c.Close()
 			out, keys := session(t, c)
+			waitFor(t, "the title to say read-only", func() bool { return out.has("viewer (read-only)") })
 			keys("s")
-			waitFor(t, "the refusal", func() bool { return out.has("read-only console") })
+			waitFor(t, "the refusal", func() bool { return out.has("changes are not allowed") })
 			if s := stateOf(t, f.a, serial); s != store.StateActive {
 				t.Fatalf("a viewer changed the state to %s", s)
 			}
