@@ -108,3 +108,27 @@ func TestEventsSurviveReopen(t *testing.T) {
 		t.Fatalf("after reopen: %v, %v", got, err)
 	}
 }
+
+// BenchmarkAppendEventsFullLog measures one writer batch of 512 events into a
+// log at its count bound, so every batch also trims 512 old events.
+func BenchmarkAppendEventsFullLog(b *testing.B) {
+	s := openTemp(b)
+	t0 := time.Now()
+	r := store.EventRetention{Keep: 10_000}
+	data := []byte(`{"at":"2026-01-01T00:00:00Z","type":"connected","reason":"","client_id":"device-123","serial":"3f2a9c0011","cn":"device-123","remote":"10.0.0.7:51234","transport":"mqtts"}`)
+	batch := make([]store.EventEntry, 512)
+	for i := range batch {
+		batch[i] = store.EventEntry{At: t0, Data: data}
+	}
+	for range 10_000 / len(batch) {
+		if err := s.AppendEvents(batch, r, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.AppendEvents(batch, r, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
