@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -57,9 +58,10 @@ func (d *daemon) startAppliance(af applianceFlags, log *slog.Logger) error {
 				log.Error("ssh console stopped", "err", err)
 			}
 		}()
-		log.Info("listening", "transport", "ssh", "addr", srv.Addr(), "authorized_keys", d.dir+"/"+console.AuthorizedKeysFile)
-		if _, err := os.Stat(d.dir + "/" + console.AuthorizedKeysFile); err != nil {
-			log.Warn("no authorized_keys: every SSH login is refused until you add a public key", "file", d.dir+"/"+console.AuthorizedKeysFile)
+		keys := filepath.Join(d.dir, console.AuthorizedKeysFile)
+		log.Info("listening", "transport", "ssh", "addr", srv.Addr(), "authorized_keys", keys)
+		if _, err := os.Stat(keys); err != nil {
+			log.Warn("no authorized_keys: every SSH login is refused until you add a public key", "file", keys)
 		}
 	}
 	return nil

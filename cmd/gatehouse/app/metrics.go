@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -226,13 +227,9 @@ func (a *App) Ready() error {
 	if br := a.broker(); br != nil {
 		for _, t := range br.Transports() {
 			if t.Addr == "" {
-				return &notListening{t.Name}
+				return fmt.Errorf("%s is not listening", t.Name)
 			}
 		}
 	}
 	return nil
 }
-
-type notListening struct{ transport string }
-
-func (e *notListening) Error() string { return e.transport + " is not listening" }
