@@ -277,7 +277,7 @@ gh events --type cert_state --serial "$SSHDEV" | grep -q "by ssh:$fp alice@e2e" 
 gh cert reactivate "$SSHDEV" >/dev/null
 ssh_sub
 $TM new-session -d -s bob -x 110 -y 30 "ssh -tt $SSH_OPTS -i $WORK/bob 127.0.0.1"
-wait_for 10 sscreen_has bob "in-process broker" || fail "no viewer console: $(sscreen bob)"
+wait_for 10 sscreen_has bob "viewer (read-only)" || fail "no viewer console: $(sscreen bob)"
 skeys bob / sshdev Enter s
 wait_for 3 sscreen_has bob "changes are not allowed" || fail "the viewer was not told it is read-only: $(sscreen bob)"
 [ "$(state_of "$SSHDEV")" = active ] || fail "a viewer key changed a certificate's state"
