@@ -3,7 +3,7 @@
 // operator sees the same broker live.
 //
 // Only public keys listed in DATA/authorized_keys get in (OpenSSH format,
-// re-read at every login). A key whose options include `viewer` (or
+// re-read at every login, refused while others may write it). A key whose options include `viewer` (or
 // `command="viewer"`) opens a read-only console. Every action is audited as
 // "ssh:<SHA256 fingerprint> <comment>". The host key is generated once, as
 // DATA/ssh_host_ed25519_key (mode 0600).
@@ -149,8 +149,17 @@ func notify(cfg Config, id identity, mode, remote, what string) {
 }
 
 // authorize looks key up in the authorized_keys file, read afresh so keys
-// added or removed apply at the next login.
+// added or removed apply at the next login. Like sshd's StrictModes, a file
+// that others may write admits nobody: anyone who can edit it could let
+// themselves in.
 func authorize(path string, key ssh.PublicKey) (identity, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return identity{}, false, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return identity{}, false, fmt.Errorf("%s is writable by others (mode %04o): run 'chmod 600 %s'", path, perm, path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return identity{}, false, err

@@ -239,6 +239,23 @@ func TestUnknownKeysAreRefused(t *testing.T) {
 		c.Close()
 		t.Fatal("a removed key still gets in")
 	}
+	// A file others may write admits nobody, not even a listed key.
+	path := filepath.Join(f.dir, console.AuthorizedKeysFile)
+	if err := os.WriteFile(path, []byte(alice.line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dial(f.addr, alice, nil)
+	if err != nil {
+		t.Fatalf("alice is refused once listed again: %v", err)
+	}
+	c.Close()
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dial(f.addr, alice, nil); err == nil {
+		c.Close()
+		t.Fatal("a world-writable authorized_keys still admits keys")
+	}
 }
 
 func TestHostKeyIsKeptPrivate(t *testing.T) {
