@@ -4,12 +4,21 @@ GO      ?= go
 BIN     := bin/gatehouse
 DATA    ?= $(CURDIR)/.gatehouse-data
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
+# make install copies the binary to $(PREFIX)/bin (default ~/.local/bin).
+PREFIX  ?= $(HOME)/.local
 
-.PHONY: build run demo test bench fmt-check vet e2e ci clean
+.PHONY: build install run demo test bench fmt-check vet e2e ci clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
+
+install: build
+	install -d $(PREFIX)/bin
+	install -m 0755 $(BIN) $(PREFIX)/bin/gatehouse
+	@echo "installed $(PREFIX)/bin/gatehouse"
 
 run: build
 	./$(BIN) --data $(DATA)

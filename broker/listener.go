@@ -138,7 +138,11 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 		l.untrack(p)
 		return
 	}
+	start := time.Now()
 	conn, reason := l.handshake(p, raw)
+	if h := l.b.cfg.OnHandshake; h != nil {
+		h(l.name, time.Since(start), conn != nil)
+	}
 	if conn == nil {
 		_ = raw.Close()
 		if reason != "" && !l.isClosed() {

@@ -120,6 +120,9 @@ type Config struct {
 	// It runs on the client's goroutine: it must be quick, never block and
 	// not keep payload after returning.
 	OnPublish func(clientID, topic string, payload []byte, at time.Time)
+	// OnHandshake, when set, sees how long each TLS handshake took and
+	// whether it succeeded (for metrics). It must be quick and never block.
+	OnHandshake func(transport string, took time.Duration, ok bool)
 	// Logger receives mochi's and the broker's logs. Never the TUI's terminal.
 	Logger *slog.Logger
 	// HandshakeTimeout bounds the TLS handshake; default 10s.

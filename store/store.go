@@ -39,8 +39,9 @@ var (
 	// bucketBlockedKeys holds BlockedKey records by SPKI hash. Readers
 	// tolerate its absence (a read-only open does not create buckets).
 	bucketBlockedKeys = []byte("blocked_keys")
+	bucketEvents      = []byte("events")
 
-	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit, bucketBlockedKeys}
+	allBuckets = [][]byte{bucketMeta, bucketCA, bucketCerts, bucketSettings, bucketAudit, bucketBlockedKeys, bucketEvents}
 
 	keySchema   = []byte("schema_version")
 	keySettings = []byte("settings")

@@ -70,6 +70,9 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.putCert(c)
 		m.certs.Created(c, msg.res.Files)
 		m.info(fmt.Sprintf("created %s; the private key is not kept", certName(c.CN, c.Serial)))
+		if w := msg.res.Warning; w != "" {
+			m.status = status{text: fmt.Sprintf("created %s; warning: %s", certName(c.CN, c.Serial), w), err: true}
+		}
 		return nil, true
 	case historyMsg:
 		m.certs.SetHistory(msg.serial, msg.recs, msg.err)

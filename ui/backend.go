@@ -75,6 +75,8 @@ type CreateRequest struct {
 type CreateResult struct {
 	Cert  store.Cert `json:"cert"`
 	Files []string   `json:"files"` // paths of ca.pem, client.crt, client.key
+	// Warning, when set, is about where the key went (inside a git work tree).
+	Warning string `json:"warning,omitempty"`
 }
 
 // TransitionResult reports a lifecycle change.

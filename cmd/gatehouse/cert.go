@@ -67,8 +67,11 @@ does not keep it. Prints the serial on stdout.`,
 				}{app.CertView{Cert: res.Cert}, res.Files})
 			}
 			fmt.Fprintln(g.stdout, res.Cert.Serial)
-			fmt.Fprintf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse\n",
-				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "))
+			fmt.Fprintf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse: %s is its only copy\n",
+				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "), res.Files[len(res.Files)-1])
+			if res.Warning != "" {
+				fmt.Fprintln(g.stderr, "warning: "+res.Warning)
+			}
 			return nil
 		},
 	}

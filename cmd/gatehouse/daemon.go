@@ -13,12 +13,14 @@ import (
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // brokerFlags are the listener and server-certificate flags shared by the
 // TUI, serve and demo.
 type brokerFlags struct {
-	cfg app.BrokerConfig
+	cfg    app.BrokerConfig
+	events *store.EventRetention // serve's --events-keep and --events-max-age; nil: the default
 }
 
 func (f *brokerFlags) register(c *cobra.Command) {
@@ -39,6 +41,7 @@ type daemon struct {
 	app   *app.App
 	admin *admin.Server
 	dir   string
+	stops []func() error // the appliance's front ends (HTTP, SSH), closed first
 }
 
 // startDaemon opens the store, starts the listeners and serves the admin
@@ -57,7 +60,7 @@ func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, acto
 	if err != nil {
 		return nil, err
 	}
-	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass})
+	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass, Events: bf.events})
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +90,9 @@ func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, acto
 // Close stops the admin socket, then the broker (dropping its sessions), then
 // the store.
 func (d *daemon) Close() error {
+	for _, stop := range d.stops {
+		_ = stop()
+	}
 	d.admin.Close()
 	os.Remove(filepath.Join(d.dir, pidFile))
 	return d.app.Close()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/signal"
 	"strconv"
@@ -146,58 +145,6 @@ func newConn(g *globals) *cobra.Command {
 	return c
 }
 
-func newEvents(g *globals) *cobra.Command {
-	var follow bool
-	c := &cobra.Command{
-		Use:   "events",
-		Short: "Show recent broker events; --follow streams them",
-		Long: `Show connections, disconnections with their cause, refusals with their
-reason, certificate state changes and client-cert auth switches. With --json
-and --follow, one JSON object per line.`,
-		Example: "  gatehouse events --follow --json",
-		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
-			if !follow {
-				evs, err := svc.RecentEvents(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if g.json {
-					if evs == nil {
-						evs = []broker.Event{}
-					}
-					return g.printJSON(evs)
-				}
-				for _, e := range evs {
-					printEvent(g, e)
-				}
-				return nil
-			}
-			if _, local := svc.(*app.App); local {
-				return errors.New("no daemon serves this data directory, so there are no live events: start 'gatehouse serve' or 'gatehouse'")
-			}
-			ctx, stop := signalContext(cmd.Context())
-			defer stop()
-			ch, err := svc.Subscribe(ctx)
-			if err != nil {
-				return err
-			}
-			for e := range ch {
-				if g.json {
-					if err := g.printEventJSON(e); err != nil {
-						return err
-					}
-					continue
-				}
-				printEvent(g, e)
-			}
-			return nil
-		}),
-	}
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "stream events until interrupted")
-	return c
-}
-
 // printEventJSON writes one event as a single line (NDJSON).
 func (g *globals) printEventJSON(e broker.Event) error {
 	b, err := jsonLine(e)
@@ -264,14 +211,15 @@ func newAudit(g *globals) *cobra.Command {
 func newVersion(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
-		Short:   "Print the version",
+		Short:   "Print the version, commit, Go version and build date",
 		Example: "  gatehouse version --json",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			b := currentBuild()
 			if g.json {
-				return g.printJSON(map[string]string{"version": version})
+				return g.printJSON(b)
 			}
-			_, err := fmt.Fprintln(g.stdout, "gatehouse "+version)
+			_, err := fmt.Fprintln(g.stdout, b.String())
 			return err
 		},
 	}

@@ -91,12 +91,13 @@ the data directory if one runs, otherwise with an in-process broker.`,
 			return runTUI(cmd.Context(), g, bf)
 		},
 	}
+	root.SetVersionTemplate(currentBuild().String() + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&g.caPassFile, "ca-passphrase-file", "", "file with the passphrase of encrypted CA keys (default $"+passphraseEnv+" or the systemd credential "+passphraseCredential+")")
 	bf.register(root)
-	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g))
+	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newConfig(g))
 	markUsage(root)
 	return root
 }

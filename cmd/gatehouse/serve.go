@@ -17,33 +17,56 @@ import (
 
 func newServe(g *globals) *cobra.Command {
 	var bf brokerFlags
+	var af applianceFlags
 	var logFormat, logLevel string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the broker headless (systemd, appliances, scripts)",
 		Long: `Run the broker without a TUI. Logs go to stderr. Commands and the TUI in
 other terminals talk to it through DATA/admin.sock. SIGINT or SIGTERM stops it
-cleanly: listeners close, sessions drop, the store closes. SIGHUP rotates the
-server certificate (re-reads --server-cert/--server-key, or issues a fresh one)
-without dropping anyone.`,
+cleanly: listeners close, sessions drop, the store closes.
+
+Every flag may also be set by an environment variable GATEHOUSE_<NAME>
+(--log-level: GATEHOUSE_LOG_LEVEL) or a key of the TOML config file (--config,
+default DATA/gatehouse.toml when present): flag > env > file > default. See
+'gatehouse config show'.
+
+SIGHUP re-reads the config file, applies --log-level live, rotates the server
+certificate (re-reads --server-cert/--server-key, or issues a fresh one)
+without dropping anyone, and logs every other changed setting as needing a
+restart.`,
 		Example: `  gatehouse serve --data /var/lib/gatehouse
-  gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json`,
+  gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json
+  gatehouse serve --ssh :2222 --http 127.0.0.1:9090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g.stderr, logFormat, logLevel)
-			if err != nil {
-				return err
-			}
 			dir, err := g.dataDir()
 			if err != nil {
 				return err
 			}
+			cfg, err := applyConfig(cmd, dir, os.Getenv)
+			if err != nil {
+				return err
+			}
+			level := new(slog.LevelVar)
+			log, err := newLogger(g.stderr, logFormat, logLevel, level)
+			if err != nil {
+				return err
+			}
+			if cfg.File != "" {
+				log.Info("config", "file", cfg.File)
+			}
+			bf.events = &af.events
 			d, err := g.startDaemon(dir, bf, log, "")
 			if err != nil {
 				return err
 			}
 			for _, w := range d.app.Warnings() {
 				log.Warn(w)
+			}
+			if err := d.startAppliance(af, log); err != nil {
+				d.Close()
+				return err
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
@@ -59,6 +82,7 @@ without dropping anyone.`,
 			for {
 				select {
 				case <-hup:
+					reload(g, cmd, dir, level, log)
 					if err := d.app.RotateServerCert(app.WithActor(ctx, admin.CurrentUser()+" (SIGHUP)")); err != nil {
 						log.Error("server certificate not rotated", "err", err)
 					} else {
@@ -72,18 +96,20 @@ without dropping anyone.`,
 		},
 	}
 	bf.register(c)
+	af.register(c)
+	registerConfigFlag(c)
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return c
 }
 
-// newLogger builds the daemon's structured logger.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageErr{fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", level)}
+// newLogger builds the daemon's structured logger at level, which it sets
+// from the level's name (and SIGHUP may change later).
+func newLogger(w io.Writer, format, levelName string, level *slog.LevelVar) (*slog.Logger, error) {
+	if err := setLevel(level, levelName); err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -91,6 +117,15 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageErr{fmt.Errorf("unknown --log-format %q: use text or json", format)}
+}
+
+func setLevel(level *slog.LevelVar, name string) error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(name)); err != nil {
+		return usageErr{fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", name)}
+	}
+	level.Set(lv)
+	return nil
 }
 
 // logFile opens DATA/gatehouse.log for the TUI's logs: the terminal belongs

@@ -60,7 +60,8 @@ expect_exit 2 gh cert list --state sleeping
 ok "usage errors exit 2 with a message"
 
 # --- start the daemon on free loopback ports
-"$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 >"$WORK/serve.log" 2>&1 &
+"$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 \
+	--ssh 127.0.0.1:0 --http 127.0.0.1:0 >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 wait_for 10 test -S "$DATA/admin.sock" || fail "daemon did not start"
 [ "$(stat -c %a "$DATA")" = 700 ] || fail "data dir is not 0700"
@@ -242,6 +243,62 @@ keys q
 wait_for 3 bash -c "! $TM has-session -t tui 2>/dev/null" || fail "q did not quit the TUI"
 ok "TUI in tmux: create a certificate, see its device connect, s drops it with its cause"
 
+# --- the console over SSH: the real OpenSSH client drives the TUI in tmux
+logged_addr() { sed -n "s/.*msg=listening transport=$1 addr=\([^ ]*\).*/\1/p" "$WORK/serve.log" | head -n1; }
+SSH_PORT=$(logged_addr ssh); SSH_PORT=${SSH_PORT##*:}
+[ -n "$SSH_PORT" ] || fail "serve did not log its ssh address"
+[ "$(stat -c %a "$DATA/ssh_host_ed25519_key")" = 600 ] || fail "the SSH host key is not 0600"
+for k in alice bob mallory; do ssh-keygen -q -t ed25519 -N '' -C "$k@e2e" -f "$WORK/$k"; done
+{ cat "$WORK/alice.pub"; echo "viewer $(cat "$WORK/bob.pub")"; } >"$DATA/authorized_keys"
+SSH_OPTS="-p $SSH_PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR"
+expect_fail ssh $SSH_OPTS -o BatchMode=yes -i "$WORK/mallory" 127.0.0.1 true
+grep -q "Permission denied" "$WORK/out" || fail "an unknown key was not refused: $(cat "$WORK/out")"
+SSHDEV=$(gh cert create --cn sshdev --out "$WORK/sshdev" 2>/dev/null)
+one_session() { [ "$(sessions_of "$1")" = 1 ]; }
+ssh_sub() {
+	mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/sshdev/ca.pem" --cert "$WORK/sshdev/client.crt" \
+		--key "$WORK/sshdev/client.key" -i sshdev-sub -t 'kp1/#' >/dev/null 2>&1 &
+	SSHSUB=$!; PIDS+=($SSHSUB)
+	wait_for 5 one_session "$SSHDEV" ||
+		fail "sshdev did not connect"
+}
+ssh_sub
+sscreen() { $TM capture-pane -p -t "$1"; }
+sscreen_has() { sscreen "$1" | grep -q -- "$2"; }
+skeys() { local s=$1; shift; for k in "$@"; do $TM send-keys -t "$s" "$k"; sleep 0.2; done; }
+$TM new-session -d -s alice -x 110 -y 30 "ssh -tt $SSH_OPTS -i $WORK/alice 127.0.0.1"
+wait_for 10 sscreen_has alice "in-process broker" || fail "no console over SSH: $(sscreen alice)"
+skeys alice / sshdev Enter s
+wait_for 3 sscreen_has alice "suspended sshdev" || fail "suspend over SSH not reported: $(sscreen alice)"
+wait_for 3 bash -c "! kill -0 $SSHSUB 2>/dev/null" || fail "sshdev's connection survived a suspend over SSH"
+fp=$(ssh-keygen -lf "$WORK/alice.pub" | awk '{print $2}')
+gh audit --serial "$SSHDEV" --json | grep -q "\"actor\": \"ssh:$fp alice@e2e\"" || fail "the SSH suspend is not audited with the key: $(gh audit --limit 3)"
+gh events --type cert_state --serial "$SSHDEV" | grep -q "by ssh:$fp alice@e2e" || fail "Activity does not name the SSH operator"
+gh cert reactivate "$SSHDEV" >/dev/null
+ssh_sub
+$TM new-session -d -s bob -x 110 -y 30 "ssh -tt $SSH_OPTS -i $WORK/bob 127.0.0.1"
+wait_for 10 sscreen_has bob "viewer (read-only)" || fail "no viewer console: $(sscreen bob)"
+skeys bob / sshdev Enter s
+wait_for 3 sscreen_has bob "changes are not allowed" || fail "the viewer was not told it is read-only: $(sscreen bob)"
+[ "$(state_of "$SSHDEV")" = active ] || fail "a viewer key changed a certificate's state"
+kill -0 "$SSHSUB" || fail "a viewer's s dropped the device"
+skeys alice q; skeys bob q
+wait_for 5 bash -c "! $TM has-session -t alice 2>/dev/null && ! $TM has-session -t bob 2>/dev/null" || fail "q did not end the SSH sessions"
+gh events --type console --json | grep -q "viewer console closed by ssh:" || fail "console sessions are not in the event log"
+ok "SSH console: a suspend over OpenSSH drops the device, audited by key; a viewer cannot suspend; an unknown key is refused"
+
+# --- metrics and probes
+HTTP=$(logged_addr http)
+[ -n "$HTTP" ] || fail "serve did not log its http address"
+curl -fsS "http://$HTTP/metrics" >"$WORK/metrics"
+grep -q '^gatehouse_disconnects_total{cause="suspended by operator"} [1-9]' "$WORK/metrics" || fail "no drop by cause in /metrics"
+grep -q '^gatehouse_refusals_total{reason="no client certificate",transport="mqtts"} [1-9]' "$WORK/metrics" || fail "no refusal by reason in /metrics"
+grep -q '^gatehouse_certificates{issuer=.*,state="active"} [1-9]' "$WORK/metrics" || fail "no certificates by state in /metrics"
+grep -q '^gatehouse_suspend_drop_seconds_count [1-9]' "$WORK/metrics" || fail "no suspend-to-drop latency in /metrics"
+[ "$(curl -fsS "http://$HTTP/readyz")" = ready ] || fail "/readyz is not ready"
+[ "$(curl -fsS "http://$HTTP/healthz")" = ok ] || fail "/healthz is not ok"
+ok "/metrics scraped with curl; /healthz and /readyz answer"
+
 # --- SIGHUP rotates the server certificate without a restart
 # The server certificate arrives before client-cert auth refuses us, so a
 # certificate-less s_client still sees it.
@@ -303,5 +360,9 @@ dm cert reactivate "$D2" >/dev/null
 wait_for 10 live_devices 3 || fail "device-2 did not come back after reactivation"
 dm conn list --json | grep -q '"msgs_in": [1-9]' || fail "demo devices publish nothing"
 ok "demo: devices connect over mTLS, a suspended one is refused on retry and returns after reactivation"
+
+# --- the README's quick start, pasted as a new user would
+bash "$HERE/quickstart.sh" "$BIN" "$HERE/../../README.md" || fail "the README quick start does not run as written"
+ok "the README quick start runs top to bottom as written"
 
 echo "all $pass e2e checks passed"

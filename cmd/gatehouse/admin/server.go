@@ -144,6 +144,9 @@ func (s *Server) routes() *http.ServeMux {
 	}))
 	m.HandleFunc("GET /v1/sessions", get(func(r *http.Request) ([]broker.Session, error) { return s.svc.Sessions(ctx(r)) }))
 	m.HandleFunc("GET /v1/events", s.events)
+	m.HandleFunc("POST "+eventsQueryPath, post(func(r *http.Request, q app.EventQuery) ([]broker.Event, error) {
+		return s.svc.Events(ctx(r), q)
+	}))
 	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/audit", get(func(r *http.Request) ([]store.AuditRecord, error) {
 		q := store.AuditQuery{Serial: r.URL.Query().Get("serial")}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
@@ -31,6 +32,8 @@ type Config struct {
 	// CAPassphrase, when set, keeps the CA keys encrypted at rest (see
 	// pki.WithPassphrase); nil opens a store whose keys are in the clear.
 	CAPassphrase []byte
+	// Events bounds the persisted event log; nil means DefaultEventRetention.
+	Events *store.EventRetention
 }
 
 // BrokerConfig configures the embedded broker.
@@ -64,6 +67,16 @@ type App struct {
 	stopLog func()        // ends the event log subscription
 	logged  chan struct{} // closed when logEvents has returned
 
+	metricsOnce sync.Once
+	metrics     atomic.Pointer[Metrics]
+	stopMetrics func()        // ends the metrics' subscription
+	counted     chan struct{} // closed when the metrics' counter has returned
+
+	retention   store.EventRetention
+	stopPersist func()        // ends the persisting subscription
+	persisted   chan struct{} // closed when persistEvents has flushed and returned
+	flushReq    chan chan struct{}
+
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig
@@ -84,7 +97,11 @@ func Open(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0)}
+	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0),
+		retention: DefaultEventRetention}
+	if cfg.Events != nil {
+		a.retention = *cfg.Events
+	}
 	opts := []pki.Option{pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged)}
 	if cfg.CAPassphrase != nil {
 		opts = append(opts, pki.WithPassphrase(cfg.CAPassphrase))
@@ -93,6 +110,10 @@ func Open(cfg Config) (*App, error) {
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
+	}
+	if err := a.startEventLog(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open event log in %s: %w", cfg.DataDir, err)
 	}
 	return a, nil
 }
@@ -149,6 +170,9 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	if rec.From == "" {
 		reason = "registered as " + string(c.State)
 	}
+	if rec.Actor != "" { // Activity names who acted (an SSH operator's key)
+		reason += " by " + rec.Actor
+	}
 	if rec.Reason != "" {
 		reason += ": " + rec.Reason
 	}
@@ -204,6 +228,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		ClientAuth:     modes,
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
+		OnHandshake:    a.observeHandshake,
 		Logger:         a.log,
 		Limits:         cfg.Limits,
 	})
@@ -289,6 +314,12 @@ func (a *App) Close() error {
 		a.stopLog()
 		<-a.logged
 	}
+	if a.stopMetrics != nil {
+		a.stopMetrics()
+		<-a.counted
+	}
+	a.stopPersist() // after the broker's last disconnect events
+	<-a.persisted
 	errs = append(errs, a.st.Close())
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
@@ -208,7 +209,25 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 	if err != nil {
 		return ui.CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
 	}
-	return ui.CreateResult{Cert: b.Cert, Files: files}, nil
+	res := ui.CreateResult{Cert: b.Cert, Files: files}
+	if root := gitWorkTree(dir); root != "" {
+		res.Warning = fmt.Sprintf("%s is inside the git work tree %s: keep client.key out of version control (move it, or add it to .gitignore)", dir, root)
+	}
+	return res, nil
+}
+
+// gitWorkTree returns the root of the git work tree holding dir, or "".
+func gitWorkTree(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+	}
 }
 
 // dirFor is the default output directory for a CN: ./<cn>/, as one path
@@ -229,6 +248,7 @@ func dirFor(cn string) string {
 // Transition implements ui.Backend: the lifecycle change is committed with its
 // audit record first, then every live session of the certificate is dropped.
 func (a *App) Transition(ctx context.Context, serial string, to store.State, reason string) (ui.TransitionResult, error) {
+	start := time.Now()
 	br := a.broker()
 	live := 0
 	if br != nil {
@@ -241,6 +261,9 @@ func (a *App) Transition(ctx context.Context, serial string, to store.State, rea
 	dropped := 0
 	if br != nil && to != store.StateActive {
 		dropped = br.DropSerial(serial, dropCause(to, reason))
+		if dropped > 0 {
+			a.observeSuspendDrop(time.Since(start))
+		}
 	}
 	return ui.TransitionResult{Cert: c, Dropped: dropped}, nil
 }

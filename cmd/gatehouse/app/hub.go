@@ -65,6 +65,21 @@ func (h *Hub) Emit(e broker.Event) {
 	}
 }
 
+// seed fills the recent ring with evs (oldest first, the persisted history),
+// without offering them to subscribers.
+func (h *Hub) seed(evs []broker.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range evs[max(0, len(evs)-cap(h.recent)):] {
+		if len(h.recent) < cap(h.recent) {
+			h.recent = append(h.recent, e)
+		} else {
+			h.recent[h.next] = e
+			h.next = (h.next + 1) % len(h.recent)
+		}
+	}
+}
+
 // Recent returns the retained events, oldest first.
 func (h *Hub) Recent() []broker.Event {
 	h.mu.Lock()

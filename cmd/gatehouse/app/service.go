@@ -50,6 +50,8 @@ type Service interface {
 	Sessions(ctx context.Context) ([]broker.Session, error)
 	// RecentEvents returns recent events, oldest first.
 	RecentEvents(ctx context.Context) ([]broker.Event, error)
+	// Events returns persisted events matching q, oldest first.
+	Events(ctx context.Context, q EventQuery) ([]broker.Event, error)
 	// Audit lists audit records, newest first.
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
 	// Backup writes a consistent copy of the store, CA keys included, to w.

@@ -1,0 +1,159 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui"
+)
+
+// DefaultEventRetention bounds the persisted event log when Config does not.
+var DefaultEventRetention = store.EventRetention{Keep: 100_000, MaxAge: 30 * 24 * time.Hour}
+
+// Event log batching: events are written at most this long after they
+// happened, in transactions of at most eventBatch events, so a connect storm
+// costs few fsyncs.
+const (
+	eventFlushDelay = 200 * time.Millisecond
+	eventBatch      = 512
+)
+
+// EventQuery selects persisted events. Zero fields select everything.
+type EventQuery struct {
+	Since  time.Time `json:"since"`
+	Types  []string  `json:"types"`  // any of these types
+	Serial string    `json:"serial"` // a serial or a prefix of one
+	Limit  int       `json:"limit"`  // the newest Limit matching events
+}
+
+// Match reports whether e passes the type and serial filters (Since and
+// Limit select from the log; a live stream has no use for them).
+func (q EventQuery) Match(e broker.Event) bool {
+	if len(q.Types) > 0 && !slices.Contains(q.Types, e.Type) {
+		return false
+	}
+	return q.Serial == "" || strings.HasPrefix(e.Serial, strings.ToLower(q.Serial))
+}
+
+// startEventLog seeds the hub's recent events from the store, so a restarted
+// daemon (or a TUI opened after a crash) shows the history, then persists
+// every new event from a hub subscriber: off the MQTT path, batched.
+func (a *App) startEventLog() error {
+	entries, err := a.st.ListEvents(time.Time{}, recentEvents)
+	if err != nil {
+		return err
+	}
+	evs := make([]broker.Event, 0, len(entries))
+	for _, en := range entries {
+		var e broker.Event
+		if json.Unmarshal(en.Data, &e) == nil {
+			evs = append(evs, e)
+		}
+	}
+	a.hub.seed(evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopPersist, a.persisted, a.flushReq = cancel, make(chan struct{}), make(chan chan struct{})
+	go a.persistEvents(a.hub.Subscribe(ctx))
+	return nil
+}
+
+// persistEvents writes events in batches until ch closes, then flushes the
+// rest. Lost events (a resync marker) are reported in the log: the store
+// cannot recover them. A flush request writes everything emitted so far.
+func (a *App) persistEvents(ch <-chan broker.Event) {
+	defer close(a.persisted)
+	var batch []store.EventEntry
+	var flush <-chan time.Time
+	write := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := a.st.AppendEvents(batch, a.retention, a.now()); err != nil {
+			a.log.Error("event log write failed", "events", len(batch), "err", err)
+		}
+		batch, flush = batch[:0], nil
+	}
+	add := func(e broker.Event) {
+		if e.Type == ui.EventResync {
+			a.log.Warn("event log fell behind; some events were not persisted")
+			return
+		}
+		if data, err := json.Marshal(e); err == nil {
+			batch = append(batch, store.EventEntry{At: e.At, Data: data})
+		}
+	}
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				write()
+				return
+			}
+			add(e)
+			if len(batch) >= eventBatch {
+				write()
+			} else if flush == nil {
+				flush = time.After(eventFlushDelay)
+			}
+		case <-flush:
+			write()
+		case done := <-a.flushReq:
+			// The channel already holds every event emitted before the request.
+			for drained := false; !drained; {
+				select {
+				case e, ok := <-ch:
+					if !ok {
+						write()
+						close(done)
+						return
+					}
+					add(e)
+				default:
+					drained = true
+				}
+			}
+			write()
+			close(done)
+		}
+	}
+}
+
+// flushEvents waits until every event emitted so far is in the store, so a
+// query right after an action sees it.
+func (a *App) flushEvents() {
+	done := make(chan struct{})
+	select {
+	case a.flushReq <- done:
+		<-done
+	case <-a.persisted: // the log is stopped: it flushed when it stopped
+	}
+}
+
+// Events implements Service: persisted events matching q, oldest first.
+func (a *App) Events(_ context.Context, q EventQuery) ([]broker.Event, error) {
+	a.flushEvents()
+	entries, err := a.st.ListEvents(q.Since, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := []broker.Event{}
+	for _, en := range entries {
+		var e broker.Event
+		if err := json.Unmarshal(en.Data, &e); err != nil {
+			return nil, fmt.Errorf("decode event of %s: %w", en.At.Format(time.RFC3339), err)
+		}
+		if q.Match(e) {
+			out = append(out, e)
+		}
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[len(out)-q.Limit:]
+	}
+	return out, nil
+}
