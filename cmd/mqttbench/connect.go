@@ -15,21 +15,23 @@ type connectOpts struct {
 	count    int // total connects; 0: until duration
 	duration time.Duration
 	resume   bool // offer TLS session resumption (off: every handshake is full)
+	proc     brokerProc
 }
 
 // connectResult is the connect mode's report.
 type connectResult struct {
-	Mode      string      `json:"mode"`
-	Target    string      `json:"target"`
-	Workers   int         `json:"workers"`
-	Connects  int         `json:"connects"`
-	Resumed   int         `json:"resumed"`
-	Elapsed   float64     `json:"elapsed_s"`
-	Rate      float64     `json:"connects_per_s"`
-	Handshake latency     `json:"handshake"`
-	Connect   latency     `json:"connect"` // handshake + CONNECT/CONNACK
-	Errors    errorCounts `json:"errors"`
-	StoppedBy string      `json:"stopped_by"` // count or duration
+	Mode      string       `json:"mode"`
+	Target    string       `json:"target"`
+	Workers   int          `json:"workers"`
+	Connects  int          `json:"connects"`
+	Resumed   int          `json:"resumed"`
+	Elapsed   float64      `json:"elapsed_s"`
+	Rate      float64      `json:"connects_per_s"`
+	Handshake latency      `json:"handshake"`
+	Connect   latency      `json:"connect"` // handshake + CONNECT/CONNACK
+	Errors    errorCounts  `json:"errors"`
+	StoppedBy string       `json:"stopped_by"` // count or duration
+	Broker    *brokerStats `json:"broker,omitempty"`
 }
 
 // runConnect runs full connects (TCP, mTLS handshake, CONNECT/CONNACK,
@@ -48,6 +50,7 @@ func runConnect(ctx context.Context, t *target, o connectOpts) connectResult {
 	}
 	shares := make([]share, o.workers)
 	var wg sync.WaitGroup
+	bs := o.proc.start()
 	start := time.Now()
 	for w := range o.workers {
 		wg.Add(1)
@@ -88,6 +91,8 @@ func runConnect(ctx context.Context, t *target, o connectOpts) connectResult {
 		r.Errors.merge(s.errs)
 	}
 	r.Connects = len(total)
+	o.proc.stop(bs, r.Connects)
+	r.Broker = bs
 	r.Rate = rate(r.Connects, elapsed)
 	r.Handshake, r.Connect = summarize(hs), summarize(total)
 	return r

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type common struct {
 	target   targetFlags
 	duration time.Duration
+	proc     brokerProc
 	json     bool
 	stdout   io.Writer
 	stderr   io.Writer
@@ -107,6 +108,7 @@ used round-robin. Only loopback brokers unless --allow-remote.`,
 	f.DurationVar(&g.target.timeout, "timeout", 10*time.Second, "bound on each dial, handshake, CONNACK and SUBACK")
 	f.DurationVar(&g.duration, "duration", 10*time.Second, "bound on the run (at most 10m); idle: how long to hold")
 	f.BoolVar(&g.json, "json", false, "print the report as JSON")
+	f.IntVar(&g.proc.pid, "broker-pid", 0, "broker process on this machine: report its CPU (and idle: memory) from /proc")
 	root.AddCommand(newConnect(g), newPubsub(g), newIdle(g), newSuspend(g))
 	return root
 }
@@ -116,18 +118,26 @@ func (g *common) prepare() (*target, error) {
 	if g.duration <= 0 || g.duration > maxDuration {
 		return nil, usageErr{fmt.Errorf("--duration %s: want more than 0 and at most %s", g.duration, maxDuration)}
 	}
+	if err := g.proc.check(); err != nil {
+		return nil, err
+	}
 	return g.target.build()
 }
 
-// report prints v as JSON or as text.
-func (g *common) report(v any, text func(io.Writer)) error {
+// report prints v as JSON or as text, then fails if the broker's figures
+// could not be read.
+func (g *common) report(v any, text func(io.Writer), bs *brokerStats) error {
 	if g.json {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	} else {
+		text(g.stdout)
+		bs.print(g.stdout)
 	}
-	text(g.stdout)
-	return nil
+	return bs.err()
 }
 
 // between checks that a flag's value lies in [lo, hi].
@@ -155,9 +165,9 @@ unless --resume offers TLS session resumption per certificate.`,
 			if err != nil {
 				return err
 			}
-			o.duration = g.duration
+			o.duration, o.proc = g.duration, g.proc
 			r := runConnect(cmd.Context(), t, o)
-			if err := g.report(r, r.text); err != nil {
+			if err := g.report(r, r.text, r.Broker); err != nil {
 				return err
 			}
 			if r.Connects == 0 {
@@ -205,12 +215,12 @@ client's certificate CN (for brokers whose ACLs confine a client to its CN).`,
 			if err != nil {
 				return err
 			}
-			o.qos, o.duration = byte(qos), g.duration
+			o.qos, o.duration, o.proc = byte(qos), g.duration, g.proc
 			r, err := runPubsub(cmd.Context(), t, o)
 			if err != nil {
 				return err
 			}
-			return g.report(r, r.text)
+			return g.report(r, r.text, r.Broker)
 		},
 	}
 	c.Flags().IntVar(&o.publishers, "publishers", 1, "publishing connections")
@@ -242,12 +252,15 @@ then), holds them for --duration with keepalive pings and reports how many held.
 			if err != nil {
 				return err
 			}
-			o.duration = g.duration
+			if o.settle < 0 || o.settle > maxDuration {
+				return usageErr{fmt.Errorf("--rss-settle %s: want 0 to %s", o.settle, maxDuration)}
+			}
+			o.duration, o.proc = g.duration, g.proc
 			r, err := runIdle(cmd.Context(), t, o)
 			if err != nil {
 				return err
 			}
-			if err := g.report(r, r.text); err != nil {
+			if err := g.report(r, r.text, r.Broker); err != nil {
 				return err
 			}
 			if r.Held < r.Conns {
@@ -259,6 +272,7 @@ then), holds them for --duration with keepalive pings and reports how many held.
 	c.Flags().IntVar(&o.conns, "conns", 100, "connections to open and hold")
 	c.Flags().IntVar(&o.workers, "workers", 8, "concurrent connecting workers")
 	c.Flags().StringVar(&o.readyFile, "ready-file", "", "write the number of open connections here once open")
+	c.Flags().DurationVar(&o.settle, "rss-settle", time.Second, "with --broker-pid: how long after opening to sample the broker's VmRSS")
 	return c
 }
 
@@ -293,9 +307,9 @@ Without --trigger it waits for an operator and measures from the first EOF.
 			if trigger != "" {
 				o.trigger, o.triggerDesc = commandTrigger(trigger, g.stderr), trigger
 			}
-			o.duration, o.notify = g.duration, g.stderr
+			o.duration, o.notify, o.proc = g.duration, g.stderr, g.proc
 			r, verdict := runSuspend(cmd.Context(), t, o)
-			if err := g.report(r, r.text); err != nil {
+			if err := g.report(r, r.text, r.Broker); err != nil {
 				return err
 			}
 			return verdict

@@ -348,3 +348,49 @@ func TestCheckLoopback(t *testing.T) {
 		})
 	}
 }
+
+// The in-process broker runs in the test's own process, so --broker-pid is
+// os.Getpid(): the figures are real /proc readings of a process that did
+// the handshakes.
+func TestBrokerFigures(t *testing.T) {
+	g := startGatehouse(t, "dev1")
+	self := brokerProc{pid: os.Getpid()}
+	r := runConnect(context.Background(), g.target(t, g.dir), connectOpts{workers: 2, count: 40, duration: time.Minute, proc: self})
+	if r.Broker == nil || r.Broker.err() != nil || r.Broker.CPU <= 0 || r.Broker.CPUPerOp != r.Broker.CPU/40 {
+		t.Fatalf("connect broker figures %+v", r.Broker)
+	}
+	ir, err := runIdle(context.Background(), g.target(t, g.dir), idleOpts{conns: 10, workers: 2, duration: 300 * time.Millisecond,
+		settle: 100 * time.Millisecond, proc: self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := ir.Broker; b == nil || b.err() != nil || b.RSSBefore <= 0 || b.RSSHeld <= 0 ||
+		b.KBPerConn != float64(b.RSSHeld-b.RSSBefore)/10 {
+		t.Fatalf("idle broker figures %+v", ir.Broker)
+	}
+	code, _, stderr := cli(g.args("connect", "--broker-pid", "999999999")...)
+	if code != exitUsage || !strings.Contains(stderr, "--broker-pid 999999999") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	tests := map[string]struct {
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		"plain":               {"42 (mosquitto) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1", 3 * time.Second, true},
+		"spaces and brackets": {"42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1", 100 * time.Millisecond, true},
+		"truncated":           {"42 (x) S 1 42", 0, false},
+		"no command":          {"42 x S", 0, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := parseStat([]byte(tc.stat))
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("parseStat = %s, %v; want %s, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

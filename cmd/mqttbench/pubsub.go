@@ -26,6 +26,7 @@ type pubsubOpts struct {
 	duration, drain         time.Duration
 	topic                   string // {cn} is replaced by each client's certificate CN
 	inflight                int    // QoS 1 window per publisher
+	proc                    brokerProc
 }
 
 // subResult is one subscriber's count.
@@ -36,23 +37,24 @@ type subResult struct {
 
 // pubsubResult is the pubsub mode's report.
 type pubsubResult struct {
-	Mode        string      `json:"mode"`
-	Target      string      `json:"target"`
-	Publishers  int         `json:"publishers"`
-	Subscribers int         `json:"subscribers"`
-	QoS         int         `json:"qos"`
-	Size        int         `json:"size"`
-	Offered     float64     `json:"offered_per_s"` // 0: unpaced
-	Sent        int         `json:"sent"`
-	SendRate    float64     `json:"sent_per_s"`
-	Elapsed     float64     `json:"elapsed_s"` // publishing time
-	Received    int         `json:"received"`  // over all subscribers
-	RecvRate    float64     `json:"received_per_s"`
-	Lost        int         `json:"lost"` // over all subscribers: sent*subscribers - received
-	LossPct     float64     `json:"loss_pct"`
-	PerSub      []subResult `json:"per_subscriber"`
-	Latency     latency     `json:"latency"` // publish to delivery
-	Errors      errorCounts `json:"errors"`
+	Mode        string       `json:"mode"`
+	Target      string       `json:"target"`
+	Publishers  int          `json:"publishers"`
+	Subscribers int          `json:"subscribers"`
+	QoS         int          `json:"qos"`
+	Size        int          `json:"size"`
+	Offered     float64      `json:"offered_per_s"` // 0: unpaced
+	Sent        int          `json:"sent"`
+	SendRate    float64      `json:"sent_per_s"`
+	Elapsed     float64      `json:"elapsed_s"` // publishing time
+	Received    int          `json:"received"`  // over all subscribers
+	RecvRate    float64      `json:"received_per_s"`
+	Lost        int          `json:"lost"` // over all subscribers: sent*subscribers - received
+	LossPct     float64      `json:"loss_pct"`
+	PerSub      []subResult  `json:"per_subscriber"`
+	Latency     latency      `json:"latency"` // publish to delivery
+	Errors      errorCounts  `json:"errors"`
+	Broker      *brokerStats `json:"broker,omitempty"` // from the first publish to the end of the drain
 }
 
 // subscriber counts what one subscription delivers.
@@ -116,6 +118,7 @@ func runPubsub(ctx context.Context, t *target, o pubsubOpts) (pubsubResult, erro
 	sent := make([]int, o.publishers)
 	errs := make([]errorCounts, o.publishers)
 	var wg sync.WaitGroup
+	bs := o.proc.start()
 	start := time.Now()
 	for i, c := range pubs {
 		n := 0
@@ -147,6 +150,8 @@ func runPubsub(ctx context.Context, t *target, o pubsubOpts) (pubsubResult, erro
 		}
 	}
 	recvElapsed := time.Since(start)
+	o.proc.stop(bs, r.Sent)
+	r.Broker = bs
 	var lat []time.Duration
 	for i, s := range subs {
 		s.c.disconnect()

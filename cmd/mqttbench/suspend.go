@@ -18,26 +18,28 @@ type suspendOpts struct {
 	duration    time.Duration // bound on the wait for the last EOF
 	settle      time.Duration // then how long the others must stay up
 	notify      io.Writer     // where the wait for an operator is announced
+	proc        brokerProc
 }
 
 // suspendResult is the suspend mode's report.
 type suspendResult struct {
-	Mode          string      `json:"mode"`
-	Target        string      `json:"target"`
-	Victim        string      `json:"victim"`
-	Sessions      int         `json:"sessions"`
-	Others        int         `json:"others"`
-	Trigger       string      `json:"trigger,omitempty"`
-	TriggerMS     float64     `json:"trigger_ms,omitempty"` // the trigger's own run time
-	TriggerError  string      `json:"trigger_error,omitempty"`
-	From          string      `json:"from"` // "trigger start" or "first EOF"
-	Closed        int         `json:"closed"`
-	ToFirstEOF    float64     `json:"to_first_eof_ms"`
-	ToLastEOF     float64     `json:"to_last_eof_ms"`
-	EOF           latency     `json:"eof"` // every victim session's time to EOF
-	OthersUp      int         `json:"others_up"`
-	OthersDropped int         `json:"others_dropped"`
-	Errors        errorCounts `json:"errors"`
+	Mode          string       `json:"mode"`
+	Target        string       `json:"target"`
+	Victim        string       `json:"victim"`
+	Sessions      int          `json:"sessions"`
+	Others        int          `json:"others"`
+	Trigger       string       `json:"trigger,omitempty"`
+	TriggerMS     float64      `json:"trigger_ms,omitempty"` // the trigger's own run time
+	TriggerError  string       `json:"trigger_error,omitempty"`
+	From          string       `json:"from"` // "trigger start" or "first EOF"
+	Closed        int          `json:"closed"`
+	ToFirstEOF    float64      `json:"to_first_eof_ms"`
+	ToLastEOF     float64      `json:"to_last_eof_ms"`
+	EOF           latency      `json:"eof"` // every victim session's time to EOF
+	OthersUp      int          `json:"others_up"`
+	OthersDropped int          `json:"others_dropped"`
+	Errors        errorCounts  `json:"errors"`
+	Broker        *brokerStats `json:"broker,omitempty"` // from the trigger to the last EOF, per session closed
 }
 
 // runSuspend holds o.sessions sessions on the victim certificate and o.others
@@ -70,6 +72,7 @@ func runSuspend(ctx context.Context, t *target, o suspendOpts) (suspendResult, e
 	defer cancel()
 	go keepAlive(wctx, t, append(append([]*session(nil), victims...), others...))
 
+	bs := o.proc.start()
 	t0 := time.Now()
 	trig := make(chan struct{})
 	if o.trigger != nil {
@@ -101,6 +104,8 @@ func runSuspend(ctx context.Context, t *target, o suspendOpts) (suspendResult, e
 		}
 	}
 	r.Closed = len(ends)
+	o.proc.stop(bs, r.Closed)
+	r.Broker = bs
 	if o.trigger == nil && len(ends) > 0 {
 		t0 = ends[0]
 		for _, e := range ends {

@@ -66,3 +66,14 @@ func (r suspendResult) text(w io.Writer) {
 	fmt.Fprintf(w, "  eof  %s\n", r.EOF)
 	r.Errors.print(w)
 }
+
+func (s *brokerStats) print(w io.Writer) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(w, "  broker pid %d: %.0f µs CPU, %.1f µs per operation", s.PID, s.CPU, s.CPUPerOp)
+	if s.RSSHeld > 0 {
+		fmt.Fprintf(w, "; VmRSS %d -> %d KB, %.1f KB per connection", s.RSSBefore, s.RSSHeld, s.KBPerConn)
+	}
+	fmt.Fprintln(w)
+}
