@@ -40,7 +40,9 @@ func runIdle(ctx context.Context, t *target, o idleOpts) (idleResult, error) {
 		o.proc.sampleRSS(bs, &bs.RSSBefore)
 	}
 	start := time.Now()
-	sessions, hs, errs := openMany(ctx, t, o.conns, o.workers, t.id, "mqttbench-i")
+	octx, cancel := context.WithTimeout(ctx, maxDuration) // opening, too, is bounded
+	sessions, hs, errs := openMany(octx, t, o.conns, o.workers, t.id, "mqttbench-i")
+	cancel()
 	defer closeAll(sessions)
 	o.proc.stop(bs, len(sessions))
 	r.Broker = bs

@@ -56,9 +56,11 @@ func runSuspend(ctx context.Context, t *target, o suspendOpts) (suspendResult, e
 			rest = append(rest, id)
 		}
 	}
-	victims, _, verrs := openMany(ctx, t, o.sessions, o.workers, func(int) identity { return victim }, "mqttbench-v")
+	octx, cancel := context.WithTimeout(ctx, maxDuration) // opening, too, is bounded
+	defer cancel()
+	victims, _, verrs := openMany(octx, t, o.sessions, o.workers, func(int) identity { return victim }, "mqttbench-v")
 	defer closeAll(victims)
-	others, _, oerrs := openMany(ctx, t, o.others, o.workers, func(i int) identity { return rest[i%len(rest)] }, "mqttbench-o")
+	others, _, oerrs := openMany(octx, t, o.others, o.workers, func(i int) identity { return rest[i%len(rest)] }, "mqttbench-o")
 	defer closeAll(others)
 	r.Errors.merge(verrs)
 	r.Errors.merge(oerrs)
