@@ -143,30 +143,36 @@ for b in "${BROKERS[@]}"; do
 		die "$b does not accept the bench certificates: $(tail -n 5 "$WORK/$b.log")"
 done
 log "brokers up: gatehouse :$GH_PORT (pid $GH_PID), mosquitto :$MQ_PORT (pid $MQ_PID), mochi :$MO_PORT (pid $MO_PID)"
+# Gatehouse's own certificates (root -> issuing CA -> leaf) for one more connect row, Gatehouse only.
+mkdir -p "$P/own"
+for i in $(seq 1 "$CERTS"); do gh cert create --cn "own-$i" --out "$P/own/own-$i" >/dev/null; done
+bench gatehouse connect --cert-dir "$P/own" --count "$CERTS" --workers 1 >/dev/null ||
+	die "gatehouse refuses its own certificates"
 VICTIM=$(gh cert list --json | python3 -c "import json,sys; print([c['serial'] for c in json.load(sys.stdin) if c['cn']=='bench-victim'][0])")
 
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
-# measured BROKER ROUND MODE FLAGS...: one mqttbench run that reads the broker's /proc, recorded
+# measured BROKER ROUND SCENARIO MODE FLAGS...: one mqttbench run that reads the broker's /proc, recorded
 measured() {
-	local b=$1 r=$2 mode=$3; shift 3
-	bench "$b" "$mode" --broker-pid "${PID[$b]}" "$@" >"$WORK/out.json" || log "$b $mode exited $? (recorded as is)"
-	python3 "$HERE/report.py" row "$b" "$r" "$mode" "$WORK/out.json" >>"$RESULTS"
+	local b=$1 r=$2 scen=$3 mode=$4; shift 4
+	bench "$b" "$mode" --broker-pid "${PID[$b]}" "$@" >"$WORK/out.json" || log "$b $scen exited $? (recorded as is)"
+	python3 "$HERE/report.py" row "$b" "$r" "$scen" "$WORK/out.json" >>"$RESULTS"
 }
 
 for r in $(seq 1 "$ROUNDS"); do
 	for b in "${BROKERS[@]}"; do
 		log "round $r/$ROUNDS: $b"
-		measured "$b" "$r" connect --cert-dir "$P/load" --count "$CONNECTS" --workers "$WORKERS" --duration 10m
+		measured "$b" "$r" connect connect --cert-dir "$P/load" --count "$CONNECTS" --workers "$WORKERS" --duration 10m
 		for rate in $RATES; do
-			measured "$b" "$r" pubsub --cert-dir "$P/load" --publishers "$PUBLISHERS" --subscribers 1 \
+			measured "$b" "$r" pubsub pubsub --cert-dir "$P/load" --publishers "$PUBLISHERS" --subscribers 1 \
 				--qos 0 --rate "$rate" --size "$SIZE" --duration "${PUB_SECONDS}s"
 		done
 		for n in $IDLE_SIZES; do # VmRSS sampled 1 s after the last connection opened (Go brokers: a GC cycle)
-			measured "$b" "$r" idle --cert-dir "$P/load" --conns "$n" --workers "$WORKERS" --duration 2s --rss-settle 1s
+			measured "$b" "$r" idle idle --cert-dir "$P/load" --conns "$n" --workers "$WORKERS" --duration 2s --rss-settle 1s
 		done
 		if [ "$b" = gatehouse ]; then
-			measured "$b" "$r" suspend --cert-dir "$P/certs" --victim victim --sessions "$SUSPEND_SESSIONS" \
+			measured "$b" "$r" connect-own connect --cert-dir "$P/own" --count "$CONNECTS" --workers "$WORKERS" --duration 10m
+			measured "$b" "$r" suspend suspend --cert-dir "$P/certs" --victim victim --sessions "$SUSPEND_SESSIONS" \
 				--others "$SUSPEND_OTHERS" --workers "$WORKERS" --duration 60s \
 				--trigger "'$BIN' --data '$GDATA' cert suspend $VICTIM >/dev/null"
 			gh cert reactivate "$VICTIM" >/dev/null
@@ -189,7 +195,7 @@ meta = {
         "machine: $(nproc) CPUs ({}), $(uname -sr); the generator shares the cores".format(cpu),
         "$("$MOSQUITTO" -h 2>/dev/null | head -1 | sed 's/ running//'), bare mochi $(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2), Gatehouse $("$BIN" version 2>/dev/null | awk 'NR==1 {print $NF}'), $(go version | cut -d' ' -f3)",
         "medians of $ROUNDS round(s), min-max in brackets; brokers in alternation (gatehouse, mosquitto, mochi per round)",
-        "connect: broker CPU over the run / connects; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA",
+        "connect: broker CPU over the run / connects; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA (Gatehouse's own row: $CERTS certificates from \\`gatehouse cert create\\`, root -> issuing CA -> leaf)",
         "pubsub: $PUBLISHERS publishers -> 1 subscriber, QoS 0, $SIZE B, ${PUB_SECONDS}s per offered rate; broker CPU from the first publish to the end of the drain / messages published",
         "idle: RSS delta (VmRSS with every connection held, 1 s after the last opened, minus before) / connections",
     ],

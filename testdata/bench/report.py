@@ -3,7 +3,7 @@
 Markdown table of docs/benchmarks.md: medians over rounds, min-max beside
 them, Gatehouse's ratio to each of the others.
 
-  report.py row BROKER ROUND MODE OUT.json       print one result line from `mqttbench MODE --broker-pid --json`
+  report.py row BROKER ROUND SCENARIO OUT.json   print one result line from `mqttbench MODE --broker-pid --json`
   report.py table RESULTS.jsonl META.json DOC.md  rewrite the block between the markers in DOC.md
 """
 import json
@@ -71,6 +71,9 @@ def table(rows, meta):
     lines.append("|---|---|---|---|---|---|")
     per = lambda scen, key, **m: {b: values(rows, b, scen, key, **m) for b, _ in BROKERS}
     lines.append(row("broker CPU per full mTLS connect (µs)", per("connect", "cpu_us_per_op"), "{:.0f}"))
+    own, _ = cell(per("connect-own", "cpu_us_per_op")["gatehouse"], "{:.0f}")
+    if own:
+        lines.append("| broker CPU per full mTLS connect, Gatehouse's own two-level chain (µs) | | | {} | | |".format(own))
     lines.append(row("connects/s seen by the generator ({} workers)".format(meta["workers"]),
                      per("connect", "per_s"), "{:.0f}"))
     rates = meta["rates"]
@@ -101,15 +104,16 @@ def make_row(broker, rnd, scenario, path):
     b = r.get("broker") or {}
     row = {"broker": broker, "round": int(rnd), "scenario": scenario, "errors": r["errors"]["total"],
            "cpu_us_per_op": b.get("cpu_us_per_op")}
-    if scenario == "connect":
+    mode = r["mode"]
+    if mode == "connect":
         row.update(ops=r["connects"], per_s=r["connects_per_s"], p50_ms=r["connect"]["p50_ms"], p99_ms=r["connect"]["p99_ms"])
-    elif scenario == "pubsub":
+    elif mode == "pubsub":
         row.update(rate=int(r["offered_per_s"]), ops=r["sent"], sent=r["sent"], sent_per_s=r["sent_per_s"],
                    lost=r["lost"], loss_pct=r["loss_pct"],
                    per_s=r["received_per_s"], p50_ms=r["latency"]["p50_ms"], p99_ms=r["latency"]["p99_ms"])
-    elif scenario == "idle":
+    elif mode == "idle":
         row.update(conns=r["conns"], opened=r["opened"], held=r["held"], kb_per_conn=b.get("kb_per_conn"))
-    elif scenario == "suspend":
+    elif mode == "suspend":
         row.update(to_last_eof_ms=r["to_last_eof_ms"], trigger_ms=r.get("trigger_ms"), closed=r["closed"],
                    others_up=r["others_up"], others=r["others"])
     return row
