@@ -195,7 +195,7 @@ meta = {
         "machine: $(nproc) CPUs ({}), $(uname -sr); the generator shares the cores".format(cpu),
         "$("$MOSQUITTO" -h 2>/dev/null | head -1 | sed 's/ running//'), bare mochi $(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2), Gatehouse $("$BIN" version 2>/dev/null | awk 'NR==1 {print $NF}'), $(go version | cut -d' ' -f3)",
         "medians of $ROUNDS round(s), min-max in brackets; brokers in alternation (gatehouse, mosquitto, mochi per round)",
-        "connect: broker CPU over the run / connects; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA (Gatehouse's own row: $CERTS certificates from \\`gatehouse cert create\\`, root -> issuing CA -> leaf)",
+        "connect: broker CPU over the run / connects; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA (Gatehouse's own row: $CERTS certificates from \`gatehouse cert create\`, root -> issuing CA -> leaf)",
         "pubsub: $PUBLISHERS publishers -> 1 subscriber, QoS 0, $SIZE B, ${PUB_SECONDS}s per offered rate; broker CPU from the first publish to the end of the drain / messages published",
         "idle: RSS delta (VmRSS with every connection held, 1 s after the last opened, minus before) / connections",
     ],
