@@ -145,7 +145,9 @@ done
 log "brokers up: gatehouse :$GH_PORT (pid $GH_PID), mosquitto :$MQ_PORT (pid $MQ_PID), mochi :$MO_PORT (pid $MO_PID)"
 # Gatehouse's own certificates (root -> issuing CA -> leaf) for one more connect row, Gatehouse only.
 mkdir -p "$P/own"
-for i in $(seq 1 "$CERTS"); do gh cert create --cn "own-$i" --out "$P/own/own-$i" >/dev/null; done
+for i in $(seq 1 "$CERTS"); do
+	gh cert create --cn "own-$i" --out "$P/own/own-$i" >/dev/null 2>"$WORK/err" || die "cert create: $(cat "$WORK/err")"
+done
 bench gatehouse connect --cert-dir "$P/own" --count "$CERTS" --workers 1 >/dev/null ||
 	die "gatehouse refuses its own certificates"
 VICTIM=$(gh cert list --json | python3 -c "import json,sys; print([c['serial'] for c in json.load(sys.stdin) if c['cn']=='bench-victim'][0])")
