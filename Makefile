@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.bui
 # make install copies the binary to $(PREFIX)/bin (default ~/.local/bin).
 PREFIX  ?= $(HOME)/.local
 
-.PHONY: build install run demo test bench fmt-check vet e2e ci clean
+.PHONY: build install run demo test bench bench-compare bench-compare-short mqttbench fmt-check vet e2e ci clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
@@ -32,6 +32,18 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The load generator on its own (any MQTT broker over mTLS; see docs/benchmarks.md).
+mqttbench:
+	$(GO) build -trimpath -o bin/mqttbench ./cmd/mqttbench
+
+# Gatehouse, mosquitto and bare mochi side by side; writes docs/benchmarks.md.
+# The full run takes about 20 minutes on 2 cores; the short one a few.
+bench-compare: build
+	bash testdata/bench/compare.sh $(CURDIR)/$(BIN)
+
+bench-compare-short: build
+	SHORT=1 bash testdata/bench/compare.sh $(CURDIR)/$(BIN)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
