@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,7 +19,7 @@ func newCA(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g))
+	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g), newCACRL(g))
 	return c
 }
 
@@ -113,4 +114,46 @@ func newCAList(g *globals) *cobra.Command {
 			})
 		}),
 	}
+}
+
+func newCACRL(g *globals) *cobra.Command {
+	var issuer, out string
+	c := &cobra.Command{
+		Use:   "crl --out FILE",
+		Short: "Write the issuing CA's certificate revocation list (DER)",
+		Long: `Write the current CRL of an issuing CA, signed by it: revoked certificates
+(reason unspecified) and suspended ones (certificateHold, removed again on
+reactivation). The list is built from the live state, so it reflects every
+change at once; it is valid for 24 hours. A daemon started with --http also
+serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
+		Example: `  gatehouse ca crl --out gatehouse.crl
+  openssl crl -inform DER -in gatehouse.crl -noout -text`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageErr{errors.New("--out FILE is required (use - for stdout)")}
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			der, err := svc.CRL(cmd.Context(), issuer)
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				_, err = g.stdout.Write(der)
+				return err
+			}
+			if err := os.WriteFile(out, der, 0o644); err != nil {
+				return fmt.Errorf("write CRL: %w", err)
+			}
+			fmt.Fprintf(g.stderr, "CRL written to %s\n", out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&issuer, "issuer", app.DefaultIssuer, "issuing CA NAME")
+	c.Flags().StringVar(&out, "out", "", "write the DER CRL to FILE (- for stdout)")
+	return c
 }

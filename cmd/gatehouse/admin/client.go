@@ -224,6 +224,13 @@ func (c *Client) RootPEM(ctx context.Context) ([]byte, error) {
 	return []byte(s), err
 }
 
+// CRL implements app.Service.
+func (c *Client) CRL(ctx context.Context, issuer string) ([]byte, error) {
+	var der []byte
+	err := c.do(ctx, http.MethodGet, "/v1/ca/crl?issuer="+url.QueryEscape(issuer), nil, &der)
+	return der, err
+}
+
 // TrustCA implements app.Service.
 func (c *Client) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error) {
 	var cas []store.CA

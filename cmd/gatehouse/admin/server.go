@@ -122,6 +122,9 @@ func (s *Server) routes() *http.ServeMux {
 		pem, err := s.svc.RootPEM(ctx(r))
 		return string(pem), err
 	}))
+	m.HandleFunc("GET /v1/ca/crl", get(func(r *http.Request) ([]byte, error) {
+		return s.svc.CRL(ctx(r), r.URL.Query().Get("issuer"))
+	}))
 	m.HandleFunc("GET /v1/cas", get(func(r *http.Request) ([]store.CA, error) { return s.svc.ListCAs(ctx(r)) }))
 	m.HandleFunc("POST /v1/cas", post(func(r *http.Request, req pemRequest) ([]store.CA, error) {
 		return s.svc.TrustCA(ctx(r), []byte(req.PEM), req.Strict)

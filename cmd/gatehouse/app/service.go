@@ -36,6 +36,9 @@ type Service interface {
 	RootPEM(ctx context.Context) ([]byte, error)
 	// TrustCA adds an operator's CA or chain.
 	TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]store.CA, error)
+	// CRL returns the DER revocation list of an issuing CA ("" or
+	// DefaultIssuer for the built-in one).
+	CRL(ctx context.Context, issuer string) ([]byte, error)
 	// ListCAs lists root, issuing and trusted CAs, without keys.
 	ListCAs(ctx context.Context) ([]store.CA, error)
 	// Transports reports each transport and its client-cert auth mode.

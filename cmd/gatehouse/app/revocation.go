@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/gatehouse/gatehouse/pki"
+)
+
+// DefaultIssuer names the built-in issuing CA in CRL paths and --issuer.
+const DefaultIssuer = "default"
+
+// maxOCSPRequest bounds an OCSP request body: a real one is a few hundred bytes.
+const maxOCSPRequest = 8 << 10
+
+// CRL implements Service: the issuer's current DER CRL, built from the live
+// store so a suspension shows at once.
+func (a *App) CRL(_ context.Context, issuer string) ([]byte, error) {
+	if issuer != "" && issuer != DefaultIssuer {
+		return nil, fmt.Errorf("no issuing CA named %q (the issuing CA is %q)", issuer, DefaultIssuer)
+	}
+	return a.ca.CRL()
+}
+
+// RevocationHandler serves what relying parties need to learn a revocation
+// or a suspension: GET /crl/default.crl (DER, RFC 5280) and /ocsp (RFC 6960:
+// POST with a DER body, or GET with the base64 request in the path).
+func (a *App) RevocationHandler() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /crl/{file}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutSuffix(r.PathValue("file"), ".crl")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		der, err := a.CRL(r.Context(), name)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(der)
+	})
+	m.HandleFunc("POST /ocsp", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOCSPRequest))
+		if err != nil {
+			writeOCSP(w, ocsp.MalformedRequestErrorResponse)
+			return
+		}
+		a.answerOCSP(w, body)
+	})
+	m.HandleFunc("GET /ocsp/{req...}", func(w http.ResponseWriter, r *http.Request) {
+		der, err := base64.StdEncoding.DecodeString(r.PathValue("req"))
+		if err != nil || len(der) > maxOCSPRequest {
+			writeOCSP(w, ocsp.MalformedRequestErrorResponse)
+			return
+		}
+		a.answerOCSP(w, der)
+	})
+	return m
+}
+
+// answerOCSP writes the signed answer, or the RFC 6960 error status that
+// tells a client why there is none.
+func (a *App) answerOCSP(w http.ResponseWriter, req []byte) {
+	resp, err := a.ca.OCSP(req)
+	switch {
+	case errors.Is(err, pki.ErrMalformed):
+		writeOCSP(w, ocsp.MalformedRequestErrorResponse)
+	case errors.Is(err, pki.ErrUnknownIssuer):
+		writeOCSP(w, ocsp.UnauthorizedErrorResponse)
+	case err != nil:
+		a.log.Error("answer OCSP", "err", err)
+		writeOCSP(w, ocsp.InternalErrorErrorResponse)
+	default:
+		writeOCSP(w, resp)
+	}
+}
+
+func writeOCSP(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/ocsp-response")
+	_, _ = w.Write(body)
+}
