@@ -44,4 +44,5 @@ require (
 	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/sys v0.38.0 // indirect
 	golang.org/x/text v0.31.0 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
