@@ -232,6 +232,9 @@ func (a *Authority) issueLeaf(cn string, now, end time.Time, pub crypto.PublicKe
 	if csr != nil {
 		tmpl.DNSNames, tmpl.IPAddresses = csr.DNSNames, csr.IPAddresses
 	}
+	if err := a.addRevocationURLs(tmpl); err != nil {
+		return Issued{}, err
+	}
 	cert, err := a.sign(tmpl, pub)
 	if err != nil {
 		return Issued{}, err

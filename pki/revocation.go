@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -30,6 +31,30 @@ const (
 	reasonUnspecified     = 0
 	reasonCertificateHold = 6
 )
+
+// DefaultIssuer names the built-in issuing CA in CRL paths and --issuer.
+const DefaultIssuer = "default"
+
+// CRLPath and OCSPPath are where a Gatehouse HTTP server publishes
+// revocation data, relative to its public URL.
+const (
+	CRLPath  = "/crl/" + DefaultIssuer + ".crl"
+	OCSPPath = "/ocsp"
+)
+
+// addRevocationURLs names the CRL distribution point and the OCSP responder
+// (AIA) in a client leaf when the operator has set a public URL.
+func (a *Authority) addRevocationURLs(tmpl *x509.Certificate) error {
+	st, err := a.st.Settings()
+	if err != nil {
+		return err
+	}
+	if base := strings.TrimRight(st.PublicURL, "/"); base != "" {
+		tmpl.CRLDistributionPoints = []string{base + CRLPath}
+		tmpl.OCSPServer = []string{base + OCSPPath}
+	}
+	return nil
+}
 
 // ErrUnknownIssuer means a CRL or OCSP request names an issuer this
 // Authority does not sign for.

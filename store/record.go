@@ -117,6 +117,9 @@ type Settings struct {
 	ClientAuth map[string]bool `json:"client_auth,omitempty"`
 	// SANs are the extra names the server certificate is issued for.
 	SANs []string `json:"sans,omitempty"`
+	// PublicURL is where relying parties reach this Gatehouse's CRL and OCSP
+	// responder; client certificates issued while it is set name both.
+	PublicURL string `json:"public_url,omitempty"`
 }
 
 // AuditRecord is one entry in the append-only audit log.

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -153,7 +154,7 @@ serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&issuer, "issuer", app.DefaultIssuer, "issuing CA NAME")
+	c.Flags().StringVar(&issuer, "issuer", pki.DefaultIssuer, "issuing CA NAME")
 	c.Flags().StringVar(&out, "out", "", "write the DER CRL to FILE (- for stdout)")
 	return c
 }

@@ -30,6 +30,7 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	fs.StringArrayVar(&f.cfg.SANs, "san", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
 	fs.StringVar(&f.cfg.ServerKeyFile, "server-key", "", "private key for --server-cert")
+	fs.StringVar(&f.cfg.PublicURL, "public-url", "", "base URL where relying parties reach /crl and /ocsp; named in client certificates issued from now on (kept in the store)")
 }
 
 // daemon is a running broker with its admin socket: what `serve` runs

@@ -37,6 +37,7 @@ type BrokerConfig struct {
 	SANs             []string // extra server certificate names
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
 	ServerKeyFile    string
+	PublicURL        string // where relying parties reach CRL and OCSP; "" keeps the stored one
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -175,6 +176,11 @@ func (a *App) logEvents(ch <-chan broker.Event) {
 // StartBroker starts the MQTT listeners with the persisted client-cert auth
 // modes. It fails, naming the address, when a port is taken.
 func (a *App) StartBroker(cfg BrokerConfig) error {
+	if cfg.PublicURL != "" {
+		if err := a.SetPublicURL(context.Background(), cfg.PublicURL); err != nil {
+			return err
+		}
+	}
 	settings, err := a.st.Settings()
 	if err != nil {
 		return fmt.Errorf("read settings: %w", err)

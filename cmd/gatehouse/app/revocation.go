@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
 )
-
-// DefaultIssuer names the built-in issuing CA in CRL paths and --issuer.
-const DefaultIssuer = "default"
 
 // maxOCSPRequest bounds an OCSP request body: a real one is a few hundred bytes.
 const maxOCSPRequest = 8 << 10
@@ -23,8 +22,8 @@ const maxOCSPRequest = 8 << 10
 // CRL implements Service: the issuer's current DER CRL, built from the live
 // store so a suspension shows at once.
 func (a *App) CRL(_ context.Context, issuer string) ([]byte, error) {
-	if issuer != "" && issuer != DefaultIssuer {
-		return nil, fmt.Errorf("no issuing CA named %q (the issuing CA is %q)", issuer, DefaultIssuer)
+	if issuer != "" && issuer != pki.DefaultIssuer {
+		return nil, fmt.Errorf("no issuing CA named %q (the issuing CA is %q)", issuer, pki.DefaultIssuer)
 	}
 	return a.ca.CRL()
 }
@@ -88,4 +87,28 @@ func (a *App) answerOCSP(w http.ResponseWriter, req []byte) {
 func writeOCSP(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "application/ocsp-response")
 	_, _ = w.Write(body)
+}
+
+// SetPublicURL records where relying parties reach the CRL and OCSP
+// responder, so client certificates issued from now on name them; "" stops
+// naming them. It is audited when it changes.
+func (a *App) SetPublicURL(ctx context.Context, raw string) error {
+	if raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("public URL %q: want http(s)://host[:port][/path], e.g. http://pki.example.com:8080", raw)
+		}
+	}
+	cur, err := a.st.Settings()
+	if err != nil {
+		return err
+	}
+	if cur.PublicURL == raw {
+		return nil
+	}
+	_, err = a.st.UpdateSettings(func(s *store.Settings) error {
+		s.PublicURL = raw
+		return nil
+	}, store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: "settings.public_url", Detail: raw})
+	return err
 }

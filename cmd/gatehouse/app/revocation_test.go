@@ -106,3 +106,44 @@ func parsePEMCert(t *testing.T, data []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// With a public URL set, issued client certificates name the CRL and the
+// OCSP responder; a bad URL is refused and changes nothing.
+func TestPublicURLNamedInIssuedCertificates(t *testing.T) {
+	a, _ := openTestApp(t)
+	ctx := context.Background()
+	before, err := a.IssueClient(ctx, IssueRequest{CN: "before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := parsePEMCert(t, []byte(before.Cert.CertPEM)); len(c.CRLDistributionPoints)+len(c.OCSPServer) != 0 {
+		t.Fatalf("without a public URL the certificate names %v %v", c.CRLDistributionPoints, c.OCSPServer)
+	}
+	for _, bad := range []string{"pki.example.com", "ftp://pki.example.com", "http://", "http://h/?q=1"} {
+		if err := a.SetPublicURL(ctx, bad); err == nil {
+			t.Errorf("SetPublicURL(%q) accepted", bad)
+		}
+	}
+	if err := a.SetPublicURL(ctx, "http://pki.example.com:8080/"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := a.IssueClient(ctx, IssueRequest{CN: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEMCert(t, []byte(after.Cert.CertPEM))
+	if len(c.CRLDistributionPoints) != 1 || c.CRLDistributionPoints[0] != "http://pki.example.com:8080/crl/default.crl" {
+		t.Errorf("CRL distribution points %v", c.CRLDistributionPoints)
+	}
+	if len(c.OCSPServer) != 1 || c.OCSPServer[0] != "http://pki.example.com:8080/ocsp" {
+		t.Errorf("OCSP servers %v", c.OCSPServer)
+	}
+	recs, err := a.Audit(ctx, store.AuditQuery{Limit: 1})
+	if err != nil || len(recs) == 0 || recs[0].Action != "cert.create" {
+		t.Fatalf("audit %v %v", recs, err)
+	}
+	recs, _ = a.Audit(ctx, store.AuditQuery{Limit: 2})
+	if recs[1].Action != "settings.public_url" || recs[1].Detail != "http://pki.example.com:8080/" {
+		t.Errorf("the URL change was not audited: %+v", recs[1])
+	}
+}
