@@ -21,6 +21,9 @@ const (
 	EventRefused      = "refused"
 	EventCertState    = "cert_state"
 	EventMTLS         = "mtls"
+	// EventExpiring warns that a certificate in use expires soon; the App
+	// raises it, not the broker.
+	EventExpiring = "expiring"
 )
 
 // Event is a plain value describing something an operator wants to see. A

@@ -38,6 +38,9 @@ type BrokerConfig struct {
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
 	ServerKeyFile    string
 	PublicURL        string // where relying parties reach CRL and OCSP; "" keeps the stored one
+	// ExpiryWarning is how long before expiry a certificate in use raises an
+	// `expiring` event; 0 means DefaultExpiryWarning.
+	ExpiryWarning time.Duration
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -58,8 +61,9 @@ type App struct {
 
 	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
 
-	stopLog func()        // ends the event log subscription
-	logged  chan struct{} // closed when logEvents has returned
+	stopLog func()         // ends the event log subscription
+	logged  chan struct{}  // closed when logEvents has returned
+	bg      sync.WaitGroup // background loops started with the broker
 
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
@@ -213,6 +217,15 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
+	window := cfg.ExpiryWarning
+	if window <= 0 {
+		window = DefaultExpiryWarning
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.warnExpiring(ctx, window, expiryScan)
+	}()
 	a.mu.Lock()
 	a.br, a.bcfg = br, cfg
 	a.mu.Unlock()
@@ -285,6 +298,7 @@ func (a *App) Close() error {
 		errs = append(errs, br.Close())
 		a.stopLog()
 		<-a.logged
+		a.bg.Wait()
 	}
 	errs = append(errs, a.st.Close())
 	return errors.Join(errs...)
