@@ -29,6 +29,7 @@ const (
 // Revocation reason codes of RFC 5280 section 5.3.1 used by Gatehouse.
 const (
 	reasonUnspecified     = 0
+	reasonSuperseded      = 4
 	reasonCertificateHold = 6
 )
 
@@ -75,6 +76,9 @@ func revocationEntry(c store.Cert) (revokedEntry, bool) {
 	switch c.State {
 	case store.StateRevoked:
 		reason = reasonUnspecified
+		if strings.HasPrefix(c.Reason, ReasonSuperseded) {
+			reason = reasonSuperseded
+		}
 	case store.StateSuspended:
 		reason = reasonCertificateHold
 	default:

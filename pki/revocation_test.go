@@ -136,3 +136,26 @@ func TestOCSPUnknownAndForeign(t *testing.T) {
 		t.Errorf("garbage: err %v, want ErrMalformed", err)
 	}
 }
+
+// A certificate retired by its renewal is published as superseded.
+func TestSupersededIsPublishedAsSuch(t *testing.T) {
+	a, _ := pkitest.New(t)
+	old := pkitest.Issue(t, a, "dev-s")
+	leaf, issuer := relyingParty(t, a, old)
+	next, err := a.Renew(old.Cert.Serial, 0, nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Supersede(next.Cert, 0); !ok || err != nil {
+		t.Fatalf("Supersede: %v %v", ok, err)
+	}
+	if e, listed := crlEntry(t, a, leaf, issuer); !listed || e.ReasonCode != ocsp.Superseded {
+		t.Errorf("CRL listed=%v reason=%d, want superseded", listed, e.ReasonCode)
+	}
+	if resp := ocspAnswer(t, a, leaf, issuer); resp.Status != ocsp.Revoked || resp.RevocationReason != ocsp.Superseded {
+		t.Errorf("OCSP %d/%d, want revoked/superseded", resp.Status, resp.RevocationReason)
+	}
+	if _, ok, err := a.Supersede(next.Cert, 0); ok || err != nil {
+		t.Errorf("a second Supersede: ok=%v err=%v, want nothing to do", ok, err)
+	}
+}

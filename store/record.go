@@ -72,6 +72,7 @@ type Cert struct {
 	LastSeen       time.Time `json:"last_seen,omitzero"`
 	StateChangedAt time.Time `json:"state_changed_at,omitzero"`
 	Reason         string    `json:"reason,omitempty"` // reason given with the last transition
+	Renews         string    `json:"renews,omitempty"` // serial of the certificate this one succeeds (cert renew)
 	CertPEM        string    `json:"cert_pem"`         // the leaf, PEM encoded
 }
 

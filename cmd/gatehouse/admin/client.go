@@ -224,6 +224,13 @@ func (c *Client) RootPEM(ctx context.Context) ([]byte, error) {
 	return []byte(s), err
 }
 
+// RenewCert implements app.Service.
+func (c *Client) RenewCert(ctx context.Context, req app.RenewRequest) (app.Bundle, error) {
+	var b app.Bundle
+	err := c.do(ctx, http.MethodPost, "/v1/certs/renew", req, &b)
+	return b, err
+}
+
 // CRL implements app.Service.
 func (c *Client) CRL(ctx context.Context, issuer string) ([]byte, error) {
 	var der []byte

@@ -106,6 +106,9 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST /v1/certs/sign", post(func(r *http.Request, req signRequest) (app.Bundle, error) {
 		return s.svc.SignCSR(ctx(r), []byte(req.CSRPEM), req.TTL)
 	}))
+	m.HandleFunc("POST /v1/certs/renew", post(func(r *http.Request, req app.RenewRequest) (app.Bundle, error) {
+		return s.svc.RenewCert(ctx(r), req)
+	}))
 	m.HandleFunc("POST /v1/certs/import", post(func(r *http.Request, req pemRequest) (store.Cert, error) {
 		return s.svc.ImportCert(ctx(r), []byte(req.PEM))
 	}))

@@ -142,6 +142,9 @@ func (a *App) Authority() *pki.Authority { return a.ca }
 // certChanged turns a committed lifecycle change into an event.
 func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	a.certs.invalidate()
+	if c.Renews != "" && rec.From == store.StateInactive && rec.To == store.StateActive {
+		a.bg.Go(func() { a.supersede(c) })
+	}
 	reason := string(rec.From) + " -> " + string(rec.To)
 	if rec.From == "" {
 		reason = "registered as " + string(c.State)
@@ -298,8 +301,8 @@ func (a *App) Close() error {
 		errs = append(errs, br.Close())
 		a.stopLog()
 		<-a.logged
-		a.bg.Wait()
 	}
+	a.bg.Wait()
 	errs = append(errs, a.st.Close())
 	return errors.Join(errs...)
 }

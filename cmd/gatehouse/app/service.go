@@ -28,6 +28,8 @@ type Service interface {
 	ShowCert(ctx context.Context, serial string) (CertDetail, error)
 	// IssueClient issues a client certificate and returns its key once.
 	IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
+	// RenewCert issues a successor with the same CN (new key, or the CSR's).
+	RenewCert(ctx context.Context, req RenewRequest) (Bundle, error)
 	// SignCSR signs a device's CSR; the device keeps its key.
 	SignCSR(ctx context.Context, csrPEM []byte, ttl string) (Bundle, error)
 	// ImportCert registers a client certificate issued elsewhere (inactive).
