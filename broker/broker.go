@@ -98,6 +98,9 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities: caps,
 		Logger:       cfg.Logger.With("component", "mochi"),
 	})
+	if err := b.server.AddHook(&renewHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add renewal hook: %w", err)
+	}
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
 	}

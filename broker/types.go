@@ -106,6 +106,9 @@ type Config struct {
 	// It runs on the client's goroutine: it must be quick, never block and
 	// not keep payload after returning.
 	OnPublish func(clientID, topic string, payload []byte, at time.Time)
+	// Renew, when set, signs in-band renewal requests (see RenewTopic); nil
+	// refuses them.
+	Renew RenewFunc
 	// Logger receives mochi's and the broker's logs. Never the TUI's terminal.
 	Logger *slog.Logger
 	// HandshakeTimeout bounds the TLS handshake; default 10s.

@@ -14,7 +14,8 @@ const ReasonSuperseded = "superseded"
 
 // Renew issues the successor of a certificate this CA issued: the same CN, a
 // new key generated here (csrPEM nil, the key returned once) or the key of
-// the device's CSR, whose CN must be empty or the same. The old certificate
+// the device's CSR, whose CN must be empty or the same. A zero ttl keeps the
+// old certificate's lifetime. The old certificate
 // stays valid until the successor is first used; then Supersede retires it.
 // A suspended or revoked certificate is not renewed: reactivate it first, or
 // issue a new one.
@@ -28,6 +29,9 @@ func (a *Authority) Renew(serial string, ttl time.Duration, csrPEM []byte, actor
 	}
 	if old.State != store.StateInactive && old.State != store.StateActive {
 		return Issued{}, fmt.Errorf("renew %s: %w: it is %s", serial, ErrTransition, old.State)
+	}
+	if ttl == 0 { // keep the lifetime the old certificate was issued for
+		ttl = old.NotAfter.Sub(old.NotBefore) - backdate
 	}
 	now := a.opts.now()
 	end, err := a.notAfter(now, orDefaultTTL(ttl))

@@ -121,6 +121,9 @@ type Settings struct {
 	// PublicURL is where relying parties reach this Gatehouse's CRL and OCSP
 	// responder; client certificates issued while it is set name both.
 	PublicURL string `json:"public_url,omitempty"`
+	// RenewalOff refuses in-band renewal requests from devices (MQTT topic
+	// $gatehouse/certificates/csr); renewal is on by default.
+	RenewalOff bool `json:"renewal_off,omitempty"`
 }
 
 // AuditRecord is one entry in the append-only audit log.

@@ -20,7 +20,7 @@ func newCA(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g), newCACRL(g))
+	c.AddCommand(newCAExport(g), newCATrust(g), newCAList(g), newCACRL(g), newCARenewal(g))
 	return c
 }
 
@@ -157,4 +157,28 @@ serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
 	c.Flags().StringVar(&issuer, "issuer", pki.DefaultIssuer, "issuing CA NAME")
 	c.Flags().StringVar(&out, "out", "", "write the DER CRL to FILE (- for stdout)")
 	return c
+}
+
+func newCARenewal(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "renewal on|off",
+		Short: "Let devices renew their own certificates over MQTT, or stop them",
+		Long: `A device connected with a valid certificate may publish a CSR for its own CN
+to $gatehouse/certificates/csr and receives its successor on the response
+topic; the old certificate is retired on the successor's first use. On by
+default; off refuses every request.`,
+		Example:   "  gatehouse ca renewal off",
+		ValidArgs: []string{"on", "off"},
+		Args:      exactArgs(1, "renewal needs on or off"),
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+			if args[0] != "on" && args[0] != "off" {
+				return usageErr{fmt.Errorf("renewal %q: use on or off", args[0])}
+			}
+			if err := svc.SetRenewal(cmd.Context(), args[0] == "on"); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "in-band renewal %s\n", args[0])
+			return nil
+		}),
+	}
 }

@@ -161,7 +161,7 @@ func (c *Client) Transition(ctx context.Context, serial string, to store.State, 
 // SetClientAuth implements ui.Backend.
 func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
 	var r mtlsReply
-	err := c.do(ctx, http.MethodPut, "/v1/mtls/"+url.PathEscape(transport), mtlsRequest{On: on}, &r)
+	err := c.do(ctx, http.MethodPut, "/v1/mtls/"+url.PathEscape(transport), switchRequest{On: on}, &r)
 	return r.Dropped, err
 }
 
@@ -229,6 +229,11 @@ func (c *Client) RenewCert(ctx context.Context, req app.RenewRequest) (app.Bundl
 	var b app.Bundle
 	err := c.do(ctx, http.MethodPost, "/v1/certs/renew", req, &b)
 	return b, err
+}
+
+// SetRenewal implements app.Service.
+func (c *Client) SetRenewal(ctx context.Context, on bool) error {
+	return c.do(ctx, http.MethodPut, "/v1/renewal", switchRequest{On: on}, nil)
 }
 
 // CRL implements app.Service.

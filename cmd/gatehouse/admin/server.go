@@ -109,6 +109,9 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST /v1/certs/renew", post(func(r *http.Request, req app.RenewRequest) (app.Bundle, error) {
 		return s.svc.RenewCert(ctx(r), req)
 	}))
+	m.HandleFunc("PUT /v1/renewal", post(func(r *http.Request, req switchRequest) (struct{}, error) {
+		return struct{}{}, s.svc.SetRenewal(ctx(r), req.On)
+	}))
 	m.HandleFunc("POST /v1/certs/import", post(func(r *http.Request, req pemRequest) (store.Cert, error) {
 		return s.svc.ImportCert(ctx(r), []byte(req.PEM))
 	}))
@@ -133,7 +136,7 @@ func (s *Server) routes() *http.ServeMux {
 		return s.svc.TrustCA(ctx(r), []byte(req.PEM), req.Strict)
 	}))
 	m.HandleFunc("GET /v1/mtls", get(func(r *http.Request) ([]broker.TransportInfo, error) { return s.svc.Transports(ctx(r)) }))
-	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req mtlsRequest) (mtlsReply, error) {
+	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req switchRequest) (mtlsReply, error) {
 		n, err := s.svc.SetClientAuth(ctx(r), r.PathValue("transport"), req.On)
 		return mtlsReply{Dropped: n}, err
 	}))

@@ -209,6 +209,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		ClientAuth:     modes,
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
+		Renew:          a.renewInBand,
 		Logger:         a.log,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
@@ -50,4 +51,39 @@ func (a *App) supersede(c store.Cert) {
 	if ok && br != nil {
 		br.DropSerial(old.Serial, pki.ReasonSuperseded+" by "+c.Serial)
 	}
+}
+
+// renewInBand is the broker's Config.Renew: a device asks, over MQTT, for the
+// successor of the certificate it is connected with. The successor keeps the
+// old lifetime and retires the old certificate on first use, as `cert renew`.
+func (a *App) renewInBand(serial string, csrPEM []byte) ([]byte, string, error) {
+	st, err := a.st.Settings()
+	if err != nil {
+		return nil, "", err
+	}
+	if st.RenewalOff {
+		return nil, "", errors.New("in-band renewal is off on this broker")
+	}
+	old, err := a.st.GetCert(serial)
+	if err != nil {
+		return nil, "", err
+	}
+	iss, err := a.ca.Renew(serial, 0, csrPEM, "device "+old.CN)
+	if err != nil {
+		return nil, "", err
+	}
+	return iss.ChainPEM, iss.Cert.Serial, nil
+}
+
+// SetRenewal implements Service: switch in-band renewal on or off, audited.
+func (a *App) SetRenewal(ctx context.Context, on bool) error {
+	action := "renewal.on"
+	if !on {
+		action = "renewal.off"
+	}
+	_, err := a.st.UpdateSettings(func(s *store.Settings) error {
+		s.RenewalOff = !on
+		return nil
+	}, store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: action})
+	return err
 }

@@ -30,6 +30,8 @@ type Service interface {
 	IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
 	// RenewCert issues a successor with the same CN (new key, or the CSR's).
 	RenewCert(ctx context.Context, req RenewRequest) (Bundle, error)
+	// SetRenewal switches in-band renewal (devices asking over MQTT) on or off.
+	SetRenewal(ctx context.Context, on bool) error
 	// SignCSR signs a device's CSR; the device keeps its key.
 	SignCSR(ctx context.Context, csrPEM []byte, ttl string) (Bundle, error)
 	// ImportCert registers a client certificate issued elsewhere (inactive).
