@@ -107,6 +107,9 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.server.AddHook(&limitHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add limit hook: %w", err)
 	}
+	if err := b.server.AddHook(&renewHook{b: b}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: add renewal hook: %w", err)
+	}
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
 	}

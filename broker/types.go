@@ -21,6 +21,9 @@ const (
 	EventRefused      = "refused"
 	EventCertState    = "cert_state"
 	EventMTLS         = "mtls"
+	// EventExpiring warns that a certificate in use expires soon; the App
+	// raises it, not the broker.
+	EventExpiring = "expiring"
 )
 
 // Event is a plain value describing something an operator wants to see. A
@@ -123,6 +126,9 @@ type Config struct {
 	// OnHandshake, when set, sees how long each TLS handshake took and
 	// whether it succeeded (for metrics). It must be quick and never block.
 	OnHandshake func(transport string, took time.Duration, ok bool)
+	// Renew, when set, signs in-band renewal requests (see RenewTopic); nil
+	// refuses them.
+	Renew RenewFunc
 	// Logger receives mochi's and the broker's logs. Never the TUI's terminal.
 	Logger *slog.Logger
 	// HandshakeTimeout bounds the TLS handshake; default 10s.

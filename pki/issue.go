@@ -197,12 +197,8 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	if err := checkCN(cn); err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
 	}
-	ttl := req.TTL
-	if ttl == 0 {
-		ttl = DefaultClientTTL
-	}
 	now := a.opts.now()
-	end, err := a.notAfter(now, ttl)
+	end, err := a.notAfter(now, orDefaultTTL(req.TTL))
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
@@ -214,7 +210,7 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	if err != nil {
 		return Issued{}, err
 	}
-	iss, err := a.issueLeaf(cn, now, end, key.Public(), nil, kt, store.SourceIssued, actor)
+	iss, err := a.issueLeaf(leafSpec{cn: cn, now: now, end: end, pub: key.Public(), kt: kt, src: store.SourceIssued}, actor)
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
@@ -222,22 +218,39 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	return iss, nil
 }
 
-// issueLeaf signs and registers a client leaf for pub.
-func (a *Authority) issueLeaf(cn string, now, end time.Time, pub crypto.PublicKey, csr *x509.CertificateRequest,
-	kt KeyType, src store.Source, actor string) (Issued, error) {
-	tmpl, err := a.leafTemplate(cn, now, end, x509.ExtKeyUsageClientAuth)
+// leafSpec is what a client leaf is issued from.
+type leafSpec struct {
+	cn       string
+	now, end time.Time
+	pub      crypto.PublicKey
+	csr      *x509.CertificateRequest // its SANs are copied; nil for our own keys
+	kt       KeyType
+	src      store.Source
+	renews   string // serial of the certificate this one succeeds, if any
+}
+
+// issueLeaf signs and registers a client leaf.
+func (a *Authority) issueLeaf(spec leafSpec, actor string) (Issued, error) {
+	tmpl, err := a.leafTemplate(spec.cn, spec.now, spec.end, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return Issued{}, err
 	}
-	if csr != nil {
-		tmpl.DNSNames, tmpl.IPAddresses = csr.DNSNames, csr.IPAddresses
+	if spec.csr != nil {
+		tmpl.DNSNames, tmpl.IPAddresses = spec.csr.DNSNames, spec.csr.IPAddresses
 	}
-	cert, err := a.sign(tmpl, pub)
+	if err := a.addRevocationURLs(tmpl); err != nil {
+		return Issued{}, err
+	}
+	cert, err := a.sign(tmpl, spec.pub)
 	if err != nil {
 		return Issued{}, err
 	}
-	rec := certRecord(cert, kt, src, now)
-	detail := fmt.Sprintf("%s %s certificate, expires %s", src, kt, cert.NotAfter.UTC().Format(time.DateOnly))
+	rec := certRecord(cert, spec.kt, spec.src, spec.now)
+	rec.Renews = spec.renews
+	detail := fmt.Sprintf("%s %s certificate, expires %s", spec.src, spec.kt, cert.NotAfter.UTC().Format(time.DateOnly))
+	if spec.renews != "" {
+		detail += ", renews " + spec.renews
+	}
 	if err := a.register(rec, actor, detail); err != nil {
 		return Issued{}, err
 	}

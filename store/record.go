@@ -72,6 +72,7 @@ type Cert struct {
 	LastSeen       time.Time `json:"last_seen,omitzero"`
 	StateChangedAt time.Time `json:"state_changed_at,omitzero"`
 	Reason         string    `json:"reason,omitempty"` // reason given with the last transition
+	Renews         string    `json:"renews,omitempty"` // serial of the certificate this one succeeds (cert renew)
 	CertPEM        string    `json:"cert_pem"`         // the leaf, PEM encoded
 }
 
@@ -117,6 +118,12 @@ type Settings struct {
 	ClientAuth map[string]bool `json:"client_auth,omitempty"`
 	// SANs are the extra names the server certificate is issued for.
 	SANs []string `json:"sans,omitempty"`
+	// PublicURL is where relying parties reach this Gatehouse's CRL and OCSP
+	// responder; client certificates issued while it is set name both.
+	PublicURL string `json:"public_url,omitempty"`
+	// RenewalOff refuses in-band renewal requests from devices (MQTT topic
+	// $gatehouse/certificates/csr); renewal is on by default.
+	RenewalOff bool `json:"renewal_off,omitempty"`
 }
 
 // AuditRecord is one entry in the append-only audit log.

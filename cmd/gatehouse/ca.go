@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -19,7 +20,8 @@ func newCA(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCAExport(g), newCATrust(g), newCAUntrust(g), newCAStrict(g), newCAList(g), newCAPassphrase(g))
+	c.AddCommand(newCAExport(g), newCATrust(g), newCAUntrust(g), newCAStrict(g), newCAList(g), newCAPassphrase(g),
+		newCACRL(g), newCARenewal(g))
 	return c
 }
 
@@ -177,6 +179,72 @@ func newCAList(g *globals) *cobra.Command {
 				}
 				return []string{string(ca.Role), ca.Subject, when(ca.NotAfter), mode, ca.ID[:16]}
 			})
+		}),
+	}
+}
+
+func newCACRL(g *globals) *cobra.Command {
+	var issuer, out string
+	c := &cobra.Command{
+		Use:   "crl --out FILE",
+		Short: "Write the issuing CA's certificate revocation list (DER)",
+		Long: `Write the current CRL of an issuing CA, signed by it: revoked certificates
+(reason unspecified) and suspended ones (certificateHold, removed again on
+reactivation). The list is built from the live state, so it reflects every
+change at once; it is valid for 24 hours. A daemon started with --http also
+serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
+		Example: `  gatehouse ca crl --out gatehouse.crl
+  openssl crl -inform DER -in gatehouse.crl -noout -text`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageErr{errors.New("--out FILE is required (use - for stdout)")}
+			}
+			svc, done, err := g.service()
+			if err != nil {
+				return err
+			}
+			defer done()
+			der, err := svc.CRL(cmd.Context(), issuer)
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				_, err = g.stdout.Write(der)
+				return err
+			}
+			if err := os.WriteFile(out, der, 0o644); err != nil {
+				return fmt.Errorf("write CRL: %w", err)
+			}
+			fmt.Fprintf(g.stderr, "CRL written to %s\n", out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&issuer, "issuer", pki.DefaultIssuer, "issuing CA NAME")
+	c.Flags().StringVar(&out, "out", "", "write the DER CRL to FILE (- for stdout)")
+	return c
+}
+
+func newCARenewal(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "renewal on|off",
+		Short: "Let devices renew their own certificates over MQTT, or stop them",
+		Long: `A device connected with a valid certificate may publish a CSR for its own CN
+to $gatehouse/certificates/csr and receives its successor on the response
+topic; the old certificate is retired on the successor's first use. On by
+default; off refuses every request.`,
+		Example:   "  gatehouse ca renewal off",
+		ValidArgs: []string{"on", "off"},
+		Args:      exactArgs(1, "renewal needs on or off"),
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+			if args[0] != "on" && args[0] != "off" {
+				return usageErr{fmt.Errorf("renewal %q: use on or off", args[0])}
+			}
+			if err := svc.SetRenewal(cmd.Context(), args[0] == "on"); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "in-band renewal %s\n", args[0])
+			return nil
 		}),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,10 +163,11 @@ func newCertImport(g *globals) *cobra.Command {
 func newCertList(g *globals) *cobra.Command {
 	var state string
 	var st store.State
+	var expiring time.Duration
 	c := &cobra.Command{
 		Use:     "list",
 		Short:   "List client certificates",
-		Example: "  gatehouse cert list --state active --json",
+		Example: "  gatehouse cert list --state active --json\n  gatehouse cert list --expiring 30d",
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) (err error) {
 			st, err = parseState(state)
@@ -177,12 +179,16 @@ func newCertList(g *globals) *cobra.Command {
 				return err
 			}
 			now := time.Now()
+			if expiring > 0 {
+				certs = slices.DeleteFunc(certs, func(c app.CertView) bool { return !app.Expiring(c.Cert, now, expiring) })
+			}
 			return printList(g, certs, []string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, func(c app.CertView) []string {
 				return []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)}
 			})
 		}),
 	}
 	c.Flags().StringVar(&state, "state", "", "only inactive, active, suspended or revoked")
+	c.Flags().Var(period{&expiring}, "expiring", "only certificates in use that expire within this span, e.g. 30d")
 	return c
 }
 

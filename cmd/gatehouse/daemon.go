@@ -33,6 +33,9 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
 	fs.StringVar(&f.cfg.ServerKeyFile, "server-key", "", "private key for --server-cert")
 	registerLimits(fs, &f.cfg.Limits)
+	f.cfg.ExpiryWarning = app.DefaultExpiryWarning
+	fs.Var(period{&f.cfg.ExpiryWarning}, "expiry-warning", "raise an expiring event this long before a certificate in use expires, e.g. 30d")
+	fs.StringVar(&f.cfg.PublicURL, "public-url", "", "base URL where relying parties reach /crl and /ocsp; named in client certificates issued from now on (kept in the store)")
 }
 
 // daemon is a running broker with its admin socket: what `serve` runs

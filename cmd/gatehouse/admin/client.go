@@ -168,7 +168,7 @@ func (c *Client) PurgeRetained(ctx context.Context, serial string) (int, error) 
 // SetClientAuth implements ui.Backend.
 func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
 	var r mtlsReply
-	err := c.do(ctx, http.MethodPut, "/v1/mtls/"+url.PathEscape(transport), mtlsRequest{On: on}, &r)
+	err := c.do(ctx, http.MethodPut, "/v1/mtls/"+url.PathEscape(transport), switchRequest{On: on}, &r)
 	return r.Dropped, err
 }
 
@@ -229,6 +229,25 @@ func (c *Client) RootPEM(ctx context.Context) ([]byte, error) {
 	var s string
 	err := c.do(ctx, http.MethodGet, "/v1/ca/root", nil, &s)
 	return []byte(s), err
+}
+
+// RenewCert implements app.Service.
+func (c *Client) RenewCert(ctx context.Context, req app.RenewRequest) (app.Bundle, error) {
+	var b app.Bundle
+	err := c.do(ctx, http.MethodPost, "/v1/certs/renew", req, &b)
+	return b, err
+}
+
+// SetRenewal implements app.Service.
+func (c *Client) SetRenewal(ctx context.Context, on bool) error {
+	return c.do(ctx, http.MethodPut, "/v1/renewal", switchRequest{On: on}, nil)
+}
+
+// CRL implements app.Service.
+func (c *Client) CRL(ctx context.Context, issuer string) ([]byte, error) {
+	var der []byte
+	err := c.do(ctx, http.MethodGet, "/v1/ca/crl?issuer="+url.QueryEscape(issuer), nil, &der)
+	return der, err
 }
 
 // TrustCA implements app.Service.

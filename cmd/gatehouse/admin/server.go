@@ -106,6 +106,12 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST /v1/certs/sign", post(func(r *http.Request, req signRequest) (app.Bundle, error) {
 		return s.svc.SignCSR(ctx(r), []byte(req.CSRPEM), req.TTL)
 	}))
+	m.HandleFunc("POST /v1/certs/renew", post(func(r *http.Request, req app.RenewRequest) (app.Bundle, error) {
+		return s.svc.RenewCert(ctx(r), req)
+	}))
+	m.HandleFunc("PUT /v1/renewal", post(func(r *http.Request, req switchRequest) (struct{}, error) {
+		return struct{}{}, s.svc.SetRenewal(ctx(r), req.On)
+	}))
 	m.HandleFunc("POST /v1/certs/import", post(func(r *http.Request, req pemRequest) (store.Cert, error) {
 		return s.svc.ImportCert(ctx(r), []byte(req.PEM))
 	}))
@@ -126,6 +132,9 @@ func (s *Server) routes() *http.ServeMux {
 		pem, err := s.svc.RootPEM(ctx(r))
 		return string(pem), err
 	}))
+	m.HandleFunc("GET /v1/ca/crl", get(func(r *http.Request) ([]byte, error) {
+		return s.svc.CRL(ctx(r), r.URL.Query().Get("issuer"))
+	}))
 	m.HandleFunc("GET /v1/cas", get(func(r *http.Request) ([]store.CA, error) { return s.svc.ListCAs(ctx(r)) }))
 	m.HandleFunc("POST /v1/cas", post(func(r *http.Request, req pemRequest) ([]store.CA, error) {
 		strict := req.Strict == nil || *req.Strict // new trusts are strict unless asked otherwise
@@ -138,7 +147,7 @@ func (s *Server) routes() *http.ServeMux {
 		return s.svc.SetCAStrict(ctx(r), r.PathValue("name"), req.On)
 	}))
 	m.HandleFunc("GET /v1/mtls", get(func(r *http.Request) ([]broker.TransportInfo, error) { return s.svc.Transports(ctx(r)) }))
-	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req mtlsRequest) (mtlsReply, error) {
+	m.HandleFunc("PUT /v1/mtls/{transport}", post(func(r *http.Request, req switchRequest) (mtlsReply, error) {
 		n, err := s.svc.SetClientAuth(ctx(r), r.PathValue("transport"), req.On)
 		return mtlsReply{Dropped: n}, err
 	}))

@@ -32,7 +32,7 @@ type (
 		To     store.State `json:"to"`
 		Reason string      `json:"reason,omitempty"`
 	}
-	mtlsRequest struct {
+	switchRequest struct {
 		On bool `json:"on"`
 	}
 	mtlsReply struct {

@@ -44,6 +44,10 @@ type BrokerConfig struct {
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
 	ServerKeyFile    string
 	Limits           broker.Limits // what clients may make the broker hold or do
+	PublicURL        string        // where relying parties reach CRL and OCSP; "" keeps the stored one
+	// ExpiryWarning is how long before expiry a certificate in use raises an
+	// `expiring` event; 0 means DefaultExpiryWarning.
+	ExpiryWarning time.Duration
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -64,8 +68,9 @@ type App struct {
 
 	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
 
-	stopLog func()        // ends the event log subscription
-	logged  chan struct{} // closed when logEvents has returned
+	stopLog func()         // ends the event log subscription
+	logged  chan struct{}  // closed when logEvents has returned
+	bg      sync.WaitGroup // background loops started with the broker
 
 	metricsOnce sync.Once
 	metrics     atomic.Pointer[Metrics]
@@ -166,6 +171,9 @@ func (a *App) Authority() *pki.Authority { return a.ca }
 // certChanged turns a committed lifecycle change into an event.
 func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	a.certs.invalidate()
+	if c.Renews != "" && rec.From == store.StateInactive && rec.To == store.StateActive {
+		a.bg.Go(func() { a.supersede(c) })
+	}
 	reason := string(rec.From) + " -> " + string(rec.To)
 	if rec.From == "" {
 		reason = "registered as " + string(c.State)
@@ -207,6 +215,11 @@ func (a *App) logEvents(ch <-chan broker.Event) {
 // StartBroker starts the MQTT listeners with the persisted client-cert auth
 // modes. It fails, naming the address, when a port is taken.
 func (a *App) StartBroker(cfg BrokerConfig) error {
+	if cfg.PublicURL != "" {
+		if err := a.SetPublicURL(context.Background(), cfg.PublicURL); err != nil {
+			return err
+		}
+	}
 	settings, err := a.st.Settings()
 	if err != nil {
 		return fmt.Errorf("read settings: %w", err)
@@ -229,6 +242,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
 		OnHandshake:    a.observeHandshake,
+		Renew:          a.renewInBand,
 		Logger:         a.log,
 		Limits:         cfg.Limits,
 	})
@@ -241,6 +255,15 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
+	window := cfg.ExpiryWarning
+	if window <= 0 {
+		window = DefaultExpiryWarning
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.warnExpiring(ctx, window, expiryScan)
+	}()
 	a.mu.Lock()
 	a.br, a.bcfg = br, cfg
 	a.mu.Unlock()
@@ -318,6 +341,7 @@ func (a *App) Close() error {
 		a.stopMetrics()
 		<-a.counted
 	}
+	a.bg.Wait()
 	a.stopPersist() // after the broker's last disconnect events
 	<-a.persisted
 	errs = append(errs, a.st.Close())

@@ -28,6 +28,10 @@ type Service interface {
 	ShowCert(ctx context.Context, serial string) (CertDetail, error)
 	// IssueClient issues a client certificate and returns its key once.
 	IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
+	// RenewCert issues a successor with the same CN (new key, or the CSR's).
+	RenewCert(ctx context.Context, req RenewRequest) (Bundle, error)
+	// SetRenewal switches in-band renewal (devices asking over MQTT) on or off.
+	SetRenewal(ctx context.Context, on bool) error
 	// SignCSR signs a device's CSR; the device keeps its key.
 	SignCSR(ctx context.Context, csrPEM []byte, ttl string) (Bundle, error)
 	// ImportCert registers a client certificate issued elsewhere (inactive).
@@ -42,6 +46,9 @@ type Service interface {
 	// SetCAStrict switches an operator-trusted CA between strict (imported
 	// certificates only) and auto-registering; audited.
 	SetCAStrict(ctx context.Context, name string, strict bool) (store.CA, error)
+	// CRL returns the DER revocation list of an issuing CA ("" or
+	// DefaultIssuer for the built-in one).
+	CRL(ctx context.Context, issuer string) ([]byte, error)
 	// ListCAs lists root, issuing and trusted CAs, without keys.
 	ListCAs(ctx context.Context) ([]store.CA, error)
 	// Transports reports each transport and its client-cert auth mode.

@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// In-band renewal, the way AWS IoT fleet provisioning does it: a device
+// publishes a CSR for its own CN to RenewTopic and receives its new
+// certificate on the response topic (the MQTT 5 Response Topic, else the
+// JSON's response_topic, else RenewReplyTopic), written to that client alone.
+const (
+	RenewTopic      = "$gatehouse/certificates/csr"
+	RenewReplyTopic = "$gatehouse/certificates/csr/reply"
+	// renewEvery bounds how often one certificate may ask, so a device cannot
+	// fill the store with certificates.
+	renewEvery = time.Minute
+	// maxRenewRequest bounds the request: a CSR is well under 4 KiB.
+	maxRenewRequest = 16 << 10
+)
+
+// RenewFunc signs csrPEM as the successor of the certificate serial and
+// returns the new chain (leaf first) and serial. It is Config.Renew.
+type RenewFunc func(serial string, csrPEM []byte) (chainPEM []byte, newSerial string, err error)
+
+// renewRequest is what a device publishes to RenewTopic.
+type renewRequest struct {
+	CSR           string `json:"csr"`
+	ResponseTopic string `json:"response_topic,omitempty"`
+}
+
+// renewReply is what the device receives: a certificate, or why not.
+type renewReply struct {
+	Status         string `json:"status"` // "accepted" or "rejected"
+	Serial         string `json:"serial,omitempty"`
+	CertificatePEM string `json:"certificate_pem,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// renewHook answers renewal requests. It is added before the gate hook:
+// its ACL answer for RenewTopic (allowed to any session with a certificate)
+// then settles the check before topic policy sees it, and it says nothing
+// about any other topic.
+type renewHook struct {
+	mqtt.HookBase
+	b *Broker
+
+	mu   sync.Mutex
+	last map[string]time.Time // serial -> last request
+}
+
+// ID names the hook in mochi's logs.
+func (h *renewHook) ID() string { return "gatehouse-renew" }
+
+// Provides lists the hook methods mochi should call.
+func (h *renewHook) Provides(b byte) bool {
+	return b == mqtt.OnACLCheck || b == mqtt.OnPublish
+}
+
+// OnACLCheck allows a certified session to publish to RenewTopic, and
+// leaves every other decision to the gate hook.
+func (h *renewHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	p := peerOf(cl)
+	return write && topic == RenewTopic && p != nil && p.serial != ""
+}
+
+// OnPublish takes renewal requests out of the message flow (the publisher
+// still gets its PUBACK) and answers them; every other publish passes.
+func (h *renewHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.TopicName != RenewTopic {
+		return pk, nil
+	}
+	p := peerOf(cl)
+	if p == nil || p.serial == "" {
+		return pk, packets.CodeSuccessIgnore
+	}
+	var req renewRequest
+	reply := h.renew(p.serial, pk.Payload, &req)
+	topic := RenewReplyTopic
+	switch {
+	case pk.Properties.ResponseTopic != "":
+		topic = pk.Properties.ResponseTopic
+	case req.ResponseTopic != "":
+		topic = req.ResponseTopic
+	}
+	body, _ := json.Marshal(reply)
+	out := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish},
+		TopicName:   topic,
+		Payload:     body,
+	}
+	out.Properties.CorrelationData = pk.Properties.CorrelationData
+	if err := cl.WritePacket(out); err != nil {
+		h.b.log.Debug("renewal reply not delivered", "client_id", cl.ID, "err", err)
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// renew decodes and rate-limits one request and signs it.
+func (h *renewHook) renew(serial string, payload []byte, req *renewRequest) renewReply {
+	reject := func(why string) renewReply { return renewReply{Status: "rejected", Error: why} }
+	if h.b.cfg.Renew == nil {
+		return reject("in-band renewal is off")
+	}
+	if len(payload) > maxRenewRequest {
+		return reject("request too large")
+	}
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(req); err != nil || req.CSR == "" {
+		return reject(`want JSON {"csr": "-----BEGIN CERTIFICATE REQUEST-----..."}`)
+	}
+	now := time.Now()
+	h.mu.Lock()
+	if h.last == nil {
+		h.last = map[string]time.Time{}
+	}
+	if t, ok := h.last[serial]; ok && now.Sub(t) < renewEvery {
+		h.mu.Unlock()
+		return reject("renewal asked too often: wait a minute")
+	}
+	h.last[serial] = now
+	h.mu.Unlock()
+	chain, newSerial, err := h.b.cfg.Renew(serial, []byte(req.CSR))
+	if err != nil {
+		return reject(err.Error())
+	}
+	return renewReply{Status: "accepted", Serial: newSerial, CertificatePEM: string(chain)}
+}
