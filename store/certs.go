@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +29,7 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 	if audit.CN == "" {
 		audit.CN = c.CN
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		key := []byte(c.Serial)
 		if b.Get(key) != nil {
@@ -50,12 +49,16 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 // GetCert returns the certificate with the exact serial, or an error wrapping ErrNotFound.
 func (s *Store) GetCert(serial string) (Cert, error) {
 	var c Cert
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketCerts).Get([]byte(serial))
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return ErrNotFound
+		}
+		raw := b.Get([]byte(serial))
 		if raw == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(raw, &c)
+		return decode(raw, &c, "certificate", []byte(serial))
 	})
 	if err != nil {
 		return Cert{}, fmt.Errorf("get certificate %s: %w", serial, err)
@@ -74,8 +77,11 @@ func (s *Store) ResolveSerial(prefix string) (string, error) {
 	}
 	var matches []string
 	exact := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return nil
+		}
 		if b.Get([]byte(p)) != nil {
 			exact = true
 			return nil
@@ -117,12 +123,12 @@ type certHead struct {
 	State State  `json:"state"`
 }
 
-func (q CertQuery) match(raw []byte) (bool, error) {
+func (q CertQuery) match(key, raw []byte) (bool, error) {
 	if q.State == "" && q.CNPrefix == "" {
 		return true, nil
 	}
 	var h certHead
-	if err := json.Unmarshal(raw, &h); err != nil {
+	if err := decode(raw, &h, "certificate", key); err != nil {
 		return false, err
 	}
 	return (q.State == "" || h.State == q.State) && strings.HasPrefix(h.CN, q.CNPrefix), nil
@@ -136,8 +142,12 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 		out  []Cert
 		next string
 	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketCerts).Cursor()
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		k, v := c.First()
 		if q.After != "" {
 			k, v = c.Seek([]byte(q.After))
@@ -146,9 +156,9 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			ok, err := q.match(v)
+			ok, err := q.match(k, v)
 			if err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+				return err
 			}
 			if !ok {
 				continue
@@ -158,8 +168,8 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 				return nil
 			}
 			var cert Cert
-			if err := json.Unmarshal(v, &cert); err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+			if err := decode(v, &cert, "certificate", k); err != nil {
+				return err
 			}
 			out = append(out, cert)
 		}
@@ -181,14 +191,14 @@ func (s *Store) Transition(serial string, from, to State, audit AuditRecord) (Ce
 		audit.At = time.Now()
 	}
 	var c Cert
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		raw := b.Get([]byte(serial))
 		if raw == nil {
 			return ErrNotFound
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return fmt.Errorf("decode: %w", err)
+		if err := decode(raw, &c, "certificate", []byte(serial)); err != nil {
+			return err
 		}
 		if c.State != from {
 			return fmt.Errorf("state is %s, expected %s: %w", c.State, from, ErrConflict)
@@ -224,11 +234,15 @@ type CertState struct {
 // loading the snapshot at start several times faster than listing records.
 func (s *Store) States() ([]CertState, error) {
 	var out []CertState
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
 			var cs CertState
-			if err := json.Unmarshal(v, &cs); err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+			if err := decode(v, &cs, "certificate", k); err != nil {
+				return err
 			}
 			out = append(out, cs)
 			return nil

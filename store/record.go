@@ -19,6 +19,8 @@ var (
 	ErrLocked = errors.New("store is locked by another process")
 	// ErrCorrupt means the file is not a Gatehouse database or is damaged.
 	ErrCorrupt = errors.New("store file is corrupt or not a gatehouse database")
+	// ErrNoStore means Open was told the store must exist and it does not.
+	ErrNoStore = errors.New("no store")
 )
 
 // AmbiguousError is returned when a serial prefix matches more than one certificate.
