@@ -118,6 +118,9 @@ func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *ca
 			return parseCAKeyPair(ca)
 		}
 	}
+	if a.st.ReadOnly() {
+		return nil, fmt.Errorf("store %s holds no %s CA and is open read-only: run 'gatehouse init' to create it", a.st.Path(), role)
+	}
 	key, err := generateKey(KeyECDSAP256, a.opts.rand)
 	if err != nil {
 		return nil, fmt.Errorf("generate %s CA key: %w", role, err)

@@ -20,7 +20,7 @@ var (
 	// ErrCorrupt means the file is not a Gatehouse database or is damaged.
 	ErrCorrupt = errors.New("store file is corrupt or not a gatehouse database")
 	// ErrNoStore means Open was told the store must exist and it does not.
-	ErrNoStore = errors.New("no store")
+	ErrNoStore = errors.New("no gatehouse store")
 )
 
 // AmbiguousError is returned when a serial prefix matches more than one certificate.

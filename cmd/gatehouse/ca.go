@@ -31,7 +31,7 @@ func newCAExport(g *globals) *cobra.Command {
 terminal's "get root certificate". Only the public certificate leaves the store.`,
 		Example: "  gatehouse ca export --out ca.pem",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if out != "" {
 				if err := app.WriteRootPEM(cmd.Context(), svc, out); err != nil {
 					return err
@@ -99,7 +99,7 @@ func newCAList(g *globals) *cobra.Command {
 		Short:   "List the root, issuing and trusted CAs",
 		Example: "  gatehouse ca list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			cas, err := svc.ListCAs(cmd.Context())
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -50,6 +51,14 @@ does not keep it. Prints the serial on stdout.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
 				return usageErr{errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
+			}
+			// Checked here too, so that a bad flag is a usage error whatever
+			// state the store is in.
+			if _, err := pki.ParseTTL(req.TTL); err != nil {
+				return usageErr{err}
+			}
+			if _, err := pki.ParseKeyType(req.KeyType); err != nil {
+				return usageErr{err}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -168,7 +177,7 @@ func newCertList(g *globals) *cobra.Command {
 			st, err = parseState(state)
 			return err
 		},
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			certs, err := svc.ListCerts(cmd.Context(), st)
 			if err != nil {
 				return err
@@ -198,7 +207,7 @@ func newCertShow(g *globals) *cobra.Command {
 		Example:           "  gatehouse cert show 3f2a9c",
 		Args:              exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
 		ValidArgsFunction: g.completeSerials,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
 				return err
@@ -310,7 +319,7 @@ func exactArgs(n int, msg string) cobra.PositionalArgs {
 // completeSerials offers the serials of known certificates, with their CN and
 // state as descriptions, for shell completion.
 func (g *globals) completeSerials(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-	svc, done, err := g.service()
+	svc, done, err := g.serviceFor(app.AccessReadOnly)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

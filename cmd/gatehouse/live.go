@@ -38,7 +38,7 @@ TLS: presented certificates are still checked, clients without one connect.`,
 		Short:   "Show each transport and whether client-cert auth is on",
 		Example: "  gatehouse mtls status --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ts, err := svc.Transports(cmd.Context())
 			if err != nil {
 				return err
@@ -132,7 +132,7 @@ func newConn(g *globals) *cobra.Command {
 		Short:   "List live connections",
 		Example: "  gatehouse conn list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ss, err := svc.Sessions(cmd.Context())
 			if err != nil {
 				return err
@@ -156,7 +156,7 @@ reason, certificate state changes and client-cert auth switches. With --json
 and --follow, one JSON object per line.`,
 		Example: "  gatehouse events --follow --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if !follow {
 				evs, err := svc.RecentEvents(cmd.Context())
 				if err != nil {
@@ -235,7 +235,7 @@ func newAudit(g *globals) *cobra.Command {
 		Short:   "Show the audit log of admin actions, newest first",
 		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if q.Serial != "" {
 				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
 				if err != nil {

@@ -93,7 +93,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	bf.register(root)
-	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g))
+	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newInit(g), newDoctor(g))
 	markUsage(root)
 	return root
 }
@@ -115,9 +115,16 @@ func (g *globals) dataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "gatehouse"), nil
 }
 
-// service connects to the daemon serving the data directory, or opens the
-// store directly when none runs. The returned func releases it.
+// service connects to the daemon serving the data directory, or opens its
+// existing store read-write when none runs; it never creates a store. The
+// returned func releases it.
 func (g *globals) service() (app.Service, func(), error) {
+	return g.serviceFor(app.AccessExisting)
+}
+
+// serviceFor is service with the store opened as access says when no daemon
+// runs: read-only commands pass app.AccessReadOnly and leave the file as is.
+func (g *globals) serviceFor(access app.Access) (app.Service, func(), error) {
 	dir, err := g.dataDir()
 	if err != nil {
 		return nil, nil, err
@@ -129,7 +136,7 @@ func (g *globals) service() (app.Service, func(), error) {
 		}
 		return c, func() {}, nil
 	}
-	a, err := openApp(dir, admin.CurrentUser(), nil)
+	a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: access, Logger: warnLogger(g.stderr)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,10 +202,20 @@ func markUsage(c *cobra.Command) {
 }
 
 // withService adapts fn into a cobra RunE that first connects to the daemon
-// (or opens the store) and releases it afterwards.
+// (or opens the existing store) and releases it afterwards.
 func (g *globals) withService(fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
+	return g.runWith(app.AccessExisting, fn)
+}
+
+// withReader is withService for commands that only read: without a daemon
+// the store is opened read-only and its bytes stay unchanged.
+func (g *globals) withReader(fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
+	return g.runWith(app.AccessReadOnly, fn)
+}
+
+func (g *globals) runWith(access app.Access, fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		svc, done, err := g.service()
+		svc, done, err := g.serviceFor(access)
 		if err != nil {
 			return err
 		}

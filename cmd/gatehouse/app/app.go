@@ -28,6 +28,9 @@ type Config struct {
 	// Actor names who acts when a call's context carries none (see WithActor):
 	// "tui" for the in-process TUI, the OS user for a command.
 	Actor string
+	// Access says whether Open may create the store and whether it writes
+	// to it; the zero value creates (serve, the TUI, demo, init).
+	Access Access
 }
 
 // BrokerConfig configures the embedded broker.
@@ -65,7 +68,10 @@ type App struct {
 	bcfg BrokerConfig
 }
 
-// Open opens (creating on first use) the data directory and the store.
+// Open opens the data directory and the store, creating them on first use
+// when cfg.Access allows it; otherwise a missing store is an error wrapping
+// ErrNoStore. A store file open to other users is tightened (logged as a
+// warning) or refused, see PrivateFile.
 func Open(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -73,10 +79,26 @@ func Open(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	path := filepath.Join(cfg.DataDir, DBFile)
+	if cfg.Access != AccessCreate {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, noStoreError(cfg.DataDir)
+		}
+	}
 	if err := PrivateDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Timeout: time.Second})
+	warning, err := PrivateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		cfg.Logger.Warn(warning)
+	}
+	st, err := store.Open(path, store.Options{Timeout: time.Second, MustExist: cfg.Access != AccessCreate, ReadOnly: cfg.Access == AccessReadOnly})
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, noStoreError(cfg.DataDir) // removed since the first look
+	}
 	if err != nil {
 		return nil, err
 	}

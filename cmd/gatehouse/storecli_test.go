@@ -1,0 +1,195 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+)
+
+// writeRawCert puts raw bytes under key in the store's certs bucket, as
+// damage that bbolt's page check cannot see would.
+func writeRawCert(t *testing.T, path, key string, raw []byte) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("certs")).Put([]byte(key), raw) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// oneLineFailure asserts a command failed with exit 1 and one stderr line
+// containing want.
+func oneLineFailure(t *testing.T, data, want string, args ...string) {
+	t.Helper()
+	out, errOut, code := gh(t, data, args...)
+	if code != exitError || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("%v: exit %d, stdout %q, stderr %q: want exit 1 and one line with %q", args, code, out, errOut, want)
+	}
+}
+
+// No command but serve, the TUI, demo and init creates a store: a mistyped
+// --data must not look like a PKI whose certificates vanished.
+func TestCommandsNeverCreateAStore(t *testing.T) {
+	for name, args := range map[string][]string{
+		"fail/cert list":    {"cert", "list"},
+		"fail/cert show":    {"cert", "show", "abcdef"},
+		"fail/cert suspend": {"cert", "suspend", "abcdef"},
+		"fail/cert create":  {"cert", "create", "--cn", "d"},
+		"fail/audit":        {"audit"},
+		"fail/events":       {"events"},
+		"fail/ca export":    {"ca", "export"},
+		"fail/ca list":      {"ca", "list"},
+		"fail/mtls status":  {"mtls", "status"},
+		"fail/conn list":    {"conn", "list"},
+		"fail/backup":       {"backup", "--out", filepath.Join(os.TempDir(), "never-written.db")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "typo")
+			oneLineFailure(t, data, "gatehouse init --data "+data, args...)
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Fatalf("%v created %s", args, data)
+			}
+		})
+	}
+}
+
+func TestInitCreatesOnceAndSaysSo(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "gh")
+	out := mustGH(t, data, "init")
+	path := filepath.Join(data, app.DBFile)
+	if !strings.Contains(out, "created "+path) {
+		t.Fatalf("init printed %q", out)
+	}
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir: %v %v", fi, err)
+	}
+	if out := mustGH(t, data, "init"); !strings.Contains(out, "already exists at "+path) {
+		t.Fatalf("second init printed %q", out)
+	}
+	var v struct {
+		Store   string
+		Created bool
+	}
+	if err := json.Unmarshal([]byte(mustGH(t, data, "init", "--json")), &v); err != nil || v.Store != path || v.Created {
+		t.Fatalf("init --json: %+v %v", v, err)
+	}
+	if !strings.Contains(mustGH(t, data, "ca", "list"), "root") {
+		t.Fatal("init made no root CA")
+	}
+}
+
+// Read-only commands open the store read-only: its bytes stay as they were.
+func TestReadOnlyCommandsLeaveTheStoreUnchanged(t *testing.T) {
+	data := initData(t)
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "d")))
+	path := filepath.Join(data, app.DBFile)
+	before := sha(t, path)
+	for _, args := range [][]string{
+		{"cert", "list"}, {"cert", "list", "--json"}, {"cert", "show", serial[:8]}, {"audit"}, {"audit", "--serial", serial},
+		{"events"}, {"ca", "export"}, {"ca", "list"}, {"mtls", "status"}, {"conn", "list"}, {"doctor"},
+		{"__complete", "cert", "suspend", ""},
+	} {
+		mustGH(t, data, args...)
+		if sha(t, path) != before {
+			t.Fatalf("%v changed the store file", args)
+		}
+	}
+	mustGH(t, data, "cert", "suspend", serial[:8])
+	if sha(t, path) == before {
+		t.Fatal("a suspend left the file unchanged: the comparison proves nothing")
+	}
+}
+
+func TestEmptyOrTruncatedStoreIsNeverANewPKI(t *testing.T) {
+	data := initData(t)
+	path := filepath.Join(data, app.DBFile)
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{"fail/empty": nil, "fail/truncated": full[:3*os.Getpagesize()]} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"cert", "list"}, {"audit"}, {"cert", "create", "--cn", "d", "--out", filepath.Join(t.TempDir(), "d")}, {"init"}} {
+				oneLineFailure(t, data, "corrupt", args...)
+			}
+			if got, _ := os.ReadFile(path); string(got) != string(content) {
+				t.Fatal("the damaged file was changed")
+			}
+		})
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	fixture := func(name string) func(t *testing.T, path string) {
+		return func(t *testing.T, path string) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "db", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name, tc := range map[string]struct {
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		"ok/healthy":            {nil, "the store is healthy"},
+		"fail/broken pages":     {fixture("broken-pages.db"), "freelist"},
+		"fail/broken root":      {fixture("broken-root.db"), "DAMAGED"},
+		"fail/random bytes":     {fixture("random.db"), "invalid database"},
+		"fail/newer schema":     {fixture("newer-schema.db"), "newer than this gatehouse"},
+		"fail/foreign bbolt":    {fixture("foreign-bbolt.db"), "without a gatehouse meta bucket"},
+		"fail/empty":            {func(t *testing.T, p string) { os.WriteFile(p, nil, 0o600) }, "empty"},
+		"fail/undecodable cert": {nil, "do not decode"}, // filled in below
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := initData(t)
+			path := filepath.Join(data, app.DBFile)
+			if name == "fail/undecodable cert" {
+				tc.damage = func(t *testing.T, p string) { writeRawCert(t, p, "beef01", []byte("\x1b[2Jnot json")) }
+			}
+			if tc.damage != nil {
+				tc.damage(t, path)
+			}
+			before := sha(t, path)
+			out, errOut, code := gh(t, data, "doctor")
+			healthy := strings.HasPrefix(name, "ok/")
+			if (code == exitOK) != healthy || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, stdout:\n%s\nstderr %q: want %q", code, out, errOut, tc.want)
+			}
+			if !healthy && (!strings.Contains(out, "gatehouse backup") || !strings.Contains(out, "docs/operations.md") || strings.Count(errOut, "\n") != 1) {
+				t.Fatalf("no restore advice or not one error line:\n%s\n%s", out, errOut)
+			}
+			if strings.Contains(out, "\x1b") {
+				t.Fatal("doctor printed a raw escape from the file")
+			}
+			if sha(t, path) != before {
+				t.Fatal("doctor changed the file")
+			}
+		})
+	}
+}
