@@ -193,3 +193,39 @@ func TestDoctor(t *testing.T) {
 		})
 	}
 }
+
+// The store holds the CA keys: a copy left group- or world-readable is
+// tightened to 0600 with one warning, or refused when it belongs to another
+// user (changing someone else's file is not ours to do).
+func TestStoreFileOpenToOthers(t *testing.T) {
+	t.Run("ok/ours is tightened with a warning", func(t *testing.T) {
+		data := initData(t)
+		path := filepath.Join(data, app.DBFile)
+		os.Chmod(path, 0o666)
+		_, errOut, code := gh(t, data, "cert", "list")
+		if code != exitOK || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "0666") {
+			t.Fatalf("exit %d, stderr %q: want one warning line", code, errOut)
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+		}
+		if _, errOut, _ := gh(t, data, "cert", "list"); errOut != "" {
+			t.Fatalf("the warning repeats: %q", errOut)
+		}
+	})
+	t.Run("fail/another user's is refused", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the file to another user")
+		}
+		data := initData(t)
+		path := filepath.Join(data, app.DBFile)
+		os.Chmod(path, 0o644)
+		if err := os.Chown(path, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		oneLineFailure(t, data, "uid 4242", "cert", "list")
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
+			t.Fatalf("another user's file was changed to %v", fi.Mode().Perm())
+		}
+	})
+}
