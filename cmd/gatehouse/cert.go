@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +93,7 @@ does not keep it. Prints the serial on stdout.`,
 
 func newCertSign(g *globals) *cobra.Command {
 	var csrFile, ttl, out string
+	var force bool
 	c := &cobra.Command{
 		Use:   "sign --csr FILE",
 		Short: "Sign a device's CSR; the device keeps its private key",
@@ -104,6 +107,11 @@ func newCertSign(g *globals) *cobra.Command {
 			csr, err := os.ReadFile(csrFile)
 			if err != nil {
 				return fmt.Errorf("read CSR: %w", err)
+			}
+			if out != "" { // before signing: a refusal must not leave a signed record behind
+				if err := checkOut(out, force); err != nil {
+					return err
+				}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -132,7 +140,19 @@ func newCertSign(g *globals) *cobra.Command {
 	c.Flags().StringVar(&csrFile, "csr", "", "PEM certificate signing request")
 	c.Flags().StringVar(&ttl, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
 	c.Flags().StringVar(&out, "out", "", "write the chain to FILE instead of stdout")
+	c.Flags().BoolVar(&force, "force", false, "overwrite an existing --out file")
 	return c
+}
+
+// checkOut refuses an existing file without force and proves that its
+// directory is writable, before anything is issued.
+func checkOut(path string, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s already exists: choose another --out or use --force to overwrite", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	return pki.CheckWritable(filepath.Dir(path))
 }
 
 func newCertImport(g *globals) *cobra.Command {

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,4 +234,70 @@ func TestStoreFileOpenToOthers(t *testing.T) {
 			t.Fatalf("another user's file was changed to %v", fi.Mode().Perm())
 		}
 	})
+}
+
+// A create whose files cannot be written must not issue: no record, no audit
+// entry, no file. A path under a regular file fails even for root.
+func TestCreateWithUnwritableOutIssuesNothing(t *testing.T) {
+	for name, args := range map[string][]string{
+		"fail/under a file":            {"--out", "FILE/sub"},
+		"fail/under a file with force": {"--out", "FILE/sub", "--force"},
+		"fail/deeper with force":       {"--out", "FILE/a/b", "--force"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := initData(t)
+			file := filepath.Join(t.TempDir(), "file")
+			if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for i, a := range args {
+				args[i] = strings.Replace(a, "FILE", file, 1)
+			}
+			oneLineFailure(t, data, "not a directory", append([]string{"cert", "create", "--cn", "orphan"}, args...)...)
+			if out := mustGH(t, data, "cert", "list", "--json"); strings.TrimSpace(out) != "[]" {
+				t.Fatalf("a failed create left a record: %s", out)
+			}
+			if strings.Contains(mustGH(t, data, "audit"), "cert.create") {
+				t.Fatal("a failed create was audited as issued")
+			}
+			if b, _ := os.ReadFile(file); string(b) != "x" {
+				t.Fatal("the file in the way was changed")
+			}
+		})
+	}
+}
+
+func writeCSR(t *testing.T, path, cn string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cert sign --out refuses an existing file, as cert create and backup do,
+// before it signs anything.
+func TestSignRefusesExistingOutWithoutForce(t *testing.T) {
+	data, dir := initData(t), t.TempDir()
+	csr, out := filepath.Join(dir, "dev.csr"), filepath.Join(dir, "dev.crt")
+	writeCSR(t, csr, "dev9")
+	os.WriteFile(out, []byte("keep me"), 0o644)
+	oneLineFailure(t, data, "--force", "cert", "sign", "--csr", csr, "--out", out)
+	if b, _ := os.ReadFile(out); string(b) != "keep me" {
+		t.Fatal("cert sign overwrote --out without --force")
+	}
+	if list := mustGH(t, data, "cert", "list", "--json"); strings.TrimSpace(list) != "[]" {
+		t.Fatalf("a refused sign left a record: %s", list)
+	}
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "sign", "--csr", csr, "--out", out, "--force"))
+	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "-----BEGIN CERTIFICATE-----") || serial == "" {
+		t.Fatalf("--force did not write the chain: %q, serial %q", b, serial)
+	}
 }

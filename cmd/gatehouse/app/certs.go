@@ -180,8 +180,9 @@ func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateRe
 }
 
 // CreateFiles issues a certificate through svc and writes ca.pem, client.crt
-// and client.key into req.OutDir (default ./<cn>/). It checks the files are
-// free before issuing, so a refusal never loses a key.
+// and client.key into req.OutDir (default ./<cn>/). It checks that the files
+// are free and that the location is writable before issuing, so a refusal
+// leaves neither a record nor a file and never loses a key.
 func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
 	dir := req.OutDir
 	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
@@ -191,6 +192,13 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		if err := pki.CheckClientFiles(dir); err != nil {
 			return ui.CreateResult{}, err
 		}
+	}
+	probe := dir
+	if probe == "" {
+		probe = "." // the generated CN's directory goes here
+	}
+	if err := pki.CheckWritable(probe); err != nil {
+		return ui.CreateResult{}, err
 	}
 	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
 	if err != nil {
