@@ -96,7 +96,7 @@ func New(cfg Config) (*Broker, error) {
 	caps.MaximumSessionExpiryInterval = maxSessionExpiry
 	b.server = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       cfg.Logger.With("component", "mochi"),
+		Logger:       slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),
 	})
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)
