@@ -84,7 +84,7 @@ with 'gatehouse cert import' are accepted.`,
 				return g.printJSON(cas)
 			}
 			for _, ca := range cas {
-				fmt.Fprintf(g.stdout, "trusted %s (%s)\n", ca.Subject, ca.ID[:16])
+				printf(g.stdout, "trusted %s (%s)\n", ca.Subject, ca.ID[:16])
 			}
 			return nil
 		},

@@ -78,7 +78,7 @@ does not keep it. Prints the serial on stdout.`,
 				}{app.CertView{Cert: res.Cert}, res.Files})
 			}
 			fmt.Fprintln(g.stdout, res.Cert.Serial)
-			fmt.Fprintf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse\n",
+			printf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse\n",
 				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "))
 			return nil
 		},
@@ -133,7 +133,7 @@ func newCertSign(g *globals) *cobra.Command {
 				return fmt.Errorf("write certificate chain: %w", err)
 			}
 			fmt.Fprintln(g.stdout, b.Cert.Serial)
-			fmt.Fprintf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
+			printf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
 			return nil
 		},
 	}
@@ -246,15 +246,15 @@ func newCertShow(g *globals) *cobra.Command {
 
 func printDetail(g *globals, d app.CertDetail) error {
 	w := g.stdout
-	fmt.Fprintf(w, "Serial:       %s\nCN:           %s\nState:        %s\n", d.Serial, d.CN, d.DisplayState(time.Now()))
+	printf(w, "Serial:       %s\nCN:           %s\nState:        %s\n", d.Serial, d.CN, d.DisplayState(time.Now()))
 	if len(d.SANs) > 0 {
-		fmt.Fprintf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
+		printf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
 	}
-	fmt.Fprintf(w, "Issuer:       %s\nSource:       %s\nValid:        %s .. %s\nFingerprint:  %s\nFirst seen:   %s\nLast seen:    %s\n",
-		d.Issuer, d.Source, when(d.NotBefore), when(d.NotAfter), d.Fingerprint, when(d.FirstSeen), when(d.LastSeen))
+	printf(w, "Issuer:       %s\nSource:       %s\nValid:        %s .. %s\nFingerprint:  %s\nFirst seen:   %s\nLast seen:    %s\n",
+		d.Issuer, string(d.Source), when(d.NotBefore), when(d.NotAfter), d.Fingerprint, when(d.FirstSeen), when(d.LastSeen))
 	fmt.Fprintf(w, "Sessions:     %d\n", len(d.LiveSessions))
 	for _, s := range d.LiveSessions {
-		fmt.Fprintf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
+		printf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
 	}
 	fmt.Fprintln(w, "History:")
 	for _, h := range d.History {
@@ -265,7 +265,7 @@ func printDetail(g *globals, d app.CertDetail) error {
 		if h.Reason != "" {
 			line += "  (" + h.Reason + ")"
 		}
-		fmt.Fprintln(w, line)
+		printf(w, "%s\n", line)
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				}
 				results = append(results, result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped})
 				if !g.json {
-					fmt.Fprintf(g.stdout, "%s %s (%s), dropped %d %s\n", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
+					printf(g.stdout, "%s %s (%s), dropped %d %s\n", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
 				}
 			}
 			if g.json {

@@ -81,8 +81,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, exitUsage, out, errOut)
 			}
-			if !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") > 2 {
-				t.Fatalf("stderr %q lacks %q or is not one line plus a hint", errOut, tc.want)
+			if !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--help") {
+				t.Fatalf("stderr %q lacks %q or is not one line with a hint", errOut, tc.want)
 			}
 		})
 	}

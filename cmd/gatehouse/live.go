@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 func newMTLS(g *globals) *cobra.Command {
@@ -225,7 +226,7 @@ func printEvent(g *globals, e broker.Event) {
 	if e.Reason != "" {
 		line += "  (" + e.Reason + ")"
 	}
-	fmt.Fprintln(g.stdout, line)
+	fmt.Fprintln(g.stdout, termsafe.Clean(line))
 }
 
 func newAudit(g *globals) *cobra.Command {

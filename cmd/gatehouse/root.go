@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Exit codes of the command-line contract.
@@ -48,11 +49,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "gatehouse: "+oneLine(err))
 	if isUsage(err) {
-		fmt.Fprintln(stderr, "run 'gatehouse --help' for usage")
+		fmt.Fprintln(stderr, "gatehouse: "+oneLine(err)+" (see 'gatehouse --help')")
 		return exitUsage
 	}
+	fmt.Fprintln(stderr, "gatehouse: "+oneLine(err))
 	return exitError
 }
 
@@ -63,8 +64,11 @@ func isUsage(err error) bool {
 		strings.HasPrefix(err.Error(), "unknown shorthand flag")
 }
 
-// oneLine keeps error output to a single line, as scripts expect.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+// oneLine keeps error output to a single line, as scripts expect, with any
+// control or bidi character a certificate or client put in it escaped.
+func oneLine(err error) string {
+	return termsafe.Clean(strings.Join(strings.Fields(err.Error()), " "))
+}
 
 func newRoot(g *globals) *cobra.Command {
 	var bf brokerFlags
