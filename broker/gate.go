@@ -3,9 +3,11 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -108,7 +110,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 		return nil
 	}
 	leaf := cs.PeerCertificates[0]
-	p.serial = leaf.SerialNumber.Text(16)
+	p.serial = serialHex(leaf.SerialNumber)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Authorize(cs.PeerCertificates); err != nil {
@@ -174,4 +176,14 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// serialHex formats a serial as pki.FormatSerial does (the broker imports no
+// project package): lowercase hex of its bytes, leading zeros kept, so that
+// a session's serial is the stored certificate's.
+func serialHex(n *big.Int) string {
+	if n.Sign() == 0 {
+		return "00"
+	}
+	return hex.EncodeToString(n.Bytes())
 }

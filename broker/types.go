@@ -63,8 +63,9 @@ type TransportInfo struct {
 
 // Authorizer decides on client certificates. The broker imports no project
 // package; pki.Authority satisfies it. The broker derives a session's identity
-// from the verified leaf itself: serial = leaf.SerialNumber.Text(16) (lowercase
-// hex, no leading zeros), CN = leaf.Subject.CommonName.
+// from the verified leaf itself: serial = the lowercase hex of the serial's
+// bytes, leading zeros kept (as pki.FormatSerial and openssl print it),
+// CN = leaf.Subject.CommonName.
 //
 // Errors returned by Authorize and Allowed implement interface{ Reason() string }
 // so refusals carry an operator-readable reason ("expired", "suspended",

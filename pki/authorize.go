@@ -93,7 +93,7 @@ func (a *Authority) Authorize(chain []*x509.Certificate) error {
 		return err
 	}
 	leaf := chain[0]
-	serial := leaf.SerialNumber.Text(16)
+	serial := FormatSerial(leaf.SerialNumber)
 	fp := sha256.Sum256(leaf.Raw)
 	if e, ok := a.snap.get(serial); ok && e.fp == fp {
 		return a.admit(serial, e.state)

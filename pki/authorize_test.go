@@ -204,7 +204,7 @@ func TestTrust(t *testing.T) {
 	if err := a.Authorize(chainOf(t, leaf)); err != nil {
 		t.Fatal(err)
 	}
-	serial := leaf.Leaf.SerialNumber.Text(16)
+	serial := pki.FormatSerial(leaf.Leaf.SerialNumber)
 	c, err := st.GetCert(serial)
 	if err != nil || c.Source != store.SourceAutoRegistered || c.State != store.StateActive || c.CN != "partner-device" {
 		t.Fatalf("auto-registered %+v, %v", c, err)

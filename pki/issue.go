@@ -136,7 +136,7 @@ func certRecord(c *x509.Certificate, kt KeyType, src store.Source, now time.Time
 		sans = append(sans, ip.String())
 	}
 	return store.Cert{
-		Serial:      c.SerialNumber.Text(16),
+		Serial:      FormatSerial(c.SerialNumber),
 		CN:          c.Subject.CommonName,
 		SANs:        sans,
 		Issuer:      c.Issuer.CommonName,

@@ -60,7 +60,7 @@ func TestIssueClientKeyTypes(t *testing.T) {
 				t.Fatal("CAPEM is not the root")
 			}
 			c := iss.Cert
-			if c.Serial != leaf.SerialNumber.Text(16) || c.State != store.StateInactive || c.Source != store.SourceIssued || c.KeyType != string(kt) || c.Issuer != pki.DefaultIssuingName {
+			if c.Serial != pki.FormatSerial(leaf.SerialNumber) || c.State != store.StateInactive || c.Source != store.SourceIssued || c.KeyType != string(kt) || c.Issuer != pki.DefaultIssuingName {
 				t.Fatalf("record %+v", c)
 			}
 			if stored, err := st.GetCert(c.Serial); err != nil || stored.Fingerprint != c.Fingerprint {

@@ -67,51 +67,67 @@ func (s *Store) GetCert(serial string) (Cert, error) {
 }
 
 // ResolveSerial turns what an operator typed into a stored serial: the exact
-// serial, or a unique prefix of at least MinPrefix hex characters (any case).
+// serial, or a unique prefix of at least MinPrefix hex characters. It is the
+// one place that parses serial text: any case, with or without the colons of
+// openssl's -text output ("04:67:3C"), and an odd-length serial also matches
+// with the leading zero its old printing dropped ("4673c" finds "04673c...").
 // Several matches yield an *AmbiguousError listing up to 10 candidates; none an
 // error wrapping ErrNotFound.
-func (s *Store) ResolveSerial(prefix string) (string, error) {
-	p := strings.ToLower(strings.TrimSpace(prefix))
+func (s *Store) ResolveSerial(text string) (string, error) {
+	p := strings.ToLower(strings.Map(func(r rune) rune {
+		if r == ':' || r == ' ' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(text)))
 	if p == "" || strings.Trim(p, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("serial %q is not hexadecimal", prefix)
+		return "", fmt.Errorf("serial %q is not hexadecimal", text)
+	}
+	forms := []string{p}
+	if len(p)%2 == 1 {
+		forms = append(forms, "0"+p)
 	}
 	var matches []string
-	exact := false
+	exact := ""
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
 		if b == nil {
 			return nil
 		}
-		if b.Get([]byte(p)) != nil {
-			exact = true
-			return nil
+		for _, f := range forms {
+			if b.Get([]byte(f)) != nil {
+				exact = f
+				return nil
+			}
 		}
 		if len(p) < MinPrefix {
 			return nil
 		}
 		c := b.Cursor()
-		for k, _ := c.Seek([]byte(p)); k != nil && bytes.HasPrefix(k, []byte(p)); k, _ = c.Next() {
-			matches = append(matches, string(k))
-			if len(matches) > maxCandidates {
-				break
+		for _, f := range forms {
+			for k, _ := c.Seek([]byte(f)); k != nil && bytes.HasPrefix(k, []byte(f)); k, _ = c.Next() {
+				matches = append(matches, string(k))
+				if len(matches) > maxCandidates {
+					return nil
+				}
 			}
 		}
 		return nil
 	})
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("resolve serial %s: %w", prefix, err)
-	case exact:
-		return p, nil
+		return "", fmt.Errorf("resolve serial %s: %w", text, err)
+	case exact != "":
+		return exact, nil
 	case len(p) < MinPrefix:
-		return "", fmt.Errorf("serial prefix %q is too short: give at least %d hex characters", prefix, MinPrefix)
+		return "", fmt.Errorf("serial prefix %q is too short: give at least %d hex characters", text, MinPrefix)
 	case len(matches) == 0:
-		return "", fmt.Errorf("no certificate with serial %s: %w", prefix, ErrNotFound)
+		return "", fmt.Errorf("no certificate with serial %s: %w", text, ErrNotFound)
 	case len(matches) > 1:
 		if len(matches) > maxCandidates {
 			matches = append(matches[:maxCandidates], "...")
 		}
-		return "", &AmbiguousError{Prefix: prefix, Candidates: matches}
+		return "", &AmbiguousError{Prefix: text, Candidates: matches}
 	}
 	return matches[0], nil
 }

@@ -87,7 +87,7 @@ func TestTransitionConflict(t *testing.T) {
 
 func TestResolveSerial(t *testing.T) {
 	s := openTemp(t)
-	for _, serial := range []string{"3e8", "abcdef0123", "abcdef0456", "abcdee9999", "1234567890ab"} {
+	for _, serial := range []string{"03e8", "abcdef0123", "abcdef0456", "abcdee9999", "1234567890ab", "04673c77aa"} {
 		mustCreate(t, s, testCert(serial, "dev-"+serial))
 	}
 	for name, tc := range map[string]struct {
@@ -97,7 +97,12 @@ func TestResolveSerial(t *testing.T) {
 		errText   string
 	}{
 		"ok/exact":                 {in: "abcdef0123", want: "abcdef0123"},
-		"ok/exact-shorter-than-6":  {in: "3e8", want: "3e8"},
+		"ok/exact-shorter-than-6":  {in: "03e8", want: "03e8"},
+		"ok/old-form-exact":        {in: "3e8", want: "03e8"},
+		"ok/openssl-text-colons":   {in: "AB:CD:EF:01:23", want: "abcdef0123"},
+		"ok/openssl-serial-upper":  {in: "04673C77AA", want: "04673c77aa"},
+		"ok/old-form-prefix":       {in: "4673c77", want: "04673c77aa"},
+		"ok/odd-prefix":            {in: "04673c7", want: "04673c77aa"},
 		"ok/unique-prefix":         {in: "123456", want: "1234567890ab"},
 		"ok/uppercase":             {in: "ABCDEF04", want: "abcdef0456"},
 		"ok/surrounding-space":     {in: " 1234567 ", want: "1234567890ab"},

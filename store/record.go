@@ -59,7 +59,7 @@ const (
 
 // Cert is the stored record of a client certificate. It never holds a private key.
 type Cert struct {
-	Serial         string    `json:"serial"` // lowercase hex, no leading zeros
+	Serial         string    `json:"serial"` // lowercase hex of the serial's bytes, leading zeros kept (pki.FormatSerial)
 	CN             string    `json:"cn"`
 	SANs           []string  `json:"sans,omitempty"`
 	Issuer         string    `json:"issuer"` // issuer common name

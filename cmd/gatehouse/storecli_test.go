@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,5 +300,39 @@ func TestSignRefusesExistingOutWithoutForce(t *testing.T) {
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "sign", "--csr", csr, "--out", out, "--force"))
 	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "-----BEGIN CERTIFICATE-----") || serial == "" {
 		t.Fatalf("--force did not write the chain: %q, serial %q", b, serial)
+	}
+}
+
+// Serials print as openssl prints them (every byte's two digits, so an even
+// length and any leading zero kept) and are found in openssl's forms.
+func TestSerialsInOpensslForm(t *testing.T) {
+	data, dir := initData(t), t.TempDir()
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", dir))
+	b, err := os.ReadFile(filepath.Join(dir, "client.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.ToLower(fmt.Sprintf("%X", leaf.SerialNumber.Bytes())); serial != want || len(serial)%2 != 0 {
+		t.Fatalf("printed serial %q, openssl's digits are %q", serial, want)
+	}
+	var colons []string
+	for i := 0; i < len(serial); i += 2 {
+		colons = append(colons, strings.ToUpper(serial[i:i+2]))
+	}
+	for name, form := range map[string]string{
+		"ok/openssl -serial": strings.ToUpper(serial),
+		"ok/openssl -text":   strings.Join(colons, ":"),
+		"ok/prefix":          serial[:8],
+	} {
+		t.Run(name, func(t *testing.T) {
+			if out := mustGH(t, data, "cert", "show", form); !strings.Contains(out, "Serial:       "+serial) {
+				t.Fatalf("cert show %s:\n%s", form, out)
+			}
+		})
 	}
 }

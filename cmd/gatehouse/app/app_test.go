@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -40,7 +41,7 @@ func serverSerial(t *testing.T, a *App, addr string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+	return pki.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
 }
 
 func TestRotateServerCertWithoutRestart(t *testing.T) {
