@@ -202,3 +202,36 @@ func TestReadOnlyOpensShareTheLock(t *testing.T) {
 		t.Fatalf("writer beside a reader: %v, want ErrLocked", err)
 	}
 }
+
+func TestVerify(t *testing.T) {
+	healthy := filledStore(t, 200)
+	damaged := filepath.Join(t.TempDir(), "gatehouse.db")
+	data, _ := os.ReadFile(healthy)
+	at := bytes.Index(data, []byte(`"cn":"device-0150"`)) / os.Getpagesize() * os.Getpagesize()
+	copy(data[at:at+256], bytes.Repeat([]byte{0xA5}, 256))
+	if err := os.WriteFile(damaged, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		path string
+		ok   bool
+	}{"ok/healthy": {healthy, true}, "fail/damaged page": {damaged, false}} {
+		t.Run(name, func(t *testing.T) {
+			s, err := store.Open(tc.path, store.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			all := true
+			for _, f := range s.Verify() {
+				all = all && f.OK
+				if !tc.ok && f.Check == "certificates" && (f.OK || !strings.Contains(f.Detail, "corrupt")) {
+					t.Errorf("certificates finding %+v, want the damage", f)
+				}
+			}
+			if all != tc.ok {
+				t.Fatalf("all findings ok = %v, want %v: %+v", all, tc.ok, s.Verify())
+			}
+		})
+	}
+}

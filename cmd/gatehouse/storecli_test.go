@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,10 +15,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // writeRawCert puts raw bytes under key in the store's certs bucket, as
@@ -334,5 +337,48 @@ func TestSerialsInOpensslForm(t *testing.T) {
 				t.Fatalf("cert show %s:\n%s", form, out)
 			}
 		})
+	}
+}
+
+// The fault campaign's reproduction: 256 random bytes over a page of
+// certificate records. Every command, serve included, fails in one line
+// naming the damage; none panics with a goroutine dump, and doctor says what
+// is damaged.
+func TestDamagedPageFailsInOneLine(t *testing.T) {
+	data := initData(t)
+	path := filepath.Join(data, app.DBFile)
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		c := store.Cert{Serial: fmt.Sprintf("%04x", i+1), CN: fmt.Sprintf("device-%04d", i+1), State: store.StateInactive,
+			NotAfter: time.Now().Add(time.Hour), Fingerprint: strings.Repeat("ab", 32), CertPEM: strings.Repeat("x", 400)}
+		if err := st.CreateCert(c, store.AuditRecord{Action: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(b, []byte(`"cn":"device-0150"`))
+	if at < 0 {
+		t.Fatal("record not found")
+	}
+	off := at / os.Getpagesize() * os.Getpagesize()
+	if _, err := rand.Read(b[off : off+256]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"cert", "list"}, {"audit"}, {"serve", "--mqtts", "127.0.0.1:0", "--wss", "127.0.0.1:0"}} {
+		oneLineFailure(t, data, "corrupt", args...)
+	}
+	out, _, code := gh(t, data, "doctor")
+	if code != exitError || !strings.Contains(out, "DAMAGED") || !strings.Contains(out, "to restore") {
+		t.Fatalf("doctor: exit %d\n%s", code, out)
 	}
 }
