@@ -187,7 +187,7 @@ func (b *Broker) Close() error {
 	}
 	b.idx.mu.Lock()
 	b.idx.stopping = true
-	for _, set := range b.idx.bySerial {
+	for _, set := range b.idx.byCert {
 		for p := range set {
 			if p.cause == "" {
 				p.cause = CauseStopped
@@ -216,7 +216,7 @@ func (b *Broker) Transports() []TransportInfo {
 
 	connected := map[string]int{}
 	b.idx.mu.Lock()
-	for _, set := range b.idx.bySerial {
+	for _, set := range b.idx.byCert {
 		for p := range set {
 			connected[p.transport]++
 		}

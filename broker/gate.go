@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -111,6 +112,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	}
 	leaf := cs.PeerCertificates[0]
 	p.serial = serialHex(leaf.SerialNumber)
+	p.certID = certID(p.serial, leaf.RawIssuer)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Authorize(cs.PeerCertificates); err != nil {
@@ -176,6 +178,13 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// certID is store.CertID, repeated as serialHex is: the serial, "/", and the
+// first 16 hex digits of the SHA-256 of the issuer's DER name.
+func certID(serial string, rawIssuer []byte) string {
+	sum := sha256.Sum256(rawIssuer)
+	return serial + "/" + hex.EncodeToString(sum[:8])
 }
 
 // serialHex formats a serial as pki.FormatSerial does (the broker imports no

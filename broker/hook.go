@@ -51,7 +51,7 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 	x := &h.b.idx
 	x.mu.Lock()
 	reason := h.b.admit(p, time.Now())
-	if owner := x.byClient[cl.ID]; reason == "" && owner != nil && owner.serial != p.serial {
+	if owner := x.byClient[cl.ID]; reason == "" && owner != nil && owner.certID != p.certID {
 		reason = ReasonClientIDTaken
 	}
 	if x.stopping {
@@ -83,7 +83,7 @@ func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	if !ok || old == cl {
 		return
 	}
-	if prev, cur := peerOf(old), peerOf(cl); prev != nil && cur != nil && prev.serial != cur.serial {
+	if prev, cur := peerOf(old), peerOf(cl); prev != nil && cur != nil && prev.certID != cur.certID {
 		h.b.server.UnsubscribeClient(old)
 		old.ClearInflights()
 		h.b.server.Clients.Delete(old.ID)
@@ -130,7 +130,7 @@ func (h *gateHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 
 // admit returns why p may not hold a session now, or "".
 func (b *Broker) admit(p *peer, now time.Time) string {
-	if p.serial == "" {
+	if p.certID == "" {
 		if b.ClientAuth(p.transport) {
 			return ReasonNoClientCert
 		}
@@ -139,7 +139,7 @@ func (b *Broker) admit(p *peer, now time.Time) string {
 	if now.After(p.notAfter) {
 		return CauseExpired
 	}
-	if err := b.cfg.Authorizer.Allowed(p.serial); err != nil {
+	if err := b.cfg.Authorizer.Allowed(p.certID); err != nil {
 		return reasonOf(err)
 	}
 	return ""

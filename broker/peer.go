@@ -18,6 +18,7 @@ type peer struct {
 	// Identity, written by VerifyConnection in the handshake goroutine before
 	// the connection reaches mochi; read-only afterwards.
 	serial   string // empty: no client certificate
+	certID   string // serial and issuer (Session.CertID); empty with serial
 	cn       string
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
@@ -50,6 +51,7 @@ func (p *peer) session() Session {
 	return Session{
 		ClientID:     p.clientID,
 		Serial:       p.serial,
+		CertID:       p.certID,
 		CN:           p.cn,
 		Transport:    p.transport,
 		Remote:       p.remote,
@@ -71,6 +73,7 @@ func (p *peer) event(typ, reason, clientID string) Event {
 		Reason:    reason,
 		ClientID:  clientID,
 		Serial:    p.serial,
+		CertID:    p.certID,
 		CN:        p.cn,
 		Remote:    p.remote,
 		Transport: p.transport,

@@ -94,9 +94,10 @@ func (a *Authority) Authorize(chain []*x509.Certificate) error {
 	}
 	leaf := chain[0]
 	serial := FormatSerial(leaf.SerialNumber)
+	id := store.CertID(serial, leaf.RawIssuer)
 	fp := sha256.Sum256(leaf.Raw)
-	if e, ok := a.snap.get(serial); ok && e.fp == fp {
-		return a.admit(serial, e.state)
+	if e, ok := a.snap.get(id); ok && e.fp == fp {
+		return a.admit(id, e.state)
 	}
 	t := a.trust.Load()
 	anchor, ours := anchorOf(t, chains)
@@ -106,7 +107,7 @@ func (a *Authority) Authorize(chain []*x509.Certificate) error {
 	case anchor.Strict:
 		return refuse(ReasonNotRegistered, fmt.Errorf("CA %s is strict: import the certificate first", anchor.Subject))
 	}
-	return a.autoRegister(leaf, serial, fp)
+	return a.autoRegister(leaf, id, fp)
 }
 
 // anchorOf finds which CA vouched for the leaf: ours, or the operator CA
@@ -128,7 +129,7 @@ func anchorOf(t *trustSet, chains [][]*x509.Certificate) (store.CA, bool) {
 }
 
 // admit applies the lifecycle state of a verified, known certificate.
-func (a *Authority) admit(serial string, st store.State) error {
+func (a *Authority) admit(id string, st store.State) error {
 	switch st {
 	case store.StateActive:
 		return nil
@@ -137,42 +138,44 @@ func (a *Authority) admit(serial string, st store.State) error {
 	case store.StateRevoked:
 		return refuse(ReasonRevoked, nil)
 	case store.StateInactive:
-		err := a.activate(serial)
+		err := a.activate(id)
 		if err == nil {
 			return nil
 		}
 		// A concurrent handshake or operator got there first: decide on what won.
-		if now, ok := a.snap.get(serial); ok && now.state != store.StateInactive {
-			return a.admit(serial, now.state)
+		if now, ok := a.snap.get(id); ok && now.state != store.StateInactive {
+			return a.admit(id, now.state)
 		}
 		return refuse(ReasonInternal, err)
 	}
-	return refuse(ReasonInternal, fmt.Errorf("certificate %s has unknown state %q", serial, st))
+	return refuse(ReasonInternal, fmt.Errorf("certificate %s has unknown state %q", id, st))
 }
 
 // autoRegister stores a certificate from a non-strict operator CA on first
 // use, then activates it.
-func (a *Authority) autoRegister(leaf *x509.Certificate, serial string, fp [32]byte) error {
+func (a *Authority) autoRegister(leaf *x509.Certificate, id string, fp [32]byte) error {
 	kt, _ := keyTypeOf(leaf.PublicKey)
 	rec := certRecord(leaf, kt, store.SourceAutoRegistered, a.opts.now())
 	err := a.register(rec, "broker", "registered on first use, issued by "+leaf.Issuer.String())
 	if errors.Is(err, store.ErrExists) {
-		// Registered concurrently, or another certificate holds this serial.
-		if e, ok := a.snap.get(serial); ok && e.fp == fp {
-			return a.admit(serial, e.state)
+		// Registered concurrently, or another certificate of this issuer
+		// holds this serial.
+		if e, ok := a.snap.get(id); ok && e.fp == fp {
+			return a.admit(id, e.state)
 		}
-		return refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", serial))
+		return refuse(ReasonUnknownCert, fmt.Errorf("certificate %s: its issuer's serial belongs to another certificate", id))
 	}
 	if err != nil {
 		return refuse(ReasonInternal, err)
 	}
-	return a.admit(serial, store.StateInactive)
+	return a.admit(id, store.StateInactive)
 }
 
-// Allowed reports from the snapshot whether serial may hold a session now:
-// nil for active and inactive certificates, a *Refusal otherwise.
-func (a *Authority) Allowed(serial string) error {
-	e, ok := a.snap.get(serial)
+// Allowed reports from the snapshot whether the certificate with ID id
+// (store.CertID) may hold a session now: nil for active and inactive
+// certificates, a *Refusal otherwise.
+func (a *Authority) Allowed(id string) error {
+	e, ok := a.snap.get(id)
 	switch {
 	case !ok:
 		return refuse(ReasonUnknownCert, nil)

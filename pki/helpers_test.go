@@ -45,7 +45,7 @@ func chainOf(t testing.TB, c tls.Certificate) []*x509.Certificate {
 // certIn issues a certificate and drives it into state st.
 func certIn(t testing.TB, a *pki.Authority, st store.State) string {
 	t.Helper()
-	serial := pkitest.Issue(t, a, "dev-"+string(st)).Cert.Serial
+	serial := pkitest.Issue(t, a, "dev-"+string(st)).Cert.ID
 	if st != store.StateInactive {
 		if _, err := a.Transition(serial, st, "test", "setup", 0); err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func (s *Store) ListAudit(q AuditQuery) ([]AuditRecord, error) {
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode audit record %d: %w: %v", binary.BigEndian.Uint64(k), ErrCorrupt, err)
 			}
-			if q.Serial != "" && a.Serial != q.Serial {
+			if (q.Serial != "" && a.Serial != q.Serial) || (q.CertID != "" && a.CertID != q.CertID) {
 				continue
 			}
 			out = append(out, a)

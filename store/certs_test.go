@@ -228,3 +228,34 @@ func TestStates(t *testing.T) {
 		}
 	}
 }
+
+// Two CAs may issue the same serial: the records are distinct, the serial
+// alone is ambiguous and lists both IDs, and each ID resolves.
+func TestSameSerialFromTwoIssuers(t *testing.T) {
+	s := openTemp(t)
+	a, b := testCert("1004", "ours"), testCert("1004", "partner")
+	a.ID, b.ID = store.CertID("1004", []byte("issuer A")), store.CertID("1004", []byte("issuer B"))
+	mustCreate(t, s, a, b, testCert("100400", "longer"))
+	if a.ID == b.ID {
+		t.Fatal("two issuers, one ID")
+	}
+	_, err := s.ResolveSerial("1004")
+	var amb *store.AmbiguousError
+	if !errors.As(err, &amb) || len(amb.Candidates) != 2 {
+		t.Fatalf("ResolveSerial(1004) = %v, want both IDs (and not the longer serial)", err)
+	}
+	for _, c := range []store.Cert{a, b} {
+		if got, err := s.ResolveSerial(strings.ToUpper(c.ID)); err != nil || got != c.ID {
+			t.Fatalf("ResolveSerial(%s) = %q, %v", c.ID, got, err)
+		}
+	}
+	if _, err := s.Transition(b.ID, store.StateInactive, store.StateSuspended, store.AuditRecord{Action: "cert.suspend"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetCert(a.ID); got.State != store.StateInactive {
+		t.Fatalf("suspending the partner's 1004 changed ours: %s", got.State)
+	}
+	if recs, _ := s.ListAudit(store.AuditQuery{CertID: b.ID}); len(recs) != 2 || recs[0].CertID != b.ID {
+		t.Fatalf("audit by ID: %+v", recs)
+	}
+}

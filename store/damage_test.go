@@ -32,6 +32,25 @@ func filledStore(t *testing.T, n int) string {
 	return path
 }
 
+// damagePages overwrites the first 256 bytes of every page holding marker
+// with random bytes (freed copies of a record may come before the live one).
+func damagePages(t *testing.T, data, marker []byte) {
+	t.Helper()
+	page, found := os.Getpagesize(), false
+	rng := rand.New(rand.NewPCG(1, 2))
+	for off := 0; off+page <= len(data); off += page {
+		if bytes.Contains(data[off:off+page], marker) {
+			found = true
+			for i := off; i < off+256; i++ {
+				data[i] = byte(rng.Uint32())
+			}
+		}
+	}
+	if !found {
+		t.Fatal("record not found in the file")
+	}
+}
+
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -51,16 +70,7 @@ func TestDamagedPageIsErrCorruptOnEveryRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := os.Getpagesize()
-	at := bytes.Index(data, []byte(`"cn":"device-0150"`))
-	if at < 0 {
-		t.Fatal("record not found in the file")
-	}
-	off := at / page * page
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := off; i < off+256; i++ {
-		data[i] = byte(rng.Uint32())
-	}
+	damagePages(t, data, []byte(`"cn":"device-0150"`))
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +217,7 @@ func TestVerify(t *testing.T) {
 	healthy := filledStore(t, 200)
 	damaged := filepath.Join(t.TempDir(), "gatehouse.db")
 	data, _ := os.ReadFile(healthy)
-	at := bytes.Index(data, []byte(`"cn":"device-0150"`)) / os.Getpagesize() * os.Getpagesize()
-	copy(data[at:at+256], bytes.Repeat([]byte{0xA5}, 256))
+	damagePages(t, data, []byte(`"cn":"device-0150"`))
 	if err := os.WriteFile(damaged, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

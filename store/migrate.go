@@ -23,7 +23,7 @@ const SchemaVersion = 2
 
 // migrations lists every schema change in order, one version each.
 var migrations = []migration{
-	{to: 2, name: "serials in openssl form", run: serialsInOpensslForm},
+	{to: 2, name: "certificates keyed by issuer and serial, serials in openssl form", run: certsByIssuerAndSerial},
 }
 
 // migrate runs the migrations past version and records the new version.

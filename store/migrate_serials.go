@@ -1,13 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// serialsInOpensslForm rewrites serials stored as big.Int.Text(16) printed
+// serialsInOpensslForm, the first half of migration 2, rewrites serials stored as big.Int.Text(16) printed
 // them ("4673c77...", leading zero dropped) into the form openssl prints and
 // this build stores ("04673c77...": two hex digits a byte). Certificate keys
 // and their "serial" field, and the "serial" of every audit record, get the
@@ -17,7 +18,7 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 	certs := tx.Bucket(bucketCerts)
 	var odd [][]byte
 	if err := certs.ForEach(func(k, _ []byte) error {
-		if len(k)%2 == 1 {
+		if len(k)%2 == 1 && !bytes.ContainsRune(k, '/') { // an ID holds a serial already fixed
 			odd = append(odd, append([]byte(nil), k...))
 		}
 		return nil
@@ -29,7 +30,7 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 		if certs.Get(fixed) != nil {
 			return fmt.Errorf("certificate %s: %s is stored too", k, fixed)
 		}
-		raw, err := withSerial(certs.Get(k), string(fixed))
+		raw, err := withField(certs.Get(k), "serial", string(fixed))
 		if err != nil {
 			return fmt.Errorf("certificate %s: %w", k, err)
 		}
@@ -54,7 +55,7 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 		if len(head.Serial)%2 == 0 {
 			continue
 		}
-		raw, err := withSerial(v, "0"+head.Serial)
+		raw, err := withField(v, "serial", "0"+head.Serial)
 		if err != nil {
 			return fmt.Errorf("audit record %x: %w", k, err)
 		}
@@ -68,17 +69,17 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 	return nil
 }
 
-// withSerial returns the JSON object raw with its "serial" set to serial and
-// every other field as it was.
-func withSerial(raw []byte, serial string) ([]byte, error) {
+// withField returns the JSON object raw with field set to the string value
+// and every other field as it was.
+func withField(raw []byte, field, value string) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	s, err := json.Marshal(serial)
+	s, err := json.Marshal(value)
 	if err != nil {
 		return nil, err
 	}
-	fields["serial"] = s
+	fields[field] = s
 	return json.Marshal(fields)
 }

@@ -59,6 +59,7 @@ const (
 
 // Cert is the stored record of a client certificate. It never holds a private key.
 type Cert struct {
+	ID             string    `json:"id"`     // the record's key: serial and issuer, see CertID
 	Serial         string    `json:"serial"` // lowercase hex of the serial's bytes, leading zeros kept (pki.FormatSerial)
 	CN             string    `json:"cn"`
 	SANs           []string  `json:"sans,omitempty"`
@@ -128,6 +129,7 @@ type AuditRecord struct {
 	Actor   string    `json:"actor"`  // OS user, "tui", or "broker" for automatic changes
 	Action  string    `json:"action"` // e.g. cert.create, cert.suspend, cert.activate, mtls.on, ca.trust
 	Serial  string    `json:"serial,omitempty"`
+	CertID  string    `json:"cert_id,omitempty"` // the certificate's ID (CertID) when Serial is set
 	CN      string    `json:"cn,omitempty"`
 	From    State     `json:"from,omitempty"`
 	To      State     `json:"to,omitempty"`
@@ -140,13 +142,14 @@ type AuditRecord struct {
 type CertQuery struct {
 	State    State  // only this stored state
 	CNPrefix string // only CNs starting with this
-	After    string // cursor: return serials strictly after this one
+	After    string // cursor: return certificates whose ID sorts strictly after this one
 	Limit    int    // at most this many; 0 means no limit
 }
 
 // AuditQuery selects audit records for ListAudit, newest first.
 type AuditQuery struct {
-	Serial string // only records about this serial
+	Serial string // only records about this serial (of any issuer)
+	CertID string // only records about this certificate (see CertID)
 	Before uint64 // cursor: only records with Seq < Before; 0 means from the newest
 	Limit  int    // at most this many; 0 means no limit
 }

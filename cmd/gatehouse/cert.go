@@ -246,7 +246,7 @@ func newCertShow(g *globals) *cobra.Command {
 
 func printDetail(g *globals, d app.CertDetail) error {
 	w := g.stdout
-	printf(w, "Serial:       %s\nCN:           %s\nState:        %s\n", d.Serial, d.CN, d.DisplayState(time.Now()))
+	printf(w, "Serial:       %s\nID:           %s\nCN:           %s\nState:        %s\n", d.Serial, d.ID, d.CN, d.DisplayState(time.Now()))
 	if len(d.SANs) > 0 {
 		printf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
 	}
@@ -293,6 +293,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				return err
 			}
 			type result struct {
+				ID      string      `json:"id"`
 				Serial  string      `json:"serial"`
 				CN      string      `json:"cn"`
 				State   store.State `json:"state"`
@@ -304,7 +305,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.use, s, err)
 				}
-				results = append(results, result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped})
+				results = append(results, result{r.Cert.ID, r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped})
 				if !g.json {
 					printf(g.stdout, "%s %s (%s), dropped %d %s\n", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
 				}

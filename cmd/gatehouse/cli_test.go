@@ -184,7 +184,7 @@ func TestAmbiguousPrefixListsCandidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, serial := range []string{"abcdef01", "abcdef02"} {
-		c := store.Cert{Serial: serial, CN: serial, State: store.StateInactive, NotAfter: time.Now().Add(time.Hour), Fingerprint: strings.Repeat(serial[6:], 32)}
+		c := store.Cert{ID: store.CertID(serial, []byte("issuer")), Serial: serial, CN: serial, State: store.StateInactive, NotAfter: time.Now().Add(time.Hour), Fingerprint: strings.Repeat(serial[6:], 32)}
 		if err := st.CreateCert(c, store.AuditRecord{Action: "test"}); err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +451,11 @@ func TestBackupWhileServingAndWithout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if c, err := st.GetCert(serial); err != nil || c.CN != "kept" {
+			id, err := st.ResolveSerial(serial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, err := st.GetCert(id); err != nil || c.CN != "kept" {
 				t.Fatalf("backup lacks the certificate: %v %v", c, err)
 			}
 			recs, _ := st.ListAudit(store.AuditQuery{Limit: 1})

@@ -242,7 +242,7 @@ func newAudit(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				q.Serial = s[0]
+				q.Serial, q.CertID = "", s[0]
 			}
 			recs, err := svc.Audit(cmd.Context(), q)
 			if err != nil {

@@ -20,7 +20,8 @@ import (
 const hostileCN = "\x1b[2J\x1b[31mFAKE: devA revoked by admin"
 
 // partnerCA writes a CA certificate and a client leaf it signed, with the
-// given CN and serial, and returns their PEM files.
+// given CN and serial, and returns their PEM files; the leaf's key is in
+// dir/client.key and the leaf also in dir/client.crt, as a device holds them.
 func partnerCA(t *testing.T, dir, cn string, serial int64) (caFile, leafFile string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -45,11 +46,21 @@ func partnerCA(t *testing.T, dir, cn string, serial int64) (caFile, leafFile str
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile, leafFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "leaf.pem")
-	for f, der := range map[string][]byte{caFile: caDER, leafFile: leafDER} {
-		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	caFile, leafFile = filepath.Join(dir, "partner-ca.pem"), filepath.Join(dir, "leaf.pem")
+	for _, f := range []string{leafFile, filepath.Join(dir, "client.crt")} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	return caFile, leafFile
 }
