@@ -387,3 +387,16 @@ func TestDamagedPageFailsInOneLine(t *testing.T) {
 		t.Fatalf("doctor: exit %d\n%s", code, out)
 	}
 }
+
+// A record that does not decode is reported as corruption, in one line,
+// with the binary it holds quoted rather than sent to the terminal.
+func TestUndecodableRecordIsOneInertLine(t *testing.T) {
+	data := initData(t)
+	writeRawCert(t, filepath.Join(data, app.DBFile), "beef\x1b[2J/01", []byte("\x1b[2J\x00\xffnot json"))
+	for _, args := range [][]string{{"cert", "list"}, {"cert", "show", "beef"}} {
+		_, errOut, code := gh(t, data, args...)
+		if code != exitError || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "corrupt") || strings.ContainsAny(errOut, "\x1b\x00") {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
