@@ -101,7 +101,7 @@ func New(cfg Config) (*Broker, error) {
 	b.limits.capabilities(caps)
 	b.server = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       cfg.Logger.With("component", "mochi"),
+		Logger:       slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),
 	})
 	// The limit hook comes first: mochi calls hooks in the order added.
 	if err := b.server.AddHook(&limitHook{b: b}, nil); err != nil {
@@ -202,7 +202,7 @@ func (b *Broker) Close() error {
 	}
 	b.idx.mu.Lock()
 	b.idx.stopping = true
-	for _, set := range b.idx.bySerial {
+	for _, set := range b.idx.byCert {
 		for p := range set {
 			if p.cause == "" {
 				p.cause = CauseStopped
@@ -231,7 +231,7 @@ func (b *Broker) Transports() []TransportInfo {
 
 	connected := map[string]int{}
 	b.idx.mu.Lock()
-	for _, set := range b.idx.bySerial {
+	for _, set := range b.idx.byCert {
 		for p := range set {
 			connected[p.transport]++
 		}

@@ -55,7 +55,7 @@ func TestPublishSubscribe(t *testing.T) {
 				t.Fatalf("want 2 sessions of %s, got %+v", serial, sessions)
 			}
 			for i, s := range sessions {
-				if s.Serial != serial || s.CN != "sensor-1" || s.Transport != transport || s.LastActivity.IsZero() {
+				if s.CertID != serial || !strings.HasPrefix(serial, s.Serial+"/") || s.CN != "sensor-1" || s.Transport != transport || s.LastActivity.IsZero() {
 					t.Errorf("session %d: %+v", i, s)
 				}
 				if i > 0 && s.ConnectedAt.Before(sessions[i-1].ConnectedAt) {

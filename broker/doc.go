@@ -1,6 +1,6 @@
 // Package broker runs Gatehouse's MQTT broker: mochi-mqtt v2 behind gate
 // listeners that enforce client certificates at the TLS handshake, and a gate
-// hook that keeps a serial -> sessions index so that suspending or revoking a
+// hook that keeps a certificate -> sessions index so that suspending or revoking a
 // certificate drops its sessions at once.
 //
 // # Transports
@@ -19,7 +19,7 @@
 //
 // # Concurrency contracts
 //
-//   - One mutex guards the index (live sessions by serial; "" for sessions
+//   - One mutex guards the index (live sessions by certificate ID; "" for sessions
 //     without a certificate). The gate hook's OnConnectAuthenticate checks
 //     Authorizer.Allowed, the expiry date and the transport's mode, and
 //     registers the session under it, before CONNACK; DropSerial,

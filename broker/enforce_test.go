@@ -168,7 +168,7 @@ func TestExpiryMidSession(t *testing.T) {
 	cert := pkitest.ClientTLS(t, iss)
 	c := e.mustConnect(t, broker.TransportMQTTS, &cert, "short")
 	waitLost(t, c)
-	e.ev.wait(t, 1, broker.EventDisconnected, broker.CauseExpired, iss.Cert.Serial)
+	e.ev.wait(t, 1, broker.EventDisconnected, broker.CauseExpired, iss.Cert.ID)
 	if _, err := e.connect(t, broker.TransportMQTTS, &cert, "short-again"); err == nil {
 		t.Fatal("expired certificate connected")
 	}

@@ -46,7 +46,7 @@ func TestHandshakeWithoutTheKeyWritesNothing(t *testing.T) {
 	if _, err := e.a.Trust(caPEM, false, "test"); err != nil { // auto-registers on first use
 		t.Fatal(err)
 	}
-	partnerSerial := partner.Leaf.SerialNumber.Text(16)
+	partnerSerial := idOf(t, partner)
 
 	for name, tc := range map[string]struct {
 		cert   tls.Certificate
@@ -62,7 +62,7 @@ func TestHandshakeWithoutTheKeyWritesNothing(t *testing.T) {
 				cfg := e.tlsConfig(&tc.cert)
 				cfg.ServerName = "localhost"
 				cfg.MinVersion, cfg.MaxVersion = version, version
-				refusals := len(e.ev.match(func(ev broker.Event) bool { return ev.Reason == pki.ReasonBadSignature && ev.Serial == tc.serial }))
+				refusals := len(e.ev.match(func(ev broker.Event) bool { return ev.Reason == pki.ReasonBadSignature && ev.CertID == tc.serial }))
 				e.dialTLS(cfg)
 				e.ev.wait(t, refusals+1, broker.EventRefused, pki.ReasonBadSignature, tc.serial)
 

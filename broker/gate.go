@@ -2,10 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -139,7 +142,8 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	}
 	leaf := cs.PeerCertificates[0]
 	p.chain = cs.PeerCertificates
-	p.serial = leaf.SerialNumber.Text(16)
+	p.serial = serialHex(leaf.SerialNumber)
+	p.certID = certID(p.serial, leaf.RawIssuer)
 	p.cn = leaf.Subject.CommonName
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Check(cs.PeerCertificates); err != nil {
@@ -221,4 +225,21 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// certID is store.CertID, repeated as serialHex is: the serial, "/", and the
+// first 16 hex digits of the SHA-256 of the issuer's DER name.
+func certID(serial string, rawIssuer []byte) string {
+	sum := sha256.Sum256(rawIssuer)
+	return serial + "/" + hex.EncodeToString(sum[:8])
+}
+
+// serialHex formats a serial as pki.FormatSerial does (the broker imports no
+// project package): lowercase hex of its bytes, leading zeros kept, so that
+// a session's serial is the stored certificate's.
+func serialHex(n *big.Int) string {
+	if n.Sign() == 0 {
+		return "00"
+	}
+	return hex.EncodeToString(n.Bytes())
 }

@@ -63,7 +63,7 @@ func (r *recorder) wait(tb testing.TB, n int, typ, reason, serial string) []brok
 	tb.Helper()
 	var got []broker.Event
 	sel := func(ev broker.Event) bool {
-		return ev.Type == typ && (reason == "" || ev.Reason == reason) && (serial == "" || ev.Serial == serial)
+		return ev.Type == typ && (reason == "" || ev.Reason == reason) && (serial == "" || ev.CertID == serial)
 	}
 	waitFor(tb, func() bool { got = r.match(sel); return len(got) >= n }, wait,
 		"%d %s events (reason %q, serial %q); have %v", n, typ, reason, serial, r.match(func(broker.Event) bool { return true }))
@@ -124,11 +124,12 @@ func newEnv(tb testing.TB, mutate func(*broker.Config)) *env {
 	return e
 }
 
-// issue returns a fresh client certificate and its serial.
+// issue returns a fresh client certificate and its ID (serial and issuer),
+// which sessions, events, DropSerial and transitions identify it by.
 func (e *env) issue(tb testing.TB, cn string) (tls.Certificate, string) {
 	tb.Helper()
 	iss := pkitest.Issue(tb, e.a, cn)
-	return pkitest.ClientTLS(tb, iss), iss.Cert.Serial
+	return pkitest.ClientTLS(tb, iss), iss.Cert.ID
 }
 
 // transition changes a certificate's state or fails the test.
@@ -220,4 +221,14 @@ func sessionIDs(b *broker.Broker) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// idOf is the store ID (serial and issuer) of a TLS certificate's leaf.
+func idOf(tb testing.TB, c tls.Certificate) string {
+	tb.Helper()
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return store.CertID(pki.FormatSerial(leaf.SerialNumber), leaf.RawIssuer)
 }

@@ -136,7 +136,7 @@ func (h *gateHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 
 // admit returns why p may not hold a session now, or "".
 func (b *Broker) admit(p *peer, now time.Time) string {
-	if p.serial == "" {
+	if p.certID == "" {
 		if b.ClientAuth(p.transport) {
 			return ReasonNoClientCert
 		}
@@ -145,7 +145,7 @@ func (b *Broker) admit(p *peer, now time.Time) string {
 	if now.After(p.notAfter) {
 		return CauseExpired
 	}
-	if err := b.cfg.Authorizer.Allowed(p.serial); err != nil {
+	if err := b.cfg.Authorizer.Allowed(p.certID); err != nil {
 		return reasonOf(err)
 	}
 	return ""

@@ -26,25 +26,26 @@ const (
 // TLS close_notify each wait on their client's socket.
 const dropParallel = 32
 
-// index is the serial -> sessions index mochi lacks. Every field is guarded
+// index is the certificate -> sessions index mochi lacks, keyed by the
+// certificate's ID (serial and issuer, see Session.CertID). Every field is guarded
 // by mu, which is never held while emitting or while writing to a socket.
 type index struct {
 	mu       sync.Mutex
-	bySerial map[string]map[*peer]struct{} // "" holds sessions without a certificate
+	byCert   map[string]map[*peer]struct{} // "" holds sessions without a certificate
 	byClient map[string]*peer              // client ID -> its live session
 	stopping bool
 }
 
 func newIndex() index {
-	return index{bySerial: map[string]map[*peer]struct{}{}, byClient: map[string]*peer{}}
+	return index{byCert: map[string]map[*peer]struct{}{}, byClient: map[string]*peer{}}
 }
 
 // addLocked puts p in the index.
 func (x *index) addLocked(p *peer) {
-	set := x.bySerial[p.serial]
+	set := x.byCert[p.certID]
 	if set == nil {
 		set = map[*peer]struct{}{}
-		x.bySerial[p.serial] = set
+		x.byCert[p.certID] = set
 	}
 	set[p] = struct{}{}
 	x.byClient[p.clientID] = p
@@ -60,10 +61,10 @@ func (x *index) removeLocked(p *peer) bool {
 	if x.byClient[p.clientID] == p {
 		delete(x.byClient, p.clientID)
 	}
-	set := x.bySerial[p.serial]
+	set := x.byCert[p.certID]
 	delete(set, p)
 	if len(set) == 0 {
-		delete(x.bySerial, p.serial)
+		delete(x.byCert, p.certID)
 	}
 	return true
 }
@@ -99,18 +100,20 @@ func silence(p *peer) {
 	atomic.StoreUint32(&p.cl.Properties.Will.Flag, 0)
 }
 
-// DropSerial closes every live session of the certificate serial with
+// DropSerial closes every live session of the certificate with ID id
+// (Session.CertID: serial and issuer, so another CA's certificate with the
+// same serial is untouched) with
 // DISCONNECT 0x98 (administrative action) and returns how many it closed.
 // Each session's disconnected event carries cause. It returns once the
 // sockets are closed. Call it after the Authorizer's state has changed, so a
 // connect racing with it is refused by the gate hook; never call it from a
 // mochi hook.
-func (b *Broker) DropSerial(serial, cause string) int {
-	if serial == "" {
+func (b *Broker) DropSerial(id, cause string) int {
+	if id == "" {
 		return 0
 	}
 	b.idx.mu.Lock()
-	victims := b.idx.takeLocked(b.idx.bySerial[serial], func(*peer) bool { return true }, cause)
+	victims := b.idx.takeLocked(b.idx.byCert[id], func(*peer) bool { return true }, cause)
 	b.idx.mu.Unlock()
 	b.disconnect(victims, packets.ErrAdministrativeAction)
 	return len(victims)
@@ -125,8 +128,8 @@ func (b *Broker) DropSerial(serial, cause string) int {
 func (b *Broker) Recheck(cause string) int {
 	b.idx.mu.Lock()
 	var live []*peer
-	for serial, set := range b.idx.bySerial {
-		if serial == "" {
+	for id, set := range b.idx.byCert {
+		if id == "" {
 			continue
 		}
 		for p := range set {
@@ -151,19 +154,20 @@ func (b *Broker) Recheck(cause string) int {
 	return len(victims)
 }
 
-// SessionCount returns the number of live sessions of a certificate serial;
-// SessionCount("") counts the sessions without a certificate.
-func (b *Broker) SessionCount(serial string) int {
+// SessionCount returns the number of live sessions of the certificate with
+// ID id (Session.CertID); SessionCount("") counts the sessions without a
+// certificate.
+func (b *Broker) SessionCount(id string) int {
 	b.idx.mu.Lock()
 	defer b.idx.mu.Unlock()
-	return len(b.idx.bySerial[serial])
+	return len(b.idx.byCert[id])
 }
 
 // Sessions returns a snapshot of the live sessions, oldest first.
 func (b *Broker) Sessions() []Session {
 	b.idx.mu.Lock()
 	var out []Session
-	for _, set := range b.idx.bySerial {
+	for _, set := range b.idx.byCert {
 		for p := range set {
 			out = append(out, p.session())
 		}
@@ -196,7 +200,7 @@ func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
 		return 0, nil
 	}
 	b.idx.mu.Lock()
-	victims := b.idx.takeLocked(b.idx.bySerial[""], func(p *peer) bool { return p.transport == transport }, CauseMTLSOn)
+	victims := b.idx.takeLocked(b.idx.byCert[""], func(p *peer) bool { return p.transport == transport }, CauseMTLSOn)
 	b.idx.mu.Unlock()
 	b.disconnect(victims, packets.ErrAdministrativeAction)
 	return len(victims), nil
@@ -206,7 +210,7 @@ func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
 func (b *Broker) sweepExpired(now time.Time) int {
 	var victims []*mqtt.Client
 	b.idx.mu.Lock()
-	for serial, set := range b.idx.bySerial {
+	for serial, set := range b.idx.byCert {
 		if serial == "" {
 			continue
 		}

@@ -20,6 +20,7 @@ type peer struct {
 	// Identity, written by VerifyConnection in the handshake goroutine before
 	// the connection reaches mochi; read-only afterwards.
 	serial   string              // empty: no client certificate
+	certID   string              // serial and issuer (Session.CertID); empty with serial
 	chain    []*x509.Certificate // as presented, leaf first; for Broker.Recheck
 	cn       string
 	notAfter time.Time
@@ -59,8 +60,8 @@ func newPeer(transport string, c net.Conn) *peer {
 // reconnecting from its own address still takes over its stale session.
 // Clients behind one NAT or proxy share an address and so a principal.
 func (p *peer) principal() string {
-	if p.serial != "" {
-		return "cert:" + p.serial
+	if p.certID != "" {
+		return "cert:" + p.certID
 	}
 	return "anonymous@" + p.host
 }
@@ -72,6 +73,7 @@ func (p *peer) session() Session {
 	return Session{
 		ClientID:        p.clientID,
 		Serial:          p.serial,
+		CertID:          p.certID,
 		CN:              p.cn,
 		Transport:       p.transport,
 		Remote:          p.remote,
@@ -95,6 +97,7 @@ func (p *peer) event(typ, reason, clientID string) Event {
 		Reason:    reason,
 		ClientID:  clientID,
 		Serial:    p.serial,
+		CertID:    p.certID,
 		CN:        p.cn,
 		Remote:    p.remote,
 		Transport: p.transport,

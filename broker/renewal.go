@@ -24,9 +24,10 @@ const (
 	maxRenewRequest = 16 << 10
 )
 
-// RenewFunc signs csrPEM as the successor of the certificate serial and
-// returns the new chain (leaf first) and serial. It is Config.Renew.
-type RenewFunc func(serial string, csrPEM []byte) (chainPEM []byte, newSerial string, err error)
+// RenewFunc signs csrPEM as the successor of the certificate with ID id
+// (Session.CertID) and returns the new chain (leaf first) and the new
+// certificate's ID. It is Config.Renew.
+type RenewFunc func(id string, csrPEM []byte) (chainPEM []byte, newID string, err error)
 
 // renewRequest is what a device publishes to RenewTopic.
 type renewRequest struct {
@@ -37,7 +38,7 @@ type renewRequest struct {
 // renewReply is what the device receives: a certificate, or why not.
 type renewReply struct {
 	Status         string `json:"status"` // "accepted" or "rejected"
-	Serial         string `json:"serial,omitempty"`
+	ID             string `json:"id,omitempty"`
 	CertificatePEM string `json:"certificate_pem,omitempty"`
 	Error          string `json:"error,omitempty"`
 }
@@ -51,7 +52,7 @@ type renewHook struct {
 	b *Broker
 
 	mu   sync.Mutex
-	last map[string]time.Time // serial -> last request
+	last map[string]time.Time // certificate ID -> last request
 }
 
 // ID names the hook in mochi's logs.
@@ -80,7 +81,7 @@ func (h *renewHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		return pk, packets.CodeSuccessIgnore
 	}
 	var req renewRequest
-	reply := h.renew(p.serial, pk.Payload, &req)
+	reply := h.renew(p.certID, pk.Payload, &req)
 	topic := RenewReplyTopic
 	switch {
 	case pk.Properties.ResponseTopic != "":
@@ -102,7 +103,7 @@ func (h *renewHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 }
 
 // renew decodes and rate-limits one request and signs it.
-func (h *renewHook) renew(serial string, payload []byte, req *renewRequest) renewReply {
+func (h *renewHook) renew(id string, payload []byte, req *renewRequest) renewReply {
 	reject := func(why string) renewReply { return renewReply{Status: "rejected", Error: why} }
 	if h.b.cfg.Renew == nil {
 		return reject("in-band renewal is off")
@@ -118,15 +119,15 @@ func (h *renewHook) renew(serial string, payload []byte, req *renewRequest) rene
 	if h.last == nil {
 		h.last = map[string]time.Time{}
 	}
-	if t, ok := h.last[serial]; ok && now.Sub(t) < renewEvery {
+	if t, ok := h.last[id]; ok && now.Sub(t) < renewEvery {
 		h.mu.Unlock()
 		return reject("renewal asked too often: wait a minute")
 	}
-	h.last[serial] = now
+	h.last[id] = now
 	h.mu.Unlock()
-	chain, newSerial, err := h.b.cfg.Renew(serial, []byte(req.CSR))
+	chain, newID, err := h.b.cfg.Renew(id, []byte(req.CSR))
 	if err != nil {
 		return reject(err.Error())
 	}
-	return renewReply{Status: "accepted", Serial: newSerial, CertificatePEM: string(chain)}
+	return renewReply{Status: "accepted", ID: newID, CertificatePEM: string(chain)}
 }

@@ -8,11 +8,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// retainedBy is who set one retained message: the certificate serial ("" for
+// retainedBy is who set one retained message: the certificate ID ("" for
 // a client without one) and the packet's origin and creation time, which tell
 // that message apart from a later one on the same topic.
 type retainedBy struct {
-	serial   string
+	certID   string
 	clientID string
 	created  int64
 	size     int // payload bytes, counted against Limits.MaxRetainedBytes
@@ -67,9 +67,9 @@ func (h *retainHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64
 		by.size = len(pk.Payload)
 		x.bytes += by.size
 	}
-	by.serial, by.clientID, by.created = "", pk.Origin, pk.Created
+	by.certID, by.clientID, by.created = "", pk.Origin, pk.Created
 	if p := peerOf(cl); p != nil {
-		by.serial = p.serial
+		by.certID = p.certID
 	}
 	x.byTopic[pk.TopicName] = by
 }
@@ -81,12 +81,12 @@ func (h *retainHook) OnRetainedExpired(topic string) {
 	h.b.retained.mu.Unlock()
 }
 
-// PurgeRetained deletes every retained message that sessions of certificate
-// serial set and that no one has replaced since, and returns how many. New
+// PurgeRetained deletes every retained message that sessions of the
+// certificate with ID id (Session.CertID) set and that no one has replaced since, and returns how many. New
 // subscribers then get none of them. Drop the certificate's sessions first,
 // so it cannot set new ones.
-func (b *Broker) PurgeRetained(serial string) int {
-	if serial == "" {
+func (b *Broker) PurgeRetained(id string) int {
+	if id == "" {
 		return 0
 	}
 	x := &b.retained
@@ -94,7 +94,7 @@ func (b *Broker) PurgeRetained(serial string) int {
 	defer x.mu.Unlock()
 	n := 0
 	for topic, by := range x.byTopic {
-		if by.serial != serial {
+		if by.certID != id {
 			continue
 		}
 		x.forgetLocked(topic)

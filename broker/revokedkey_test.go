@@ -76,18 +76,19 @@ func TestRevokedKeyStaysOutUnderANewSerial(t *testing.T) {
 	}
 	first := ca.sign(t, key, 0x1001, "meter-1")
 	e.mustConnect(t, broker.TransportMQTTS, &first, "meter-1")
-	if c, err := e.a.Store().GetCert("1001"); err != nil || c.Source != store.SourceAutoRegistered || c.State != store.StateActive {
+	firstID := idOf(t, first)
+	if c, err := e.a.Store().GetCert(firstID); err != nil || c.Source != store.SourceAutoRegistered || c.State != store.StateActive {
 		t.Fatalf("first certificate %+v, %v", c, err)
 	}
-	e.transition(t, "1001", store.StateRevoked)
-	e.b.DropSerial("1001", pki.ReasonRevoked)
+	e.transition(t, firstID, store.StateRevoked)
+	e.b.DropSerial(firstID, pki.ReasonRevoked)
 
 	again := ca.sign(t, key, 0x1011, "meter-1")
 	if _, err := e.connect(t, broker.TransportMQTTS, &again, "meter-1"); err == nil {
 		t.Fatal("the revoked key came back under serial 1011")
 	}
-	e.ev.wait(t, 1, broker.EventRefused, pki.ReasonRevokedKey, "1011")
-	if _, err := e.a.Store().GetCert("1011"); err == nil {
+	e.ev.wait(t, 1, broker.EventRefused, pki.ReasonRevokedKey, idOf(t, again))
+	if _, err := e.a.Store().GetCert(idOf(t, again)); err == nil {
 		t.Fatal("serial 1011 was registered")
 	}
 	// A fresh key under the same CA is still welcome.
@@ -117,7 +118,7 @@ func TestRecheckAfterUntrust(t *testing.T) {
 		t.Fatalf("Recheck dropped %d, want 1", n)
 	}
 	waitLost(t, p)
-	e.ev.wait(t, 1, broker.EventDisconnected, "CA untrusted: "+pki.ReasonUnknownCA, "2001")
+	e.ev.wait(t, 1, broker.EventDisconnected, "CA untrusted: "+pki.ReasonUnknownCA, idOf(t, partner))
 	if !o.IsConnectionOpen() {
 		t.Fatal("our own device was dropped")
 	}

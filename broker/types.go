@@ -35,6 +35,7 @@ type Event struct {
 	Reason    string    `json:"reason"`
 	ClientID  string    `json:"client_id"`
 	Serial    string    `json:"serial"`
+	CertID    string    `json:"cert_id"` // the certificate's ID: serial and issuer (Session.CertID)
 	CN        string    `json:"cn"`
 	Remote    string    `json:"remote"`
 	Transport string    `json:"transport"`
@@ -42,8 +43,12 @@ type Event struct {
 
 // Session is a snapshot of one live MQTT session.
 type Session struct {
-	ClientID     string    `json:"client_id"`
-	Serial       string    `json:"serial"` // empty when no client certificate was presented
+	ClientID string `json:"client_id"`
+	Serial   string `json:"serial"` // empty when no client certificate was presented
+	// CertID identifies the certificate: its serial, "/", and 16 hex digits
+	// of the SHA-256 of its issuer's DER name (store.CertID), since serials
+	// are unique per issuer only. DropSerial and SessionCount take it.
+	CertID       string    `json:"cert_id,omitempty"`
 	CN           string    `json:"cn"`
 	Transport    string    `json:"transport"`
 	Remote       string    `json:"remote"`
@@ -72,8 +77,10 @@ type TransportInfo struct {
 
 // Authorizer decides on client certificates. The broker imports no project
 // package; pki.Authority satisfies it. The broker derives a session's identity
-// from the verified leaf itself: serial = leaf.SerialNumber.Text(16) (lowercase
-// hex, no leading zeros), CN = leaf.Subject.CommonName.
+// from the verified leaf itself: serial = the lowercase hex of the serial's
+// bytes, leading zeros kept (as pki.FormatSerial and openssl print it),
+// CN = leaf.Subject.CommonName, and the certificate's ID = serial plus a hash
+// of the issuer's name (Session.CertID), which Allowed receives.
 //
 // The decision is split in two because Go calls VerifyConnection before it
 // checks the client's CertificateVerify signature: at that point anyone who
@@ -96,7 +103,7 @@ type Authorizer interface {
 	FirstUse(chain []*x509.Certificate) error
 	// Allowed reports whether a certificate may hold a session right now. It is
 	// a lock-free read of the state snapshot, called when a session registers.
-	Allowed(serial string) error
+	Allowed(certID string) error
 }
 
 // Config configures a Broker. Empty addresses disable that transport.

@@ -100,11 +100,11 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	}
 	entries := make(map[string]entry, len(states))
 	for _, cs := range states {
-		e, err := entryOf(store.Cert{Serial: cs.Serial, State: cs.State, Fingerprint: cs.Fingerprint})
+		e, err := entryOf(store.Cert{ID: cs.ID, State: cs.State, Fingerprint: cs.Fingerprint})
 		if err != nil {
 			return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
 		}
-		entries[cs.Serial] = e
+		entries[cs.ID] = e
 	}
 	a.snap = newSnapshot(entries)
 	if err := a.loadBlocked(); err != nil {
@@ -120,7 +120,7 @@ func entryOf(c store.Cert) (entry, error) {
 	e := entry{state: c.State}
 	fp, err := hex.DecodeString(c.Fingerprint)
 	if err != nil || len(fp) != len(e.fp) {
-		return entry{}, fmt.Errorf("certificate %s: bad fingerprint %q", c.Serial, c.Fingerprint)
+		return entry{}, fmt.Errorf("certificate %s: bad fingerprint %q", c.ID, c.Fingerprint)
 	}
 	copy(e.fp[:], fp)
 	return e, nil
@@ -133,6 +133,9 @@ func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *ca
 		if ca.Role == role {
 			return a.parseCAKeyPair(ca)
 		}
+	}
+	if a.st.ReadOnly() {
+		return nil, fmt.Errorf("store %s holds no %s CA and is open read-only: run 'gatehouse init' to create it", a.st.Path(), role)
 	}
 	key, err := generateKey(KeyECDSAP256, a.opts.rand)
 	if err != nil {
@@ -276,9 +279,10 @@ func (a *Authority) CAs() ([]store.CA, error) {
 	return cas, nil
 }
 
-// State returns a certificate's state from the snapshot, without locking.
-func (a *Authority) State(serial string) (store.State, bool) {
-	e, ok := a.snap.get(serial)
+// State returns a certificate's state from the snapshot, without locking;
+// id is the certificate's store.CertID.
+func (a *Authority) State(id string) (store.State, bool) {
+	e, ok := a.snap.get(id)
 	return e.state, ok
 }
 

@@ -109,6 +109,7 @@ func issuerNamed(t *trustSet, leaf *x509.Certificate) *x509.Certificate {
 type verdict struct {
 	leaf   *x509.Certificate
 	serial string
+	id     string // store.CertID: serial and issuer
 	fp     [32]byte
 	known  bool
 	state  store.State // when known
@@ -125,8 +126,9 @@ func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 		return verdict{}, err
 	}
 	leaf := chain[0]
-	v := verdict{leaf: leaf, serial: leaf.SerialNumber.Text(16), fp: sha256.Sum256(leaf.Raw)}
-	if e, ok := a.snap.get(v.serial); ok {
+	serial := FormatSerial(leaf.SerialNumber)
+	v := verdict{leaf: leaf, serial: serial, id: store.CertID(serial, leaf.RawIssuer), fp: sha256.Sum256(leaf.Raw)}
+	if e, ok := a.snap.get(v.id); ok {
 		if e.fp != v.fp {
 			return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", v.serial))
 		}
@@ -173,7 +175,7 @@ func (a *Authority) Check(chain []*x509.Certificate) error {
 func (a *Authority) FirstUse(chain []*x509.Certificate) error {
 	if len(chain) > 0 && chain[0] != nil {
 		// The common case, an active certificate, needs no second verification.
-		if e, ok := a.snap.get(chain[0].SerialNumber.Text(16)); ok && e.state == store.StateActive && e.fp == sha256.Sum256(chain[0].Raw) {
+		if e, ok := a.snap.get(store.CertID(FormatSerial(chain[0].SerialNumber), chain[0].RawIssuer)); ok && e.state == store.StateActive && e.fp == sha256.Sum256(chain[0].Raw) {
 			return nil
 		}
 	}
@@ -182,9 +184,9 @@ func (a *Authority) FirstUse(chain []*x509.Certificate) error {
 		return err
 	}
 	if v.known {
-		return a.admit(v.serial, v.state)
+		return a.admit(v.id, v.state)
 	}
-	return a.autoRegister(v.leaf, v.serial, v.fp)
+	return a.autoRegister(v.leaf, v.id, v.fp)
 }
 
 // stateRefusal is the refusal for a known certificate in state st, or nil.
@@ -219,24 +221,24 @@ func anchorOf(t *trustSet, chains [][]*x509.Certificate) (store.CA, bool) {
 }
 
 // admit applies the lifecycle state of a verified, known certificate.
-func (a *Authority) admit(serial string, st store.State) error {
+func (a *Authority) admit(id string, st store.State) error {
 	if st != store.StateInactive {
 		return stateRefusal(st)
 	}
-	err := a.activate(serial)
+	err := a.activate(id)
 	if err == nil {
 		return nil
 	}
 	// A concurrent connection or operator got there first: decide on what won.
-	if now, ok := a.snap.get(serial); ok && now.state != store.StateInactive {
-		return a.admit(serial, now.state)
+	if now, ok := a.snap.get(id); ok && now.state != store.StateInactive {
+		return a.admit(id, now.state)
 	}
 	return refuse(ReasonInternal, err)
 }
 
 // autoRegister stores a certificate from a non-strict operator CA on first
 // use, then activates it.
-func (a *Authority) autoRegister(leaf *x509.Certificate, serial string, fp [32]byte) error {
+func (a *Authority) autoRegister(leaf *x509.Certificate, id string, fp [32]byte) error {
 	kt, err := keyTypeOf(leaf.PublicKey)
 	if err != nil { // verify checked it; never reached
 		return refuse(ReasonWeakKey, err)
@@ -244,22 +246,24 @@ func (a *Authority) autoRegister(leaf *x509.Certificate, serial string, fp [32]b
 	rec := certRecord(leaf, kt, store.SourceAutoRegistered, a.opts.now())
 	err = a.register(rec, "broker", "registered on first use, issued by "+leaf.Issuer.String())
 	if errors.Is(err, store.ErrExists) {
-		// Registered concurrently, or another certificate holds this serial.
-		if e, ok := a.snap.get(serial); ok && e.fp == fp {
-			return a.admit(serial, e.state)
+		// Registered concurrently, or another certificate of this issuer
+		// holds this serial.
+		if e, ok := a.snap.get(id); ok && e.fp == fp {
+			return a.admit(id, e.state)
 		}
-		return refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", serial))
+		return refuse(ReasonUnknownCert, fmt.Errorf("certificate %s: its issuer's serial belongs to another certificate", id))
 	}
 	if err != nil {
 		return refuse(ReasonInternal, err)
 	}
-	return a.admit(serial, store.StateInactive)
+	return a.admit(id, store.StateInactive)
 }
 
-// Allowed reports from the snapshot whether serial may hold a session now:
-// nil for active and inactive certificates, a *Refusal otherwise.
-func (a *Authority) Allowed(serial string) error {
-	e, ok := a.snap.get(serial)
+// Allowed reports from the snapshot whether the certificate with ID id
+// (store.CertID) may hold a session now: nil for active and inactive
+// certificates, a *Refusal otherwise.
+func (a *Authority) Allowed(id string) error {
+	e, ok := a.snap.get(id)
 	switch {
 	case !ok:
 		return refuse(ReasonUnknownCert, nil)

@@ -145,7 +145,7 @@ func TestAuthorizeFirstUseOnce(t *testing.T) {
 	if n := countAudit(); n != 2 {
 		t.Fatalf("later handshakes wrote: %d audit records", n)
 	}
-	c, _ := st.GetCert(iss.Cert.Serial)
+	c, _ := st.GetCert(iss.Cert.ID)
 	if c.State != store.StateActive || c.FirstSeen.IsZero() {
 		t.Fatalf("stored %+v", c)
 	}
@@ -163,7 +163,7 @@ func TestFirstUseNeverUndoesASuspend(t *testing.T) {
 		var suspendErr error
 		wg.Go(func() {
 			<-start
-			_, suspendErr = a.Transition(iss.Cert.Serial, store.StateSuspended, "operator", "stolen", 0)
+			_, suspendErr = a.Transition(iss.Cert.ID, store.StateSuspended, "operator", "stolen", 0)
 		})
 		for range 4 {
 			wg.Go(func() {
@@ -176,7 +176,7 @@ func TestFirstUseNeverUndoesASuspend(t *testing.T) {
 		if suspendErr != nil {
 			t.Fatalf("round %d: suspend: %v", i, suspendErr)
 		}
-		c, _ := st.GetCert(iss.Cert.Serial)
+		c, _ := st.GetCert(iss.Cert.ID)
 		if c.State != store.StateSuspended {
 			t.Fatalf("round %d: suspended certificate ended %s", i, c.State)
 		}
@@ -204,8 +204,7 @@ func TestTrust(t *testing.T) {
 	if err := authorize(a, chainOf(t, leaf)); err != nil {
 		t.Fatal(err)
 	}
-	serial := leaf.Leaf.SerialNumber.Text(16)
-	c, err := st.GetCert(serial)
+	c, err := st.GetCert(store.CertID(pki.FormatSerial(leaf.Leaf.SerialNumber), leaf.Leaf.RawIssuer))
 	if err != nil || c.Source != store.SourceAutoRegistered || c.State != store.StateActive || c.CN != "partner-device" {
 		t.Fatalf("auto-registered %+v, %v", c, err)
 	}
@@ -253,7 +252,11 @@ func TestTrust(t *testing.T) {
 
 // A certificate from a trusted CA that reuses the serial of one of ours is
 // not that certificate: the snapshot also compares fingerprints.
-func TestAuthorizeSerialCollision(t *testing.T) {
+// Serials are unique per issuer only: a partner CA's leaf that reuses one of
+// our serials is a certificate of its own, registered on first use; it
+// neither borrows nor changes the state of ours, and suspending one leaves the
+// other alone.
+func TestSameSerialFromAnotherCA(t *testing.T) {
 	a, _ := pkitest.New(t)
 	ours := pkitest.Issue(t, a, "victim")
 	if err := authorize(a, chainOf(t, pkitest.ClientTLS(t, ours))); err != nil {
@@ -285,12 +288,25 @@ func TestAuthorizeSerialCollision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := x509.ParseCertificate(leafDER)
-	if got := reason(authorize(a, []*x509.Certificate{forged})); got != pki.ReasonUnknownCert {
-		t.Fatalf("forged serial: %q", got)
+	theirs, _ := x509.ParseCertificate(leafDER)
+	theirID := store.CertID(ours.Cert.Serial, theirs.RawIssuer)
+	if theirID == ours.Cert.ID {
+		t.Fatal("two issuers' certificates share an ID")
 	}
-	if s, _ := a.State(ours.Cert.Serial); s != store.StateActive {
-		t.Fatalf("our certificate's state changed to %s", s)
+	if err := authorize(a, []*x509.Certificate{theirs}); err != nil {
+		t.Fatalf("the partner's certificate with our serial: %v", err)
+	}
+	if _, err := a.Transition(ours.Cert.ID, store.StateSuspended, "test", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := a.State(theirID); s != store.StateActive {
+		t.Fatalf("suspending ours moved theirs to %s", s)
+	}
+	if err := authorize(a, []*x509.Certificate{theirs}); err != nil {
+		t.Fatalf("theirs after ours was suspended: %v", err)
+	}
+	if got := reason(authorize(a, chainOf(t, pkitest.ClientTLS(t, ours)))); got != pki.ReasonSuspended {
+		t.Fatalf("ours after its suspend: %q", got)
 	}
 }
 
@@ -342,17 +358,17 @@ func TestCheckOnlyReads(t *testing.T) {
 	if audit() != before {
 		t.Fatal("Check wrote to the audit log")
 	}
-	if s, _ := a.State(ours[0].SerialNumber.Text(16)); s != store.StateInactive {
+	if s, _ := a.State(idOf(ours[0])); s != store.StateInactive {
 		t.Fatalf("ours after Check: %s", s)
 	}
-	if _, err := st.GetCert(theirs[0].SerialNumber.Text(16)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.GetCert(idOf(theirs[0])); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("partner certificate registered by Check: %v", err)
 	}
 	for _, chain := range [][]*x509.Certificate{ours, theirs} {
 		if err := a.FirstUse(chain); err != nil {
 			t.Fatalf("FirstUse: %v", err)
 		}
-		if s, _ := a.State(chain[0].SerialNumber.Text(16)); s != store.StateActive {
+		if s, _ := a.State(idOf(chain[0])); s != store.StateActive {
 			t.Fatalf("after FirstUse: %s", s)
 		}
 	}
@@ -361,7 +377,7 @@ func TestCheckOnlyReads(t *testing.T) {
 	if err := a.Check(late); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Transition(late[0].SerialNumber.Text(16), store.StateSuspended, "test", "", 0); err != nil {
+	if _, err := a.Transition(idOf(late[0]), store.StateSuspended, "test", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := reason(a.FirstUse(late)); got != pki.ReasonSuspended {

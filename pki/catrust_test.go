@@ -32,7 +32,7 @@ func TestRevokedKeyIsBlocked(t *testing.T) {
 	if _, err := a.ImportClient(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: first.Raw}), "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Transition("1001", store.StateRevoked, "alice", "stolen", 0); err != nil {
+	if _, err := a.Transition(idOf(first), store.StateRevoked, "alice", "stolen", 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := reason(a.Check([]*x509.Certificate{first})); got != pki.ReasonRevoked {

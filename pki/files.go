@@ -71,6 +71,38 @@ func CheckClientFiles(dir string, names ...string) error {
 	return nil
 }
 
+// CheckWritable proves that files can be created in dir before anything is
+// issued: it creates and removes a probe file in dir or, when dir does not
+// exist yet, in its nearest existing ancestor (where WriteClientFiles would
+// create it). A path under a regular file or on a read-only file system
+// fails here, so the certificate is never issued with nowhere to put its key.
+func CheckWritable(dir string) error {
+	p := dir
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("cannot write to %s: %s is not a directory: choose another --out", dir, p)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot write to %s: %w: choose another --out", dir, err)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	f, err := os.CreateTemp(p, ".gatehouse-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write to %s: %w: choose another --out", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // writeAtomic writes data to a temporary file next to path, syncs it, sets
 // mode and renames it over path.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {

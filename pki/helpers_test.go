@@ -54,7 +54,7 @@ func chainOf(t testing.TB, c tls.Certificate) []*x509.Certificate {
 // certIn issues a certificate and drives it into state st.
 func certIn(t testing.TB, a *pki.Authority, st store.State) string {
 	t.Helper()
-	serial := pkitest.Issue(t, a, "dev-"+string(st)).Cert.Serial
+	serial := pkitest.Issue(t, a, "dev-"+string(st)).Cert.ID
 	if st != store.StateInactive {
 		if _, err := a.Transition(serial, st, "test", "setup", 0); err != nil {
 			t.Fatal(err)
@@ -70,4 +70,9 @@ func readTestdata(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// idOf is the store ID (serial and issuer) of a certificate.
+func idOf(c *x509.Certificate) string {
+	return store.CertID(pki.FormatSerial(c.SerialNumber), c.RawIssuer)
 }

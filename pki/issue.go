@@ -135,8 +135,10 @@ func certRecord(c *x509.Certificate, kt KeyType, src store.Source, now time.Time
 	for _, ip := range c.IPAddresses {
 		sans = append(sans, ip.String())
 	}
+	serial := FormatSerial(c.SerialNumber)
 	return store.Cert{
-		Serial:      c.SerialNumber.Text(16),
+		ID:          store.CertID(serial, c.RawIssuer),
+		Serial:      serial,
 		CN:          c.Subject.CommonName,
 		SANs:        sans,
 		Issuer:      c.Issuer.CommonName,
@@ -155,7 +157,7 @@ func certRecord(c *x509.Certificate, kt KeyType, src store.Source, now time.Time
 // adds it to the snapshot and reports the change. Callers must not hold a.mu.
 func (a *Authority) register(rec store.Cert, actor, detail string) error {
 	audit := store.AuditRecord{At: rec.CreatedAt, Actor: actor, Action: "cert.create",
-		Serial: rec.Serial, CN: rec.CN, To: rec.State, Detail: detail}
+		Serial: rec.Serial, CertID: rec.ID, CN: rec.CN, To: rec.State, Detail: detail}
 	e, err := entryOf(rec)
 	if err != nil {
 		return err
@@ -173,7 +175,7 @@ func (a *Authority) create(rec store.Cert, e entry, audit store.AuditRecord) err
 	if err := a.st.CreateCert(rec, audit); err != nil {
 		return err
 	}
-	a.snap.set(rec.Serial, e)
+	a.snap.set(rec.ID, e)
 	return nil
 }
 

@@ -60,10 +60,10 @@ func TestIssueClientKeyTypes(t *testing.T) {
 				t.Fatal("CAPEM is not the root")
 			}
 			c := iss.Cert
-			if c.Serial != leaf.SerialNumber.Text(16) || c.State != store.StateInactive || c.Source != store.SourceIssued || c.KeyType != string(kt) || c.Issuer != pki.DefaultIssuingName {
+			if c.Serial != pki.FormatSerial(leaf.SerialNumber) || c.State != store.StateInactive || c.Source != store.SourceIssued || c.KeyType != string(kt) || c.Issuer != pki.DefaultIssuingName {
 				t.Fatalf("record %+v", c)
 			}
-			if stored, err := st.GetCert(c.Serial); err != nil || stored.Fingerprint != c.Fingerprint {
+			if stored, err := st.GetCert(c.ID); err != nil || stored.Fingerprint != c.Fingerprint {
 				t.Fatalf("stored %+v, %v", stored, err)
 			}
 			audit, _ := st.ListAudit(store.AuditQuery{Serial: c.Serial})
@@ -217,10 +217,10 @@ func TestImportClient(t *testing.T) {
 	if c.Serial != "ac3e0001" || c.CN != "acme-sensor-1" || c.State != store.StateInactive || c.Source != store.SourceImported || c.Issuer != "Acme Devices CA" {
 		t.Fatalf("record %+v", c)
 	}
-	if s, ok := a.State("ac3e0001"); !ok || s != store.StateInactive {
+	if s, ok := a.State(c.ID); !ok || s != store.StateInactive || !strings.HasPrefix(c.ID, "ac3e0001/") {
 		t.Fatalf("snapshot %s %v", s, ok)
 	}
-	if stored, err := st.GetCert(c.Serial); err != nil || stored.Fingerprint != c.Fingerprint {
+	if stored, err := st.GetCert(c.ID); err != nil || stored.Fingerprint != c.Fingerprint {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
 	if _, err := a.ImportClient(foreign, "alice"); !errors.Is(err, store.ErrExists) {
@@ -301,10 +301,10 @@ func TestIssueServerHandshake(t *testing.T) {
 	if err := handshake(pkitest.ClientTLS(t, iss)); err != nil {
 		t.Fatalf("good client refused: %v", err)
 	}
-	if s, _ := a.State(iss.Cert.Serial); s != store.StateActive {
+	if s, _ := a.State(iss.Cert.ID); s != store.StateActive {
 		t.Fatalf("state after handshake %s", s)
 	}
-	if _, err := a.Transition(iss.Cert.Serial, store.StateSuspended, "test", "", 0); err != nil {
+	if _, err := a.Transition(iss.Cert.ID, store.StateSuspended, "test", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := handshake(pkitest.ClientTLS(t, iss)); reason(err) != pki.ReasonSuspended {

@@ -131,7 +131,7 @@ func TestKeyRules(t *testing.T) {
 			case tc.want != pki.ReasonWrongKeyUsage && !errors.Is(err, pki.ErrWeakKey):
 				t.Fatalf("import: %v, want ErrWeakKey", err)
 			}
-			if _, err := st.GetCert(tc.leaf.SerialNumber.Text(16)); (err == nil) != (tc.want == "") {
+			if _, err := st.GetCert(idOf(tc.leaf)); (err == nil) != (tc.want == "") {
 				t.Fatalf("stored: %v", err)
 			}
 		})
@@ -176,7 +176,7 @@ func TestKeyRulesForTrustAndCSR(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := a.Store().GetCert(iss.Cert.Serial); err != nil || iss.Cert.State != store.StateInactive {
+				if _, err := a.Store().GetCert(iss.Cert.ID); err != nil || iss.Cert.State != store.StateInactive {
 					t.Fatalf("signed %+v, %v", iss.Cert, err)
 				}
 				return

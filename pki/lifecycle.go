@@ -41,27 +41,28 @@ func whyNot(from, to store.State) string {
 	return "not a lifecycle state change"
 }
 
-// Transition moves a certificate to state to, if the lifecycle allows it from
+// Transition moves the certificate with ID id (store.CertID) to state to, if
+// the lifecycle allows it from
 // its current state: one compare-and-swap in the store with an audit record
 // (actor, reason, sessions dropped), then the snapshot swap, then OnChange.
 // Errors wrap ErrTransition (forbidden move), store.ErrNotFound, or
 // store.ErrConflict (the state changed under us, e.g. from another process).
-func (a *Authority) Transition(serial string, to store.State, actor, reason string, dropped int) (store.Cert, error) {
-	return a.move(serial, "", to, store.AuditRecord{Actor: actor, Reason: reason, Dropped: dropped})
+func (a *Authority) Transition(id string, to store.State, actor, reason string, dropped int) (store.Cert, error) {
+	return a.move(id, "", to, store.AuditRecord{Actor: actor, Reason: reason, Dropped: dropped})
 }
 
 // activate is the automatic first use: inactive -> active and nothing else.
 // A handshake that read "inactive" must never undo what an operator did since
 // (suspended -> active is the operator's reactivate), so the move is a
 // compare-and-swap from inactive that fails with store.ErrConflict otherwise.
-func (a *Authority) activate(serial string) error {
-	_, err := a.move(serial, store.StateInactive, store.StateActive, store.AuditRecord{Actor: "broker", Reason: "first use"})
+func (a *Authority) activate(id string) error {
+	_, err := a.move(id, store.StateInactive, store.StateActive, store.AuditRecord{Actor: "broker", Reason: "first use"})
 	return err
 }
 
 // move runs transition and, once committed, OnChange.
-func (a *Authority) move(serial string, from, to store.State, audit store.AuditRecord) (store.Cert, error) {
-	c, audit, err := a.transition(serial, from, to, audit)
+func (a *Authority) move(id string, from, to store.State, audit store.AuditRecord) (store.Cert, error) {
+	c, audit, err := a.transition(id, from, to, audit)
 	if err != nil {
 		return store.Cert{}, err
 	}
@@ -71,20 +72,20 @@ func (a *Authority) move(serial string, from, to store.State, audit store.AuditR
 
 // transition does the locked part of a move and returns the audit record
 // written. A non-empty from is the state the caller expects to leave.
-func (a *Authority) transition(serial string, from, to store.State, audit store.AuditRecord) (store.Cert, store.AuditRecord, error) {
+func (a *Authority) transition(id string, from, to store.State, audit store.AuditRecord) (store.Cert, store.AuditRecord, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur, err := a.st.GetCert(serial)
+	cur, err := a.st.GetCert(id)
 	if err != nil {
 		return store.Cert{}, audit, err
 	}
 	if from != "" && cur.State != from {
-		return store.Cert{}, audit, fmt.Errorf("certificate %s is %s, not %s: %w", serial, cur.State, from, store.ErrConflict)
+		return store.Cert{}, audit, fmt.Errorf("certificate %s is %s, not %s: %w", cur.Serial, cur.State, from, store.ErrConflict)
 	}
 	action, ok := transitions[edge{cur.State, to}]
 	if !ok {
 		return store.Cert{}, audit, fmt.Errorf("cannot move certificate %s from %s to %s: %s: %w",
-			serial, cur.State, to, whyNot(cur.State, to), ErrTransition)
+			cur.Serial, cur.State, to, whyNot(cur.State, to), ErrTransition)
 	}
 	if to == store.StateRevoked {
 		// Before the revocation: should it fail, the key is blocked and the
@@ -97,7 +98,7 @@ func (a *Authority) transition(serial string, from, to store.State, audit store.
 		audit.Detail = "public key " + h[:16] + " blocked under any serial"
 	}
 	audit.At, audit.Action = a.opts.now(), action
-	c, err := a.st.Transition(serial, cur.State, to, audit)
+	c, err := a.st.Transition(id, cur.State, to, audit)
 	if err != nil {
 		return store.Cert{}, audit, err
 	}
@@ -105,7 +106,7 @@ func (a *Authority) transition(serial string, from, to store.State, audit store.
 	if err != nil {
 		return store.Cert{}, audit, err
 	}
-	a.snap.set(serial, e)
-	audit.Serial, audit.CN, audit.From, audit.To = serial, c.CN, cur.State, to
+	a.snap.set(id, e)
+	audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, id, c.CN, cur.State, to
 	return c, audit, nil
 }

@@ -19,16 +19,16 @@ const ReasonSuperseded = "superseded"
 // stays valid until the successor is first used; then Supersede retires it.
 // A suspended or revoked certificate is not renewed: reactivate it first, or
 // issue a new one.
-func (a *Authority) Renew(serial string, ttl time.Duration, csrPEM []byte, actor string) (Issued, error) {
-	old, err := a.st.GetCert(serial)
+func (a *Authority) Renew(id string, ttl time.Duration, csrPEM []byte, actor string) (Issued, error) {
+	old, err := a.st.GetCert(id)
 	if err != nil {
-		return Issued{}, fmt.Errorf("renew %s: %w", serial, err)
+		return Issued{}, fmt.Errorf("renew %s: %w", old.Serial, err)
 	}
 	if old.Source != store.SourceIssued && old.Source != store.SourceSigned {
-		return Issued{}, fmt.Errorf("renew %s: %w: it was %s, not issued by this CA: renew it where it was issued", serial, ErrTransition, old.Source)
+		return Issued{}, fmt.Errorf("renew %s: %w: it was %s, not issued by this CA: renew it where it was issued", old.Serial, ErrTransition, old.Source)
 	}
 	if old.State != store.StateInactive && old.State != store.StateActive {
-		return Issued{}, fmt.Errorf("renew %s: %w: it is %s", serial, ErrTransition, old.State)
+		return Issued{}, fmt.Errorf("renew %s: %w: it is %s", old.Serial, ErrTransition, old.State)
 	}
 	if ttl == 0 { // keep the lifetime the old certificate was issued for
 		ttl = old.NotAfter.Sub(old.NotBefore) - backdate
@@ -36,17 +36,17 @@ func (a *Authority) Renew(serial string, ttl time.Duration, csrPEM []byte, actor
 	now := a.opts.now()
 	end, err := a.notAfter(now, orDefaultTTL(ttl))
 	if err != nil {
-		return Issued{}, fmt.Errorf("renew %s: %w", serial, err)
+		return Issued{}, fmt.Errorf("renew %s: %w", old.Serial, err)
 	}
-	spec := leafSpec{cn: old.CN, now: now, end: end, renews: old.Serial}
+	spec := leafSpec{cn: old.CN, now: now, end: end, renews: old.ID}
 	var keyPEM []byte
 	if csrPEM != nil {
 		csr, kt, err := a.parseCSR(csrPEM)
 		if err != nil {
-			return Issued{}, fmt.Errorf("renew %s: %w", serial, err)
+			return Issued{}, fmt.Errorf("renew %s: %w", old.Serial, err)
 		}
 		if cn := csr.Subject.CommonName; cn != "" && cn != old.CN {
-			return Issued{}, fmt.Errorf("renew %s: %w: the CSR is for CN %q, the certificate for %q", serial, ErrMalformed, cn, old.CN)
+			return Issued{}, fmt.Errorf("renew %s: %w: the CSR is for CN %q, the certificate for %q", old.Serial, ErrMalformed, cn, old.CN)
 		}
 		spec.pub, spec.csr, spec.kt, spec.src = csr.PublicKey, csr, kt, store.SourceSigned
 	} else {
@@ -56,7 +56,7 @@ func (a *Authority) Renew(serial string, ttl time.Duration, csrPEM []byte, actor
 		}
 		key, err := generateKey(kt, a.opts.rand)
 		if err != nil {
-			return Issued{}, fmt.Errorf("renew %s: generate %s key: %w", serial, kt, err)
+			return Issued{}, fmt.Errorf("renew %s: generate %s key: %w", old.Serial, kt, err)
 		}
 		if keyPEM, err = encodeKey(key); err != nil {
 			return Issued{}, err
@@ -65,7 +65,7 @@ func (a *Authority) Renew(serial string, ttl time.Duration, csrPEM []byte, actor
 	}
 	iss, err := a.issueLeaf(spec, actor)
 	if err != nil {
-		return Issued{}, fmt.Errorf("renew %s: %w", serial, err)
+		return Issued{}, fmt.Errorf("renew %s: %w", old.Serial, err)
 	}
 	iss.KeyPEM = keyPEM
 	return iss, nil

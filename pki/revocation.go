@@ -161,7 +161,7 @@ func (a *Authority) OCSP(reqDER []byte) ([]byte, error) {
 		ThisUpdate:   now.Add(-backdate).UTC(),
 		NextUpdate:   now.Add(OCSPValidity).UTC(),
 	}
-	c, err := a.st.GetCert(req.SerialNumber.Text(16))
+	c, err := a.st.GetCert(store.CertID(FormatSerial(req.SerialNumber), a.issuing.RawSubject))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:

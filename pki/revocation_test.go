@@ -88,7 +88,7 @@ func TestRevocationFollowsTheLifecycle(t *testing.T) {
 	}
 	for _, s := range steps {
 		if s.to != "" {
-			if _, err := a.Transition(iss.Cert.Serial, s.to, "test", "step", 0); err != nil {
+			if _, err := a.Transition(iss.Cert.ID, s.to, "test", "step", 0); err != nil {
 				t.Fatalf("%s: %v", s.name, err)
 			}
 		}
@@ -142,7 +142,7 @@ func TestSupersededIsPublishedAsSuch(t *testing.T) {
 	a, _ := pkitest.New(t)
 	old := pkitest.Issue(t, a, "dev-s")
 	leaf, issuer := relyingParty(t, a, old)
-	next, err := a.Renew(old.Cert.Serial, 0, nil, "test")
+	next, err := a.Renew(old.Cert.ID, 0, nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,11 @@ const snapshotShards = 256
 // entry is what the handshake needs to know about a stored certificate.
 type entry struct {
 	state store.State
-	fp    [32]byte // SHA-256 of the DER: a different certificate with the same serial is not this one
+	fp    [32]byte // SHA-256 of the DER: a different certificate with the same ID is not this one
 }
 
-// snapshot is the in-memory serial -> state map read at every handshake.
+// snapshot is the in-memory certificate ID (store.CertID) -> state map read
+// at every handshake.
 //
 // Concurrency contract: get is lock-free and wait-free (one atomic load and a
 // map read) and may run on any number of goroutines. Each shard's map is
@@ -46,7 +47,7 @@ func newSnapshot(certs map[string]entry) *snapshot {
 	return s
 }
 
-// shardOf hashes a serial with FNV-1a; imported serials need not be random.
+// shardOf hashes an ID with FNV-1a; imported serials need not be random.
 func shardOf(serial string) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(serial); i++ {

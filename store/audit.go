@@ -11,7 +11,7 @@ import (
 // AppendAudit appends a to the audit log and returns its sequence number.
 // At defaults to now.
 func (s *Store) AppendAudit(a AuditRecord) (uint64, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error { return appendAudit(tx, &a) })
+	err := s.update(func(tx *bolt.Tx) error { return appendAudit(tx, &a) })
 	if err != nil {
 		return 0, fmt.Errorf("append audit %s: %w", a.Action, err)
 	}
@@ -22,8 +22,12 @@ func (s *Store) AppendAudit(a AuditRecord) (uint64, error) {
 // the Seq of the last record returned as q.Before.
 func (s *Store) ListAudit(q AuditQuery) ([]AuditRecord, error) {
 	var out []AuditRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		k, v := c.Last()
 		if q.Before > 0 {
 			k, v = c.Seek(seqKey(q.Before))
@@ -40,9 +44,9 @@ func (s *Store) ListAudit(q AuditQuery) ([]AuditRecord, error) {
 			}
 			var a AuditRecord
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode audit %d: %w", binary.BigEndian.Uint64(k), err)
+				return fmt.Errorf("decode audit record %d: %w: %v", binary.BigEndian.Uint64(k), ErrCorrupt, err)
 			}
-			if q.Serial != "" && a.Serial != q.Serial {
+			if (q.Serial != "" && a.Serial != q.Serial) || (q.CertID != "" && a.CertID != q.CertID) {
 				continue
 			}
 			out = append(out, a)

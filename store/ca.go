@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -23,7 +22,7 @@ func (s *Store) PutCA(ca CA, audit AuditRecord) error {
 	if ca.ID == "" {
 		return fmt.Errorf("put CA %q: empty ID", ca.Subject)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCA)
 		if b.Get([]byte(ca.ID)) != nil {
 			return ErrExists
@@ -43,11 +42,15 @@ func (s *Store) PutCA(ca CA, audit AuditRecord) error {
 // and by AddedAt within a role.
 func (s *Store) ListCAs() ([]CA, error) {
 	var out []CA
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCA).ForEach(func(k, v []byte) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCA)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
 			var r caRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode CA %s: %w", k, err)
+			if err := decode(v, &r, "CA", k); err != nil {
+				return err
 			}
 			r.CA.KeyPEM = r.Key
 			out = append(out, r.CA)
@@ -69,12 +72,16 @@ func (s *Store) ListCAs() ([]CA, error) {
 // Settings returns the persisted settings; zero Settings when none were saved.
 func (s *Store) Settings() (Settings, error) {
 	var st Settings
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketSettings).Get(keySettings)
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettings)
+		if b == nil {
+			return nil
+		}
+		raw := b.Get(keySettings)
 		if raw == nil {
 			return nil
 		}
-		return json.Unmarshal(raw, &st)
+		return decode(raw, &st, "settings", keySettings)
 	})
 	if err != nil {
 		return Settings{}, fmt.Errorf("read settings: %w", err)
@@ -87,11 +94,11 @@ func (s *Store) Settings() (Settings, error) {
 // must be quick and must not call the store. An error from fn aborts the update.
 func (s *Store) UpdateSettings(fn func(*Settings) error, audit AuditRecord) (Settings, error) {
 	var st Settings
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSettings)
 		if raw := b.Get(keySettings); raw != nil {
-			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("decode: %w", err)
+			if err := decode(raw, &st, "settings", keySettings); err != nil {
+				return err
 			}
 		}
 		if err := fn(&st); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,22 +16,26 @@ const MinPrefix = 6
 // maxCandidates bounds the candidates listed in an AmbiguousError.
 const maxCandidates = 10
 
-// CreateCert stores a new certificate record and appends audit in the same
-// transaction. It returns an error wrapping ErrExists when the serial is taken.
-// Empty audit Serial and CN are filled from c.
+// CreateCert stores a new certificate record under c.ID and appends audit in
+// the same transaction. It returns an error wrapping ErrExists when the ID
+// (the issuer's serial) is taken. Empty audit Serial, CertID and CN are
+// filled from c.
 func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
-	if c.Serial == "" {
-		return errors.New("create certificate: empty serial")
+	if c.Serial == "" || c.ID == "" {
+		return errors.New("create certificate: empty serial or ID")
 	}
 	if audit.Serial == "" {
 		audit.Serial = c.Serial
 	}
+	if audit.CertID == "" {
+		audit.CertID = c.ID
+	}
 	if audit.CN == "" {
 		audit.CN = c.CN
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
-		key := []byte(c.Serial)
+		key := []byte(c.ID)
 		if b.Get(key) != nil {
 			return ErrExists
 		}
@@ -42,70 +45,100 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 		return appendAudit(tx, &audit)
 	})
 	if err != nil {
-		return fmt.Errorf("create certificate %s: %w", c.Serial, err)
+		return fmt.Errorf("create certificate %s: %w", c.ID, err)
 	}
 	return nil
 }
 
-// GetCert returns the certificate with the exact serial, or an error wrapping ErrNotFound.
-func (s *Store) GetCert(serial string) (Cert, error) {
+// GetCert returns the certificate with the exact ID, or an error wrapping ErrNotFound.
+func (s *Store) GetCert(id string) (Cert, error) {
 	var c Cert
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bucketCerts).Get([]byte(serial))
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return ErrNotFound
+		}
+		raw := b.Get([]byte(id))
 		if raw == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(raw, &c)
+		return decode(raw, &c, "certificate", []byte(id))
 	})
 	if err != nil {
-		return Cert{}, fmt.Errorf("get certificate %s: %w", serial, err)
+		return Cert{}, fmt.Errorf("get certificate %s: %w", id, err)
 	}
 	return c, nil
 }
 
-// ResolveSerial turns what an operator typed into a stored serial: the exact
-// serial, or a unique prefix of at least MinPrefix hex characters (any case).
-// Several matches yield an *AmbiguousError listing up to 10 candidates; none an
-// error wrapping ErrNotFound.
-func (s *Store) ResolveSerial(prefix string) (string, error) {
-	p := strings.ToLower(strings.TrimSpace(prefix))
-	if p == "" || strings.Trim(p, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("serial %q is not hexadecimal", prefix)
+// ResolveSerial turns what an operator typed into a certificate ID: an exact
+// ID, an exact serial, or a unique prefix of at least MinPrefix hex digits of
+// a serial. It is the one place that parses serial text: any case, with or
+// without the colons of openssl's -text output ("04:67:3C"), and an
+// odd-length serial also matches with the leading zero its old printing
+// dropped ("4673c" finds "04673c..."). A serial that two CAs issued, or a
+// prefix of several, yields an *AmbiguousError listing up to 10 candidate IDs
+// (each of which resolves); none an error wrapping ErrNotFound.
+func (s *Store) ResolveSerial(text string) (string, error) {
+	p := strings.ToLower(strings.Map(func(r rune) rune {
+		if r == ':' || r == ' ' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(text)))
+	serial, issuer, isID := strings.Cut(p, "/")
+	if serial == "" || strings.Trim(serial, "0123456789abcdef") != "" || strings.Trim(issuer, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("serial %q is not hexadecimal", text)
 	}
-	var matches []string
-	exact := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	forms := []string{serial}
+	if len(serial)%2 == 1 {
+		forms = append(forms, "0"+serial)
+	}
+	var exact, matches []string
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
-		if b.Get([]byte(p)) != nil {
-			exact = true
+		if b == nil {
 			return nil
 		}
-		if len(p) < MinPrefix {
+		if isID {
+			if b.Get([]byte(p)) != nil {
+				exact = []string{p}
+			}
 			return nil
 		}
 		c := b.Cursor()
-		for k, _ := c.Seek([]byte(p)); k != nil && bytes.HasPrefix(k, []byte(p)); k, _ = c.Next() {
-			matches = append(matches, string(k))
-			if len(matches) > maxCandidates {
-				break
+		for _, f := range forms {
+			// The IDs of serial f itself sort first ("/" sorts before hex
+			// digits), then the longer serials f prefixes.
+			for k, _ := c.Seek([]byte(f)); k != nil && bytes.HasPrefix(k, []byte(f)); k, _ = c.Next() {
+				if serialOfID(string(k)) == f {
+					exact = append(exact, string(k))
+					continue
+				}
+				if len(exact) > 0 || len(serial) < MinPrefix || len(matches) > maxCandidates {
+					break
+				}
+				matches = append(matches, string(k))
 			}
 		}
 		return nil
 	})
+	if len(exact) > 0 {
+		matches = exact // an exact serial wins over longer serials it prefixes
+	}
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("resolve serial %s: %w", prefix, err)
-	case exact:
-		return p, nil
-	case len(p) < MinPrefix:
-		return "", fmt.Errorf("serial prefix %q is too short: give at least %d hex characters", prefix, MinPrefix)
+		return "", fmt.Errorf("resolve serial %s: %w", text, err)
+	case isID && len(matches) == 0:
+		return "", fmt.Errorf("no certificate with ID %s: %w", text, ErrNotFound)
+	case len(matches) == 0 && len(serial) < MinPrefix:
+		return "", fmt.Errorf("serial prefix %q is too short: give at least %d hex characters", text, MinPrefix)
 	case len(matches) == 0:
-		return "", fmt.Errorf("no certificate with serial %s: %w", prefix, ErrNotFound)
+		return "", fmt.Errorf("no certificate with serial %s: %w", text, ErrNotFound)
 	case len(matches) > 1:
 		if len(matches) > maxCandidates {
 			matches = append(matches[:maxCandidates], "...")
 		}
-		return "", &AmbiguousError{Prefix: prefix, Candidates: matches}
+		return "", &AmbiguousError{Prefix: text, Candidates: matches}
 	}
 	return matches[0], nil
 }
@@ -117,18 +150,18 @@ type certHead struct {
 	State State  `json:"state"`
 }
 
-func (q CertQuery) match(raw []byte) (bool, error) {
+func (q CertQuery) match(key, raw []byte) (bool, error) {
 	if q.State == "" && q.CNPrefix == "" {
 		return true, nil
 	}
 	var h certHead
-	if err := json.Unmarshal(raw, &h); err != nil {
+	if err := decode(raw, &h, "certificate", key); err != nil {
 		return false, err
 	}
 	return (q.State == "" || h.State == q.State) && strings.HasPrefix(h.CN, q.CNPrefix), nil
 }
 
-// ListCerts returns certificates ordered by serial key that match q, at most
+// ListCerts returns certificates ordered by ID (serial, then issuer) that match q, at most
 // q.Limit of them, and the cursor for the next page: pass it as q.After. The
 // cursor is "" when no further match exists.
 func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
@@ -136,8 +169,12 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 		out  []Cert
 		next string
 	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketCerts).Cursor()
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		k, v := c.First()
 		if q.After != "" {
 			k, v = c.Seek([]byte(q.After))
@@ -146,20 +183,20 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			ok, err := q.match(v)
+			ok, err := q.match(k, v)
 			if err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+				return err
 			}
 			if !ok {
 				continue
 			}
 			if q.Limit > 0 && len(out) == q.Limit {
-				next = out[len(out)-1].Serial
+				next = out[len(out)-1].ID
 				return nil
 			}
 			var cert Cert
-			if err := json.Unmarshal(v, &cert); err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+			if err := decode(v, &cert, "certificate", k); err != nil {
+				return err
 			}
 			out = append(out, cert)
 		}
@@ -176,19 +213,19 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 // compare-and-swap: if the stored state is not from, it returns an error
 // wrapping ErrConflict naming the current state. Lifecycle rules are not
 // checked here; package pki owns them.
-func (s *Store) Transition(serial string, from, to State, audit AuditRecord) (Cert, error) {
+func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, error) {
 	if audit.At.IsZero() {
 		audit.At = time.Now()
 	}
 	var c Cert
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
-		raw := b.Get([]byte(serial))
+		raw := b.Get([]byte(id))
 		if raw == nil {
 			return ErrNotFound
 		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return fmt.Errorf("decode: %w", err)
+		if err := decode(raw, &c, "certificate", []byte(id)); err != nil {
+			return err
 		}
 		if c.State != from {
 			return fmt.Errorf("state is %s, expected %s: %w", c.State, from, ErrConflict)
@@ -200,35 +237,40 @@ func (s *Store) Transition(serial string, from, to State, audit AuditRecord) (Ce
 			c.FirstSeen = audit.At
 			c.LastSeen = audit.At
 		}
-		if err := putJSON(b, []byte(serial), c); err != nil {
+		if err := putJSON(b, []byte(id), c); err != nil {
 			return err
 		}
-		audit.Serial, audit.CN, audit.From, audit.To = serial, c.CN, from, to
+		audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, id, c.CN, from, to
 		return appendAudit(tx, &audit)
 	})
 	if err != nil {
-		return Cert{}, fmt.Errorf("transition certificate %s from %s to %s: %w", serial, from, to, err)
+		return Cert{}, fmt.Errorf("transition certificate %s from %s to %s: %w", id, from, to, err)
 	}
 	return c, nil
 }
 
 // CertState is the part of a certificate record the handshake snapshot needs.
 type CertState struct {
+	ID          string `json:"id"`
 	Serial      string `json:"serial"`
 	State       State  `json:"state"`
 	Fingerprint string `json:"fingerprint"`
 }
 
-// States returns the serial, state and fingerprint of every certificate, in
-// serial order, from one read transaction. Decoding only these fields makes
+// States returns the ID, serial, state and fingerprint of every certificate,
+// in ID order, from one read transaction. Decoding only these fields makes
 // loading the snapshot at start several times faster than listing records.
 func (s *Store) States() ([]CertState, error) {
 	var out []CertState
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCerts)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
 			var cs CertState
-			if err := json.Unmarshal(v, &cs); err != nil {
-				return fmt.Errorf("decode certificate %s: %w", k, err)
+			if err := decode(v, &cs, "certificate", k); err != nil {
+				return err
 			}
 			out = append(out, cs)
 			return nil

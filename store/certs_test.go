@@ -87,7 +87,7 @@ func TestTransitionConflict(t *testing.T) {
 
 func TestResolveSerial(t *testing.T) {
 	s := openTemp(t)
-	for _, serial := range []string{"3e8", "abcdef0123", "abcdef0456", "abcdee9999", "1234567890ab"} {
+	for _, serial := range []string{"03e8", "abcdef0123", "abcdef0456", "abcdee9999", "1234567890ab", "04673c77aa"} {
 		mustCreate(t, s, testCert(serial, "dev-"+serial))
 	}
 	for name, tc := range map[string]struct {
@@ -97,7 +97,12 @@ func TestResolveSerial(t *testing.T) {
 		errText   string
 	}{
 		"ok/exact":                 {in: "abcdef0123", want: "abcdef0123"},
-		"ok/exact-shorter-than-6":  {in: "3e8", want: "3e8"},
+		"ok/exact-shorter-than-6":  {in: "03e8", want: "03e8"},
+		"ok/old-form-exact":        {in: "3e8", want: "03e8"},
+		"ok/openssl-text-colons":   {in: "AB:CD:EF:01:23", want: "abcdef0123"},
+		"ok/openssl-serial-upper":  {in: "04673C77AA", want: "04673c77aa"},
+		"ok/old-form-prefix":       {in: "4673c77", want: "04673c77aa"},
+		"ok/odd-prefix":            {in: "04673c7", want: "04673c77aa"},
 		"ok/unique-prefix":         {in: "123456", want: "1234567890ab"},
 		"ok/uppercase":             {in: "ABCDEF04", want: "abcdef0456"},
 		"ok/surrounding-space":     {in: " 1234567 ", want: "1234567890ab"},
@@ -221,5 +226,36 @@ func TestStates(t *testing.T) {
 		if cs.Serial != fmt.Sprintf("%05x", i) || cs.State != want || cs.Fingerprint != strings.Repeat("0", 64) {
 			t.Fatalf("state %d: %+v", i, cs)
 		}
+	}
+}
+
+// Two CAs may issue the same serial: the records are distinct, the serial
+// alone is ambiguous and lists both IDs, and each ID resolves.
+func TestSameSerialFromTwoIssuers(t *testing.T) {
+	s := openTemp(t)
+	a, b := testCert("1004", "ours"), testCert("1004", "partner")
+	a.ID, b.ID = store.CertID("1004", []byte("issuer A")), store.CertID("1004", []byte("issuer B"))
+	mustCreate(t, s, a, b, testCert("100400", "longer"))
+	if a.ID == b.ID {
+		t.Fatal("two issuers, one ID")
+	}
+	_, err := s.ResolveSerial("1004")
+	var amb *store.AmbiguousError
+	if !errors.As(err, &amb) || len(amb.Candidates) != 2 {
+		t.Fatalf("ResolveSerial(1004) = %v, want both IDs (and not the longer serial)", err)
+	}
+	for _, c := range []store.Cert{a, b} {
+		if got, err := s.ResolveSerial(strings.ToUpper(c.ID)); err != nil || got != c.ID {
+			t.Fatalf("ResolveSerial(%s) = %q, %v", c.ID, got, err)
+		}
+	}
+	if _, err := s.Transition(b.ID, store.StateInactive, store.StateSuspended, store.AuditRecord{Action: "cert.suspend"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetCert(a.ID); got.State != store.StateInactive {
+		t.Fatalf("suspending the partner's 1004 changed ours: %s", got.State)
+	}
+	if recs, _ := s.ListAudit(store.AuditQuery{CertID: b.ID}); len(recs) != 2 || recs[0].CertID != b.ID {
+		t.Fatalf("audit by ID: %+v", recs)
 	}
 }

@@ -31,8 +31,9 @@ type boltMeta struct {
 	txid     uint64
 }
 
-// precheck validates the freelist page of an existing file before it is opened
-// read-write. bbolt panics on a damaged freelist half-way through Open, while
+// precheck refuses an empty or truncated file and validates the freelist page
+// of an existing file before it is opened. An empty file is not a new store:
+// bbolt would initialise it, and every device would meet a fresh CA. bbolt panics on a damaged freelist half-way through Open, while
 // its mmap keeps the file lock held for the life of the process; checking
 // first keeps such a file from ever reaching that code. The file is read under
 // a shared lock (a read-only open, which loads no freelist) so that a writer in
@@ -40,8 +41,11 @@ type boltMeta struct {
 // file, this reports ErrLocked.
 func precheck(path string, timeout time.Duration) error {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Size() == 0 {
+	if err != nil {
 		return nil // a new file: bbolt creates it
+	}
+	if fi.Size() == 0 {
+		return fmt.Errorf("open store %s: %w: the file is empty (0 bytes); restore a backup or remove it", path, ErrCorrupt)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	switch {
@@ -61,7 +65,7 @@ func precheck(path string, timeout time.Duration) error {
 	if fi, err = f.Stat(); err != nil {
 		return fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := checkFreelist(f, fi.Size()); err != nil {
+	if err := checkPages(f, fi.Size()); err != nil {
 		return fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, err)
 	}
 	return nil
@@ -88,9 +92,11 @@ func readMeta(r io.ReaderAt, off int64) (boltMeta, bool) {
 	}, true
 }
 
-// checkFreelist finds the meta page bbolt will use and checks that its
-// freelist page is a freelist whose page ids fit the page and the file.
-func checkFreelist(r io.ReaderAt, size int64) error {
+// checkPages finds the meta page bbolt will use and checks that the file
+// holds every page it counts (a truncated file would fault on the mmap at the
+// first read past its end) and that its freelist page is a freelist whose page
+// ids fit the page and the file.
+func checkPages(r io.ReaderAt, size int64) error {
 	m0, ok0 := readMeta(r, 0)
 	if !ok0 {
 		return nil // bbolt reports invalid meta pages itself
@@ -98,6 +104,9 @@ func checkFreelist(r io.ReaderAt, size int64) error {
 	m, ok1 := readMeta(r, int64(m0.pageSize))
 	if !ok1 || m0.txid > m.txid {
 		m = m0
+	}
+	if m.pageSize >= 1024 && m.pgid > uint64(size)/m.pageSize {
+		return fmt.Errorf("truncated: the file has %d bytes, its pages need %d", size, m.pgid*m.pageSize)
 	}
 	if m.freelist == noFreelist {
 		return nil

@@ -19,6 +19,8 @@ var (
 	ErrLocked = errors.New("store is locked by another process")
 	// ErrCorrupt means the file is not a Gatehouse database or is damaged.
 	ErrCorrupt = errors.New("store file is corrupt or not a gatehouse database")
+	// ErrNoStore means Open was told the store must exist and it does not.
+	ErrNoStore = errors.New("no gatehouse store")
 )
 
 // AmbiguousError is returned when a serial prefix matches more than one certificate.
@@ -57,7 +59,8 @@ const (
 
 // Cert is the stored record of a client certificate. It never holds a private key.
 type Cert struct {
-	Serial         string    `json:"serial"` // lowercase hex, no leading zeros
+	ID             string    `json:"id"`     // the record's key: serial and issuer, see CertID
+	Serial         string    `json:"serial"` // lowercase hex of the serial's bytes, leading zeros kept (pki.FormatSerial)
 	CN             string    `json:"cn"`
 	SANs           []string  `json:"sans,omitempty"`
 	Issuer         string    `json:"issuer"` // issuer common name
@@ -133,6 +136,7 @@ type AuditRecord struct {
 	Actor   string    `json:"actor"`  // OS user, "tui", or "broker" for automatic changes
 	Action  string    `json:"action"` // e.g. cert.create, cert.suspend, cert.activate, mtls.on, ca.trust
 	Serial  string    `json:"serial,omitempty"`
+	CertID  string    `json:"cert_id,omitempty"` // the certificate's ID (CertID) when Serial is set
 	CN      string    `json:"cn,omitempty"`
 	From    State     `json:"from,omitempty"`
 	To      State     `json:"to,omitempty"`
@@ -145,13 +149,14 @@ type AuditRecord struct {
 type CertQuery struct {
 	State    State  // only this stored state
 	CNPrefix string // only CNs starting with this
-	After    string // cursor: return serials strictly after this one
+	After    string // cursor: return certificates whose ID sorts strictly after this one
 	Limit    int    // at most this many; 0 means no limit
 }
 
 // AuditQuery selects audit records for ListAudit, newest first.
 type AuditQuery struct {
-	Serial string // only records about this serial
+	Serial string // only records about this serial (of any issuer)
+	CertID string // only records about this certificate (see CertID)
 	Before uint64 // cursor: only records with Seq < Before; 0 means from the newest
 	Limit  int    // at most this many; 0 means no limit
 }

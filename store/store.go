@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -51,12 +52,22 @@ var (
 type Options struct {
 	// Timeout bounds the wait for the file lock; DefaultTimeout when zero.
 	Timeout time.Duration
+	// MustExist refuses a missing file with an error wrapping ErrNoStore
+	// instead of creating a new, empty store.
+	MustExist bool
+	// ReadOnly opens an existing store without ever writing to it: bbolt
+	// takes a shared lock, no bucket is created and no migration runs, so the
+	// file's bytes stay as they were. It implies MustExist, and a store whose
+	// schema is older than SchemaVersion is refused with a message saying how
+	// to upgrade it. Write methods then fail.
+	ReadOnly bool
 }
 
 // Store is an open Gatehouse database.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db       *bolt.DB
+	path     string
+	readOnly bool
 }
 
 // lockedError names the locked file while matching ErrLocked with errors.Is.
@@ -71,30 +82,44 @@ func (e *lockedError) Error() string {
 func (e *lockedError) Is(target error) bool { return target == ErrLocked }
 
 // Open opens or creates the database at path. It creates the parent directory
-// (0700) and the file (0600) when missing and all buckets in one transaction.
-// A file held by another process yields an error wrapping ErrLocked; a damaged
-// or foreign file yields an error wrapping ErrCorrupt, never a panic.
+// (0700) and the file (0600) when missing (unless opts say it must exist) and
+// all buckets in one transaction, then runs the pending migrations. A file
+// held by another process yields an error wrapping ErrLocked; a damaged,
+// empty, truncated or foreign file yields an error wrapping ErrCorrupt, never
+// a panic and never a fresh store.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if opts.MustExist || opts.ReadOnly {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open store %s: %w", path, ErrNoStore)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db, err := openBolt(path, opts.Timeout)
+	db, err := openBolt(path, opts.Timeout, opts.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
-	if err := initSchema(db, path); err != nil {
+	if opts.ReadOnly {
+		err = checkReadable(db, path)
+	} else {
+		err = initSchema(db, path)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, readOnly: opts.ReadOnly}, nil
 }
+
+// ReadOnly reports whether the store was opened with Options.ReadOnly.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // openBolt opens the bbolt file, converting bbolt's errors and panics on
 // damaged files into ErrLocked or ErrCorrupt.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	var file *os.File
 	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
@@ -115,7 +140,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	if err := precheck(path, timeout); err != nil {
 		return nil, err
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile, ReadOnly: readOnly})
 	switch {
 	case err == nil && replaced(path, file):
 		_ = db.Close()
@@ -135,41 +160,60 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 // initSchema validates the meta bucket and creates missing buckets in one
 // transaction. It is the first transaction on a file, so it also converts
 // bbolt panics on damaged pages into ErrCorrupt.
-func initSchema(db *bolt.DB, path string) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
-		}
-	}()
-	return db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			foreign := false
-			if err := tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil }); err != nil {
+func initSchema(db *bolt.DB, path string) error {
+	return guard(path, func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if meta == nil {
+				foreign := false
+				if err := tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil }); err != nil {
+					return err
+				}
+				if foreign {
+					return fmt.Errorf("open store %s: %w: bbolt file without a gatehouse meta bucket", path, ErrCorrupt)
+				}
+				m, err := tx.CreateBucket(bucketMeta)
+				if err != nil {
+					return fmt.Errorf("open store %s: create meta bucket: %w", path, err)
+				}
+				if err := m.Put(keySchema, []byte("1")); err != nil {
+					return fmt.Errorf("open store %s: write schema version: %w", path, err)
+				}
+			}
+			version, err := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), path)
+			if err != nil {
 				return err
 			}
-			if foreign {
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
+				}
+			}
+			return migrate(tx, version, path)
+		})
+	})
+}
+
+// checkReadable is initSchema for a read-only open: it validates the meta
+// bucket and schema version and changes nothing. Readers tolerate missing
+// buckets, but an older schema is refused: its records are laid out as this
+// build no longer reads them, and only a read-write open migrates.
+func checkReadable(db *bolt.DB, path string) error {
+	return guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if meta == nil {
 				return fmt.Errorf("open store %s: %w: bbolt file without a gatehouse meta bucket", path, ErrCorrupt)
 			}
-			m, err := tx.CreateBucket(bucketMeta)
+			version, err := checkSchema(meta.Get(keySchema), path)
 			if err != nil {
-				return fmt.Errorf("open store %s: create meta bucket: %w", path, err)
+				return err
 			}
-			if err := m.Put(keySchema, []byte("1")); err != nil {
-				return fmt.Errorf("open store %s: write schema version: %w", path, err)
+			if version < SchemaVersion {
+				return fmt.Errorf("open store %s: schema version %d is older than this gatehouse's (%d): run 'gatehouse init' or 'gatehouse serve' once to upgrade it", path, version, SchemaVersion)
 			}
-		}
-		version, err := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), path)
-		if err != nil {
-			return err
-		}
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
-			}
-		}
-		return migrate(tx, version, path)
+			return nil
+		})
 	})
 }
 

@@ -34,7 +34,7 @@ func newCAExport(g *globals) *cobra.Command {
 terminal's "get root certificate". Only the public certificate leaves the store.`,
 		Example: "  gatehouse ca export --out ca.pem",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if out != "" {
 				if err := app.WriteRootPEM(cmd.Context(), svc, out); err != nil {
 					return err
@@ -91,7 +91,7 @@ device has proved it holds the key). Switch later with 'gatehouse ca strict'.`,
 				return g.printJSON(cas)
 			}
 			for _, ca := range cas {
-				fmt.Fprintf(g.stdout, "trusted %s (%s), %s\n", ca.Subject, ca.ID[:16], caMode(ca))
+				printf(g.stdout, "trusted %s (%s), %s\n", ca.Subject, ca.ID[:16], caMode(ca))
 			}
 			return nil
 		},
@@ -167,7 +167,7 @@ func newCAList(g *globals) *cobra.Command {
 		Short:   "List the root, issuing and trusted CAs",
 		Example: "  gatehouse ca list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			cas, err := svc.ListCAs(cmd.Context())
 			if err != nil {
 				return err

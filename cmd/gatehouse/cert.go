@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -52,6 +55,14 @@ does not keep it. Prints the serial on stdout.`,
 			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
 				return usageErr{errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
 			}
+			// Checked here too, so that a bad flag is a usage error whatever
+			// state the store is in.
+			if _, err := pki.ParseTTL(req.TTL); err != nil {
+				return usageErr{err}
+			}
+			if _, err := pki.ParseKeyType(req.KeyType); err != nil {
+				return usageErr{err}
+			}
 			svc, done, err := g.service()
 			if err != nil {
 				return err
@@ -68,10 +79,10 @@ does not keep it. Prints the serial on stdout.`,
 				}{app.CertView{Cert: res.Cert}, res.Files})
 			}
 			fmt.Fprintln(g.stdout, res.Cert.Serial)
-			fmt.Fprintf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse: %s is its only copy\n",
+			printf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse: %s is its only copy\n",
 				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "), res.Files[len(res.Files)-1])
 			if res.Warning != "" {
-				fmt.Fprintln(g.stderr, "warning: "+res.Warning)
+				printf(g.stderr, "warning: %s\n", res.Warning)
 			}
 			return nil
 		},
@@ -86,6 +97,7 @@ does not keep it. Prints the serial on stdout.`,
 
 func newCertSign(g *globals) *cobra.Command {
 	var csrFile, ttl, out string
+	var force bool
 	c := &cobra.Command{
 		Use:   "sign --csr FILE",
 		Short: "Sign a device's CSR; the device keeps its private key",
@@ -99,6 +111,11 @@ func newCertSign(g *globals) *cobra.Command {
 			csr, err := os.ReadFile(csrFile)
 			if err != nil {
 				return fmt.Errorf("read CSR: %w", err)
+			}
+			if out != "" { // before signing: a refusal must not leave a signed record behind
+				if err := checkOut(out, force); err != nil {
+					return err
+				}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -120,14 +137,26 @@ func newCertSign(g *globals) *cobra.Command {
 				return fmt.Errorf("write certificate chain: %w", err)
 			}
 			fmt.Fprintln(g.stdout, b.Cert.Serial)
-			fmt.Fprintf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
+			printf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&csrFile, "csr", "", "PEM certificate signing request")
 	c.Flags().StringVar(&ttl, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
 	c.Flags().StringVar(&out, "out", "", "write the chain to FILE instead of stdout")
+	c.Flags().BoolVar(&force, "force", false, "overwrite an existing --out file")
 	return c
+}
+
+// checkOut refuses an existing file without force and proves that its
+// directory is writable, before anything is issued.
+func checkOut(path string, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s already exists: choose another --out or use --force to overwrite", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	return pki.CheckWritable(filepath.Dir(path))
 }
 
 func newCertImport(g *globals) *cobra.Command {
@@ -173,7 +202,7 @@ func newCertList(g *globals) *cobra.Command {
 			st, err = parseState(state)
 			return err
 		},
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			certs, err := svc.ListCerts(cmd.Context(), st)
 			if err != nil {
 				return err
@@ -207,7 +236,7 @@ func newCertShow(g *globals) *cobra.Command {
 		Example:           "  gatehouse cert show 3f2a9c",
 		Args:              exactArgs(1, "show needs one SERIAL (a unique prefix of 6+ hex characters will do)"),
 		ValidArgsFunction: g.completeSerials,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			serials, err := resolve(cmd.Context(), svc, args)
 			if err != nil {
 				return err
@@ -226,15 +255,15 @@ func newCertShow(g *globals) *cobra.Command {
 
 func printDetail(g *globals, d app.CertDetail) error {
 	w := g.stdout
-	fmt.Fprintf(w, "Serial:       %s\nCN:           %s\nState:        %s\n", d.Serial, d.CN, d.DisplayState(time.Now()))
+	printf(w, "Serial:       %s\nID:           %s\nCN:           %s\nState:        %s\n", d.Serial, d.ID, d.CN, d.DisplayState(time.Now()))
 	if len(d.SANs) > 0 {
-		fmt.Fprintf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
+		printf(w, "SANs:         %s\n", strings.Join(d.SANs, ", "))
 	}
-	fmt.Fprintf(w, "Issuer:       %s\nSource:       %s\nValid:        %s .. %s\nFingerprint:  %s\nFirst seen:   %s\nLast seen:    %s\n",
-		d.Issuer, d.Source, when(d.NotBefore), when(d.NotAfter), d.Fingerprint, when(d.FirstSeen), when(d.LastSeen))
+	printf(w, "Issuer:       %s\nSource:       %s\nValid:        %s .. %s\nFingerprint:  %s\nFirst seen:   %s\nLast seen:    %s\n",
+		d.Issuer, string(d.Source), when(d.NotBefore), when(d.NotAfter), d.Fingerprint, when(d.FirstSeen), when(d.LastSeen))
 	fmt.Fprintf(w, "Sessions:     %d\n", len(d.LiveSessions))
 	for _, s := range d.LiveSessions {
-		fmt.Fprintf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
+		printf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
 	}
 	fmt.Fprintln(w, "History:")
 	for _, h := range d.History {
@@ -245,7 +274,7 @@ func printDetail(g *globals, d app.CertDetail) error {
 		if h.Reason != "" {
 			line += "  (" + h.Reason + ")"
 		}
-		fmt.Fprintln(w, line)
+		printf(w, "%s\n", line)
 	}
 	return nil
 }
@@ -274,6 +303,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				return err
 			}
 			type result struct {
+				ID      string      `json:"id"`
 				Serial  string      `json:"serial"`
 				CN      string      `json:"cn"`
 				State   store.State `json:"state"`
@@ -286,7 +316,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.use, s, err)
 				}
-				res := result{r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped, nil}
+				res := result{r.Cert.ID, r.Cert.Serial, r.Cert.CN, r.Cert.State, r.Dropped, nil}
 				line := fmt.Sprintf("%s %s (%s), dropped %d %s", t.past, r.Cert.CN, r.Cert.Serial, r.Dropped, plural(r.Dropped, "session"))
 				if purge {
 					// After the transition: its sessions are gone and cannot set new ones.
@@ -299,7 +329,7 @@ func newCertTransition(g *globals, t transition) *cobra.Command {
 				}
 				results = append(results, res)
 				if !g.json {
-					fmt.Fprintln(g.stdout, line)
+					printf(g.stdout, "%s\n", line)
 				}
 			}
 			if g.json {
@@ -335,7 +365,7 @@ func exactArgs(n int, msg string) cobra.PositionalArgs {
 // completeSerials offers the serials of known certificates, with their CN and
 // state as descriptions, for shell completion.
 func (g *globals) completeSerials(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-	svc, done, err := g.service()
+	svc, done, err := g.serviceFor(app.AccessReadOnly)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -37,6 +37,15 @@ func mustGH(t *testing.T, data string, args ...string) string {
 	return out
 }
 
+// initData returns a new data directory holding a store made by
+// 'gatehouse init': no other command creates one.
+func initData(t *testing.T) string {
+	t.Helper()
+	data := t.TempDir()
+	mustGH(t, data, "init")
+	return data
+}
+
 // startTestDaemon runs a daemon on loopback ports for data dir until the test ends.
 func startTestDaemon(t *testing.T, data, actor string) *daemon {
 	t.Helper()
@@ -50,7 +59,7 @@ func startTestDaemon(t *testing.T, data, actor string) *daemon {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	tests := map[string]struct {
 		args []string
 		want string
@@ -72,8 +81,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, exitUsage, out, errOut)
 			}
-			if !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") > 2 {
-				t.Fatalf("stderr %q lacks %q or is not one line plus a hint", errOut, tc.want)
+			if !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--help") {
+				t.Fatalf("stderr %q lacks %q or is not one line with a hint", errOut, tc.want)
 			}
 		})
 	}
@@ -156,7 +165,7 @@ func lifecycle(t *testing.T, data string) {
 }
 
 func TestLifecycleWithoutDaemon(t *testing.T) {
-	lifecycle(t, t.TempDir())
+	lifecycle(t, initData(t))
 }
 
 func TestLifecycleThroughDaemon(t *testing.T) {
@@ -169,14 +178,13 @@ func TestLifecycleThroughDaemon(t *testing.T) {
 }
 
 func TestAmbiguousPrefixListsCandidates(t *testing.T) {
-	data := t.TempDir()
-	mustGH(t, data, "ca", "list") // creates the store
+	data := initData(t)
 	st, err := store.Open(filepath.Join(data, app.DBFile), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, serial := range []string{"abcdef01", "abcdef02"} {
-		c := store.Cert{Serial: serial, CN: serial, State: store.StateInactive, NotAfter: time.Now().Add(time.Hour), Fingerprint: strings.Repeat(serial[6:], 32)}
+		c := store.Cert{ID: store.CertID(serial, []byte("issuer")), Serial: serial, CN: serial, State: store.StateInactive, NotAfter: time.Now().Add(time.Hour), Fingerprint: strings.Repeat(serial[6:], 32)}
 		if err := st.CreateCert(c, store.AuditRecord{Action: "test"}); err != nil {
 			t.Fatal(err)
 		}
@@ -190,8 +198,7 @@ func TestAmbiguousPrefixListsCandidates(t *testing.T) {
 
 func TestStoreProblemsAreExplained(t *testing.T) {
 	t.Run("fail/locked", func(t *testing.T) {
-		data := t.TempDir()
-		mustGH(t, data, "ca", "list")
+		data := initData(t)
 		st, err := store.Open(filepath.Join(data, app.DBFile), store.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -220,7 +227,7 @@ func TestStoreProblemsAreExplained(t *testing.T) {
 		data := t.TempDir()
 		os.Chmod(data, 0o755)
 		os.WriteFile(filepath.Join(data, "notes.txt"), nil, 0o644) // someone else's directory
-		_, errOut, code := gh(t, data, "cert", "list")
+		_, errOut, code := gh(t, data, "init")
 		if code != exitError || !strings.Contains(errOut, "chmod 700") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -231,7 +238,7 @@ func TestStoreProblemsAreExplained(t *testing.T) {
 	t.Run("fail/data dir under a file", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "file")
 		os.WriteFile(file, nil, 0o600)
-		_, errOut, code := gh(t, filepath.Join(file, "data"), "cert", "list")
+		_, errOut, code := gh(t, filepath.Join(file, "data"), "init")
 		if code != exitError || !strings.Contains(errOut, "data dir") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -239,8 +246,7 @@ func TestStoreProblemsAreExplained(t *testing.T) {
 }
 
 func TestStaleSocketIsRemoved(t *testing.T) {
-	data := t.TempDir()
-	mustGH(t, data, "ca", "list")
+	data := initData(t)
 	sock := filepath.Join(data, admin.SocketName)
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -270,7 +276,7 @@ func TestServeRefusesBusyAddress(t *testing.T) {
 func TestEmptyDataDirIsMadePrivate(t *testing.T) {
 	data := t.TempDir()
 	os.Chmod(data, 0o755)
-	mustGH(t, data, "cert", "list")
+	mustGH(t, data, "init")
 	if fi, _ := os.Stat(data); fi.Mode().Perm() != 0o700 {
 		t.Fatalf("mode %v, want 0700", fi.Mode().Perm())
 	}
@@ -318,7 +324,7 @@ func TestEveryCommandHasHelpWithAnExample(t *testing.T) {
 }
 
 func TestBadCommonNamesAndLifetimes(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	tests := map[string]struct {
 		args []string
 		code int
@@ -394,14 +400,14 @@ func TestJSONContracts(t *testing.T) {
 }
 
 func TestFollowingEventsNeedsADaemon(t *testing.T) {
-	_, errOut, code := gh(t, t.TempDir(), "events", "--follow")
+	_, errOut, code := gh(t, initData(t), "events", "--follow")
 	if code != exitError || !strings.Contains(errOut, "no daemon") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
 
 func TestCAExport(t *testing.T) {
-	data, out := t.TempDir(), filepath.Join(t.TempDir(), "ca.pem")
+	data, out := initData(t), filepath.Join(t.TempDir(), "ca.pem")
 	pem := mustGH(t, data, "ca", "export")
 	if !strings.HasPrefix(pem, "-----BEGIN CERTIFICATE-----") || strings.Count(pem, "BEGIN") != 1 {
 		t.Fatalf("ca export printed:\n%s", pem)
@@ -416,7 +422,7 @@ func TestCAExport(t *testing.T) {
 }
 
 func TestSerialCompletion(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "d")))
 	out := mustGH(t, data, "__complete", "cert", "suspend", serial[:3])
 	if !strings.Contains(out, serial+"\tdev1 (inactive)") {
@@ -427,7 +433,7 @@ func TestSerialCompletion(t *testing.T) {
 func TestBackupWhileServingAndWithout(t *testing.T) {
 	for name, withDaemon := range map[string]bool{"ok/offline": false, "ok/through daemon": true} {
 		t.Run(name, func(t *testing.T) {
-			data, dir := t.TempDir(), t.TempDir()
+			data, dir := initData(t), t.TempDir()
 			if withDaemon {
 				startTestDaemon(t, data, "")
 			}
@@ -445,7 +451,11 @@ func TestBackupWhileServingAndWithout(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if c, err := st.GetCert(serial); err != nil || c.CN != "kept" {
+			id, err := st.ResolveSerial(serial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, err := st.GetCert(id); err != nil || c.CN != "kept" {
 				t.Fatalf("backup lacks the certificate: %v %v", c, err)
 			}
 			recs, _ := st.ListAudit(store.AuditQuery{Limit: 1})

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 func newMTLS(g *globals) *cobra.Command {
@@ -37,7 +38,7 @@ TLS: presented certificates are still checked, clients without one connect.`,
 		Short:   "Show each transport and whether client-cert auth is on",
 		Example: "  gatehouse mtls status --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ts, err := svc.Transports(cmd.Context())
 			if err != nil {
 				return err
@@ -131,7 +132,7 @@ func newConn(g *globals) *cobra.Command {
 		Short:   "List live connections",
 		Example: "  gatehouse conn list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ss, err := svc.Sessions(cmd.Context())
 			if err != nil {
 				return err
@@ -172,7 +173,7 @@ func printEvent(g *globals, e broker.Event) {
 	if e.Reason != "" {
 		line += "  (" + e.Reason + ")"
 	}
-	fmt.Fprintln(g.stdout, line)
+	fmt.Fprintln(g.stdout, termsafe.Clean(line))
 }
 
 func newAudit(g *globals) *cobra.Command {
@@ -182,13 +183,13 @@ func newAudit(g *globals) *cobra.Command {
 		Short:   "Show the audit log of admin actions, newest first",
 		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if q.Serial != "" {
 				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
 				if err != nil {
 					return err
 				}
-				q.Serial = s[0]
+				q.Serial, q.CertID = "", s[0]
 			}
 			recs, err := svc.Audit(cmd.Context(), q)
 			if err != nil {

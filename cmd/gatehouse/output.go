@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // printJSON writes v as indented JSON to stdout.
@@ -20,14 +23,32 @@ func (g *globals) printJSON(v any) error {
 	return nil
 }
 
-// table writes rows under a header, aligned in columns.
+// table writes rows under a header, aligned in columns. Every cell is
+// escaped: CNs, SANs, client IDs and reasons come from devices.
 func (g *globals) table(header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = termsafe.Clean(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// printf is fmt.Fprintf for text output with every string argument escaped
+// by termsafe.Clean, so that text a certificate or a client chose cannot move
+// the cursor, recolour or clear the operator's terminal. JSON output never
+// goes through it: it stays exact.
+func printf(w io.Writer, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = termsafe.Clean(s)
+		}
+	}
+	fmt.Fprintf(w, format, args...)
 }
 
 // when formats a timestamp for tables; zero reads as "never".

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Exit codes of the command-line contract.
@@ -50,11 +51,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "gatehouse: "+oneLine(err))
 	if isUsage(err) {
-		fmt.Fprintln(stderr, "run 'gatehouse --help' for usage")
+		fmt.Fprintln(stderr, "gatehouse: "+oneLine(err)+" (see 'gatehouse --help')")
 		return exitUsage
 	}
+	fmt.Fprintln(stderr, "gatehouse: "+oneLine(err))
 	return exitError
 }
 
@@ -65,8 +66,11 @@ func isUsage(err error) bool {
 		strings.HasPrefix(err.Error(), "unknown shorthand flag")
 }
 
-// oneLine keeps error output to a single line, as scripts expect.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+// oneLine keeps error output to a single line, as scripts expect, with any
+// control or bidi character a certificate or client put in it escaped.
+func oneLine(err error) string {
+	return termsafe.Clean(strings.Join(strings.Fields(err.Error()), " "))
+}
 
 func newRoot(g *globals) *cobra.Command {
 	var bf brokerFlags
@@ -97,7 +101,8 @@ the data directory if one runs, otherwise with an in-process broker.`,
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&g.caPassFile, "ca-passphrase-file", "", "file with the passphrase of encrypted CA keys (default $"+passphraseEnv+" or the systemd credential "+passphraseCredential+")")
 	bf.register(root)
-	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newConfig(g))
+	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newConfig(g),
+		newInit(g), newDoctor(g))
 	markUsage(root)
 	return root
 }
@@ -119,9 +124,16 @@ func (g *globals) dataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "gatehouse"), nil
 }
 
-// service connects to the daemon serving the data directory, or opens the
-// store directly when none runs. The returned func releases it.
+// service connects to the daemon serving the data directory, or opens its
+// existing store read-write when none runs; it never creates a store. The
+// returned func releases it.
 func (g *globals) service() (app.Service, func(), error) {
+	return g.serviceFor(app.AccessExisting)
+}
+
+// serviceFor is service with the store opened as access says when no daemon
+// runs: read-only commands pass app.AccessReadOnly and leave the file as is.
+func (g *globals) serviceFor(access app.Access) (app.Service, func(), error) {
 	dir, err := g.dataDir()
 	if err != nil {
 		return nil, nil, err
@@ -137,7 +149,7 @@ func (g *globals) service() (app.Service, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := openApp(dir, admin.CurrentUser(), &app.Config{CAPassphrase: pass})
+	a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: access, Logger: warnLogger(g.stderr), CAPassphrase: pass})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,10 +215,20 @@ func markUsage(c *cobra.Command) {
 }
 
 // withService adapts fn into a cobra RunE that first connects to the daemon
-// (or opens the store) and releases it afterwards.
+// (or opens the existing store) and releases it afterwards.
 func (g *globals) withService(fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
+	return g.runWith(app.AccessExisting, fn)
+}
+
+// withReader is withService for commands that only read: without a daemon
+// the store is opened read-only and its bytes stay unchanged.
+func (g *globals) withReader(fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
+	return g.runWith(app.AccessReadOnly, fn)
+}
+
+func (g *globals) runWith(access app.Access, fn func(cmd *cobra.Command, svc app.Service, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		svc, done, err := g.service()
+		svc, done, err := g.serviceFor(access)
 		if err != nil {
 			return err
 		}

@@ -59,6 +59,13 @@ expect_exit 2 gh cert create --cn bad --ttl 5x --out "$WORK/bad"
 expect_exit 2 gh cert list --state sleeping
 ok "usage errors exit 2 with a message"
 
+# --- no command but serve, the TUI, demo and init creates a store
+expect_exit 1 gh cert list
+grep -q "gatehouse init" "$WORK/err" || fail "a missing store is not explained: $(cat "$WORK/err")"
+[ "$(wc -l <"$WORK/err")" = 1 ] || fail "a missing store takes more than one line"
+[ ! -e "$DATA" ] || fail "cert list created the data directory"
+ok "commands on a data directory without a store fail in one line naming 'gatehouse init'"
+
 # --- start the daemon on free loopback ports
 "$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 \
 	--ssh 127.0.0.1:0 --http 127.0.0.1:0 >"$WORK/serve.log" 2>&1 &
@@ -332,6 +339,12 @@ expect_exit 1 gh --ca-passphrase-file "$WORK/wrong" cert list
 gh --ca-passphrase-file "$WORK/pass" cert list --json | grep -q "$SERIAL" || fail "the passphrase does not open the store"
 export GATEHOUSE_CA_PASSPHRASE_FILE="$WORK/pass" # for the rest of the suite
 ok "ca passphrase set encrypts the CA keys; a missing or wrong passphrase is one line, exit 1"
+# --- read-only commands leave the store's bytes as they were; doctor checks it
+sum_before=$(sha256sum <"$DATA/gatehouse.db")
+gh cert list >/dev/null; gh audit >/dev/null; gh ca list >/dev/null; gh events >/dev/null
+gh doctor | grep -q "the store is healthy" || fail "doctor: $(gh doctor 2>&1)"
+[ "$(sha256sum <"$DATA/gatehouse.db")" = "$sum_before" ] || fail "a read-only command changed the store"
+ok "cert list, audit, ca list, events and doctor leave the store file unchanged"
 
 # --- with no daemon the TUI runs the broker in-process, and quitting stops it
 $TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA --mqtts 127.0.0.1:0 --wss 127.0.0.1:0"

@@ -174,7 +174,7 @@ func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (
 
 // History implements ui.Backend.
 func (c *Client) History(ctx context.Context, serial string) ([]store.AuditRecord, error) {
-	return c.Audit(ctx, store.AuditQuery{Serial: serial})
+	return c.Audit(ctx, store.AuditQuery{CertID: serial})
 }
 
 // ExportCA implements ui.Backend.
@@ -318,6 +318,9 @@ func (c *Client) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRe
 	v := url.Values{}
 	if q.Serial != "" {
 		v.Set("serial", q.Serial)
+	}
+	if q.CertID != "" {
+		v.Set("cert_id", q.CertID)
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))

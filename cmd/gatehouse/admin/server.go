@@ -158,7 +158,7 @@ func (s *Server) routes() *http.ServeMux {
 	}))
 	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/audit", get(func(r *http.Request) ([]store.AuditRecord, error) {
-		q := store.AuditQuery{Serial: r.URL.Query().Get("serial")}
+		q := store.AuditQuery{Serial: r.URL.Query().Get("serial"), CertID: r.URL.Query().Get("cert_id")}
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
 			if err != nil || n < 0 {

@@ -34,6 +34,9 @@ type Config struct {
 	CAPassphrase []byte
 	// Events bounds the persisted event log; nil means DefaultEventRetention.
 	Events *store.EventRetention
+	// Access says whether Open may create the store and whether it writes
+	// to it; the zero value creates (serve, the TUI, demo, init).
+	Access Access
 }
 
 // BrokerConfig configures the embedded broker.
@@ -87,7 +90,10 @@ type App struct {
 	bcfg BrokerConfig
 }
 
-// Open opens (creating on first use) the data directory and the store.
+// Open opens the data directory and the store, creating them on first use
+// when cfg.Access allows it; otherwise a missing store is an error wrapping
+// ErrNoStore. A store file open to other users is tightened (logged as a
+// warning) or refused, see PrivateFile.
 func Open(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -95,10 +101,26 @@ func Open(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	path := filepath.Join(cfg.DataDir, DBFile)
+	if cfg.Access != AccessCreate {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, noStoreError(cfg.DataDir)
+		}
+	}
 	if err := PrivateDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Timeout: time.Second})
+	warning, err := PrivateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		cfg.Logger.Warn(warning)
+	}
+	st, err := store.Open(path, store.Options{Timeout: time.Second, MustExist: cfg.Access != AccessCreate, ReadOnly: cfg.Access == AccessReadOnly})
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, noStoreError(cfg.DataDir) // removed since the first look
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +206,7 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	if rec.Reason != "" {
 		reason += ": " + rec.Reason
 	}
-	a.emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CN: c.CN})
+	a.emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CertID: c.ID, CN: c.CN})
 }
 
 // emit is where every event passes: the broker's, lifecycle changes and

@@ -10,6 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -40,7 +41,7 @@ func serverSerial(t *testing.T, a *App, addr string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+	return pki.FormatSerial(conn.ConnectionState().PeerCertificates[0].SerialNumber)
 }
 
 func TestRotateServerCertWithoutRestart(t *testing.T) {
@@ -138,9 +139,9 @@ func TestPublishedTelemetryReachesTheSnapshot(t *testing.T) {
 func TestLastSeenFollowsSessionsWithoutWrites(t *testing.T) {
 	var l lastSeen
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := store.Cert{Serial: "ab12cd", LastSeen: t0}
-	l.observe(broker.Event{At: t0.Add(time.Hour), Type: broker.EventDisconnected, Serial: "ab12cd"})
-	l.observe(broker.Event{At: t0.Add(2 * time.Hour), Type: broker.EventRefused, Serial: "ab12cd"})
+	c := store.Cert{ID: "ab12cd/01", Serial: "ab12cd", LastSeen: t0}
+	l.observe(broker.Event{At: t0.Add(time.Hour), Type: broker.EventDisconnected, Serial: "ab12cd", CertID: "ab12cd/01"})
+	l.observe(broker.Event{At: t0.Add(2 * time.Hour), Type: broker.EventRefused, Serial: "ab12cd", CertID: "ab12cd/01"})
 	l.overlay(&c, 0, t0.Add(3*time.Hour))
 	if !c.LastSeen.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("last seen %v, want the disconnect, not the refusal", c.LastSeen)

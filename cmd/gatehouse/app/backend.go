@@ -28,10 +28,10 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		return ui.Snapshot{}, fmt.Errorf("list CAs: %w", err)
 	}
 	sessions := a.liveSessions()
-	live := countBySerial(sessions)
+	live := countByCert(sessions)
 	now := a.now()
 	for i := range certs {
-		a.seen.overlay(&certs[i], live[certs[i].Serial], now)
+		a.seen.overlay(&certs[i], live[certs[i].ID], now)
 	}
 	transports, _ := a.Transports(ctx)
 	recent := a.hub.Recent()

@@ -21,7 +21,8 @@ func BenchmarkSnapshot(b *testing.B) {
 	now := time.Now()
 	pem := "-----BEGIN CERTIFICATE-----\n" + strings.Repeat("MIIB", 150) + "\n-----END CERTIFICATE-----\n"
 	for i := range 10_000 {
-		c := store.Cert{Serial: fmt.Sprintf("%032x", i+1), CN: fmt.Sprintf("device-%d", i), State: store.StateActive,
+		serial := fmt.Sprintf("%032x", i+1)
+		c := store.Cert{ID: store.CertID(serial, []byte("issuer")), Serial: serial, CN: fmt.Sprintf("device-%d", i), State: store.StateActive,
 			NotBefore: now, NotAfter: now.Add(time.Hour), Fingerprint: strings.Repeat("ab", 32), CertPEM: pem}
 		if err := a.st.CreateCert(c, store.AuditRecord{Action: "bench"}); err != nil {
 			b.Fatal(err)

@@ -24,17 +24,18 @@ var ErrUsage = errors.New("usage")
 // usageError wraps err so that errors.Is(err, ErrUsage) holds.
 func usageError(err error) error { return fmt.Errorf("%w%.0w", err, ErrUsage) }
 
-// ResolveSerial implements Service.
+// ResolveSerial implements Service: what an operator typed (a unique serial
+// or prefix, or an ID) becomes a certificate ID.
 func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {
 	return a.st.ResolveSerial(prefix)
 }
 
-// countBySerial counts sessions per certificate serial.
-func countBySerial(sessions []broker.Session) map[string]int {
+// countByCert counts sessions per certificate ID.
+func countByCert(sessions []broker.Session) map[string]int {
 	counts := map[string]int{}
 	for _, s := range sessions {
-		if s.Serial != "" {
-			counts[s.Serial]++
+		if s.CertID != "" {
+			counts[s.CertID]++
 		}
 	}
 	return counts
@@ -56,29 +57,34 @@ func (a *App) ListCerts(_ context.Context, state store.State) ([]CertView, error
 	if state != "" {
 		certs = slices.DeleteFunc(certs, func(c store.Cert) bool { return c.State != state })
 	}
-	counts := countBySerial(a.liveSessions())
+	counts := countByCert(a.liveSessions())
 	now := a.now()
 	out := make([]CertView, len(certs))
 	for i, c := range certs {
-		a.seen.overlay(&c, counts[c.Serial], now)
-		out[i] = view(c, counts[c.Serial], now)
+		a.seen.overlay(&c, counts[c.ID], now)
+		out[i] = view(c, counts[c.ID], now)
 	}
 	return out, nil
 }
 
-// ShowCert implements Service.
-func (a *App) ShowCert(ctx context.Context, serial string) (CertDetail, error) {
-	c, err := a.st.GetCert(serial)
+// ShowCert implements Service. ref is a certificate ID, or a serial that one
+// certificate holds (what the TUI passes).
+func (a *App) ShowCert(ctx context.Context, ref string) (CertDetail, error) {
+	id, err := a.st.ResolveSerial(ref)
 	if err != nil {
-		return CertDetail{}, fmt.Errorf("show certificate %s: %w", serial, err)
+		return CertDetail{}, fmt.Errorf("show certificate %s: %w", ref, err)
 	}
-	hist, err := a.History(ctx, serial)
+	c, err := a.st.GetCert(id)
+	if err != nil {
+		return CertDetail{}, fmt.Errorf("show certificate %s: %w", ref, err)
+	}
+	hist, err := a.History(ctx, id)
 	if err != nil {
 		return CertDetail{}, err
 	}
 	var live []broker.Session
 	for _, s := range a.liveSessions() {
-		if s.Serial == serial {
+		if s.CertID == id {
 			live = append(live, s)
 		}
 	}
@@ -152,8 +158,15 @@ func (a *App) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]stor
 // ListCAs implements Service.
 func (a *App) ListCAs(context.Context) ([]store.CA, error) { return a.ca.CAs() }
 
-// Audit implements Service.
+// Audit implements Service. A q.CertID may be anything ResolveSerial takes.
 func (a *App) Audit(_ context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
+	if q.CertID != "" {
+		id, err := a.st.ResolveSerial(q.CertID)
+		if err != nil {
+			return nil, fmt.Errorf("read audit log: %w", err)
+		}
+		q.CertID = id
+	}
 	recs, err := a.st.ListAudit(q)
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
@@ -170,9 +183,10 @@ func (a *App) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return a.st.Backup(w)
 }
 
-// History implements ui.Backend.
-func (a *App) History(ctx context.Context, serial string) ([]store.AuditRecord, error) {
-	return a.Audit(ctx, store.AuditQuery{Serial: serial})
+// History implements ui.Backend: the audit records of one certificate, given
+// by ID or by a serial that one certificate holds.
+func (a *App) History(ctx context.Context, ref string) ([]store.AuditRecord, error) {
+	return a.Audit(ctx, store.AuditQuery{CertID: ref})
 }
 
 // CreateCert implements ui.Backend: issue, then write the device's files.
@@ -181,8 +195,9 @@ func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateRe
 }
 
 // CreateFiles issues a certificate through svc and writes ca.pem, client.crt
-// and client.key into req.OutDir (default ./<cn>/). It checks the files are
-// free before issuing, so a refusal never loses a key.
+// and client.key into req.OutDir (default ./<cn>/). It checks that the files
+// are free and that the location is writable before issuing, so a refusal
+// leaves neither a record nor a file and never loses a key.
 func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
 	dir := req.OutDir
 	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
@@ -192,6 +207,13 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		if err := pki.CheckClientFiles(dir); err != nil {
 			return ui.CreateResult{}, err
 		}
+	}
+	probe := dir
+	if probe == "" {
+		probe = "." // the generated CN's directory goes here
+	}
+	if err := pki.CheckWritable(probe); err != nil {
+		return ui.CreateResult{}, err
 	}
 	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
 	if err != nil {
@@ -247,20 +269,26 @@ func dirFor(cn string) string {
 
 // Transition implements ui.Backend: the lifecycle change is committed with its
 // audit record first, then every live session of the certificate is dropped.
-func (a *App) Transition(ctx context.Context, serial string, to store.State, reason string) (ui.TransitionResult, error) {
+// ref is a certificate ID, or a serial that one certificate holds (what the
+// TUI passes); another CA's certificate with the same serial is untouched.
+func (a *App) Transition(ctx context.Context, ref string, to store.State, reason string) (ui.TransitionResult, error) {
+	id, err := a.st.ResolveSerial(ref)
+	if err != nil {
+		return ui.TransitionResult{}, err
+	}
 	start := time.Now()
 	br := a.broker()
 	live := 0
 	if br != nil {
-		live = br.SessionCount(serial)
+		live = br.SessionCount(id)
 	}
-	c, err := a.ca.Transition(serial, to, a.actorOf(ctx), reason, live)
+	c, err := a.ca.Transition(id, to, a.actorOf(ctx), reason, live)
 	if err != nil {
 		return ui.TransitionResult{}, err
 	}
 	dropped := 0
 	if br != nil && to != store.StateActive {
-		dropped = br.DropSerial(serial, dropCause(to, reason))
+		dropped = br.DropSerial(id, dropCause(to, reason))
 		if dropped > 0 {
 			a.observeSuspendDrop(time.Since(start))
 		}

@@ -40,11 +40,11 @@ func (a *App) warnExpiring(ctx context.Context, window time.Duration, every time
 		}
 		now := a.now()
 		for _, c := range certs {
-			if warned[c.Serial] || !Expiring(c, now, window) {
+			if warned[c.ID] || !Expiring(c, now, window) {
 				continue
 			}
-			warned[c.Serial] = true
-			a.emit(broker.Event{At: now, Type: broker.EventExpiring, Serial: c.Serial, CN: c.CN,
+			warned[c.ID] = true
+			a.emit(broker.Event{At: now, Type: broker.EventExpiring, Serial: c.Serial, CertID: c.ID, CN: c.CN,
 				Reason: fmt.Sprintf("expires in %s, on %s", daysLeft(c.NotAfter.Sub(now)), c.NotAfter.UTC().Format(time.DateOnly))})
 		}
 		select {

@@ -27,7 +27,11 @@ func (a *App) RenewCert(ctx context.Context, req RenewRequest) (Bundle, error) {
 	if req.CSRPEM != "" {
 		csr = []byte(req.CSRPEM)
 	}
-	iss, err := a.ca.Renew(req.Serial, ttl, csr, a.actorOf(ctx))
+	id, err := a.st.ResolveSerial(req.Serial)
+	if err != nil {
+		return Bundle{}, err
+	}
+	iss, err := a.ca.Renew(id, ttl, csr, a.actorOf(ctx))
 	if err != nil {
 		return Bundle{}, err
 	}
@@ -49,14 +53,14 @@ func (a *App) supersede(c store.Cert) {
 		return
 	}
 	if ok && br != nil {
-		br.DropSerial(old.Serial, pki.ReasonSuperseded+" by "+c.Serial)
+		br.DropSerial(old.ID, pki.ReasonSuperseded+" by "+c.Serial)
 	}
 }
 
 // renewInBand is the broker's Config.Renew: a device asks, over MQTT, for the
 // successor of the certificate it is connected with. The successor keeps the
 // old lifetime and retires the old certificate on first use, as `cert renew`.
-func (a *App) renewInBand(serial string, csrPEM []byte) ([]byte, string, error) {
+func (a *App) renewInBand(id string, csrPEM []byte) ([]byte, string, error) {
 	st, err := a.st.Settings()
 	if err != nil {
 		return nil, "", err
@@ -64,15 +68,15 @@ func (a *App) renewInBand(serial string, csrPEM []byte) ([]byte, string, error) 
 	if st.RenewalOff {
 		return nil, "", errors.New("in-band renewal is off on this broker")
 	}
-	old, err := a.st.GetCert(serial)
+	old, err := a.st.GetCert(id)
 	if err != nil {
 		return nil, "", err
 	}
-	iss, err := a.ca.Renew(serial, 0, csrPEM, "device "+old.CN)
+	iss, err := a.ca.Renew(id, 0, csrPEM, "device "+old.CN)
 	if err != nil {
 		return nil, "", err
 	}
-	return iss.ChainPEM, iss.Cert.Serial, nil
+	return iss.ChainPEM, iss.Cert.ID, nil
 }
 
 // SetRenewal implements Service: switch in-band renewal on or off, audited.

@@ -61,15 +61,15 @@ func TestRenewSupersedesOnFirstUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if renewed.Cert.CN != "dev-r" || renewed.Cert.Renews != old.Cert.Serial || renewed.KeyPEM == "" {
+	if renewed.Cert.CN != "dev-r" || renewed.Cert.Renews != old.Cert.ID || renewed.KeyPEM == "" {
 		t.Fatalf("successor %+v", renewed.Cert)
 	}
-	if c, _ := a.st.GetCert(old.Cert.Serial); c.State != store.StateActive || !oldSession.IsConnectionOpen() {
+	if c, _ := a.st.GetCert(old.Cert.ID); c.State != store.StateActive || !oldSession.IsConnectionOpen() {
 		t.Fatalf("before first use of the successor the old one is %s (connected %v), want active and connected", c.State, oldSession.IsConnectionOpen())
 	}
 	connectWith(t, addr, renewed, renewed.KeyPEM, "dev-r-new")
 	waitFor(t, "the old certificate to be superseded", func() bool {
-		c, _ := a.st.GetCert(old.Cert.Serial)
+		c, _ := a.st.GetCert(old.Cert.ID)
 		return c.State == store.StateRevoked && strings.HasPrefix(c.Reason, "superseded by "+renewed.Cert.Serial)
 	})
 	waitFor(t, "the old session to drop", func() bool { return !oldSession.IsConnectionOpen() })
@@ -97,7 +97,7 @@ func TestRenewWithCSR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.KeyPEM != "" || b.Cert.Source != store.SourceSigned || b.Cert.Renews != old.Cert.Serial {
+	if b.KeyPEM != "" || b.Cert.Source != store.SourceSigned || b.Cert.Renews != old.Cert.ID {
 		t.Fatalf("CSR renewal: key returned %v, source %s, renews %q", b.KeyPEM != "", b.Cert.Source, b.Cert.Renews)
 	}
 	if _, err := a.RenewCert(ctx, RenewRequest{Serial: old.Cert.Serial, CSRPEM: csr("someone-else")}); err == nil || !strings.Contains(err.Error(), "someone-else") {
@@ -168,11 +168,11 @@ func TestInBandRenewalOverMQTT(t *testing.T) {
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
 	connectWith(t, addr, Bundle{ChainPEM: r["certificate_pem"], CAPEM: old.CAPEM}, keyPEM, "field-dev-2")
 	waitFor(t, "the old certificate to be superseded", func() bool {
-		c, _ := a.st.GetCert(old.Cert.Serial)
+		c, _ := a.st.GetCert(old.Cert.ID)
 		return c.State == store.StateRevoked
 	})
 	waitFor(t, "the old session to drop", func() bool { return !dev.IsConnectionOpen() })
-	if n, _ := a.st.GetCert(r["serial"]); n.NotAfter.Sub(n.NotBefore) < 29*24*time.Hour || n.NotAfter.Sub(n.NotBefore) > 31*24*time.Hour {
+	if n, _ := a.st.GetCert(r["id"]); n.NotAfter.Sub(n.NotBefore) < 29*24*time.Hour || n.NotAfter.Sub(n.NotBefore) > 31*24*time.Hour {
 		t.Errorf("the successor lives %v, want the old 30d", n.NotAfter.Sub(n.NotBefore))
 	}
 }
@@ -187,7 +187,7 @@ func TestInBandRenewalSwitchedOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.renewInBand(old.Cert.Serial, nil); err == nil || !strings.Contains(err.Error(), "off") {
+	if _, _, err := a.renewInBand(old.Cert.ID, nil); err == nil || !strings.Contains(err.Error(), "off") {
 		t.Fatalf("renewal while off: %v", err)
 	}
 }

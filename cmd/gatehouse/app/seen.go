@@ -19,7 +19,7 @@ type lastSeen struct {
 
 // observe is wired in front of the hub: it notes connects and disconnects.
 func (l *lastSeen) observe(e broker.Event) {
-	if e.Serial == "" || (e.Type != broker.EventConnected && e.Type != broker.EventDisconnected) {
+	if e.CertID == "" || (e.Type != broker.EventConnected && e.Type != broker.EventDisconnected) {
 		return
 	}
 	l.mu.Lock()
@@ -27,8 +27,8 @@ func (l *lastSeen) observe(e broker.Event) {
 	if l.at == nil {
 		l.at = map[string]time.Time{}
 	}
-	if e.At.After(l.at[e.Serial]) {
-		l.at[e.Serial] = e.At
+	if e.At.After(l.at[e.CertID]) {
+		l.at[e.CertID] = e.At
 	}
 }
 
@@ -39,7 +39,7 @@ func (l *lastSeen) overlay(c *store.Cert, live int, now time.Time) {
 		return
 	}
 	l.mu.Lock()
-	at := l.at[c.Serial]
+	at := l.at[c.ID]
 	l.mu.Unlock()
 	if at.After(c.LastSeen) {
 		c.LastSeen = at

@@ -78,7 +78,7 @@ func loadIdentity(dir string, now time.Time) (identity, error) {
 	if now.Before(cert.Leaf.NotBefore) || now.After(cert.Leaf.NotAfter) {
 		return identity{}, fmt.Errorf("device certificate in %s is not valid now", dir)
 	}
-	return identity{cert: &cert, serial: cert.Leaf.SerialNumber.Text(16)}, nil
+	return identity{cert: &cert, serial: pki.FormatSerial(cert.Leaf.SerialNumber)}, nil
 }
 
 // foreignIdentity returns a client certificate for cn from a CA made up on
@@ -116,7 +116,7 @@ func foreignIdentity(cn string, now time.Time) (identity, error) {
 		return identity{}, fmt.Errorf("create foreign device certificate: %w", err)
 	}
 	cert := &tls.Certificate{Certificate: [][]byte{leaf.Raw, ca.Raw}, PrivateKey: key, Leaf: leaf}
-	return identity{cert: cert, serial: leaf.SerialNumber.Text(16)}, nil
+	return identity{cert: cert, serial: pki.FormatSerial(leaf.SerialNumber)}, nil
 }
 
 // sign creates tmpl signed by parent's key, with a fresh random serial.

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
+)
+
+// errDamaged is doctor's exit: the findings above it say what is wrong.
+var errDamaged = errors.New("the store is damaged: restore it from a backup as shown above")
+
+// diagnosis is what doctor prints; its JSON is doctor's --json output.
+type diagnosis struct {
+	Store    string          `json:"store"`
+	OK       bool            `json:"ok"`
+	Findings []store.Finding `json:"findings"`
+	Restore  string          `json:"restore,omitempty"`
+}
+
+func newDoctor(g *globals) *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the store for damage, read-only, and say how to restore it",
+		Long: `Check the store without changing a byte of it: its file mode, bbolt's page
+consistency check, the schema version, that every record decodes and that the
+CA certificates and keys parse. Exits 1 when something is damaged and says how
+to restore from a backup made with 'gatehouse backup'. A running daemon holds
+the store: stop it first, or check a backup file with --file.`,
+		Example: "  gatehouse doctor\n  gatehouse doctor --file /var/backups/gatehouse-2026-12-01.db",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			dir, err := g.dataDir()
+			if err != nil {
+				return err
+			}
+			path := file
+			if path == "" {
+				path = filepath.Join(dir, app.DBFile)
+				if admin.Alive(dir) {
+					return fmt.Errorf("a gatehouse daemon serves %s and holds its store: stop it to check the store, or check a backup with --file", dir)
+				}
+			}
+			d := diagnose(path)
+			if !d.OK {
+				d.Restore = restoreAdvice(filepath.Join(dir, app.DBFile))
+			}
+			if g.json {
+				if err := g.printJSON(d); err != nil {
+					return err
+				}
+			} else {
+				printDiagnosis(g, d)
+			}
+			if !d.OK {
+				return errDamaged
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&file, "file", "", "check this store file (a backup) instead of DATA/gatehouse.db")
+	return c
+}
+
+// diagnose runs every check on the store file at path, read-only.
+func diagnose(path string) diagnosis {
+	d := diagnosis{Store: path}
+	add := func(f store.Finding) { d.Findings = append(d.Findings, f) }
+	fi, err := os.Stat(path)
+	if err != nil {
+		add(store.Finding{Check: "file", Detail: err.Error()})
+		return d
+	}
+	add(store.Finding{Check: "file", OK: true, Detail: fmt.Sprintf("%d bytes", fi.Size())})
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		add(store.Finding{Check: "mode", OK: true, Detail: fmt.Sprintf("%04o: open to other users although it holds the CA keys; the next command run by its owner tightens it to 0600", perm)})
+	} else {
+		add(store.Finding{Check: "mode", OK: true, Detail: fmt.Sprintf("%04o", perm)})
+	}
+	st, err := store.Open(path, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		add(store.Finding{Check: "open", Detail: err.Error()})
+		return d
+	}
+	defer st.Close()
+	for _, f := range st.Verify() {
+		add(f)
+	}
+	if a, err := pki.Init(st); err != nil {
+		add(store.Finding{Check: "CA keys", Detail: err.Error()})
+	} else {
+		cas, _ := a.CAs()
+		add(store.Finding{Check: "CA keys", OK: true, Detail: fmt.Sprintf("root and issuing CA keys parse; %d CAs in all", len(cas))})
+	}
+	d.OK = true
+	for _, f := range d.Findings {
+		d.OK = d.OK && f.OK
+	}
+	return d
+}
+
+// restoreAdvice says, step by step, how to put a backup in place of live.
+func restoreAdvice(live string) string {
+	return fmt.Sprintf("stop gatehouse; move the damaged file aside (mv %[1]s %[1]s.damaged); "+
+		"check your latest backup with 'gatehouse doctor --file BACKUP'; copy it into place "+
+		"(install -m 600 BACKUP %[1]s); start gatehouse. Backups are made with 'gatehouse backup --out FILE' "+
+		"(docs/operations.md); changes since the backup are lost.", live)
+}
+
+func printDiagnosis(g *globals, d diagnosis) {
+	fmt.Fprintf(g.stdout, "store %s\n", termsafe.Clean(d.Store))
+	for _, f := range d.Findings {
+		mark := "ok     "
+		if !f.OK {
+			mark = "DAMAGED"
+		}
+		fmt.Fprintf(g.stdout, "  %s  %-14s %s\n", mark, f.Check, termsafe.Clean(f.Detail))
+	}
+	if d.OK {
+		fmt.Fprintln(g.stdout, "the store is healthy")
+		return
+	}
+	fmt.Fprintln(g.stdout, "to restore: "+termsafe.Clean(d.Restore))
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+)
+
+func newInit(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the data directory, the store and its CAs",
+		Long: `Create the data directory (mode 0700), the store (0600) and a new root and
+issuing CA, and print where they are. Other commands never create a store:
+on a data directory without one they fail and point here. Run on an existing
+store, init changes nothing but a pending schema upgrade, and says so.`,
+		Example: "  gatehouse init --data /var/lib/gatehouse",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			dir, err := g.dataDir()
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(dir, app.DBFile)
+			_, statErr := os.Stat(path)
+			existed := statErr == nil
+			if existed && admin.Alive(dir) {
+				return report(g, dir, path, false, "a gatehouse daemon serves it")
+			}
+			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessCreate, Logger: warnLogger(g.stderr)})
+			if err != nil {
+				return err
+			}
+			if err := a.Close(); err != nil {
+				return err
+			}
+			if existed {
+				return report(g, dir, path, false, "nothing to do")
+			}
+			return report(g, dir, path, true, "created")
+		},
+	}
+}
+
+// report prints what init did: a new store, or the one already there.
+func report(g *globals, dir, path string, created bool, why string) error {
+	if g.json {
+		return g.printJSON(map[string]any{"data_dir": dir, "store": path, "created": created})
+	}
+	if created {
+		_, err := fmt.Fprintf(g.stdout, "created %s with a new root and issuing CA (data dir %s, mode 0700)\n", path, dir)
+		return err
+	}
+	_, err := fmt.Fprintf(g.stdout, "a store already exists at %s: %s\n", path, why)
+	return err
+}
