@@ -19,10 +19,12 @@ type migration struct {
 
 // SchemaVersion is the store layout this build reads and writes: the last
 // migration's version.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations lists every schema change in order, one version each.
-var migrations = []migration{}
+var migrations = []migration{
+	{to: 2, name: "policy", run: migratePolicy},
+}
 
 // migrate runs the migrations past version and records the new version.
 func migrate(tx *bolt.Tx, version int, path string) error {
