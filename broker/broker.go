@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
 )
 
 // Defaults for the zero values of Config.
@@ -45,6 +47,8 @@ type Broker struct {
 	modes            map[string]*atomic.Bool // fixed keys; values switched at run time
 	server           *mqtt.Server
 	idx              index
+	policy           atomic.Pointer[policy.Policy] // nil: every topic allowed
+	denials          sync.Map                      // serial ("" anonymous) -> *atomic.Uint64
 
 	life      sync.Mutex // serialises Start and Close
 	started   bool
@@ -85,6 +89,7 @@ func New(cfg Config) (*Broker, error) {
 		idx:              newIndex(),
 		stop:             make(chan struct{}),
 	}
+	b.policy.Store(cfg.Policy)
 	for _, name := range []string{TransportMQTTS, TransportWSS} {
 		on, set := cfg.ClientAuth[name]
 		m := new(atomic.Bool)

@@ -110,6 +110,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	leaf := cs.PeerCertificates[0]
 	p.serial = leaf.SerialNumber.Text(16)
 	p.cn = leaf.Subject.CommonName
+	p.issuer = leaf.Issuer.CommonName
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Authorize(cs.PeerCertificates); err != nil {
 		p.refusal = reasonOf(err)

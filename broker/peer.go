@@ -6,6 +6,8 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
 )
 
 // peer is everything the broker knows about one accepted connection, from
@@ -19,6 +21,7 @@ type peer struct {
 	// the connection reaches mochi; read-only afterwards.
 	serial   string // empty: no client certificate
 	cn       string
+	issuer   string // the issuing CA's common name, for ca:NAME rules
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 
@@ -26,6 +29,11 @@ type peer struct {
 	msgsIn, msgsOut   atomic.Uint64
 	bytesIn, bytesOut atomic.Uint64
 	lastActivity      atomic.Int64 // unix nanoseconds
+
+	// acl is the policy compiled for this session; rebuilt when the broker's
+	// policy is swapped. Read by the client's goroutine and by publishers'.
+	acl    atomic.Pointer[policy.Session]
+	denies denyLimiter
 
 	// Guarded by Broker.mu.
 	cl          *mqtt.Client
