@@ -93,7 +93,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	bf.register(root)
-	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g))
+	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newACL(g))
 	markUsage(root)
 	return root
 }

@@ -56,6 +56,7 @@ type App struct {
 	server pki.ServerCert
 
 	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
+	aclMu  sync.Mutex // serialises policy changes and their hand-over to the broker
 
 	stopLog func()        // ends the event log subscription
 	logged  chan struct{} // closed when logEvents has returned
@@ -182,6 +183,10 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
 		return err
 	}
+	pol, err := a.compiledPolicy()
+	if err != nil {
+		return err
+	}
 	modes := map[string]bool{broker.TransportMQTTS: true, broker.TransportWSS: true}
 	for t, on := range settings.ClientAuth {
 		modes[t] = on
@@ -193,6 +198,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		WSSOrigins:     cfg.WSSOrigins,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
+		Policy:         pol,
 		ClientAuth:     modes,
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
