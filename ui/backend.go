@@ -49,6 +49,7 @@ type Snapshot struct {
 	CAs        []store.CA             `json:"cas"`        // root, issuing and trusted CAs (no keys)
 	Events     []broker.Event         `json:"events"`     // recent events, newest first
 	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
+	Policy     store.Policy           `json:"policy"`     // the authorization rules and default
 }
 
 // Series is what one client has published recently. It is defined in

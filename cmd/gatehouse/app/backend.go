@@ -33,6 +33,10 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	for i := range certs {
 		a.seen.overlay(&certs[i], live[certs[i].Serial], now)
 	}
+	pol, err := a.st.Policy()
+	if err != nil {
+		return ui.Snapshot{}, err
+	}
 	transports, _ := a.Transports(ctx)
 	recent := a.hub.Recent()
 	newestFirst := make([]broker.Event, len(recent))
@@ -46,6 +50,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		CAs:        cas,
 		Events:     newestFirst,
 		Telemetry:  a.tele.Snapshot(),
+		Policy:     pol,
 	}, nil
 }
 
