@@ -219,3 +219,20 @@ func TestTUIPolicyPage(t *testing.T) {
 	runes("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
+
+// A cert: selector takes a serial prefix, as every command does, and
+// stores the full serial.
+func TestACLCertSelectorResolvesPrefix(t *testing.T) {
+	data := t.TempDir()
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "ops", "--out", filepath.Join(t.TempDir(), "ops")))
+	mustGH(t, data, "acl", "add", "--allow", "--action", "subscribe", "--topic", "$SYS/#", "--who", "cert:"+serial[:8])
+	if p := policyOf(t, data); p.Rules[2].Who != "cert:"+serial {
+		t.Fatalf("stored selector %q, want cert:%s", p.Rules[2].Who, serial)
+	}
+	if out := mustGH(t, data, "acl", "test", "--cert", serial[:8], "--action", "subscribe", "--topic", "$SYS/#"); !strings.HasPrefix(out, "allow:") {
+		t.Fatalf("acl test: %q", out)
+	}
+	if _, _, code := gh(t, data, "acl", "add", "--allow", "--action", "publish", "--topic", "x", "--who", "cert:abcdef99"); code != exitError {
+		t.Fatalf("a rule for an unknown certificate: exit %d, want 1", code)
+	}
+}

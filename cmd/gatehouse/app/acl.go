@@ -95,6 +95,15 @@ func (a *App) AddRule(ctx context.Context, r store.Rule) (store.Rule, error) {
 	if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}); err != nil {
 		return store.Rule{}, usageError(err)
 	}
+	if prefix, ok := strings.CutPrefix(r.Who, "cert:"); ok {
+		// A serial may be given as a unique prefix, as everywhere; the rule
+		// stores the full serial the broker compares with.
+		serial, err := a.st.ResolveSerial(prefix)
+		if err != nil {
+			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", prefix, err)
+		}
+		r.Who = "cert:" + serial
+	}
 	var added store.Rule
 	err := a.policyChange(func() (err error) {
 		added, err = a.st.AddRule(r, a.audit(ctx, "acl.add"))
