@@ -50,6 +50,7 @@ type Snapshot struct {
 	Events     []broker.Event         `json:"events"`     // recent events, newest first
 	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
 	Policy     store.Policy           `json:"policy"`     // the authorization rules and default
+	Denials    map[string]uint64      `json:"denials"`    // refused publishes and subscriptions by serial, since the broker started
 }
 
 // Series is what one client has published recently. It is defined in

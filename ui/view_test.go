@@ -42,6 +42,7 @@ func TestGolden(t *testing.T) {
 		"policy":      withPolicy(store.StarterPolicy(), "7"),
 		"policy_test": withPolicyTest,
 		"policy_open": withPolicy(store.Policy{Default: "allow"}, "3"),
+		"rights":      withPolicy(store.StarterPolicy(), "enter"),
 	}
 	for name, setup := range views {
 		for _, sz := range sizes {

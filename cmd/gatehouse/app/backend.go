@@ -30,8 +30,12 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	sessions := a.liveSessions()
 	live := countBySerial(sessions)
 	now := a.now()
+	denials := map[string]uint64{}
 	for i := range certs {
 		a.seen.overlay(&certs[i], live[certs[i].Serial], now)
+		if n := a.denials(certs[i].Serial); n > 0 {
+			denials[certs[i].Serial] = n
+		}
 	}
 	pol, err := a.st.Policy()
 	if err != nil {
@@ -51,6 +55,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		Events:     newestFirst,
 		Telemetry:  a.tele.Snapshot(),
 		Policy:     pol,
+		Denials:    denials,
 	}, nil
 }
 
