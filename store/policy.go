@@ -20,7 +20,8 @@ var (
 )
 
 // Rule is one authorization rule as stored. The store keeps rules in order
-// and assigns IDs; the caller validates the fields (package broker/policy).
+// and assigns IDs; the caller validates the fields (package broker/policy,
+// whose Rule has the same fields, so callers convert with policy.Rule(r)).
 type Rule struct {
 	ID     string `json:"id"`
 	Effect string `json:"effect"` // allow | deny

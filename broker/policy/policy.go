@@ -146,13 +146,14 @@ func (p *Policy) Rules() []Rule {
 
 // OpenToAll reports whether every certified device may publish and subscribe
 // on every (non-$) topic: the default allows, or an allow rule for any with
-// the filter "#" and both actions exists. Operators are warned about it.
+// the filter "#" and both actions exists (cn:* counts as any). Operators are warned about it.
 func (p *Policy) OpenToAll() bool {
 	if p.defaultAllow {
 		return true
 	}
 	for _, r := range p.rules {
-		if r.allow && r.actions == actPublish|actSubscribe && r.who.kind == selAny &&
+		everyone := r.who.kind == selAny || (r.who.kind == selCN && strings.Trim(r.who.arg, "*") == "")
+		if r.allow && r.actions == actPublish|actSubscribe && everyone &&
 			len(r.levels) == 1 && r.levels[0].kind == levelHash {
 			return true
 		}

@@ -247,6 +247,7 @@ func TestOpenToAll(t *testing.T) {
 		"fail/default allow":     {Allow, nil, true},
 		"fail/allow any hash":    {Deny, []Rule{{ID: "x", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: WhoAny}}, true},
 		"ok/hash for one reader": {Deny, []Rule{{ID: "x", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: "cn:backend"}}, false},
+		"fail/allow cn star":     {Deny, []Rule{{ID: "x", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: "cn:*"}}, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -373,4 +374,32 @@ func matchTopic(ls []level, t string) bool {
 		}
 	}
 	return done
+}
+
+// FuzzRule checks that rule parsing never panics, that Validate and Compile
+// agree, and that a valid rule compiles for every kind of identity.
+func FuzzRule(f *testing.F) {
+	f.Add("allow", "pubsub", "kp1/+/+/${cn}/#", "any", "dev1")
+	f.Add("deny", "publish", "a/${client_id}", "cn:back*", "back-1")
+	f.Add("allow", "subscribe", "$SYS/#", "cert:00ff", "+")
+	f.Fuzz(func(t *testing.T, effect, action, topic, who, name string) {
+		r := Rule{ID: "r", Effect: effect, Action: action, Topic: topic, Who: who}
+		verr := Validate(r)
+		p, cerr := Compile([]Rule{r}, Deny)
+		if (verr == nil) != (cerr == nil) {
+			t.Fatalf("Validate %v, Compile %v", verr, cerr)
+		}
+		if cerr != nil {
+			return
+		}
+		for _, id := range []Identity{{Anonymous: true, ClientID: name}, {Serial: "ff", CN: name, Issuer: name, ClientID: name}} {
+			s := p.Session(id)
+			if g := s.Grants(); len(g) > 1 {
+				t.Fatalf("one rule, %d grants", len(g))
+			}
+			s.Publish(name)
+			s.Subscribe(name)
+			s.Receive(name)
+		}
+	})
 }

@@ -35,7 +35,7 @@ type PolicyDecision struct {
 func toPolicy(p store.Policy) (*policy.Policy, error) {
 	rules := make([]policy.Rule, len(p.Rules))
 	for i, r := range p.Rules {
-		rules[i] = policy.Rule{ID: r.ID, Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}
+		rules[i] = policy.Rule(r) // the same fields: the store keeps what the engine reads
 	}
 	return policy.Compile(rules, p.Default)
 }

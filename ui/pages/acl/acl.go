@@ -123,15 +123,15 @@ func (p *Page) SetSize(width, height int) {
 // SetPolicy replaces the rules shown.
 func (p *Page) SetPolicy(pol store.Policy) {
 	p.pol = pol
-	p.compiled, _ = Compile(pol)
+	p.compiled, _ = compile(pol)
 	p.table.SetLen(len(pol.Rules))
 }
 
-// Compile turns the stored policy into the engine's form.
-func Compile(pol store.Policy) (*policy.Policy, error) {
+// compile turns the stored policy into the engine's form.
+func compile(pol store.Policy) (*policy.Policy, error) {
 	rules := make([]policy.Rule, len(pol.Rules))
 	for i, r := range pol.Rules {
-		rules[i] = policy.Rule{ID: r.ID, Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}
+		rules[i] = policy.Rule(r)
 	}
 	return policy.Compile(rules, pol.Default)
 }
@@ -143,7 +143,7 @@ func Posture(pol store.Policy) (text string, open bool) {
 	if pol.Default == "" {
 		return "", false
 	}
-	c, err := Compile(pol)
+	c, err := compile(pol)
 	if err != nil {
 		return "policy invalid", true
 	}
@@ -157,7 +157,7 @@ func Posture(pol store.Policy) (text string, open bool) {
 // that applies (variables filled; ${client_id} depends on the connection),
 // then the default and the certificate's denials.
 func Rights(pol store.Policy, c store.Cert, denials uint64) []string {
-	compiled, err := Compile(pol)
+	compiled, err := compile(pol)
 	if err != nil {
 		return []string{"the stored policy does not compile: " + oneLine(err.Error())}
 	}
