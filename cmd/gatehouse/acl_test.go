@@ -212,8 +212,15 @@ func TestTUIPolicyPage(t *testing.T) {
 	if err != nil || p.Default != "allow" || !reflect.DeepEqual(ruleIDs(p), []string{"r1", "r3", "r2"}) {
 		t.Fatalf("store after the TUI: %+v, %v", p, err)
 	}
-	audit, err := d.app.Audit(ctx, store.AuditQuery{Limit: 1})
-	if err != nil || audit[0].Action != "acl.default" || audit[0].Actor != "tui" {
+	runes("x") // the cursor followed r3 up
+	waitFor("Remove rule r3")
+	runes("y")
+	waitFor("removed r3")
+	if p, _ := d.app.Policy(ctx); !reflect.DeepEqual(ruleIDs(p), []string{"r1", "r2"}) {
+		t.Fatalf("store after x: %+v", p)
+	}
+	audit, err := d.app.Audit(ctx, store.AuditQuery{Limit: 2})
+	if err != nil || audit[0].Action != "acl.remove" || audit[1].Action != "acl.default" || audit[0].Actor != "tui" {
 		t.Fatalf("audit: %+v, %v", audit, err)
 	}
 	runes("q")

@@ -183,6 +183,10 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
 		return err
 	}
+	// Held until the broker is installed, so a policy change made meanwhile
+	// is either read here or applied to the installed broker.
+	a.aclMu.Lock()
+	defer a.aclMu.Unlock()
 	pol, err := a.compiledPolicy()
 	if err != nil {
 		return err

@@ -379,8 +379,9 @@ func (p *Page) test(s string) (string, bool) {
 	return fmt.Sprintf("%s: %s %s %s, rule %s", verdict, f[0], f[1], f[2], rule), !ok
 }
 
+// describe is a rule in one line, safe for the terminal.
 func describe(r store.Rule) string {
-	return r.ID + " (" + r.Effect + " " + r.Action + " " + r.Topic + " for " + r.Who + ")"
+	return termsafe.Clean(r.ID + " (" + r.Effect + " " + r.Action + " " + r.Topic + " for " + r.Who + ")")
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -389,7 +390,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func (p *Page) View() string {
 	st := p.c.Styles
 	if p.mode == confirming {
-		return common.Fit(p.c.Dialog(p.width, p.height, p.confirm.title, termsafe.Clean(p.confirm.body), "y yes · n/esc no"), p.width, p.height)
+		return common.Fit(p.c.Dialog(p.width, p.height, p.confirm.title, p.confirm.body, "y yes · n/esc no"), p.width, p.height)
 	}
 	row := func(i int) table.Row {
 		r := p.pol.Rules[i]
