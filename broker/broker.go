@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
 )
 
 // Defaults for the zero values of Config.
@@ -44,6 +46,8 @@ type Broker struct {
 	limits           Limits
 	conns            connLimiter
 	retained         retainIndex
+	policy           atomic.Pointer[policy.Policy] // nil: every topic allowed
+	denials          sync.Map                      // certificate ID ("" anonymous) -> *atomic.Uint64
 
 	life      sync.Mutex // serialises Start and Close
 	started   bool
@@ -90,6 +94,7 @@ func New(cfg Config) (*Broker, error) {
 		retained:         retainIndex{byTopic: map[string]retainedBy{}},
 		stop:             make(chan struct{}),
 	}
+	b.policy.Store(cfg.Policy)
 	for _, name := range []string{TransportMQTTS, TransportWSS} {
 		on, set := cfg.ClientAuth[name]
 		m := new(atomic.Bool)

@@ -37,9 +37,15 @@
 //   - Config.Emit is called from client and handshake goroutines and must
 //     never block: it is expected to do a non-blocking send on a bounded
 //     channel. Events: connected, disconnected (with a cause), refused (with
-//     a reason).
+//     a reason), denied (with action, topic and rule; rate-limited per
+//     session, the rest counted in a summary event).
 //   - Config.OnPublish runs on the publishing client's goroutine for every
-//     PUBLISH read: like Emit it must be quick and never block.
+//     PUBLISH the policy allowed: like Emit it must be quick and never block.
+//   - The authorization policy (package broker/policy) is an atomic pointer
+//     swapped by SetPolicy; each session holds its compiled copy in an
+//     atomic pointer and rebuilds it at the first check after a swap, so
+//     checks take no lock and a change applies to the next publish,
+//     subscribe and delivery of every live session.
 //   - Session counters are atomics updated by the session's own goroutines;
 //     Sessions returns a snapshot.
 //   - mochi and the broker log only to Config.Logger (a discard logger by

@@ -145,6 +145,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	p.serial = serialHex(leaf.SerialNumber)
 	p.certID = certID(p.serial, leaf.RawIssuer)
 	p.cn = leaf.Subject.CommonName
+	p.issuer = leaf.Issuer.CommonName
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Check(cs.PeerCertificates); err != nil {
 		p.refusal = reasonOf(err)

@@ -29,9 +29,11 @@ func (h *gateHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnectAuthenticate,
 		mqtt.OnACLCheck,
+		mqtt.OnSubscribed,
 		mqtt.OnSessionEstablish,
 		mqtt.OnDisconnect,
 		mqtt.OnPacketRead,
+		mqtt.OnPublish,
 		mqtt.OnPacketSent,
 	}, []byte{b})
 }
@@ -67,11 +69,9 @@ func (h *gateHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool
 		return false
 	}
 	h.b.emit(p.event(EventConnected, "", cl.ID))
+	h.b.checkWill(cl, p)
 	return true
 }
-
-// OnACLCheck allows every topic: the certificate is the only credential.
-func (h *gateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 // OnSessionEstablish runs just before mochi takes over an older session with
 // the same client ID; marking it here names the cause before mochi closes it.
@@ -103,13 +103,14 @@ func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 // one the connection's end tells.
 func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if p := peerOf(cl); p != nil {
+		h.b.flushDenials(p)
 		h.b.endSession(p, causeOf(cl, err))
 	}
 }
 
 // OnPacketRead rejects every packet of a session the broker has decided to
-// drop (which ends mochi's read loop), counts inbound PUBLISH packets and
-// hands them to Config.OnPublish.
+// drop (which ends mochi's read loop) and counts inbound PUBLISH packets,
+// allowed or not.
 func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	p := peerOf(cl)
 	if p != nil && p.dropped.Load() {
@@ -121,7 +122,14 @@ func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	if p != nil {
 		p.msgsIn.Add(1)
 	}
-	if fn := h.b.cfg.OnPublish; fn != nil {
+	return pk, nil
+}
+
+// OnPublish hands each PUBLISH the policy allowed to Config.OnPublish: mochi
+// calls it after OnACLCheck (and after resolving a topic alias), so refused
+// messages never reach telemetry.
+func (h *gateHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if fn := h.b.cfg.OnPublish; fn != nil && peerOf(cl) != nil {
 		fn(cl.ID, pk.TopicName, pk.Payload, time.Now())
 	}
 	return pk, nil

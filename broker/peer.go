@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
 )
 
 // peer is everything the broker knows about one accepted connection, from
@@ -23,6 +25,7 @@ type peer struct {
 	certID   string              // serial and issuer (Session.CertID); empty with serial
 	chain    []*x509.Certificate // as presented, leaf first; for Broker.Recheck
 	cn       string
+	issuer   string // the issuing CA's common name, for ca:NAME rules
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 
@@ -35,6 +38,11 @@ type peer struct {
 	bytesIn, bytesOut atomic.Uint64
 	lastActivity      atomic.Int64 // unix nanoseconds
 	lim               peerLimits
+
+	// acl is the policy compiled for this session; rebuilt when the broker's
+	// policy is swapped. Read by the client's goroutine and by publishers'.
+	acl    atomic.Pointer[policy.Session]
+	denies denyLimiter
 
 	// Guarded by Broker.mu.
 	cl          *mqtt.Client

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"time"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
 )
 
 // Transport names, as used on the command line, in the store and in events.
@@ -24,6 +26,9 @@ const (
 	// EventExpiring warns that a certificate in use expires soon; the App
 	// raises it, not the broker.
 	EventExpiring = "expiring"
+	// EventDenied is a publish or subscribe the authorization policy refused;
+	// it carries Action, Topic and Rule (see Broker.SetPolicy).
+	EventDenied = "denied"
 )
 
 // Event is a plain value describing something an operator wants to see. A
@@ -39,6 +44,12 @@ type Event struct {
 	CN        string    `json:"cn"`
 	Remote    string    `json:"remote"`
 	Transport string    `json:"transport"`
+	// Action, Topic and Rule describe a denied event: "publish" or
+	// "subscribe", the topic or filter, and the ID of the deciding rule
+	// ("default" for the default decision).
+	Action string `json:"action"`
+	Topic  string `json:"topic"`
+	Rule   string `json:"rule"`
 }
 
 // Session is a snapshot of one live MQTT session.
@@ -121,12 +132,17 @@ type Config struct {
 	// handshake so the certificate can be rotated without a restart.
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	Authorizer     Authorizer
+	// Policy decides what each session may publish and subscribe to, live
+	// (see Broker.SetPolicy). Nil allows every topic: a broker embedded
+	// without a policy behaves as a plain broker; Gatehouse always sets one.
+	Policy *policy.Policy
 	// ClientAuth is the initial client-cert auth mode per TLS transport.
 	ClientAuth map[string]bool
 	// Emit receives events. It must never block; the broker calls it from
 	// client goroutines.
 	Emit func(Event)
-	// OnPublish, when set, sees every PUBLISH a client sends (for telemetry).
+	// OnPublish, when set, sees every PUBLISH a client sends that the policy
+	// allowed (for telemetry).
 	// It runs on the client's goroutine: it must be quick, never block and
 	// not keep payload after returning.
 	OnPublish func(clientID, topic string, payload []byte, at time.Time)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/pages/trust"
@@ -31,6 +32,11 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		req := CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
 		return createCert(m.ctx, m.backend, req), true
 	case certs.HistoryIntent:
+		for _, c := range m.snap.Certs {
+			if c.Serial == in.Serial && m.snap.Policy.Default != "" {
+				m.certs.SetRights(c.Serial, acl.Rights(m.snap.Policy, c, m.snap.Denials[c.ID]))
+			}
+		}
 		return history(m.ctx, m.backend, in.Serial), true
 	case transports.ToggleIntent:
 		m.info(fmt.Sprintf("switching client-cert auth %s for %s…", onOff(in.On), in.Transport))

@@ -52,6 +52,8 @@ type Snapshot struct {
 	CAs        []store.CA             `json:"cas"`        // root, issuing and trusted CAs (no keys)
 	Events     []broker.Event         `json:"events"`     // recent events, newest first
 	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
+	Policy     store.Policy           `json:"policy"`     // the authorization rules and default
+	Denials    map[string]uint64      `json:"denials"`    // refused publishes and subscriptions by certificate ID, since the broker started
 	// Warnings are what the operator should fix in this installation, one
 	// line each (CA keys not encrypted at rest); the TUI shows them once.
 	Warnings []string `json:"warnings,omitempty"`

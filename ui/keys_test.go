@@ -16,9 +16,10 @@ func TestPageSwitching(t *testing.T) {
 	}{
 		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
 		"ok/tab reaches telemetry":     {[]string{"tab", "tab", "tab", "tab", "tab"}, PageTelemetry},
-		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
-		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PageTelemetry},
-		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab"}, PageTrust},
+		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PagePolicy},
+		"ok/shift+tab to telemetry":    {[]string{"shift+tab", "shift+tab"}, PageTelemetry},
+		"ok/7 opens policy":            {[]string{"7"}, PagePolicy},
 		"ok/number jumps":              {[]string{"4"}, PageActivity},
 		"ok/6 opens telemetry":         {[]string{"6"}, PageTelemetry},
 		"ok/numbers jump back and on":  {[]string{"5", "1", "3"}, PageTransports},

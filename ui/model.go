@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
@@ -45,6 +46,7 @@ type Model struct {
 	activity   *activity.Page
 	trust      *trust.Page
 	telemetry  *telemetry.Page
+	policy     *acl.Page
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
@@ -83,7 +85,9 @@ func New(b Backend, opts ...Option) *Model {
 	c := common.Common{Styles: m.styles, Keys: m.keys, Clock: m.clock}
 	m.certs, m.conns, m.transports = certs.New(c), connections.New(c), transports.New(c)
 	m.activity, m.trust, m.telemetry = activity.New(c), trust.New(c), telemetry.New(c)
-	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry}
+	policyBackend, _ := b.(acl.Backend) // nil: the rules are shown read-only
+	m.policy = acl.New(m.ctx, c, policyBackend)
+	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry, m.policy}
 	m.inflight = 1 // the snapshot Init asks for
 	m.layout()
 	return m

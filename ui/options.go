@@ -8,11 +8,11 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 )
 
-// Page identifies one of the six views, in tab order.
+// Page identifies one of the seven views, in tab order.
 type Page int
 
-// The views, in tab order; the number keys 1..6 select them. Telemetry
-// came last, so the numbers operators learnt for the others still hold.
+// The views, in tab order; the number keys 1..7 select them. New views
+// come last, so the numbers operators learnt for the others still hold.
 const (
 	PageCertificates Page = iota
 	PageConnections
@@ -20,10 +20,11 @@ const (
 	PageActivity
 	PageTrust
 	PageTelemetry
+	PagePolicy
 	pageCount
 )
 
-var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
+var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry", "Policy"}
 
 // String returns the tab title of the view.
 func (p Page) String() string {

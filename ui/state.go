@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 )
 
 // applySnapshot makes s the current state and hands it to every page. The
@@ -27,6 +28,7 @@ func (m *Model) applySnapshot(s Snapshot, full bool) {
 	m.conns.Sample(s.Sessions, m.clock())
 	m.trust.SetCAs(s.CAs)
 	m.telemetry.SetSeries(s.Telemetry)
+	m.policy.SetPolicy(s.Policy)
 	m.conns.SetTelemetry(s.Telemetry)
 	if full {
 		m.activity.SetEvents(s.Events)
@@ -40,6 +42,7 @@ func (m *Model) pushSessions() {
 	m.certs.SetSessions(m.snap.Sessions)
 	m.conns.SetSessions(m.snap.Sessions)
 	m.transports.SetData(m.snap.Transports, m.snap.Sessions)
+	m.transports.SetPosture(acl.Posture(m.snap.Policy))
 }
 
 // applyEvents folds a batch of live events into the state. Session events

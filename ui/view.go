@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 )
 
 // status is the one-line outcome of the latest action or failure.
@@ -35,7 +36,20 @@ func (m *Model) titleView() string {
 	if l := m.listenersView(); l != "" {
 		parts = append(parts, l)
 	}
+	if p := m.postureView(); p != "" {
+		parts = append(parts, p)
+	}
 	return ansi.Truncate(strings.Join(parts, sep), m.width, "…")
+}
+
+// postureView is the authorization posture, red when every device may use
+// every topic; empty before a snapshot with a policy arrived.
+func (m *Model) postureView() string {
+	text, open := acl.Posture(m.snap.Policy)
+	if open {
+		return m.styles.Bad.Render(text)
+	}
+	return m.styles.Title.Render(text)
 }
 
 // titleWhere returns the description as it fits in the title, and false
@@ -49,6 +63,9 @@ func (m *Model) titleWhere() (string, bool) {
 	room := m.width - ansi.StringWidth("Gatehouse · ")
 	if l := m.listenersView(); l != "" {
 		room -= ansi.StringWidth(l) + 3
+	}
+	if p := m.postureView(); p != "" {
+		room -= ansi.StringWidth(p) + 3
 	}
 	if room < min(minWhere, ansi.StringWidth(where)) {
 		return where, false
@@ -98,7 +115,7 @@ func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host
 // tabsView lists the views; the active one is bracketed, so it shows
 // without colour too. The inactive tabs are padded to the width of the
 // active one, so the bar does not shift when switching, as long as that
-// fits (six tabs need 85 cells); then they lose the padding (74 cells),
+// fits (seven tabs need 99 cells); then they lose the padding (84 cells),
 // then their names, so the active tab is never cut off.
 func (m *Model) tabsView() string {
 	bar := m.tabs(" ", true)

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // Golden views at fixed sizes; the Ascii profile set in TestMain is also
@@ -38,6 +39,10 @@ func TestGolden(t *testing.T) {
 		"tele_more":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
 		"dropped":     withDrop,
 		"error":       withError,
+		"policy":      withPolicy(store.StarterPolicy(), "7"),
+		"policy_test": withPolicyTest,
+		"policy_open": withPolicy(store.Policy{Default: "allow"}, "3"),
+		"rights":      withPolicy(store.StarterPolicy(), "enter"),
 	}
 	for name, setup := range views {
 		for _, sz := range sizes {
@@ -64,6 +69,23 @@ func withSparklines(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
 		m.Update(snapshotMsg{snap: s})
 	}
 	press(m, "2")
+}
+
+// withPolicy loads a snapshot holding pol, then presses keys.
+func withPolicy(pol store.Policy, keys ...string) func(*testing.T, *Model, *fakeBackend, *fixedClock) {
+	return func(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+		f.snap.Policy = pol
+		s, _ := f.Snapshot(context.Background())
+		m.Update(snapshotMsg{snap: s, full: true})
+		press(m, keys...)
+	}
+}
+
+// withPolicyTest asks the policy view whether dev1 may subscribe to kp1/#.
+func withPolicyTest(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
+	withPolicy(store.StarterPolicy(), "7", "t")(t, m, f, clk)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("cn:dev1 subscribe kp1/#")})
+	press(m, "enter")
 }
 
 func withDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
@@ -106,10 +128,10 @@ func TestTabsKeepActiveVisible(t *testing.T) {
 		page  Page
 		want  string
 	}{
-		"ok/padded when wide":   {100, PageTelemetry, " 5 Trust  [6 Telemetry]"},
-		"ok/compact at 80":      {80, PageTelemetry, "4 Activity 5 Trust [6 Telemetry]"},
-		"ok/numbers when tight": {60, PageTelemetry, "1 2 3 4 5 [6 Telemetry]"},
-		"ok/first tab tight":    {40, PageCertificates, "[1 Certificates] 2 3 4 5 6"},
+		"ok/padded when wide":   {120, PageTelemetry, " 5 Trust  [6 Telemetry]  7 Policy "},
+		"ok/compact at 90":      {90, PageTelemetry, "4 Activity 5 Trust [6 Telemetry] 7 Policy"},
+		"ok/numbers when tight": {60, PageTelemetry, "1 2 3 4 5 [6 Telemetry] 7"},
+		"ok/first tab tight":    {40, PageCertificates, "[1 Certificates] 2 3 4 5 6 7"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -265,6 +265,10 @@ func printDetail(g *globals, d app.CertDetail) error {
 	for _, s := range d.LiveSessions {
 		printf(w, "  %s  %s  %s  since %s\n", s.ClientID, s.Transport, s.Remote, when(s.ConnectedAt))
 	}
+	fmt.Fprintf(w, "Rights:       %d rules apply (acl list); denials since start: %d\n", len(d.Rights), d.Denials)
+	for _, r := range d.Rights {
+		fmt.Fprintf(w, "  %-4s %-5s %-9s %s\n", r.Rule, r.Effect, r.Action, r.Topic)
+	}
 	fmt.Fprintln(w, "History:")
 	for _, h := range d.History {
 		line := fmt.Sprintf("  %s  %-16s %s", when(h.At), h.Action, h.Actor)

@@ -89,15 +89,23 @@ gh ca export --out "$WORK/ca.pem"
 openssl x509 -in "$WORK/ca.pem" -noout -subject >/dev/null || fail "ca.pem is not a certificate"
 ok "ca export writes the root certificate"
 
-# --- one-way TLS (client-cert auth off)
+# --- the authorization policy of a new data directory: default deny, each device its own topics
+gh acl list --json | /usr/bin/python3 -c "import json,sys; p=json.load(sys.stdin); sys.exit(0 if p['default']=='deny' and [r['topic'] for r in p['rules']]==['kp1/+/+/\${cn}/#','devices/\${cn}/#'] else 1)" ||
+	fail "the starter policy is not default deny with the two own-topic rules: $(gh acl list)"
+expect_exit 2 gh acl add --allow --action publish --topic 'a/#/b'
+expect_exit 2 gh acl add --allow --action publish --topic 'a' --who 'user:bob'
+ok "a new data directory starts with default deny and own-topic rules; bad rules exit 2"
+
+# --- one-way TLS (client-cert auth off); clients without a certificate need a rule
 gh mtls off >/dev/null
+ANON_RULE=$(gh acl add --allow --action pubsub --topic 'kp1/#' --who anonymous)
 mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t 'kp1/#' -i nocert-sub -v >"$WORK/sub.out" 2>&1 &
 SUB=$!; PIDS+=($SUB)
 wait_for 5 events_has '"client_id": "nocert-sub"' || fail "cert-less subscriber did not connect with auth off"
 mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t kp1/demo/dcx/ep1/json -m '[{"temperature":21}]' ||
 	fail "one-way TLS publish failed"
 wait_for 5 grep -q temperature "$WORK/sub.out" || fail "subscriber did not receive the one-way TLS message"
-ok "one-way TLS: mosquitto clients connect with ca.pem only"
+ok "one-way TLS: mosquitto clients connect with ca.pem only, with the anonymous rule"
 
 # --- switch client-cert auth on: the cert-less subscriber is dropped at once
 out=$(gh mtls on --transport mqtts)
@@ -106,6 +114,7 @@ wait_for 3 bash -c "! kill -0 $SUB 2>/dev/null || grep -qi 'error\|lost\|closed'
 wait_for 3 events_has '"reason": "mtls switched on"' || fail "no disconnect event with cause 'mtls switched on'"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t t -m x
 wait_for 3 events_has '"reason": "no client certificate"' || fail "cert-less connect not refused with its reason"
+gh acl remove "$ANON_RULE" >/dev/null
 ok "mtls on drops the cert-less client and refuses new ones"
 
 # --- issue a certificate (Kaa: Add TLS client certificate)
@@ -128,7 +137,7 @@ ok "openssl s_client completes mTLS with the issued certificate; TLS 1.1 is refu
 # --- the Python paho device from the tutorial, two-way TLS
 D=$WORK/dev1
 /usr/bin/python3 "$HERE/device.py" --port "$MQTTS_PORT" --ca "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" \
-	--client-id dev1-py --seconds 60 >"$WORK/dev1.out" 2>&1 &
+	--client-id dev1-py --topic kp1/demo-v1/dcx/dev1/json --seconds 60 >"$WORK/dev1.out" 2>&1 &
 PIDS+=($!)
 wait_for 5 grep -q "connected rc=0" "$WORK/dev1.out" || fail "paho device did not connect: $(cat "$WORK/dev1.out")"
 wait_for 5 bash -c "[ \"\$(\"$BIN\" --data '$DATA' cert list --json | grep -c '\"state\": \"active\"')\" -ge 1 ]" ||
@@ -136,6 +145,28 @@ wait_for 5 bash -c "[ \"\$(\"$BIN\" --data '$DATA' cert list --json | grep -c '\
 [ "$(state_of "$SERIAL")" = active ] || fail "state is $(state_of "$SERIAL"), want active"
 gh conn list --json | grep -q '"client_id": "dev1-py"' || fail "conn list lacks the device"
 ok "paho device connects with ca.pem/client.crt/client.key; certificate becomes active"
+
+# --- isolation: a device can neither read nor write another device's topics
+for cn in iso-a iso-b; do gh cert create --cn "$cn" --out "$WORK/$cn" >/dev/null 2>&1; done
+tls_of() { echo --cafile "$WORK/$1/ca.pem" --cert "$WORK/$1/client.crt" --key "$WORK/$1/client.key"; }
+# shellcheck disable=SC2046
+mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-b) -i iso-b-sub -t 'kp1/demo-v1/dcx/iso-b/#' -v >"$WORK/isob.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 events_has '"client_id": "iso-b-sub"' || fail "iso-b's subscriber did not connect"
+for f in 'kp1/demo-v1/dcx/iso-b/#' '#' 'kp1/#' '$SYS/#'; do
+	# shellcheck disable=SC2046
+	timeout 10 mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-a) -i iso-a-sub -t "$f" -W 3 >"$WORK/isoa.out" 2>&1 || true
+	grep -q "denied" "$WORK/isoa.out" || fail "iso-a could subscribe to $f: $(cat "$WORK/isoa.out")"
+done
+# shellcheck disable=SC2046
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-a) -i iso-a-pub -t kp1/demo-v1/dcx/iso-b/json -m forged
+# shellcheck disable=SC2046
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-b) -i iso-b-pub -t kp1/demo-v1/dcx/iso-b/json -m genuine
+wait_for 5 grep -q genuine "$WORK/isob.out" || fail "iso-b did not receive its own message"
+! grep -q forged "$WORK/isob.out" || fail "iso-b received what iso-a published on its topic"
+gh events --json | grep -q '"type": "denied"' || fail "no denied event"
+gh acl test --cn iso-a --action subscribe --topic 'kp1/#' | grep -q '^deny: .*rule default' || fail "acl test does not explain the refusal"
+ok "isolation: iso-a cannot subscribe to iso-b's topic, #, kp1/# or \$SYS/#, nor publish into iso-b's topic"
 
 # --- and over secure WebSocket
 /usr/bin/python3 "$HERE/device.py" --port "$WSS_PORT" --transport websockets --ca "$D/ca.pem" --cert "$D/client.crt" \
@@ -236,7 +267,7 @@ wait_for 5 screen_has "not kept" || fail "TUI create failed: $(screen)"
 [ "$(stat -c %a "$WORK/tuidev/client.key")" = 600 ] || fail "TUI-written client.key is not 0600"
 keys Escape / tuidev Enter
 mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/tuidev/ca.pem" --cert "$WORK/tuidev/client.crt" \
-	--key "$WORK/tuidev/client.key" -i tuidev-sub -t 'kp1/#' >"$WORK/tuisub.out" 2>&1 &
+	--key "$WORK/tuidev/client.key" -i tuidev-sub -t 'kp1/+/+/tuidev/#' >"$WORK/tuisub.out" 2>&1 &
 TUISUB=$!; PIDS+=($TUISUB)
 keys 2
 wait_for 5 screen_has tuidev-sub || fail "TUI does not show the connection: $(screen)"

@@ -168,6 +168,7 @@ func (s *Server) routes() *http.ServeMux {
 		}
 		return s.svc.Audit(ctx(r), q)
 	}))
+	s.aclRoutes(m)
 	return m
 }
 

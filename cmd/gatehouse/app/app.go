@@ -70,6 +70,7 @@ type App struct {
 	server pki.ServerCert
 
 	modeMu sync.Mutex // serialises client-cert auth switches (SetClientAuth)
+	aclMu  sync.Mutex // serialises policy changes and their hand-over to the broker
 
 	stopLog func()         // ends the event log subscription
 	logged  chan struct{}  // closed when logEvents has returned
@@ -249,6 +250,14 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
 		return err
 	}
+	// Held until the broker is installed, so a policy change made meanwhile
+	// is either read here or applied to the installed broker.
+	a.aclMu.Lock()
+	defer a.aclMu.Unlock()
+	pol, err := a.compiledPolicy()
+	if err != nil {
+		return err
+	}
 	modes := map[string]bool{broker.TransportMQTTS: true, broker.TransportWSS: true}
 	for t, on := range settings.ClientAuth {
 		modes[t] = on
@@ -260,6 +269,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		WSSOrigins:     cfg.WSSOrigins,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
+		Policy:         pol,
 		ClientAuth:     modes,
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,

@@ -30,8 +30,16 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	sessions := a.liveSessions()
 	live := countByCert(sessions)
 	now := a.now()
+	denials := map[string]uint64{}
 	for i := range certs {
 		a.seen.overlay(&certs[i], live[certs[i].ID], now)
+		if n := a.denials(certs[i].ID); n > 0 {
+			denials[certs[i].ID] = n
+		}
+	}
+	pol, err := a.st.Policy()
+	if err != nil {
+		return ui.Snapshot{}, err
 	}
 	transports, _ := a.Transports(ctx)
 	recent := a.hub.Recent()
@@ -46,6 +54,8 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 		CAs:        cas,
 		Events:     newestFirst,
 		Telemetry:  a.tele.Snapshot(),
+		Policy:     pol,
+		Denials:    denials,
 		Warnings:   a.Warnings(),
 	}, nil
 }

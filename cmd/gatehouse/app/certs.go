@@ -89,11 +89,17 @@ func (a *App) ShowCert(ctx context.Context, ref string) (CertDetail, error) {
 		}
 	}
 	a.seen.overlay(&c, len(live), a.now())
+	rights, err := a.certRights(c)
+	if err != nil {
+		return CertDetail{}, err
+	}
 	return CertDetail{
 		CertView:     view(c, len(live), a.now()),
 		CertPEM:      c.CertPEM,
 		LiveSessions: live,
 		History:      hist,
+		Rights:       rights,
+		Denials:      a.denials(c.ID),
 	}, nil
 }
 

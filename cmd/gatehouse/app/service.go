@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/policy"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui"
 )
@@ -63,6 +64,19 @@ type Service interface {
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error)
 	// Backup writes a consistent copy of the store, CA keys included, to w.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+
+	// Policy returns the authorization policy: the default and the rules in order.
+	Policy(ctx context.Context) (store.Policy, error)
+	// AddRule validates and appends a rule and returns it with its new ID.
+	AddRule(ctx context.Context, r store.Rule) (store.Rule, error)
+	// RemoveRule deletes a rule and returns it.
+	RemoveRule(ctx context.Context, id string) (store.Rule, error)
+	// MoveRule puts rule id just before rule before.
+	MoveRule(ctx context.Context, id, before string) error
+	// SetPolicyDefault sets the decision when no rule applies: allow or deny.
+	SetPolicyDefault(ctx context.Context, effect string) error
+	// TestPolicy says what the policy decides for a client and topic, and why.
+	TestPolicy(ctx context.Context, q PolicyTest) (PolicyDecision, error)
 }
 
 // CertView is a certificate as listed: the record without its PEM, plus
@@ -80,6 +94,11 @@ type CertDetail struct {
 	CertPEM      string              `json:"cert_pem"`
 	LiveSessions []broker.Session    `json:"live_sessions"`
 	History      []store.AuditRecord `json:"history"`
+	// Rights are the policy rules that apply to the certificate, variables
+	// filled; Denials counts its refused publishes and subscriptions since
+	// the broker started.
+	Rights  []policy.Grant `json:"rights"`
+	Denials uint64         `json:"denials"`
 }
 
 // IssueRequest asks for a client certificate. Blank fields take defaults.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // wait bounds every poll; generous because -race slows handshakes.
@@ -97,6 +98,10 @@ func watch(t *testing.T, a *app.App, addr string) <-chan paho.Message {
 	ctx := context.Background()
 	b, err := a.IssueClient(ctx, app.IssueRequest{CN: "watcher"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A backend reading every device's telemetry needs its own rule.
+	if _, err := a.AddRule(ctx, store.Rule{Effect: "allow", Action: "subscribe", Topic: "kp1/#", Who: "cn:watcher"}); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := tls.X509KeyPair([]byte(b.ChainPEM), []byte(b.KeyPEM))

@@ -158,7 +158,7 @@ func (p *Page) typeStyle(t string) lipgloss.Style {
 		return st.EventConnected
 	case broker.EventDisconnected:
 		return st.EventDisconnected
-	case broker.EventRefused:
+	case broker.EventRefused, broker.EventDenied:
 		return st.EventRefused
 	}
 	return st.EventOther

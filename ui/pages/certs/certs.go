@@ -52,6 +52,8 @@ type Page struct {
 	history    []store.AuditRecord
 	historyFor string
 	historyErr error
+	rights     []string // what the policy lets rightsFor do
+	rightsFor  string
 	created    createdInfo
 
 	width, height int
@@ -109,6 +111,13 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 			p.live[s.Serial]++
 		}
 	}
+	p.refreshDetails()
+}
+
+// SetRights sets the policy's rights of the certificate serial, shown in
+// its details.
+func (p *Page) SetRights(serial string, lines []string) {
+	p.rightsFor, p.rights = serial, lines
 	p.refreshDetails()
 }
 

@@ -106,6 +106,12 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 	}
 	lines = append(lines, s.Section.Render(fmt.Sprintf("Live sessions (%d)", len(live))))
 	lines = append(lines, live...)
+	if p.rightsFor == c.Serial {
+		lines = append(lines, "", s.Section.Render("Rights (policy)"))
+		for _, r := range p.rights {
+			lines = append(lines, "  "+r)
+		}
+	}
 	lines = append(lines, "", s.Section.Render("History"))
 	switch {
 	case p.historyErr != nil:

@@ -1,0 +1,282 @@
+// Package policy is Gatehouse's authorization engine: an ordered list of
+// rules that allow or deny publishing and subscribing on MQTT topic filters,
+// for clients selected by certificate, common name, issuing CA or the absence
+// of a certificate.
+//
+// A Policy is compiled once from the stored rules and is immutable, so the
+// broker swaps it with an atomic pointer. Each session compiles its own view
+// (Policy.Session) once, at CONNECT: its common name, client ID and serial
+// are fixed, so the variables ${cn}, ${client_id} and ${serial} are
+// substituted then and the checks on the publish path only compare levels,
+// without allocating.
+//
+// Decisions: every rule that applies is considered and deny wins; the first
+// matching allow rule (in list order) decides otherwise; when no rule applies
+// the default decides. A subscription is granted only when a single allow
+// rule covers every topic its filter can match and no deny rule can match any
+// of them. Topics beginning with '$' (such as $SYS) are never matched by a
+// filter whose first level is a wildcard (MQTT-4.7.2-1), so only an explicit
+// rule opens them.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Effects of a rule, and of the default decision.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Action names of a rule (publish, subscribe or both) and of a check.
+const (
+	ActionPublish   = "publish"
+	ActionSubscribe = "subscribe"
+	ActionPubSub    = "pubsub"
+)
+
+// Selector forms, as in "cert:3f2a9c" or "cn:backend-*".
+const (
+	WhoAny       = "any"       // every client with a verified certificate
+	WhoAnonymous = "anonymous" // clients without a certificate
+	whoCert      = "cert:"
+	whoCN        = "cn:"
+	whoCA        = "ca:"
+)
+
+// DefaultRule names the default decision where a rule ID would be.
+const DefaultRule = "default"
+
+// maxFilter is MQTT's longest topic (a two-byte length).
+const maxFilter = 65535
+
+// ErrInvalid is wrapped by every error about a malformed rule or check.
+var ErrInvalid = errors.New("invalid rule")
+
+// Rule is one stored rule, as the operator wrote it.
+type Rule struct {
+	ID     string `json:"id"`
+	Effect string `json:"effect"` // allow | deny
+	Action string `json:"action"` // publish | subscribe | pubsub
+	Topic  string `json:"topic"`  // an MQTT filter, may hold ${cn}, ${client_id}, ${serial}
+	Who    string `json:"who"`    // any | anonymous | cert:SERIAL | cn:GLOB | ca:NAME
+}
+
+// Identity is who a session is. Anonymous sessions have no certificate, and
+// so no serial, CN or issuer.
+type Identity struct {
+	Anonymous bool
+	Serial    string // lowercase hex, as the broker derives it
+	CN        string
+	Issuer    string // the issuing CA's common name
+	ClientID  string
+}
+
+// actions is a bit set of the actions a rule covers.
+type actions uint8
+
+const (
+	actPublish actions = 1 << iota
+	actSubscribe
+)
+
+// rule is a validated Rule.
+type rule struct {
+	src     Rule
+	allow   bool
+	actions actions
+	who     selector
+	levels  []tmplLevel
+}
+
+// Policy is a compiled, immutable rule set. The zero value is not usable:
+// build one with Compile.
+type Policy struct {
+	rules        []rule
+	defaultAllow bool
+}
+
+// Compile validates rules and the default effect into a Policy. Rule IDs must
+// be unique and non-empty.
+func Compile(rules []Rule, defaultEffect string) (*Policy, error) {
+	p := &Policy{rules: make([]rule, 0, len(rules))}
+	switch defaultEffect {
+	case Allow:
+		p.defaultAllow = true
+	case Deny:
+	default:
+		return nil, fmt.Errorf("%w: default %q: want allow or deny", ErrInvalid, defaultEffect)
+	}
+	seen := make(map[string]bool, len(rules))
+	for _, r := range rules {
+		if r.ID == "" || seen[r.ID] {
+			return nil, fmt.Errorf("%w: rule id %q is empty or repeated", ErrInvalid, r.ID)
+		}
+		seen[r.ID] = true
+		c, err := parseRule(r)
+		if err != nil {
+			return nil, err
+		}
+		p.rules = append(p.rules, c)
+	}
+	return p, nil
+}
+
+// Validate checks a rule's effect, action, topic filter and selector; the ID
+// is not checked (the store assigns it).
+func Validate(r Rule) error {
+	_, err := parseRule(r)
+	return err
+}
+
+// DefaultAllow reports whether the default decision allows.
+func (p *Policy) DefaultAllow() bool { return p.defaultAllow }
+
+// Rules returns the rules in order.
+func (p *Policy) Rules() []Rule {
+	out := make([]Rule, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = r.src
+	}
+	return out
+}
+
+// OpenToAll reports whether every certified device may publish and subscribe
+// on every (non-$) topic: the default allows, or an allow rule for any with
+// the filter "#" and both actions exists (cn:* counts as any). Operators are warned about it.
+func (p *Policy) OpenToAll() bool {
+	if p.defaultAllow {
+		return true
+	}
+	for _, r := range p.rules {
+		everyone := r.who.kind == selAny || (r.who.kind == selCN && strings.Trim(r.who.arg, "*") == "")
+		if r.allow && r.actions == actPublish|actSubscribe && everyone &&
+			len(r.levels) == 1 && r.levels[0].kind == levelHash {
+			return true
+		}
+	}
+	return false
+}
+
+func parseRule(r Rule) (rule, error) {
+	c := rule{src: r}
+	switch r.Effect {
+	case Allow:
+		c.allow = true
+	case Deny:
+	default:
+		return c, fmt.Errorf("%w: effect %q: want allow or deny", ErrInvalid, r.Effect)
+	}
+	var err error
+	if c.actions, err = parseActions(r.Action); err != nil {
+		return c, err
+	}
+	if c.who, err = parseSelector(r.Who); err != nil {
+		return c, err
+	}
+	if c.levels, err = parseTemplate(r.Topic); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func parseActions(s string) (actions, error) {
+	switch s {
+	case ActionPublish:
+		return actPublish, nil
+	case ActionSubscribe:
+		return actSubscribe, nil
+	case ActionPubSub:
+		return actPublish | actSubscribe, nil
+	}
+	return 0, fmt.Errorf("%w: action %q: want publish, subscribe or pubsub", ErrInvalid, s)
+}
+
+// selector kinds.
+const (
+	selAny = iota
+	selAnonymous
+	selCert
+	selCN
+	selCA
+)
+
+type selector struct {
+	kind int
+	arg  string
+}
+
+func parseSelector(s string) (selector, error) {
+	switch {
+	case s == WhoAny:
+		return selector{kind: selAny}, nil
+	case s == WhoAnonymous:
+		return selector{kind: selAnonymous}, nil
+	case strings.HasPrefix(s, whoCert) && isHex(s[len(whoCert):]):
+		return selector{kind: selCert, arg: strings.TrimLeft(strings.ToLower(s[len(whoCert):]), "0")}, nil
+	case strings.HasPrefix(s, whoCN) && len(s) > len(whoCN):
+		return selector{kind: selCN, arg: s[len(whoCN):]}, nil
+	case strings.HasPrefix(s, whoCA) && len(s) > len(whoCA):
+		return selector{kind: selCA, arg: s[len(whoCA):]}, nil
+	}
+	return selector{}, fmt.Errorf("%w: who %q: want any, anonymous, cert:SERIAL (hex), cn:GLOB or ca:NAME", ErrInvalid, s)
+}
+
+func isHex(s string) bool {
+	if s == "" || strings.Trim(s, "0") == "" {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// applies reports whether the selector picks id.
+func (s selector) applies(id Identity) bool {
+	switch s.kind {
+	case selAnonymous:
+		return id.Anonymous
+	case selAny:
+		return !id.Anonymous
+	case selCert:
+		return !id.Anonymous && id.Serial == s.arg
+	case selCN:
+		return !id.Anonymous && glob(s.arg, id.CN)
+	case selCA:
+		return !id.Anonymous && id.Issuer == s.arg
+	}
+	return false
+}
+
+// glob matches name against pattern, where '*' stands for any run of
+// characters and '?' for one. Unlike path.Match, '/' is not special: a CN is
+// not a path.
+func glob(pattern, name string) bool {
+	px, nx := 0, 0
+	star, mark := -1, 0
+	for nx < len(name) {
+		switch {
+		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == name[nx]):
+			px++
+			nx++
+		case px < len(pattern) && pattern[px] == '*':
+			star, mark = px, nx
+			px++
+		case star >= 0:
+			px, mark = star+1, mark+1
+			nx = mark
+		default:
+			return false
+		}
+	}
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}

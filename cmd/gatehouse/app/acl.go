@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/policy"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// PolicyTest asks what the policy decides for one client and topic. Exactly
+// one of Cert (a serial or unique prefix), CN and Anonymous names the client.
+type PolicyTest struct {
+	Cert      string `json:"cert,omitempty"`
+	CN        string `json:"cn,omitempty"`
+	Anonymous bool   `json:"anonymous,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Action    string `json:"action"` // publish | subscribe
+	Topic     string `json:"topic"`
+}
+
+// PolicyDecision is the answer to a PolicyTest. Its JSON is a command-line
+// contract (acl test --json).
+type PolicyDecision struct {
+	Decision string `json:"decision"` // allow | deny
+	Rule     string `json:"rule"`     // the deciding rule's ID, or "default"
+	Action   string `json:"action"`
+	Topic    string `json:"topic"`
+	Explain  string `json:"explain"` // the deciding rule in one line
+}
+
+// toPolicy converts the stored policy into the broker's engine form.
+func toPolicy(p store.Policy) (*policy.Policy, error) {
+	rules := make([]policy.Rule, len(p.Rules))
+	for i, r := range p.Rules {
+		rules[i] = policy.Rule(r) // the same fields: the store keeps what the engine reads
+	}
+	return policy.Compile(rules, p.Default)
+}
+
+// compiledPolicy reads and compiles the stored policy.
+func (a *App) compiledPolicy() (*policy.Policy, error) {
+	p, err := a.st.Policy()
+	if err != nil {
+		return nil, err
+	}
+	c, err := toPolicy(p)
+	if err != nil {
+		return nil, fmt.Errorf("stored policy: %w", err)
+	}
+	return c, nil
+}
+
+// applyPolicy hands the stored policy to the running broker, whose sessions
+// pick it up at their next check. Called with aclMu held after each change,
+// so the broker's policy is always the latest stored one.
+func (a *App) applyPolicy(p store.Policy) error {
+	br := a.broker()
+	if br == nil {
+		return nil
+	}
+	c, err := toPolicy(p)
+	if err != nil {
+		return fmt.Errorf("stored policy: %w", err)
+	}
+	br.SetPolicy(c)
+	return nil
+}
+
+// Policy implements Service.
+func (a *App) Policy(context.Context) (store.Policy, error) { return a.st.Policy() }
+
+// policyChange runs a store change and applies its result to the broker.
+func (a *App) policyChange(change func() error) error {
+	a.aclMu.Lock()
+	defer a.aclMu.Unlock()
+	if err := change(); err != nil {
+		return err
+	}
+	p, err := a.st.Policy()
+	if err != nil {
+		return err
+	}
+	return a.applyPolicy(p)
+}
+
+// AddRule implements Service: the rule is validated, stored with a new ID
+// and an audit record, and applied to live sessions.
+func (a *App) AddRule(ctx context.Context, r store.Rule) (store.Rule, error) {
+	if r.Who == "" {
+		r.Who = policy.WhoAny
+	}
+	if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}); err != nil {
+		return store.Rule{}, usageError(err)
+	}
+	if prefix, ok := strings.CutPrefix(r.Who, "cert:"); ok {
+		// A serial may be given as a unique prefix, as everywhere; the rule
+		// stores the full serial the broker compares with.
+		id, err := a.st.ResolveSerial(prefix)
+		if err != nil {
+			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", prefix, err)
+		}
+		c, err := a.st.GetCert(id)
+		if err != nil {
+			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", prefix, err)
+		}
+		r.Who = "cert:" + c.Serial
+	}
+	var added store.Rule
+	err := a.policyChange(func() (err error) {
+		added, err = a.st.AddRule(r, a.audit(ctx, "acl.add"))
+		return err
+	})
+	return added, err
+}
+
+// RemoveRule implements Service.
+func (a *App) RemoveRule(ctx context.Context, id string) (store.Rule, error) {
+	var gone store.Rule
+	err := a.policyChange(func() (err error) {
+		gone, err = a.st.RemoveRule(id, a.audit(ctx, "acl.remove"))
+		return err
+	})
+	return gone, err
+}
+
+// MoveRule implements Service: rule id goes just before rule before.
+func (a *App) MoveRule(ctx context.Context, id, before string) error {
+	return a.policyChange(func() error {
+		_, err := a.st.MoveRule(id, before, a.audit(ctx, "acl.move"))
+		return err
+	})
+}
+
+// SetPolicyDefault implements Service: the decision when no rule applies.
+func (a *App) SetPolicyDefault(ctx context.Context, effect string) error {
+	if effect != policy.Allow && effect != policy.Deny {
+		return usageError(fmt.Errorf("default %q: want allow or deny", effect))
+	}
+	return a.policyChange(func() error {
+		_, err := a.st.SetPolicyDefault(effect, a.audit(ctx, "acl.default"))
+		return err
+	})
+}
+
+func (a *App) audit(ctx context.Context, action string) store.AuditRecord {
+	return store.AuditRecord{At: a.now(), Actor: a.actorOf(ctx), Action: action}
+}
+
+// TestPolicy implements Service: the decision the broker would make now.
+func (a *App) TestPolicy(_ context.Context, q PolicyTest) (PolicyDecision, error) {
+	named := 0
+	for _, set := range []bool{q.Cert != "", q.CN != "", q.Anonymous} {
+		if set {
+			named++
+		}
+	}
+	if named != 1 {
+		return PolicyDecision{}, usageError(errors.New("name the client with exactly one of --cert SERIAL, --cn CN or --anonymous"))
+	}
+	if err := policy.ValidFilter(q.Topic); err != nil {
+		return PolicyDecision{}, usageError(err)
+	}
+	id := policy.Identity{Anonymous: q.Anonymous, CN: q.CN, ClientID: q.ClientID}
+	if q.Cert != "" {
+		certID, err := a.st.ResolveSerial(q.Cert)
+		if err != nil {
+			return PolicyDecision{}, fmt.Errorf("certificate %s: %w", q.Cert, err)
+		}
+		c, err := a.st.GetCert(certID)
+		if err != nil {
+			return PolicyDecision{}, fmt.Errorf("certificate %s: %w", q.Cert, err)
+		}
+		id.Serial, id.CN, id.Issuer = c.Serial, c.CN, c.Issuer
+	}
+	stored, err := a.st.Policy()
+	if err != nil {
+		return PolicyDecision{}, err
+	}
+	p, err := toPolicy(stored)
+	if err != nil {
+		return PolicyDecision{}, fmt.Errorf("stored policy: %w", err)
+	}
+	s := p.Session(id)
+	var ok bool
+	var rule string
+	switch q.Action {
+	case policy.ActionPublish:
+		if strings.ContainsAny(q.Topic, "+#") {
+			return PolicyDecision{}, usageError(fmt.Errorf("publish topic %q holds a wildcard", q.Topic))
+		}
+		ok, rule = s.Publish(q.Topic)
+	case policy.ActionSubscribe:
+		ok, rule = s.Subscribe(q.Topic)
+	default:
+		return PolicyDecision{}, usageError(fmt.Errorf("action %q: want publish or subscribe", q.Action))
+	}
+	d := PolicyDecision{Decision: policy.Deny, Rule: rule, Action: q.Action, Topic: q.Topic, Explain: "no rule applies: default " + stored.Default}
+	if ok {
+		d.Decision = policy.Allow
+	}
+	for _, r := range stored.Rules {
+		if r.ID == rule {
+			d.Explain = r.Effect + " " + r.Action + " " + r.Topic + " for " + r.Who
+		}
+	}
+	return d, nil
+}
+
+// certRights lists what the policy lets certificate c do, its variables
+// filled for its CN and serial; ${client_id} stays as written, since it
+// depends on each connection.
+func (a *App) certRights(c store.Cert) ([]policy.Grant, error) {
+	p, err := a.compiledPolicy()
+	if err != nil {
+		return nil, err
+	}
+	return p.Session(policy.Identity{Serial: c.Serial, CN: c.CN, Issuer: c.Issuer, ClientID: "${client_id}"}).Grants(), nil
+}
+
+// denials is how many publishes and subscriptions of the certificate with
+// ID id the running broker refused; 0 without a broker.
+func (a *App) denials(id string) uint64 {
+	if br := a.broker(); br != nil {
+		return br.Denials(id)
+	}
+	return 0
+}
