@@ -27,7 +27,7 @@ type peer struct {
 	bytesIn, bytesOut atomic.Uint64
 	lastActivity      atomic.Int64 // unix nanoseconds
 
-	// Guarded by Broker.mu.
+	// Guarded by the broker's index.mu.
 	cl          *mqtt.Client
 	clientID    string
 	connectedAt time.Time
@@ -45,7 +45,7 @@ func newPeer(transport string, c net.Conn) *peer {
 
 func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }
 
-// session snapshots p; the caller holds Broker.mu.
+// session snapshots p; the caller holds index.mu.
 func (p *peer) session() Session {
 	return Session{
 		ClientID:     p.clientID,
@@ -62,7 +62,7 @@ func (p *peer) session() Session {
 	}
 }
 
-// event returns an event of type typ about p. Safe without Broker.mu only for
+// event returns an event of type typ about p. Safe without index.mu only for
 // the identity fields; clientID is passed in by callers that read it locked.
 func (p *peer) event(typ, reason, clientID string) Event {
 	return Event{

@@ -14,29 +14,6 @@ const (
 	TransportMQTT  = "mqtt"  // plain MQTT, no TLS
 )
 
-// Event types (DESIGN.md section 6).
-const (
-	EventConnected    = "connected"
-	EventDisconnected = "disconnected"
-	EventRefused      = "refused"
-	EventCertState    = "cert_state"
-	EventMTLS         = "mtls"
-)
-
-// Event is a plain value describing something an operator wants to see. A
-// refused event always carries a Reason. Every JSON field is always present
-// (empty when unknown): scripts rely on the names (DESIGN.md section 6).
-type Event struct {
-	At        time.Time `json:"at"`
-	Type      string    `json:"type"`
-	Reason    string    `json:"reason"`
-	ClientID  string    `json:"client_id"`
-	Serial    string    `json:"serial"`
-	CN        string    `json:"cn"`
-	Remote    string    `json:"remote"`
-	Transport string    `json:"transport"`
-}
-
 // Session is a snapshot of one live MQTT session.
 type Session struct {
 	ClientID     string    `json:"client_id"`

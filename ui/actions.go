@@ -5,6 +5,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
@@ -28,7 +29,7 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return transition(m.ctx, m.backend, in), true
 	case certs.CreateIntent:
 		m.info("creating certificate…")
-		req := CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
+		req := app.CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
 		return createCert(m.ctx, m.backend, req), true
 	case certs.HistoryIntent:
 		return history(m.ctx, m.backend, in.Serial), true

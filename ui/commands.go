@@ -7,6 +7,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
@@ -29,7 +30,7 @@ const (
 type (
 	describeMsg string
 	snapshotMsg struct {
-		snap Snapshot
+		snap app.Snapshot
 		err  error
 		full bool // after start, resync or resume: the event stream is replaced too
 		gen  int  // Model.gen when it was asked for
@@ -48,11 +49,11 @@ type (
 	resubscribeMsg struct{}
 	transitionMsg  struct {
 		intent certs.TransitionIntent
-		res    TransitionResult
+		res    app.TransitionResult
 		err    error
 	}
 	createdMsg struct {
-		res CreateResult
+		res app.CreateResult
 		err error
 	}
 	historyMsg struct {
@@ -138,7 +139,7 @@ func transition(ctx context.Context, b Backend, in certs.TransitionIntent) tea.C
 	}
 }
 
-func createCert(ctx context.Context, b Backend, req CreateRequest) tea.Cmd {
+func createCert(ctx context.Context, b Backend, req app.CreateRequest) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()

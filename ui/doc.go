@@ -16,7 +16,7 @@
 //     broker ever calls Program.Send, which would block MQTT clients while the
 //     TUI is busy or suspended.
 //   - Events are lossy by design: the backend's channel is bounded and it
-//     sends one EventResync when it dropped some. The TUI then reloads
+//     sends one broker.EventResync when it dropped some. The TUI then reloads
 //     everything with Backend.Snapshot, as it does after ctrl+z, when the
 //     stream closes and every two seconds (for session counters), every
 //     second while the telemetry view is shown.

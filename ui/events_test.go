@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -75,7 +76,7 @@ func TestResyncTriggersFullSnapshot(t *testing.T) {
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventRefused, Reason: "expired", Remote: "10.0.0.1:1"})
 	requireContains(t, m.View(), "6 events")
 	before := f.Snapshots()
-	deliver(m, ch, broker.Event{Type: EventResync})
+	deliver(m, ch, broker.Event{Type: broker.EventResync})
 	if f.Snapshots() != before+1 {
 		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
 	}
@@ -159,11 +160,11 @@ func TestStaleSnapshotAfterActionIsDropped(t *testing.T) {
 
 func TestTourAdvances(t *testing.T) {
 	steps := []TourStep{
-		{Text: "Look around", Done: func(Snapshot, []broker.Event) bool { return true }},
-		{Text: "Suspend dev1", Done: func(s Snapshot, _ []broker.Event) bool {
+		{Text: "Look around", Done: func(app.Snapshot, []broker.Event) bool { return true }},
+		{Text: "Suspend dev1", Done: func(s app.Snapshot, _ []broker.Event) bool {
 			return len(s.Certs) > 0 && s.Certs[0].State == store.StateSuspended
 		}},
-		{Text: "Watch it drop", Done: func(_ Snapshot, evs []broker.Event) bool {
+		{Text: "Watch it drop", Done: func(_ app.Snapshot, evs []broker.Event) bool {
 			for _, e := range evs {
 				if e.Type == broker.EventDisconnected {
 					return true

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -215,13 +216,13 @@ func TestCreateFormSubmitsDefaults(t *testing.T) {
 	press(m, "n")
 	requireContains(t, m.View(), "New client certificate", "365d", "ecdsa-p256", "./<cn>/")
 	press(m, "q", "enter") // q is typed into the CN field, not a quit
-	if len(f.created) != 1 || f.created[0] != (CreateRequest{CN: "q", KeyType: "ecdsa-p256"}) {
+	if len(f.created) != 1 || f.created[0] != (app.CreateRequest{CN: "q", KeyType: "ecdsa-p256"}) {
 		t.Fatalf("created = %+v", f.created)
 	}
 
 	m, _ = loaded(t, f, 80, 24)
 	press(m, "n", "enter")
-	if got := f.created[1]; got != (CreateRequest{KeyType: "ecdsa-p256"}) {
+	if got := f.created[1]; got != (app.CreateRequest{KeyType: "ecdsa-p256"}) {
 		t.Fatalf("request = %+v, want blanks and the default key type", got)
 	}
 	v := m.View()
@@ -244,7 +245,7 @@ func TestCreateFormFields(t *testing.T) {
 	press(m, "tab", "right", "right", "tab")
 	typeText(m, "/tmp/out")
 	press(m, "enter")
-	want := CreateRequest{CN: "dev9", TTL: "90d", KeyType: "rsa-3072", OutDir: "/tmp/out"}
+	want := app.CreateRequest{CN: "dev9", TTL: "90d", KeyType: "rsa-3072", OutDir: "/tmp/out"}
 	if len(f.created) != 1 || f.created[0] != want {
 		t.Fatalf("created = %+v, want %+v", f.created, want)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
@@ -50,7 +51,7 @@ type Model struct {
 	sizedW, sizedH int // the size last fanned out to the pages
 
 	describe string
-	snap     Snapshot
+	snap     app.Snapshot
 	bySID    map[string]int // client id -> index in snap.Sessions
 	loaded   bool
 	events   <-chan broker.Event // the current subscription

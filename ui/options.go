@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
 // Page identifies one of the six views, in tab order.
@@ -70,7 +71,7 @@ type TourStep struct {
 	// Done reports whether the step is accomplished, given the current state
 	// and the events of the latest batch (nil after a snapshot). It runs in
 	// Update, so it must be quick and must not block or call the backend.
-	Done func(Snapshot, []broker.Event) bool
+	Done func(app.Snapshot, []broker.Event) bool
 }
 
 // tour tracks progress through the steps; steps are done in order.
@@ -83,7 +84,7 @@ func (t *tour) active() bool { return len(t.steps) > 0 }
 
 // advance ticks off the current step, and any following ones, whose
 // condition holds.
-func (t *tour) advance(s Snapshot, events []broker.Event) {
+func (t *tour) advance(s app.Snapshot, events []broker.Event) {
 	for t.at < len(t.steps) {
 		done := t.steps[t.at].Done
 		if done == nil || !done(s, events) {

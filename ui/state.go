@@ -4,13 +4,14 @@ import (
 	"slices"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
 // applySnapshot makes s the current state and hands it to every page. The
 // slices are cloned because the root edits them in place when folding
 // events, and the backend may hand out slices it keeps.
-func (m *Model) applySnapshot(s Snapshot, full bool) {
+func (m *Model) applySnapshot(s app.Snapshot, full bool) {
 	s.Certs = slices.Clone(s.Certs)
 	s.Sessions = slices.Clone(s.Sessions)
 	m.snap = s
@@ -41,14 +42,14 @@ func (m *Model) pushSessions() {
 // applyEvents folds a batch of live events into the state. Session events
 // are applied directly, so a drop shows within a frame; certificate state
 // and client-cert auth changes ask for a snapshot, because an event does
-// not carry the whole new record. resync reports an EventResync.
+// not carry the whole new record. resync reports an broker.EventResync.
 func (m *Model) applyEvents(events []broker.Event) (reload, resync bool) {
 	now := m.clock()
 	changed := false
 	shown := make([]broker.Event, 0, len(events))
 	for _, ev := range events {
 		switch ev.Type {
-		case EventResync:
+		case broker.EventResync:
 			resync = true
 			continue
 		case broker.EventConnected:

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
 func TestTelemetryRows(t *testing.T) {
@@ -61,7 +63,7 @@ func TestTelemetryFollowsSnapshots(t *testing.T) {
 	press(m, "down", "down") // gw-9
 	s, _ := f.Snapshot(t.Context())
 	s.Telemetry[0].Fields["temperature"] = append(s.Telemetry[0].Fields["temperature"], 25.25)
-	s.Telemetry = append(s.Telemetry, Series{ClientID: "aaa", Messages: 1, Bytes: 10, LastAt: t0})
+	s.Telemetry = append(s.Telemetry, app.Series{ClientID: "aaa", Messages: 1, Bytes: 10, LastAt: t0})
 	m.Update(snapshotMsg{snap: s})
 	v := m.View()
 	requireContains(t, v, "4 publishing clients", "> gw-9", "temperature    25.25    min 20.5     max 25.25",
@@ -194,10 +196,10 @@ func TestConnectionsShowLatestReadings(t *testing.T) {
 }
 
 // manySeries returns n clients, every other one publishing JSON.
-func manySeries(n int) []Series {
-	out := make([]Series, n)
+func manySeries(n int) []app.Series {
+	out := make([]app.Series, n)
 	for i := range out {
-		out[i] = Series{ClientID: fmt.Sprintf("client-%04d", i), Topic: "t/" + fmt.Sprint(i), Messages: 60,
+		out[i] = app.Series{ClientID: fmt.Sprintf("client-%04d", i), Topic: "t/" + fmt.Sprint(i), Messages: 60,
 			Bytes: 3000, Rate: 1, LastAt: t0.Add(-time.Second)}
 		if i%2 == 0 {
 			vals := make([]float64, 60)

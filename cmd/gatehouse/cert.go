@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 func newCert(g *globals) *cobra.Command {
@@ -35,7 +34,7 @@ func newCert(g *globals) *cobra.Command {
 }
 
 func newCertCreate(g *globals) *cobra.Command {
-	var req ui.CreateRequest
+	var req app.CreateRequest
 	var force bool
 	c := &cobra.Command{
 		Use:   "create",

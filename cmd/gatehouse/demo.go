@@ -115,7 +115,11 @@ func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) (er
 	if !o.noTUI {
 		var opts []ui.Option
 		if o.tour {
-			opts = append(opts, ui.WithTour(demo.TourSteps(o.devices)))
+			var steps []ui.TourStep
+			for _, s := range demo.TourSteps(o.devices) {
+				steps = append(steps, ui.TourStep{Text: s.Text, Done: s.Done})
+			}
+			opts = append(opts, ui.WithTour(steps))
 		}
 		if err := ui.Run(ctx, d.app, opts...); err != nil {
 			return fmt.Errorf("%w; without a terminal, run 'gatehouse demo --no-tui'", err)

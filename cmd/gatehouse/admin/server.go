@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // SocketName is the admin socket's file name inside the data directory.
@@ -96,7 +95,7 @@ func (s *Server) routes() *http.ServeMux {
 		ts, err := s.svc.Transports(ctx(r))
 		return statusReply{Describe: s.svc.Describe(), PID: os.Getpid(), Transports: ts}, err
 	}))
-	m.HandleFunc("GET /v1/snapshot", get(func(r *http.Request) (ui.Snapshot, error) { return s.svc.Snapshot(ctx(r)) }))
+	m.HandleFunc("GET /v1/snapshot", get(func(r *http.Request) (app.Snapshot, error) { return s.svc.Snapshot(ctx(r)) }))
 	m.HandleFunc("GET /v1/certs", get(func(r *http.Request) ([]app.CertView, error) {
 		return s.svc.ListCerts(ctx(r), store.State(r.URL.Query().Get("state")))
 	}))
@@ -112,7 +111,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /v1/certs/{serial}", get(func(r *http.Request) (app.CertDetail, error) {
 		return s.svc.ShowCert(ctx(r), r.PathValue("serial"))
 	}))
-	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (ui.TransitionResult, error) {
+	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (app.TransitionResult, error) {
 		return s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
 	}))
 	m.HandleFunc("GET /v1/resolve/{prefix}", get(func(r *http.Request) (string, error) {

@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // ErrUsage marks errors in what the caller asked for (a bad TTL, a bad key
@@ -169,32 +168,32 @@ func (a *App) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return a.st.Backup(w)
 }
 
-// History implements ui.Backend.
+// History implements Service.
 func (a *App) History(ctx context.Context, serial string) ([]store.AuditRecord, error) {
 	return a.Audit(ctx, store.AuditQuery{Serial: serial})
 }
 
-// CreateCert implements ui.Backend: issue, then write the device's files.
-func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateResult, error) {
+// CreateCert implements Service: issue, then write the device's files.
+func (a *App) CreateCert(ctx context.Context, req CreateRequest) (CreateResult, error) {
 	return CreateFiles(ctx, a, req, false)
 }
 
 // CreateFiles issues a certificate through svc and writes ca.pem, client.crt
 // and client.key into req.OutDir (default ./<cn>/). It checks the files are
 // free before issuing, so a refusal never loses a key.
-func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
+func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool) (CreateResult, error) {
 	dir := req.OutDir
 	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
 		dir = dirFor(req.CN)
 	}
 	if !force && dir != "" {
 		if err := pki.CheckClientFiles(dir); err != nil {
-			return ui.CreateResult{}, err
+			return CreateResult{}, err
 		}
 	}
 	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
 	if err != nil {
-		return ui.CreateResult{}, err
+		return CreateResult{}, err
 	}
 	if dir == "" {
 		dir = dirFor(b.Cert.CN)
@@ -206,9 +205,9 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),
 	}, force)
 	if err != nil {
-		return ui.CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
+		return CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
 	}
-	return ui.CreateResult{Cert: b.Cert, Files: files}, nil
+	return CreateResult{Cert: b.Cert, Files: files}, nil
 }
 
 // dirFor is the default output directory for a CN: ./<cn>/, as one path
@@ -226,9 +225,9 @@ func dirFor(cn string) string {
 	return filepath.Join(".", name)
 }
 
-// Transition implements ui.Backend: the lifecycle change is committed with its
+// Transition implements Service: the lifecycle change is committed with its
 // audit record first, then every live session of the certificate is dropped.
-func (a *App) Transition(ctx context.Context, serial string, to store.State, reason string) (ui.TransitionResult, error) {
+func (a *App) Transition(ctx context.Context, serial string, to store.State, reason string) (TransitionResult, error) {
 	br := a.broker()
 	live := 0
 	if br != nil {
@@ -236,13 +235,13 @@ func (a *App) Transition(ctx context.Context, serial string, to store.State, rea
 	}
 	c, err := a.ca.Transition(serial, to, a.actorOf(ctx), reason, live)
 	if err != nil {
-		return ui.TransitionResult{}, err
+		return TransitionResult{}, err
 	}
 	dropped := 0
 	if br != nil && to != store.StateActive {
 		dropped = br.DropSerial(serial, dropCause(to, reason))
 	}
-	return ui.TransitionResult{Cert: c, Dropped: dropped}, nil
+	return TransitionResult{Cert: c, Dropped: dropped}, nil
 }
 
 // dropCause is the disconnect reason shown to operators.
@@ -254,7 +253,7 @@ func dropCause(to store.State, reason string) string {
 	return cause
 }
 
-// ExportCA implements ui.Backend.
+// ExportCA implements Service.
 func (a *App) ExportCA(ctx context.Context, path string) error {
 	return WriteRootPEM(ctx, a, path)
 }

@@ -2,20 +2,20 @@ package demo
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Step is one step of the guided tour (--tour): what the operator should do
 // next, and how to tell it was done from what the TUI already holds.
 //
 // Done must not depend on the order of events (a Backend snapshot lists them
-// newest first, the event hub oldest first) and must be cheap: it runs on
+// and the event hub both list them oldest first, but a batch may repeat
+// events a snapshot holds) and must be cheap: it runs on
 // every refresh. The TUI keeps a step ticked once its Done held.
 type Step struct {
 	Text string
@@ -70,7 +70,7 @@ func Steps(devices int) []Step {
 			Text: "Press a to reactivate " + target + ": it is back within seconds",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				for _, e := range events {
-					if e.Type != broker.EventCertState || !strings.HasPrefix(e.Reason, "suspended -> active") {
+					if e.Type != broker.EventCertState || e.From != string(store.StateSuspended) || e.To != string(store.StateActive) {
 						continue
 					}
 					serial := e.Serial
@@ -155,14 +155,22 @@ func (h *History) Add(batches ...[]broker.Event) []broker.Event {
 	return h.events
 }
 
-// TourSteps adapts Steps to the TUI's tour (ui.WithTour): each step sees the
-// certificates of the TUI's state and every event since the tour began.
-func TourSteps(devices int) []ui.TourStep {
+// LiveStep is a Step checked against a live front end's state: the latest
+// snapshot and the events of the latest batch (nil after a snapshot).
+type LiveStep struct {
+	Text string
+	Done func(snap app.Snapshot, batch []broker.Event) bool
+}
+
+// TourSteps adapts Steps to a live front end (the TUI's tour): each step
+// sees the certificates of the latest snapshot and every event since the
+// tour began.
+func TourSteps(devices int) []LiveStep {
 	h := &History{}
 	steps := Steps(devices)
-	out := make([]ui.TourStep, len(steps))
+	out := make([]LiveStep, len(steps))
 	for i, s := range steps {
-		out[i] = ui.TourStep{Text: s.Text, Done: func(snap ui.Snapshot, batch []broker.Event) bool {
+		out[i] = LiveStep{Text: s.Text, Done: func(snap app.Snapshot, batch []broker.Event) bool {
 			return s.Done(snap.Certs, h.Add(snap.Events, batch))
 		}}
 	}

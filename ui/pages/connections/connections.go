@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
@@ -52,9 +53,9 @@ type Page struct {
 	live    []broker.Session
 	dropped map[string]entry // by client id
 	meters  map[string]*meter
-	latest  map[string]common.Series // telemetry by client id
-	rows    []entry                  // the sessions matching the filter
-	chosen  string                   // client id under the cursor, kept when rows move
+	latest  map[string]app.Series // telemetry by client id
+	rows    []entry               // the sessions matching the filter
+	chosen  string                // client id under the cursor, kept when rows move
 
 	width, height int
 }
@@ -62,7 +63,7 @@ type Page struct {
 // New returns an empty connections view.
 func New(c common.Common) *Page {
 	p := &Page{c: c, keys: c.Keys, filter: filter.New(c),
-		dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
+		dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]app.Series{}}
 	p.table = c.NewTable([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
@@ -130,7 +131,7 @@ func (p *Page) Sample(sessions []broker.Session, now time.Time) {
 
 // SetTelemetry replaces what clients published recently, for the LATEST
 // column.
-func (p *Page) SetTelemetry(series []common.Series) {
+func (p *Page) SetTelemetry(series []app.Series) {
 	clear(p.latest)
 	for _, s := range series {
 		if len(s.Fields) > 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
 )
@@ -124,7 +125,7 @@ func (p *Page) fieldLine(name string, vals []float64) string {
 }
 
 // payloads describes a client whose payloads are not JSON with numbers.
-func payloads(s common.Series) string {
+func payloads(s app.Series) string {
 	out := "non-JSON payloads: " + common.Bytes(s.Bytes)
 	if s.Rate > 0 {
 		out += ", " + rate(s.Rate) + " msg/s"
