@@ -27,7 +27,7 @@ func deliver(m *Model, ch chan broker.Event, events ...broker.Event) {
 }
 
 func TestDroppedSessionLingers(t *testing.T) {
-	m, clk := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, clk := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
@@ -71,7 +71,7 @@ func TestCertStateEventReloads(t *testing.T) {
 
 func TestResyncTriggersFullSnapshot(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageActivity))
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventRefused, Reason: "expired", Remote: "10.0.0.1:1"})
 	requireContains(t, m.View(), "6 events")
@@ -117,7 +117,7 @@ func TestStreamCloseResubscribes(t *testing.T) {
 }
 
 func TestStaleStreamIgnored(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	subscribed(m)
 	old := make(chan broker.Event)
 	_, cmd := m.Update(eventsMsg{ch: old, events: []broker.Event{{Type: broker.EventRefused, Reason: "x"}}})
@@ -185,7 +185,7 @@ func TestTourAdvances(t *testing.T) {
 
 // Events may arrive before the first snapshot.
 func TestEventsBeforeSnapshot(t *testing.T) {
-	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	m := New(newFake(), withClock(func() time.Time { return t0 }))
 	ch := subscribed(m)
 	deliver(m, ch,
 		broker.Event{At: t0, Type: broker.EventConnected, ClientID: "early", Transport: "mqtts"},
@@ -197,7 +197,7 @@ func TestEventsBeforeSnapshot(t *testing.T) {
 
 // New connections appear above; the cursor stays on the session it was on.
 func TestConnectionsCursorFollowsSession(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	ch := subscribed(m)
 	press(m, "down") // dev1-b
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "newcomer", Transport: "mqtts"})
@@ -209,7 +209,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 	drop := broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"}
 
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/")
 	typeText(m, "anon")
 	press(m, "enter")
@@ -221,7 +221,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 	press(m, "esc")
 	requireContains(t, m.View(), "2 live sessions · 1 dropped session", "dev1-b", "✗ suspended by operator")
 
-	m, _ = loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ = loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/")
 	typeText(m, "wss")
 	press(m, "enter")
@@ -231,7 +231,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 }
 
 func TestActivityFilter(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	press(m, "/")
 	typeText(m, "refused")
 	press(m, "enter")
@@ -248,7 +248,7 @@ func TestActivityFilter(t *testing.T) {
 }
 
 func TestActivityBounded(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	ch := subscribed(m)
 	for range 3 {
 		deliver(m, ch, churn(eventBatchMax)...)

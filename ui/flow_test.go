@@ -13,7 +13,7 @@ import (
 // revoke, create one, then quit.
 func TestFlow(t *testing.T) {
 	f := newFake()
-	tm := teatest.NewTestModel(t, New(f, WithClock(func() time.Time { return t0 })), teatest.WithInitialTermSize(80, 24))
+	tm := teatest.NewTestModel(t, New(f, withClock(func() time.Time { return t0 })), teatest.WithInitialTermSize(80, 24))
 	// Each wait consumes the output it read and the renderer repaints only
 	// changed lines, so every wait looks for text that is new on screen.
 	waitFor := func(want ...string) {
@@ -78,7 +78,7 @@ func TestFlow(t *testing.T) {
 // TestTelemetryFlow opens the telemetry view in the real runtime, charts a
 // client and goes back.
 func TestTelemetryFlow(t *testing.T) {
-	tm := teatest.NewTestModel(t, New(newFake(), WithClock(func() time.Time { return t0 })),
+	tm := teatest.NewTestModel(t, New(newFake(), withClock(func() time.Time { return t0 })),
 		teatest.WithInitialTermSize(80, 24))
 	waitFor := func(want string) {
 		t.Helper()

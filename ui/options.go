@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
@@ -36,21 +35,6 @@ func (p Page) String() string {
 
 // Option configures a Model.
 type Option func(*Model)
-
-// WithClock replaces time.Now, so that tests render "expires in",
-// "connected for" and the linger of dropped sessions deterministically.
-func WithClock(now func() time.Time) Option {
-	return func(m *Model) { m.clock = now }
-}
-
-// WithStartPage opens the TUI on the given view instead of Certificates.
-func WithStartPage(p Page) Option {
-	return func(m *Model) {
-		if p >= 0 && p < pageCount {
-			m.page = p
-		}
-	}
-}
 
 // WithContext bounds every Backend call and the event subscription; Run
 // passes its own context. Quitting cancels a context derived from it.

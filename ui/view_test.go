@@ -81,7 +81,7 @@ func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
 // A model must render a full screen before any WindowSizeMsg (teatest and
 // slow terminals), and follow a resize.
 func TestGoldenBeforeWindowSize(t *testing.T) {
-	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	m := New(newFake(), withClock(func() time.Time { return t0 }))
 	view := m.View()
 	requireSize(t, view, 80, 24)
 	golden.RequireEqual(t, []byte(view))
@@ -93,7 +93,7 @@ func TestGoldenBeforeWindowSize(t *testing.T) {
 func TestResizeFitsEverySize(t *testing.T) {
 	for _, sz := range [][2]int{{60, 16}, {80, 24}, {132, 43}, {200, 60}} {
 		for p := range pageCount {
-			m, _ := loaded(t, newFake(), sz[0], sz[1], WithStartPage(p))
+			m, _ := loaded(t, newFake(), sz[0], sz[1], withStartPage(p))
 			requireSize(t, m.View(), sz[0], sz[1])
 		}
 	}
@@ -113,7 +113,7 @@ func TestTabsKeepActiveVisible(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			m, _ := loaded(t, newFake(), tt.width, 24, WithStartPage(tt.page))
+			m, _ := loaded(t, newFake(), tt.width, 24, withStartPage(tt.page))
 			if got := m.tabsView(); !strings.HasSuffix(got, tt.want) && !strings.HasPrefix(got, tt.want) {
 				t.Fatalf("tabs = %q, want %q", got, tt.want)
 			}

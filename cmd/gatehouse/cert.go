@@ -48,7 +48,7 @@ does not keep it. Prints the serial on stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
-				return usageErr{errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
+				return usageErr{Err: errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -89,7 +89,7 @@ func newCertSign(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if csrFile == "" {
-				return usageErr{errors.New("--csr FILE is required")}
+				return usageErr{Err: errors.New("--csr FILE is required")}
 			}
 			csr, err := os.ReadFile(csrFile)
 			if err != nil {
@@ -187,7 +187,7 @@ func parseState(s string) (store.State, error) {
 	case "", store.StateInactive, store.StateActive, store.StateSuspended, store.StateRevoked:
 		return st, nil
 	}
-	return "", usageErr{fmt.Errorf("unknown state %q: use inactive, active, suspended or revoked", s)}
+	return "", usageErr{Err: fmt.Errorf("unknown state %q: use inactive, active, suspended or revoked", s)}
 }
 
 func newCertShow(g *globals) *cobra.Command {
@@ -300,7 +300,7 @@ func plural(n int, word string) string {
 func exactArgs(n int, msg string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageErr{errors.New(msg)}
+			return usageErr{Err: errors.New(msg)}
 		}
 		return nil
 	}

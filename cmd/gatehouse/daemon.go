@@ -47,7 +47,7 @@ func startDaemon(dir string, bf brokerFlags, log *slog.Logger, actor string) (*d
 		return nil, fmt.Errorf("a gatehouse daemon already serves %s; use 'gatehouse' to attach or stop it first", dir)
 	}
 	if (bf.cfg.ServerCertFile == "") != (bf.cfg.ServerKeyFile == "") {
-		return nil, usageErr{fmt.Errorf("--server-cert and --server-key go together")}
+		return nil, usageErr{Err: fmt.Errorf("--server-cert and --server-key go together")}
 	}
 	a, err := openApp(dir, actor, &app.Config{Logger: log})
 	if err != nil {

@@ -78,7 +78,7 @@ without dropping anyone.`,
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageErr{fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", level)}
+		return nil, usageErr{Err: fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", level)}
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -87,7 +87,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageErr{fmt.Errorf("unknown --log-format %q: use text or json", format)}
+	return nil, usageErr{Err: fmt.Errorf("unknown --log-format %q: use text or json", format)}
 }
 
 // logFile opens DATA/gatehouse.log for the TUI's logs: the terminal belongs

@@ -138,7 +138,7 @@ func (s *Server) routes() *http.ServeMux {
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("limit %q: %w", l, app.ErrUsage)
+				return nil, app.UsageError{Err: fmt.Errorf("limit %q: not a number", l)}
 			}
 			q.Limit = n
 		}

@@ -15,12 +15,25 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// ErrUsage marks errors in what the caller asked for (a bad TTL, a bad key
-// type, a file in the way) as opposed to operational failures.
+// ErrUsage is what every usage error is (errors.Is): a mistake in what the
+// caller asked for (a bad TTL, a bad key type, a file in the way, an
+// ambiguous name) as opposed to an operational failure. The command line
+// exits 2 for it; the admin API answers code "usage".
 var ErrUsage = errors.New("usage")
 
-// usageError wraps err so that errors.Is(err, ErrUsage) holds.
-func usageError(err error) error { return fmt.Errorf("%w%.0w", err, ErrUsage) }
+// UsageError is the one usage error type of Gatehouse, for the service and
+// its front ends alike. Its message is Err's.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error, so its own sentinels still match.
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUsage) hold.
+func (e UsageError) Is(target error) bool { return target == ErrUsage }
+
+func usageError(err error) error { return UsageError{err} }
 
 // ResolveSerial implements Service.
 func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {

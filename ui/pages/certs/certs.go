@@ -121,9 +121,6 @@ func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
 	p.refreshDetails()
 }
 
-// Len returns how many certificates match the filter.
-func (p *Page) Len() int { return len(p.shown) }
-
 // Selected returns the certificate under the cursor.
 func (p *Page) Selected() (store.Cert, bool) {
 	i := p.table.Cursor()
