@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -9,8 +10,11 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/connections"
+	"github.com/gatehouse/gatehouse/ui/pages/home"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/pages/trust"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // verbs names a transition target for the status line: the command word,
@@ -38,6 +42,15 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return setClientAuth(m.ctx, m.backend, in), true
 	case trust.ExportIntent:
 		return exportCA(m.ctx, m.backend, in.Path), true
+	case connections.KickIntent:
+		m.info(fmt.Sprintf("kicking %s…", termsafe.Clean(in.ClientID)))
+		return kick(m.ctx, m.backend, in), true
+	case home.OpenIntent:
+		m.page = PageCertificates
+		cmd, _ := m.certs.Details(in.Serial)
+		return cmd, true
+	case resolvedMsg:
+		return m.handleResolved(in), true
 	}
 	return nil, false
 }
@@ -80,6 +93,13 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.info(fmt.Sprintf("client-cert auth %s for %s, dropped %s", onOff(in.On), in.Transport,
 			common.Plural(msg.dropped, "session")))
 		return m.reload(false), true
+	case kickedMsg:
+		if msg.err != nil {
+			m.fail(fmt.Errorf("kick %s: %w", termsafe.Clean(msg.clientID), msg.err))
+		} else {
+			m.info(fmt.Sprintf("kicked %s; it may reconnect (suspend its certificate to keep it out)", termsafe.Clean(msg.clientID)))
+		}
+		return nil, true
 	case exportedMsg:
 		if msg.err != nil {
 			m.fail(fmt.Errorf("export ca.pem: %w", msg.err))
@@ -103,19 +123,26 @@ func (m *Model) reload(full bool) tea.Cmd {
 	return loadSnapshot(m.ctx, m.backend, full, m.gen)
 }
 
-func (m *Model) info(text string) { m.status = status{text: text} }
+func (m *Model) info(text string) { m.status = status{text: text, at: m.clock()} }
 
-func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true} }
+func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true, at: m.clock()} }
 
-// failConn reports a connectivity failure of one origin.
+// failConn reports a connectivity failure of one origin; the title says
+// at once that the backend is gone.
 func (m *Model) failConn(origin string, err error) {
-	m.status = status{text: err.Error(), err: true, origin: origin}
+	m.status = status{text: err.Error(), err: true, origin: origin, at: m.clock()}
+	if m.offline.IsZero() {
+		m.offline = m.clock()
+	}
 }
 
 // recovered clears a connectivity failure of that origin.
 func (m *Model) recovered(origin string) {
 	if m.status.origin == origin {
 		m.status = status{}
+	}
+	if origin == "snapshot" {
+		m.offline = time.Time{}
 	}
 }
 

@@ -34,4 +34,9 @@ type Backend interface {
 	History(ctx context.Context, serial string) ([]store.AuditRecord, error)
 	// ExportCA writes the root certificate (ca.pem) to path.
 	ExportCA(ctx context.Context, path string) error
+	// ResolveSerial turns a unique CN, a serial or a serial prefix into
+	// the serial (the ":" commands use it, like the command line).
+	ResolveSerial(ctx context.Context, query string) (string, error)
+	// Kick disconnects one session; its device may reconnect.
+	Kick(ctx context.Context, clientID string) error
 }

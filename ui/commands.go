@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/connections"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 )
 
@@ -69,6 +70,10 @@ type (
 	exportedMsg struct {
 		path string
 		err  error
+	}
+	kickedMsg struct {
+		clientID string
+		err      error
 	}
 )
 
@@ -171,5 +176,22 @@ func exportCA(ctx context.Context, b Backend, path string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		return exportedMsg{path: path, err: b.ExportCA(ctx, path)}
+	}
+}
+
+func resolve(ctx context.Context, b Backend, verb, query string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, readTimeout)
+		defer cancel()
+		serial, err := b.ResolveSerial(ctx, query)
+		return resolvedMsg{verb: verb, query: query, serial: serial, err: err}
+	}
+}
+
+func kick(ctx context.Context, b Backend, in connections.KickIntent) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return kickedMsg{clientID: in.ClientID, err: b.Kick(ctx, in.ClientID)}
 	}
 }

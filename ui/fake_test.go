@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,13 +197,15 @@ func (f *fakeBackend) Transition(_ context.Context, serial string, to store.Stat
 	if i < 0 {
 		return app.TransitionResult{}, store.ErrNotFound
 	}
+	from := f.snap.Certs[i].State
 	f.snap.Certs[i].State = to
 	dropped := 0
 	if to != store.StateActive {
 		cause := map[store.State]string{store.StateSuspended: "suspended by operator", store.StateRevoked: "revoked by operator"}[to]
 		dropped = f.drop(func(s broker.Session) bool { return s.Serial == serial }, cause)
 	}
-	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to)})
+	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to),
+		From: string(from), To: string(to)})
 	return app.TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
 }
 
@@ -255,4 +258,34 @@ func (f *fakeBackend) ExportCA(_ context.Context, path string) error {
 	f.record("ExportCA %s", path)
 	f.exported = append(f.exported, path)
 	return f.failWith
+}
+
+// ResolveSerial resolves a CN with the App's own ByCN, else a serial prefix.
+func (f *fakeBackend) ResolveSerial(_ context.Context, query string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ResolveSerial %s", query)
+	if serial, ok, err := app.ByCN(f.snap.Certs, query); ok || err != nil {
+		return serial, err
+	}
+	var hits []string
+	for _, c := range f.snap.Certs {
+		if strings.HasPrefix(c.Serial, strings.ToLower(query)) {
+			hits = append(hits, c.Serial)
+		}
+	}
+	if len(hits) != 1 {
+		return "", fmt.Errorf("no unique certificate %q: %w", query, store.ErrNotFound)
+	}
+	return hits[0], nil
+}
+
+func (f *fakeBackend) Kick(_ context.Context, clientID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Kick %s", clientID)
+	if f.drop(func(s broker.Session) bool { return s.ClientID == clientID }, "kicked by operator") == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }

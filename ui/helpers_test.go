@@ -20,7 +20,7 @@ func (c *fixedClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 func loaded(t testing.TB, f *fakeBackend, w, h int, opts ...Option) (*Model, *fixedClock) {
 	t.Helper()
 	clk := &fixedClock{now: t0}
-	m := New(f, append([]Option{withClock(clk.Now)}, opts...)...)
+	m := New(f, append([]Option{withClock(clk.Now), withStartPage(PageCertificates)}, opts...)...)
 	t.Cleanup(m.cancel)
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	s, err := f.Snapshot(context.Background())

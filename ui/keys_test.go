@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -17,9 +19,14 @@ func TestPageSwitching(t *testing.T) {
 	}{
 		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
 		"ok/tab reaches telemetry":     {[]string{"tab", "tab", "tab", "tab", "tab"}, PageTelemetry},
-		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
-		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PageTelemetry},
-		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab"}, PageTrust},
+		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
+		"ok/shift+tab to home":         {[]string{"shift+tab"}, PageHome},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab", "shift+tab"}, PageTelemetry},
+		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab", "shift+tab"}, PageTrust},
+		"ok/0 goes home":               {[]string{"4", "0"}, PageHome},
+		"ok/h goes home":               {[]string{"2", "h"}, PageHome},
+		"ok/command jumps":             {[]string{":", "c", "e", "r", "t", "s", "enter"}, PageCertificates},
+		"ok/command burst jumps":       {[]string{":", "activity", "enter"}, PageActivity},
 		"ok/number jumps":              {[]string{"4"}, PageActivity},
 		"ok/6 opens telemetry":         {[]string{"6"}, PageTelemetry},
 		"ok/numbers jump back and on":  {[]string{"5", "1", "3"}, PageTransports},
@@ -32,7 +39,7 @@ func TestPageSwitching(t *testing.T) {
 			if m.page != tt.want {
 				t.Fatalf("page = %v, want %v", m.page, tt.want)
 			}
-			requireContains(t, m.View(), "["+string(rune('1'+tt.want))+" "+tt.want.String()+"]")
+			requireContains(t, m.View(), "["+string(rune('0'+tt.want))+" "+tt.want.String()+"]")
 		})
 	}
 }
@@ -394,4 +401,114 @@ func TestDetailsCloseWhenCertificateGoes(t *testing.T) {
 	m.Update(snapshotMsg{snap: s})
 	requireContains(t, m.View(), "4 certificates")
 	requireLacks(t, m.View(), "Certificate dev1")
+}
+
+// A burst of keys in one message (tmux send-keys, SSH typeahead) is handled
+// key by key: jjj moves three rows, so s suspends the fourth certificate.
+func TestKeyBurstIsHandledInOrder(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "jjjs") // rows, newest first: dev1, dev2, sensor-7, legacy, old-gw
+	want := `Transition 77aa88bb99cc0005 suspended ""`
+	if calls := f.Calls(); !slices.Contains(calls, want) {
+		t.Fatalf("calls = %q, want %q", calls, want)
+	}
+}
+
+// On the home view, s asks first and says what it will drop; n keeps it.
+func TestHomeSuspendAsksWithWhatItDrops(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageHome))
+	press(m, "j", "s")
+	requireContains(t, m.View(), "suspend dev1? drops 2 sessions")
+	press(m, "n")
+	if calls := f.Calls(); slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "Transition") }) {
+		t.Fatalf("n still suspended: %q", calls)
+	}
+	press(m, "s", "y")
+	if calls := f.Calls(); !slices.Contains(calls, `Transition 3f2a9c1b7d5e4a01 suspended ""`) {
+		t.Fatalf("calls = %q", calls)
+	}
+	requireContains(t, m.View(), "suspended dev1 (3f2a9c1b), dropped 2 sessions")
+}
+
+// The wheel scrolls the list like the arrow keys.
+func TestMouseWheelScrolls(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24)
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
+	if c, _ := m.certs.Selected(); c.CN != "sensor-7" {
+		t.Fatalf("after two wheel-downs %q is selected, want the third row", c.CN)
+	}
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelUp})
+	if c, _ := m.certs.Selected(); c.CN != "dev2" {
+		t.Fatalf("after a wheel-up %q is selected, want the second row", c.CN)
+	}
+}
+
+// ":" commands name certificates by CN, like the command line.
+func TestCommandLine(t *testing.T) {
+	tests := map[string]struct {
+		line, call, status string
+	}{
+		"ok/suspend by CN":      {"suspend dev1", `Transition 3f2a9c1b7d5e4a01 suspended ""`, "suspended dev1"},
+		"ok/reactivate by CN":   {"reactivate dev2", `Transition 9b1c44e0aa7f3302 active ""`, "reactivated dev2"},
+		"ok/suspend by serial":  {"suspend 5d0e88", `Transition 5d0e8812cc3b9a03 suspended ""`, "suspended sensor-7"},
+		"ok/kick a session":     {"kick dev1-a", "Kick dev1-a", "kicked dev1-a"},
+		"fail/unknown CN":       {"suspend nobody", "ResolveSerial nobody", "error: suspend nobody"},
+		"fail/unknown command":  {"frobnicate", "", `unknown command "frobnicate"`},
+		"fail/missing argument": {"suspend", "", ":suspend needs one certificate"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			m, _ := loaded(t, f, 100, 30, withStartPage(PageHome))
+			press(m, ":", tt.line, "enter")
+			if tt.call != "" && !slices.Contains(f.Calls(), tt.call) {
+				t.Fatalf("calls = %q, want %q", f.Calls(), tt.call)
+			}
+			requireContains(t, m.View(), tt.status)
+		})
+	}
+}
+
+// :revoke asks on the command line before it goes.
+func TestCommandRevokeIsConfirmed(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30)
+	press(m, ":", "revoke dev1", "enter")
+	requireContains(t, m.View(), "revoke dev1 (3f2a9c1b)? final; drops 2 sessions")
+	if slices.ContainsFunc(f.Calls(), func(c string) bool { return strings.HasPrefix(c, "Transition") }) {
+		t.Fatalf("revoked before y: %q", f.Calls())
+	}
+	press(m, "y")
+	if !slices.Contains(f.Calls(), `Transition 3f2a9c1b7d5e4a01 revoked ""`) {
+		t.Fatalf("calls = %q", f.Calls())
+	}
+}
+
+// On Connections, k kicks the selected session and s suspends its
+// certificate.
+func TestConnectionsAct(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30, withStartPage(PageConnections))
+	press(m, "down", "k") // anon-1 first, then dev1-b
+	if !slices.Contains(f.Calls(), "Kick dev1-b") {
+		t.Fatalf("calls = %q, want Kick dev1-b", f.Calls())
+	}
+	requireContains(t, m.View(), "kicked dev1-b")
+	press(m, "s")
+	if !slices.ContainsFunc(f.Calls(), func(c string) bool { return strings.HasPrefix(c, "Transition 3f2a9c1b7d5e4a01 suspended") }) {
+		t.Fatalf("calls = %q, want dev1 suspended", f.Calls())
+	}
+}
+
+// Status messages go after a few seconds; failures of the backend stay.
+func TestStatusClears(t *testing.T) {
+	m, clk := loaded(t, newFake(), 80, 24)
+	press(m, "s")
+	requireContains(t, m.View(), "suspended dev1")
+	clk.Advance(statusFor)
+	m.Update(tickMsg{})
+	requireLacks(t, m.View(), "suspended dev1 (")
 }

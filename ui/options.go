@@ -8,13 +8,15 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
-// Page identifies one of the six views, in tab order.
+// Page identifies one of the views, in tab order.
 type Page int
 
-// The views, in tab order; the number keys 1..6 select them. Telemetry
-// came last, so the numbers operators learnt for the others still hold.
+// The views, in tab order; 0 (or h) selects home, the number keys 1..6 the
+// others. Home came first and telemetry last, so the numbers operators
+// learnt for the others still hold.
 const (
-	PageCertificates Page = iota
+	PageHome Page = iota
+	PageCertificates
 	PageConnections
 	PageTransports
 	PageActivity
@@ -23,7 +25,7 @@ const (
 	pageCount
 )
 
-var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
+var pageNames = [pageCount]string{"Home", "Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
 
 // String returns the tab title of the view.
 func (p Page) String() string {

@@ -18,26 +18,33 @@ import (
 // what NO_COLOR=1 renders, so these files double as the no-colour check:
 // every state must read as a word. Update with: go test ./ui -update
 func TestGolden(t *testing.T) {
-	sizes := [][2]int{{80, 24}, {100, 30}}
+	sizes := [][2]int{{80, 24}, {120, 40}}
 	views := map[string]func(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock){
-		"certs":       func(*testing.T, *Model, *fakeBackend, *fixedClock) {},
-		"connections": withSparklines,
-		"transports":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3") },
-		"activity":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "4") },
-		"trust":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5") },
-		"details":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "enter") },
-		"create_form": func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n") },
-		"created":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n", "enter") },
-		"revoke":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "x") },
-		"filter":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "/", "d", "e", "v") },
-		"full_help":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
-		"mtls_on":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
-		"export":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
-		"telemetry":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6") },
-		"tele_chart":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "enter") },
-		"tele_more":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
-		"dropped":     withDrop,
-		"error":       withError,
+		"home":         func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0") },
+		"home_dev1":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "j") },
+		"home_suspend": func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "j", "s") },
+		"home_dropped": withHomeDrop,
+		"home_create":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "n") },
+		"command":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, ":", "revoke dev1", "enter") },
+		"hostile_cn":   withHostileCN,
+		"certs":        func(*testing.T, *Model, *fakeBackend, *fixedClock) {},
+		"connections":  withSparklines,
+		"transports":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3") },
+		"activity":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "4") },
+		"trust":        func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5") },
+		"details":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "enter") },
+		"create_form":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n") },
+		"created":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n", "enter") },
+		"revoke":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "x") },
+		"filter":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "/", "d", "e", "v") },
+		"full_help":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
+		"mtls_on":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
+		"export":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
+		"telemetry":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6") },
+		"tele_chart":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "enter") },
+		"tele_more":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
+		"dropped":      withDrop,
+		"error":        withError,
 	}
 	for name, setup := range views {
 		for _, sz := range sizes {
@@ -71,6 +78,35 @@ func withDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"})
+}
+
+// withHomeDrop suspends dev1 from the home view: its two sessions linger
+// struck through with their cause beside the certificate, and the strip
+// shows the refusal of its retry.
+func withHomeDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
+	ch := subscribed(m)
+	press(m, "0", "j", "s", "y")
+	const serial = "3f2a9c1b7d5e4a01"
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: "dev1", From: "active", To: "suspended",
+			Reason: "active -> suspended"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
+			Serial: serial, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-b",
+			Serial: serial, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"},
+		broker.Event{At: t0, Type: broker.EventRefused, Reason: "suspended", Serial: serial, CN: "dev1",
+			Remote: "10.0.0.5:50200", Transport: "mqtts"})
+}
+
+// withHostileCN shows a certificate whose CN tries to clear the screen and
+// recolour it: every view prints it escaped.
+func withHostileCN(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+	f.snap.Certs[0].CN = "\x1b[2J\x1b[31mFAKE"
+	f.snap.Sessions[0].CN = f.snap.Certs[0].CN
+	f.snap.Sessions[0].ClientID = "\x1b]0;owned\x07"
+	s, _ := f.Snapshot(context.Background())
+	m.Update(snapshotMsg{snap: s, full: true})
+	press(m, "0", "j")
 }
 
 func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
@@ -107,9 +143,9 @@ func TestTabsKeepActiveVisible(t *testing.T) {
 		want  string
 	}{
 		"ok/padded when wide":   {100, PageTelemetry, " 5 Trust  [6 Telemetry]"},
-		"ok/compact at 80":      {80, PageTelemetry, "4 Activity 5 Trust [6 Telemetry]"},
-		"ok/numbers when tight": {60, PageTelemetry, "1 2 3 4 5 [6 Telemetry]"},
-		"ok/first tab tight":    {40, PageCertificates, "[1 Certificates] 2 3 4 5 6"},
+		"ok/short names at 80":  {80, PageTelemetry, "1 Certs 2 Conns 3 Ports 4 Activity 5 Trust [6 Telemetry]"},
+		"ok/numbers when tight": {60, PageTelemetry, "0 1 2 3 4 5 [6 Telemetry]"},
+		"ok/home tab tight":     {40, PageHome, "[0 Home] 1 2 3 4 5 6"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

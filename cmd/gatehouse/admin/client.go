@@ -251,6 +251,11 @@ func (c *Client) Sessions(ctx context.Context) ([]broker.Session, error) {
 	return ss, err
 }
 
+// Kick implements app.Service.
+func (c *Client) Kick(ctx context.Context, clientID string) error {
+	return c.do(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(clientID)+"/kick", struct{}{}, nil)
+}
+
 // RecentEvents implements app.Service.
 func (c *Client) RecentEvents(ctx context.Context) ([]broker.Event, error) {
 	var evs []broker.Event

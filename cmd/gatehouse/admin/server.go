@@ -131,6 +131,9 @@ func (s *Server) routes() *http.ServeMux {
 		return mtlsReply{Dropped: n}, err
 	}))
 	m.HandleFunc("GET /v1/sessions", get(func(r *http.Request) ([]broker.Session, error) { return s.svc.Sessions(ctx(r)) }))
+	m.HandleFunc("POST /v1/sessions/{client_id}/kick", post(func(r *http.Request, _ struct{}) (struct{}, error) {
+		return struct{}{}, s.svc.Kick(ctx(r), r.PathValue("client_id"))
+	}))
 	m.HandleFunc("GET /v1/events", s.events)
 	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/audit", get(func(r *http.Request) ([]store.AuditRecord, error) {

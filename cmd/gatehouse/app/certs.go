@@ -35,11 +35,6 @@ func (e UsageError) Is(target error) bool { return target == ErrUsage }
 
 func usageError(err error) error { return UsageError{err} }
 
-// ResolveSerial implements Service.
-func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {
-	return a.st.ResolveSerial(prefix)
-}
-
 // countBySerial counts sessions per certificate serial.
 func countBySerial(sessions []broker.Session) map[string]int {
 	counts := map[string]int{}

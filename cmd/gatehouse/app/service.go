@@ -40,8 +40,9 @@ type Service interface {
 	// ExportCA writes the root certificate (ca.pem) to path.
 	ExportCA(ctx context.Context, path string) error
 
-	// ResolveSerial expands a unique serial prefix (6+ hex characters).
-	ResolveSerial(ctx context.Context, prefix string) (string, error)
+	// ResolveSerial turns a unique CN, a serial or a unique serial prefix
+	// (6+ hex characters) into the serial.
+	ResolveSerial(ctx context.Context, query string) (string, error)
 	// ListCerts lists certificates, optionally only those in one stored state.
 	ListCerts(ctx context.Context, state store.State) ([]CertView, error)
 	// ShowCert returns one certificate with its sessions and history.
@@ -62,6 +63,8 @@ type Service interface {
 	Transports(ctx context.Context) ([]broker.TransportInfo, error)
 	// Sessions lists live MQTT sessions.
 	Sessions(ctx context.Context) ([]broker.Session, error)
+	// Kick disconnects one live session (audited); its device may reconnect.
+	Kick(ctx context.Context, clientID string) error
 	// RecentEvents returns recent events, oldest first.
 	RecentEvents(ctx context.Context) ([]broker.Event, error)
 	// Audit lists audit records, newest first.

@@ -14,11 +14,13 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/table"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/state"
 )
 
 type mode int
@@ -43,6 +45,7 @@ type Page struct {
 	back   mode       // where a confirmation returns to
 	target store.Cert // what the open revoke dialog is about
 
+	st       *state.State // shared with the root, read-only here: the dropped sessions
 	certs    []store.Cert // all, newest first
 	shown    []int        // indices into certs matching the filter
 	live     map[string]int
@@ -58,9 +61,9 @@ type Page struct {
 }
 
 // New returns an empty certificates view.
-func New(c common.Common) *Page {
+func New(c common.Common, st *state.State) *Page {
 	k := c.Keys
-	p := &Page{c: c, keys: k, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
+	p := &Page{c: c, keys: k, st: st, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
 	p.table = c.NewTable([]table.Column{
 		{Title: "SERIAL", Width: 8},
 		{Title: "CN", Width: 12, Flex: true},
@@ -161,14 +164,14 @@ func (p *Page) refilter() {
 }
 
 // afterMove records the selected serial and enables only the actions the
-// selected certificate's stored state allows (DESIGN section 3).
+// selected certificate's stored state allows; pki owns the lifecycle table.
 func (p *Page) afterMove() {
 	c, ok := p.Selected()
 	p.selected = c.Serial
 	p.keys.Open.SetEnabled(ok)
-	p.keys.SuspendCert.SetEnabled(ok && (c.State == store.StateInactive || c.State == store.StateActive))
-	p.keys.Reactivate.SetEnabled(ok && c.State == store.StateSuspended)
-	p.keys.Revoke.SetEnabled(ok && c.State != store.StateRevoked)
+	p.keys.SuspendCert.SetEnabled(ok && pki.OperatorCan(c.State, store.StateSuspended))
+	p.keys.Reactivate.SetEnabled(ok && pki.OperatorCan(c.State, store.StateActive))
+	p.keys.Revoke.SetEnabled(ok && pki.OperatorCan(c.State, store.StateRevoked))
 	p.keys.Back.SetEnabled(p.mode != modeList || p.filter.Active())
 }
 
@@ -197,11 +200,7 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, p.keys.Open):
-		p.setMode(modeDetails)
-		p.history, p.historyErr, p.historyFor = nil, nil, ""
-		p.vp.GotoTop()
-		p.refreshDetails()
-		return common.Emit(HistoryIntent{Serial: p.selected})
+		return p.openDetails()
 	}
 	if cmd, ok := p.action(k); ok {
 		return cmd
@@ -217,9 +216,7 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	c, _ := p.Selected()
 	switch {
 	case key.Matches(k, p.keys.New):
-		p.back = p.mode
-		p.setMode(modeForm)
-		return p.form.open(), true
+		return p.OpenForm(), true
 	case key.Matches(k, p.keys.SuspendCert):
 		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
 	case key.Matches(k, p.keys.Reactivate):
@@ -232,6 +229,48 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// OpenForm opens the create form; closing it returns to the current mode.
+func (p *Page) OpenForm() tea.Cmd {
+	p.back = p.mode
+	p.setMode(modeForm)
+	return p.form.open()
+}
+
+// Details shows the details of the certificate with serial, clearing the
+// filter if it hides it, and asks for its history. It reports false when
+// there is no such certificate.
+func (p *Page) Details(serial string) (tea.Cmd, bool) {
+	if !slices.ContainsFunc(p.certs, func(c store.Cert) bool { return c.Serial == serial }) {
+		return nil, false
+	}
+	p.filter.Clear()
+	p.selected = serial
+	p.mode = modeList
+	p.refilter()
+	return p.openDetails(), true
+}
+
+// Select puts the cursor on the certificate with serial, clearing the
+// filter if it hides it.
+func (p *Page) Select(serial string) {
+	p.filter.Clear()
+	p.selected = serial
+	p.refilter()
+}
+
+// Detailing returns the serial shown in the details view, if any.
+func (p *Page) Detailing() (string, bool) {
+	return p.selected, p.mode == modeDetails
+}
+
+func (p *Page) openDetails() tea.Cmd {
+	p.setMode(modeDetails)
+	p.history, p.historyErr, p.historyFor = nil, nil, ""
+	p.vp.GotoTop()
+	p.refreshDetails()
+	return common.Emit(HistoryIntent{Serial: p.selected})
 }
 
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {

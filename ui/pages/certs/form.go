@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Form fields, in tab order. The key type is a choice, not free text, so a
@@ -185,7 +186,7 @@ func (p *Page) formView() string {
 func (p *Page) createdView() string {
 	c, s := p.created.cert, p.c.Styles
 	var b strings.Builder
-	b.WriteString("Created " + c.CN + " (" + common.ShortSerial(c.Serial) + "), state " + string(c.State) + ".\n\nWrote:\n")
+	b.WriteString("Created " + termsafe.Clean(c.CN) + " (" + common.ShortSerial(c.Serial) + "), state " + string(c.State) + ".\n\nWrote:\n")
 	for _, f := range p.created.files {
 		b.WriteString("  " + f + "\n")
 	}

@@ -15,55 +15,45 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
 	"github.com/gatehouse/gatehouse/ui/components/table"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/state"
 )
 
-// Linger is how long a dropped session stays on screen.
-const Linger = 3 * time.Second
-
-// samples is how many per-second rates a sparkline shows.
-const samples = 10
+// KickIntent asks the root to disconnect one session; its device may
+// reconnect at once (suspend its certificate to keep it out).
+type KickIntent struct{ ClientID string }
 
 // entry is one row: a live session, or a dropped one while it lingers.
 type entry struct {
 	s     broker.Session
-	cause string    // set for a dropped session
-	until time.Time // when a dropped row goes
-}
-
-// meter turns the message counters of successive snapshots into rates. It
-// counts messages in and out, so a subscriber that only receives shows
-// activity too.
-type meter struct {
-	msgs  uint64
-	at    time.Time
-	rates []float64
+	cause string // set for a dropped session
 }
 
 // Page is the connections view. Create it with New.
 type Page struct {
-	c       common.Common
-	keys    keymap.KeyMap
-	table   table.Model
-	filter  filter.Model
-	live    []broker.Session
-	dropped map[string]entry // by client id
-	meters  map[string]*meter
-	latest  map[string]app.Series // telemetry by client id
-	rows    []entry               // the sessions matching the filter
-	chosen  string                // client id under the cursor, kept when rows move
+	c      common.Common
+	keys   keymap.KeyMap
+	table  table.Model
+	filter filter.Model
+	st     *state.State          // shared with the root, read-only here
+	latest map[string]app.Series // telemetry by client id
+	rows   []entry               // the sessions matching the filter
+	chosen string                // client id under the cursor, kept when rows move
 
 	width, height int
 }
 
 // New returns an empty connections view.
-func New(c common.Common) *Page {
-	p := &Page{c: c, keys: c.Keys, filter: filter.New(c),
-		dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]app.Series{}}
+func New(c common.Common, st *state.State) *Page {
+	// k kicks here, so it cannot also move up; the arrow keys still do.
+	c.Keys.Up = key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "up"))
+	p := &Page{c: c, keys: c.Keys, filter: filter.New(c), st: st, latest: map[string]app.Series{}}
 	p.table = c.NewTable([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
@@ -72,7 +62,7 @@ func New(c common.Common) *Page {
 		{Title: "REMOTE", Width: 18, Priority: 1},
 		{Title: "FOR", Width: 5},
 		{Title: "IN/OUT", Width: 9},
-		{Title: "MSGS/s", Width: samples},
+		{Title: "MSGS/s", Width: state.Samples},
 		{Title: "LATEST", Width: 11, Priority: 3},
 	})
 	p.SetSize(80, 20)
@@ -86,48 +76,8 @@ func (p *Page) SetSize(width, height int) {
 	p.filter.SetWidth(width)
 }
 
-// SetSessions replaces the live sessions. A client that is live again no
-// longer shows as dropped.
-func (p *Page) SetSessions(sessions []broker.Session) {
-	p.live = sessions
-	for _, s := range sessions {
-		delete(p.dropped, s.ClientID)
-	}
-	p.rebuild()
-}
-
-// Sample feeds the message counters of a fresh snapshot into the
-// sparklines, as a rate per second since the previous snapshot.
-func (p *Page) Sample(sessions []broker.Session, now time.Time) {
-	seen := make(map[string]bool, len(sessions))
-	for _, s := range sessions {
-		seen[s.ClientID] = true
-		msgs := s.MsgsIn + s.MsgsOut
-		m := p.meters[s.ClientID]
-		if m == nil {
-			p.meters[s.ClientID] = &meter{msgs: msgs, at: now}
-			continue
-		}
-		dt := now.Sub(m.at).Seconds()
-		if dt <= 0 {
-			continue
-		}
-		rate := 0.0
-		if msgs >= m.msgs { // a reset counter means a new session: no rate
-			rate = float64(msgs-m.msgs) / dt
-		}
-		m.rates = append(m.rates, rate)
-		if len(m.rates) > samples {
-			m.rates = m.rates[len(m.rates)-samples:]
-		}
-		m.msgs, m.at = msgs, now
-	}
-	for id := range p.meters {
-		if !seen[id] {
-			delete(p.meters, id)
-		}
-	}
-}
+// Refresh rebuilds the rows from the state after it changed.
+func (p *Page) Refresh() { p.rebuild() }
 
 // SetTelemetry replaces what clients published recently, for the LATEST
 // column.
@@ -169,44 +119,19 @@ func (p *Page) latestValues(clientID string) string {
 	return strings.Join(parts, " ")
 }
 
-// Drop marks a session as gone with the cause from its disconnected event.
-// s is the last known state of the session.
-func (p *Page) Drop(s broker.Session, cause string, now time.Time) {
-	if cause == "" {
-		cause = "disconnected"
-	}
-	p.dropped[s.ClientID] = entry{s: s, cause: cause, until: now.Add(Linger)}
-}
-
-// Expire removes dropped rows whose linger has passed and reports whether
-// any went.
-func (p *Page) Expire(now time.Time) bool {
-	n := len(p.dropped)
-	for id, e := range p.dropped {
-		if !now.Before(e.until) {
-			delete(p.dropped, id)
-		}
-	}
-	if len(p.dropped) == n {
-		return false
-	}
-	p.rebuild()
-	return true
-}
-
 // rebuild merges the live and dropped sessions that match the filter,
 // newest connection first, so a dropped row stays where it was until it goes.
 func (p *Page) rebuild() {
 	q := p.filter.Query()
 	p.rows = p.rows[:0]
-	for _, s := range p.live {
+	for _, s := range p.st.Sessions() {
 		if matches(s, q) {
 			p.rows = append(p.rows, entry{s: s})
 		}
 	}
-	for _, e := range p.dropped {
-		if matches(e.s, q) {
-			p.rows = append(p.rows, e)
+	for _, d := range p.st.Dropped() {
+		if matches(d.Session, q) {
+			p.rows = append(p.rows, entry{s: d.Session, cause: d.Cause})
 		}
 	}
 	slices.SortFunc(p.rows, func(a, b entry) int {
@@ -245,19 +170,36 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	if cmd, ok := p.filter.Handle(k, p.rebuild); ok {
 		return cmd
 	}
+	if e, ok := p.selected(); ok && e.cause == "" {
+		switch {
+		case key.Matches(k, p.keys.Kick):
+			return common.Emit(KickIntent{ClientID: e.s.ClientID})
+		case key.Matches(k, p.keys.SuspendCert) && e.s.Serial != "":
+			return common.Emit(certs.TransitionIntent{Serial: e.s.Serial, CN: e.s.CN, To: store.StateSuspended})
+		}
+	}
 	p.table, _ = p.table.Update(k)
 	p.choose()
 	return nil
+}
+
+// selected returns the row under the cursor.
+func (p *Page) selected() (entry, bool) {
+	i := p.table.Cursor()
+	if i < 0 {
+		return entry{}, false
+	}
+	return p.rows[i], true
 }
 
 // View implements common.Page.
 func (p *Page) View() string {
 	var summary string
 	if p.filter.Active() {
-		summary = p.filter.Summary(len(p.rows), len(p.live)+len(p.dropped))
+		summary = p.filter.Summary(len(p.rows), len(p.st.Sessions())+len(p.st.Dropped()))
 	} else {
-		s := common.Plural(len(p.live), "live session")
-		if n := len(p.dropped); n > 0 {
+		s := common.Plural(len(p.st.Sessions()), "live session")
+		if n := len(p.st.Dropped()); n > 0 {
 			s += " · " + common.Plural(n, "dropped session")
 		}
 		summary = p.c.Styles.Summary.Render(s)
@@ -283,14 +225,10 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 				Styles: []lipgloss.Style{gone, gone, gone, gone, gone, st.DroppedCause},
 			}
 		}
-		var rates []float64
-		if m := p.meters[s.ClientID]; m != nil {
-			rates = m.rates
-		}
 		return table.Row{Cells: append(cells,
 			common.Duration(now.Sub(s.ConnectedAt)),
 			common.Count(s.MsgsIn)+"/"+common.Count(s.MsgsOut),
-			spark.Line(rates, samples), p.latestValues(s.ClientID))}
+			spark.Line(p.st.Rates(s.ClientID), state.Samples), p.latestValues(s.ClientID))}
 	}
 }
 
@@ -302,10 +240,10 @@ func (p *Page) ShortHelp() []key.Binding {
 	back := p.keys.Back
 	back.SetHelp("esc", "clear filter")
 	back.SetEnabled(p.filter.Active())
-	return []key.Binding{p.keys.Filter, back, p.keys.Up, p.keys.Down}
+	return []key.Binding{p.keys.Kick, p.keys.SuspendCert, p.keys.Filter, back, p.keys.Up, p.keys.Down}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Page) FullHelp() [][]key.Binding {
-	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:2])
+	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:4])
 }
