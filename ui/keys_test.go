@@ -512,3 +512,29 @@ func TestStatusClears(t *testing.T) {
 	m.Update(tickMsg{})
 	requireLacks(t, m.View(), "suspended dev1 (")
 }
+
+// o sorts by the next column and marks it; O reverses.
+func TestSortByColumn(t *testing.T) {
+	m, _ := loaded(t, newFake(), 100, 30)
+	press(m, "o") // CN
+	requireContains(t, m.View(), "CN▲")
+	if c, _ := m.certs.Selected(); c.CN != "dev1" {
+		t.Fatalf("the cursor left dev1 when sorting: %q", c.CN)
+	}
+	press(m, "g")
+	if c, _ := m.certs.Selected(); c.CN != "dev1" {
+		t.Fatalf("first by CN is %q, want dev1", c.CN)
+	}
+	press(m, "O", "g")
+	requireContains(t, m.View(), "CN▼")
+	if c, _ := m.certs.Selected(); c.CN != "sensor-7" {
+		t.Fatalf("first by CN descending is %q, want sensor-7", c.CN)
+	}
+
+	press(m, "2", "o") // connections by client id
+	requireContains(t, m.View(), "CLIENT▲")
+	press(m, "g", "k")
+	if !slices.Contains(m.backend.(*fakeBackend).Calls(), "Kick anon-1") {
+		t.Fatalf("calls = %q, want anon-1 first by client id", m.backend.(*fakeBackend).Calls())
+	}
+}

@@ -51,6 +51,8 @@ type Page struct {
 	live     map[string]int
 	sessions []broker.Session
 	selected string // serial under the cursor, kept across reloads
+	sortCol  int    // table column the list is sorted by; -1: newest first
+	sortDesc bool
 
 	history    []store.AuditRecord
 	historyFor string
@@ -63,7 +65,7 @@ type Page struct {
 // New returns an empty certificates view.
 func New(c common.Common, st *state.State) *Page {
 	k := c.Keys
-	p := &Page{c: c, keys: k, st: st, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
+	p := &Page{c: c, keys: k, st: st, filter: filter.New(c), form: newForm(c), live: map[string]int{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
 		{Title: "SERIAL", Width: 8},
 		{Title: "CN", Width: 12, Flex: true},
@@ -93,12 +95,60 @@ func (p *Page) SetSize(width, height int) {
 // caller may keep changing its own.
 func (p *Page) SetCerts(certs []store.Cert) {
 	p.certs = slices.Clone(certs)
-	slices.SortFunc(p.certs, func(a, b store.Cert) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+	p.sort()
+	p.refilter()
+}
+
+// sortColumns are the columns o steps through, in order; then back to
+// newest first.
+var sortColumns = []int{1, 2, 3, 4, 5, 0}
+
+// sort orders the list by the sort column, newest first by default; ties
+// fall back to the serial, so the order is stable across reloads.
+func (p *Page) sort() {
+	now := p.c.Now()
+	by := func(a, b store.Cert) int {
+		switch p.sortCol {
+		case 0:
+			return cmp.Compare(a.Serial, b.Serial)
+		case 1:
+			return cmp.Compare(strings.ToLower(a.CN), strings.ToLower(b.CN))
+		case 2:
+			return cmp.Compare(a.DisplayState(now), b.DisplayState(now))
+		case 3:
+			return a.NotAfter.Compare(b.NotAfter)
+		case 4:
+			return cmp.Compare(p.live[a.Serial], p.live[b.Serial])
+		case 5:
+			return a.LastSeen.Compare(b.LastSeen)
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	}
+	slices.SortStableFunc(p.certs, func(a, b store.Cert) int {
+		c := by(a, b)
+		if p.sortDesc {
+			c = -c
+		}
+		if c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Serial, b.Serial)
 	})
+	p.table.SetSort(p.sortCol, p.sortDesc)
+}
+
+// nextSort steps the sort column (o) or reverses the order (O).
+func (p *Page) nextSort(reverse bool) {
+	if reverse {
+		p.sortDesc = !p.sortDesc
+	} else {
+		i := slices.Index(sortColumns, p.sortCol)
+		p.sortCol, p.sortDesc = -1, false
+		if i+1 < len(sortColumns) {
+			p.sortCol = sortColumns[i+1]
+		}
+	}
+	p.sort()
 	p.refilter()
 }
 
@@ -111,6 +161,10 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 		if s.Serial != "" {
 			p.live[s.Serial]++
 		}
+	}
+	if p.sortCol == 4 { // by live sessions
+		p.sort()
+		p.refilter()
 	}
 	p.refreshDetails()
 }
@@ -201,6 +255,9 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	switch {
 	case key.Matches(k, p.keys.Open):
 		return p.openDetails()
+	case key.Matches(k, p.keys.Sort, p.keys.SortReverse):
+		p.nextSort(key.Matches(k, p.keys.SortReverse))
+		return nil
 	}
 	if cmd, ok := p.action(k); ok {
 		return cmd

@@ -176,7 +176,7 @@ func (p *Page) FullHelp() [][]key.Binding {
 		return [][]key.Binding{p.ShortHelp()}
 	}
 	return append(p.table.KeyMap.FullHelp(),
-		[]key.Binding{p.keys.Open, p.keys.Filter, p.keys.Back},
+		[]key.Binding{p.keys.Open, p.keys.Filter, p.keys.Back, p.keys.Sort, p.keys.SortReverse},
 		[]key.Binding{p.keys.New, p.keys.SuspendCert, p.keys.Reactivate, p.keys.Revoke})
 }
 

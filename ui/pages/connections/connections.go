@@ -37,14 +37,16 @@ type entry struct {
 
 // Page is the connections view. Create it with New.
 type Page struct {
-	c      common.Common
-	keys   keymap.KeyMap
-	table  table.Model
-	filter filter.Model
-	st     *state.State          // shared with the root, read-only here
-	latest map[string]app.Series // telemetry by client id
-	rows   []entry               // the sessions matching the filter
-	chosen string                // client id under the cursor, kept when rows move
+	c       common.Common
+	keys    keymap.KeyMap
+	table   table.Model
+	filter  filter.Model
+	st      *state.State          // shared with the root, read-only here
+	latest  map[string]app.Series // telemetry by client id
+	rows    []entry               // the sessions matching the filter
+	chosen  string                // client id under the cursor, kept when rows move
+	sortCol int                   // table column the rows are sorted by; -1: newest first
+	desc    bool
 
 	width, height int
 }
@@ -53,7 +55,7 @@ type Page struct {
 func New(c common.Common, st *state.State) *Page {
 	// k kicks here, so it cannot also move up; the arrow keys still do.
 	c.Keys.Up = key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "up"))
-	p := &Page{c: c, keys: c.Keys, filter: filter.New(c), st: st, latest: map[string]app.Series{}}
+	p := &Page{c: c, keys: c.Keys, filter: filter.New(c), st: st, latest: map[string]app.Series{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
 		{Title: "CLIENT", Width: 10, Flex: true},
 		{Title: "CN", Width: 12},
@@ -135,16 +137,59 @@ func (p *Page) rebuild() {
 		}
 	}
 	slices.SortFunc(p.rows, func(a, b entry) int {
-		if c := b.s.ConnectedAt.Compare(a.s.ConnectedAt); c != 0 {
+		c := p.compare(a.s, b.s)
+		if p.desc {
+			c = -c
+		}
+		if c != 0 {
 			return c
 		}
 		return cmp.Compare(a.s.ClientID, b.s.ClientID)
 	})
+	p.table.SetSort(p.sortCol, p.desc)
 	p.table.SetLen(len(p.rows))
 	if i := slices.IndexFunc(p.rows, func(e entry) bool { return e.s.ClientID == p.chosen }); i >= 0 {
 		p.table.SetCursor(i)
 	}
 	p.choose()
+}
+
+// compare orders two sessions by the sort column; newest connection first
+// by default.
+func (p *Page) compare(a, b broker.Session) int {
+	switch p.sortCol {
+	case 0:
+		return cmp.Compare(a.ClientID, b.ClientID)
+	case 1:
+		return cmp.Compare(a.CN, b.CN)
+	case 2:
+		return cmp.Compare(a.Serial, b.Serial)
+	case 3:
+		return cmp.Compare(a.Transport, b.Transport)
+	case 4:
+		return cmp.Compare(a.Remote, b.Remote)
+	case 5: // FOR: longest connected first reads as ascending age
+		return a.ConnectedAt.Compare(b.ConnectedAt)
+	case 6:
+		return cmp.Compare(b.MsgsIn+b.MsgsOut, a.MsgsIn+a.MsgsOut)
+	}
+	return b.ConnectedAt.Compare(a.ConnectedAt)
+}
+
+// sortable are the columns o steps through; then back to newest first.
+var sortable = []int{0, 1, 2, 3, 4, 5, 6}
+
+func (p *Page) nextSort(reverse bool) {
+	if reverse {
+		p.desc = !p.desc
+	} else {
+		i := slices.Index(sortable, p.sortCol)
+		p.sortCol, p.desc = -1, false
+		if i+1 < len(sortable) {
+			p.sortCol = sortable[i+1]
+		}
+	}
+	p.rebuild()
 }
 
 func matches(s broker.Session, q string) bool {
@@ -169,6 +214,10 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	if cmd, ok := p.filter.Handle(k, p.rebuild); ok {
 		return cmd
+	}
+	if key.Matches(k, p.keys.Sort, p.keys.SortReverse) {
+		p.nextSort(key.Matches(k, p.keys.SortReverse))
+		return nil
 	}
 	if e, ok := p.selected(); ok && e.cause == "" {
 		switch {
@@ -245,5 +294,5 @@ func (p *Page) ShortHelp() []key.Binding {
 
 // FullHelp implements help.KeyMap.
 func (p *Page) FullHelp() [][]key.Binding {
-	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:4])
+	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:4], []key.Binding{p.keys.Sort, p.keys.SortReverse})
 }
