@@ -109,6 +109,18 @@ func readEvents(ch <-chan broker.Event) tea.Cmd {
 		window := time.NewTimer(eventWindow)
 		defer window.Stop()
 		for len(batch) < eventBatchMax {
+			// Events already waiting are taken before the window is
+			// looked at: select picks at random among ready cases, and a
+			// busy machine would otherwise cut a full batch short.
+			select {
+			case ev, ok := <-ch:
+				if !ok {
+					return eventsMsg{ch: ch, events: batch, closed: true}
+				}
+				batch = append(batch, ev)
+				continue
+			default:
+			}
 			select {
 			case ev, ok := <-ch:
 				if !ok {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -282,4 +283,43 @@ func TestSnapshotErrorClearsOnRecovery(t *testing.T) {
 	s, _ := f.Snapshot(t.Context())
 	m.Update(snapshotMsg{snap: s})
 	requireLacks(t, m.View(), "error:")
+}
+
+// The details view follows events: the state changes, the dropped sessions
+// linger struck through with their cause, and the history is asked again.
+func TestDetailsStayLive(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30)
+	ch := subscribed(m)
+	press(m, "enter")
+	requireContains(t, m.View(), "Certificate dev1", "Live sessions (2)")
+	before := len(f.Calls())
+	f.mu.Lock() // the daemon's side of it, for the reload the events ask for
+	f.snap.Certs[0].State, f.snap.Certs[0].StateChangedAt = store.StateSuspended, t0
+	f.snap.Sessions = slices.DeleteFunc(f.snap.Sessions, func(s broker.Session) bool { return s.ClientID == "dev1-a" })
+	f.mu.Unlock()
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: "3f2a9c1b7d5e4a01", CN: "dev1", From: "active", To: "suspended"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
+			Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
+	requireContains(t, m.View(), "suspended since", "✗ suspended by operator", "dev1-a")
+	if !slices.Contains(f.Calls()[before:], "History 3f2a9c1b7d5e4a01") {
+		t.Fatalf("history not reloaded after the state change: %q", f.Calls()[before:])
+	}
+}
+
+// When the backend goes away the title says so at once, with the age of
+// what is shown; it clears when a snapshot arrives again.
+func TestOfflineTitle(t *testing.T) {
+	f := newFake()
+	m, clk := loaded(t, f, 100, 30, withStartPage(PageHome))
+	ch := subscribed(m)
+	_, _ = m.Update(eventsMsg{ch: ch, closed: true})
+	requireContains(t, m.titleView(), "NOT CONNECTED, last refreshed 0s ago")
+	clk.Advance(12 * time.Second)
+	m.Update(tickMsg{})
+	requireContains(t, m.titleView(), "last refreshed 12s ago")
+	s, _ := f.Snapshot(t.Context())
+	m.Update(snapshotMsg{snap: s})
+	requireLacks(t, m.titleView(), "NOT CONNECTED")
 }

@@ -210,3 +210,27 @@ func TestTitleDescriptionMovesWhenNarrow(t *testing.T) {
 	requireLacks(t, title, "fake backend")
 	requireContains(t, v, "attached to fake backend")
 }
+
+// Text a device or certificate chose reaches no view raw: with the Ascii
+// profile of the tests no view holds an escape byte at all, so one would be
+// the CN's own, clearing and recolouring the operator's screen.
+func TestDeviceTextIsEscaped(t *testing.T) {
+	const hostile = "\x1b[2J\x1b[31mFAKE"
+	f := newFake()
+	f.snap.Certs[0].CN = hostile
+	f.snap.Certs[0].Reason = hostile
+	for i := range f.snap.Sessions {
+		f.snap.Sessions[i].CN, f.snap.Sessions[i].ClientID = hostile, hostile+string(rune('a'+i))
+	}
+	for i := range f.snap.Events {
+		f.snap.Events[i].CN, f.snap.Events[i].Reason = hostile, hostile
+	}
+	f.snap.Telemetry[0].ClientID, f.snap.Telemetry[0].Topic = hostile, hostile
+	for _, keys := range [][]string{{"0"}, {"0", "j"}, {"0", "j", "s"}, {"1"}, {"1", "enter"}, {"1", "x"}, {"2"}, {"3"}, {"4"}, {"5"}, {"6"}, {"6", "enter"}} {
+		m, _ := loaded(t, f, 120, 40)
+		press(m, keys...)
+		if view := m.View(); strings.Contains(view, "\x1b") {
+			t.Fatalf("after %v the view holds a raw escape:\n%q", keys, view)
+		}
+	}
+}

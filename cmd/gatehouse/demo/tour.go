@@ -25,8 +25,10 @@ type Step struct {
 // Steps is the tutorial of the Kaa guide "Authenticating client with SSL/TLS
 // certificate" played on the demo fleet: one-way TLS, then mutual TLS, then a
 // certificate of one's own, suspend, reactivate and revoke, for a fleet of
-// the given number of telemetry devices. The steps point at device-3 (or the
-// last device of a smaller fleet) but accept the same action on any other.
+// the given number of telemetry devices. Every step is done on the TUI's home
+// view, without switching views, and its line ("Tour 1/6 ▸ " and the text)
+// fits 80 columns. The steps point at device-3 (or the last device of a
+// smaller fleet) but accept the same action on any other.
 func Steps(devices int) []Step {
 	devices = max(devices, 1)
 	target := DeviceName(min(3, devices))
@@ -36,13 +38,13 @@ func Steps(devices int) []Step {
 	}
 	return []Step{
 		{
-			Text: "Press 3 (Transports), then m on mqtts: with client-cert auth off, " + NoCertDevice + " gets in over one-way TLS",
+			Text: "Press m, y: mqtts cert auth off, " + NoCertDevice + " gets in (one-way TLS)",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				return len(connectedAt(events, func(e broker.Event) bool { return e.ClientID == NoCertDevice })) > 0
 			},
 		},
 		{
-			Text: "Press m again: client-cert auth is back on, " + NoCertDevice + " is dropped and refused (Activity, 4)",
+			Text: "Press m, y again: auth back on, " + NoCertDevice + " drops, is refused",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				in := connectedAt(events, func(e broker.Event) bool { return e.ClientID == NoCertDevice })
 				return anyAfter(in, events, func(e broker.Event) bool {
@@ -51,7 +53,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Press 1 (Certificates), then n to create a certificate for your own device",
+			Text: "Press n to create a certificate for your own device",
 			Done: func(certs []store.Cert, _ []broker.Event) bool {
 				return slices.ContainsFunc(certs, func(c store.Cert) bool {
 					return !fleet[c.CN]
@@ -59,7 +61,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Select " + target + " and press s to suspend it: it drops from Connections (2) and its retries are refused",
+			Text: "Select " + target + " (j/k), press s, y: it drops, its retries are refused",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				return slices.ContainsFunc(events, func(e broker.Event) bool {
 					return e.Type == broker.EventRefused && e.Reason == pki.ReasonSuspended
@@ -83,7 +85,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Press x to revoke a certificate: revocation is final, its device stays refused",
+			Text: "Press x, y to revoke a certificate: final, its device stays refused",
 			Done: func(certs []store.Cert, _ []broker.Event) bool {
 				return slices.ContainsFunc(certs, func(c store.Cert) bool { return c.State == store.StateRevoked })
 			},

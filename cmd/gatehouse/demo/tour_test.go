@@ -127,3 +127,16 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("re-adding known events grew the history to %d", n)
 	}
 }
+
+// Every step, as the TUI prints it, fits an 80-column terminal.
+func TestStepsFit80Columns(t *testing.T) {
+	for _, devices := range []int{1, 5, 50} {
+		steps := demo.Steps(devices)
+		for i, s := range steps {
+			line := fmt.Sprintf("Tour %d/%d ▸ %s", i+1, len(steps), s.Text)
+			if n := len([]rune(line)); n > 80 {
+				t.Errorf("%d devices, step %d is %d columns: %q", devices, i+1, n, line)
+			}
+		}
+	}
+}
