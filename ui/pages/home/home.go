@@ -92,10 +92,17 @@ func New(c common.Common, st *state.State) *Page {
 // SetSize implements common.Page.
 func (p *Page) SetSize(width, height int) {
 	p.width, p.height = width, height
+	p.layout()
+}
+
+// layout sizes the panes: as tall as their rows need, so a wide, tall
+// window gives the rest to the activity strip, and never so tall that the
+// strip gets fewer than its minimum rows.
+func (p *Page) layout() {
 	left := p.leftWidth()
 	panes := p.paneHeight()
 	p.certs.SetSize(left, panes-1)
-	p.sess.SetSize(width-left-3, panes-1)
+	p.sess.SetSize(p.width-left-3, panes-1)
 }
 
 // leftWidth is the certificates pane's share: enough for the columns, at
@@ -109,12 +116,21 @@ func (p *Page) headerHeight() int {
 	return 2
 }
 
-// stripRows is how many recent events the activity strip shows.
-func (p *Page) stripRows() int { return max(2, min(12, (p.height-p.headerHeight())/4)) }
+// minStrip is the fewest events the activity strip shows.
+const minStrip = 4
 
-// paneHeight is the height of the two panes, with their title lines.
+// paneHeight is the height of the two panes, with their title and header
+// lines: the rows they hold (the certificates with the "all" row, or the
+// sessions), within what the header, the prompt line and the strip leave.
 func (p *Page) paneHeight() int {
-	return max(4, p.height-p.headerHeight()-1-(p.stripRows()+1)-1)
+	room := p.height - p.headerHeight() - 1 - (minStrip + 1)
+	need := max(len(p.rows)+1, len(p.sessions), 3) + 2
+	return max(4, min(room, need))
+}
+
+// stripRows is how many recent events the activity strip shows: the rest.
+func (p *Page) stripRows() int {
+	return max(2, p.height-p.headerHeight()-p.paneHeight()-1-1)
 }
 
 // Refresh rebuilds the rows from the shared state after it changed.
@@ -172,6 +188,7 @@ func (p *Page) afterMove() {
 		return cmp.Compare(a.ClientID, b.ClientID)
 	})
 	p.sess.SetLen(len(p.sessions))
+	p.layout()
 }
 
 func (p *Page) selectedCert() (store.Cert, bool) {

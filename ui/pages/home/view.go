@@ -100,11 +100,10 @@ func (p *Page) sessionRow(now time.Time) func(int) table.Row {
 			cn = "(no cert)"
 		}
 		if s.cause != "" {
-			// The cause takes the place of the address and spans to the end,
-			// so it reads in full even at 80 columns.
-			gone := st.Dropped
-			return table.Row{Cells: []string{s.ClientID, s.Transport, "✗ " + s.cause},
-				Styles: []lipgloss.Style{gone, gone, st.DroppedCause}}
+			// The cause takes the place of the transport and the address and
+			// spans to the end, so it reads in full even at 80 columns.
+			return table.Row{Cells: []string{s.ClientID, "✗ " + s.cause},
+				Styles: []lipgloss.Style{st.Dropped, st.DroppedCause}}
 		}
 		return table.Row{Cells: []string{s.ClientID, s.Transport, s.Remote, cn,
 			common.Duration(now.Sub(s.ConnectedAt)), common.Ago(now, s.LastActivity)}}
@@ -144,7 +143,7 @@ func (p *Page) strip() []string {
 		}
 		line := st.Muted.Render(e.At.Local().Format("15:04:05")) + " " +
 			p.typeStyle(e.Type).Render(fmt.Sprintf("%-12s", e.Type)) + " " +
-			fmt.Sprintf("%-14s", termsafe.Clean(who)) + " " + termsafe.Clean(detail)
+			fit(termsafe.Clean(who), 15) + " " + termsafe.Clean(detail)
 		lines = append(lines, ansi.Truncate(line, p.width, "…"))
 	}
 	if len(lines) == 0 {
