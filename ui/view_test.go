@@ -234,3 +234,19 @@ func TestDeviceTextIsEscaped(t *testing.T) {
 		}
 	}
 }
+
+// The create form fits a 60x20 terminal and speaks keys, not flags.
+func TestCreateFormFits60x20(t *testing.T) {
+	m, _ := loaded(t, newFake(), 60, 20, withStartPage(PageHome))
+	press(m, "n")
+	view := m.View()
+	requireSize(t, view, 60, 20)
+	requireContains(t, view, "Common name", "Key type", "enter create", "esc cancel")
+	requireLacks(t, view, "--cn", "--ttl", "--key", "--out")
+	for _, l := range strings.Split(view, "\n") {
+		if strings.ContainsAny(l, "│╭╰") && !strings.HasSuffix(strings.TrimRight(l, " "), "│") &&
+			!strings.HasSuffix(strings.TrimRight(l, " "), "╮") && !strings.HasSuffix(strings.TrimRight(l, " "), "╯") {
+			t.Fatalf("the dialog is cut at 60 columns:\n%s", view)
+		}
+	}
+}

@@ -65,11 +65,12 @@ func Emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
 // centred in a width x height area. Confirmations and forms use it so that
 // they look alike on every page.
 func (c Common) Dialog(width, height int, title, body, hint string) string {
-	inner := min(width-4, 64)
-	parts := []string{c.Styles.DialogTitle.Render(title), ""}
-	parts = append(parts, lipgloss.NewStyle().Width(inner).Render(body))
+	inner := min(width-4, 64) // the border and padding take 4
+	wrap := lipgloss.NewStyle().Width(inner)
+	parts := []string{wrap.Render(c.Styles.DialogTitle.Render(title)), ""}
+	parts = append(parts, wrap.Render(body))
 	if hint != "" {
-		parts = append(parts, "", c.Styles.Muted.Render(hint))
+		parts = append(parts, "", wrap.Render(c.Styles.Muted.Render(hint)))
 	}
 	box := c.Styles.Dialog.Render(strings.Join(parts, "\n"))
 	return lipgloss.Place(width, height, lipgloss.Center, lipgloss.Center, box)

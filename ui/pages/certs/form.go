@@ -173,7 +173,7 @@ func (p *Page) formView() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\nBlank fields take the defaults shown.")
-	hint := "enter create · tab next field · ←/→ key type · esc cancel"
+	hint := "enter create · tab next field · ←/→ key · esc cancel"
 	switch {
 	case f.busy:
 		hint = "creating… (RSA keys can take a few seconds)"
