@@ -36,11 +36,10 @@ type Dropped struct {
 
 // Counters are the figures of the home view's header.
 type Counters struct {
-	Sessions        int
-	MsgsPerSec      float64 // over the latest two snapshots, in and out
-	RefusedPerMin   int     // refusals in the last minute
-	DeniedPerMin    int     // topic denials in the last minute
-	DroppedLingered int     // dropped sessions still shown
+	Sessions      int
+	MsgsPerSec    float64 // over the latest two snapshots, in and out
+	RefusedPerMin int     // refusals in the last minute
+	DeniedPerMin  int     // topic denials in the last minute
 }
 
 // rateWindow is how far back a rate looks. Counting over several snapshots
@@ -294,7 +293,7 @@ func (s *State) Refreshed() time.Time { return s.refreshed }
 
 // Counters returns the home view's figures as of now.
 func (s *State) Counters(now time.Time) Counters {
-	c := Counters{Sessions: len(s.snap.Sessions), DroppedLingered: len(s.dropped)}
+	c := Counters{Sessions: len(s.snap.Sessions)}
 	for _, m := range s.meters {
 		if n := len(m.rates); n > 0 {
 			c.MsgsPerSec += m.rates[n-1]

@@ -309,14 +309,6 @@ func (p *Page) Details(serial string) (tea.Cmd, bool) {
 	return p.openDetails(), true
 }
 
-// Select puts the cursor on the certificate with serial, clearing the
-// filter if it hides it.
-func (p *Page) Select(serial string) {
-	p.filter.Clear()
-	p.selected = serial
-	p.refilter()
-}
-
 // Detailing returns the serial shown in the details view, if any.
 func (p *Page) Detailing() (string, bool) {
 	return p.selected, p.mode == modeDetails
