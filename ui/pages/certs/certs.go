@@ -68,7 +68,7 @@ func New(c common.Common, st *state.State) *Page {
 	p := &Page{c: c, keys: k, st: st, filter: filter.New(c), form: newForm(c), live: map[string]int{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
 		{Title: "SERIAL", Width: 8},
-		{Title: "CN", Width: 12, Flex: true},
+		{Title: "CN", Width: 12, Flex: true, Max: 40},
 		{Title: "STATE", Width: 9},
 		{Title: "EXPIRES", Width: 8},
 		{Title: "LIVE", Width: 4},

@@ -57,7 +57,7 @@ func New(c common.Common, st *state.State) *Page {
 	c.Keys.Up = key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "up"))
 	p := &Page{c: c, keys: c.Keys, filter: filter.New(c), st: st, latest: map[string]app.Series{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
-		{Title: "CLIENT", Width: 10, Flex: true},
+		{Title: "CLIENT", Width: 10, Flex: true, Max: 40},
 		{Title: "CN", Width: 12},
 		{Title: "SERIAL", Width: 8, Priority: 2},
 		{Title: "VIA", Width: 5},
