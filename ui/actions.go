@@ -9,11 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/connections"
-	"github.com/gatehouse/gatehouse/ui/pages/home"
-	"github.com/gatehouse/gatehouse/ui/pages/transports"
-	"github.com/gatehouse/gatehouse/ui/pages/trust"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
@@ -28,24 +24,24 @@ var verbs = map[store.State][3]string{
 // handleIntent turns a page's intent into a Backend call in a command.
 func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 	switch in := msg.(type) {
-	case certs.TransitionIntent:
+	case intent.Transition:
 		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.Serial)))
 		return transition(m.ctx, m.backend, in), true
-	case certs.CreateIntent:
+	case intent.Create:
 		m.info("creating certificate…")
 		req := app.CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
 		return createCert(m.ctx, m.backend, req), true
-	case certs.HistoryIntent:
+	case intent.History:
 		return history(m.ctx, m.backend, in.Serial), true
-	case transports.ToggleIntent:
+	case intent.Toggle:
 		m.info(fmt.Sprintf("switching client-cert auth %s for %s…", onOff(in.On), in.Transport))
 		return setClientAuth(m.ctx, m.backend, in), true
-	case trust.ExportIntent:
+	case intent.Export:
 		return exportCA(m.ctx, m.backend, in.Path), true
-	case connections.KickIntent:
+	case intent.Kick:
 		m.info(fmt.Sprintf("kicking %s…", termsafe.Clean(in.ClientID)))
 		return kick(m.ctx, m.backend, in), true
-	case home.OpenIntent:
+	case intent.Open:
 		m.page = PageCertificates
 		cmd, _ := m.certs.Details(in.Serial)
 		return cmd, true

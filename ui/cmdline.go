@@ -11,8 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/connections"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
@@ -23,7 +22,7 @@ type cmdline struct {
 	c       common.Common
 	input   textinput.Model
 	typing  bool
-	confirm *certs.TransitionIntent // a revoke waiting for y/n
+	confirm *intent.Transition // a revoke waiting for y/n
 	ask     string
 }
 
@@ -116,7 +115,7 @@ func (m *Model) runCommand(line string) tea.Cmd {
 			m.fail(fmt.Errorf(":kick needs one client id"))
 			return nil
 		}
-		return common.Emit(connections.KickIntent{ClientID: args[0]})
+		return common.Emit(intent.Kick{ClientID: args[0]})
 	}
 	if _, ok := certVerbs[verb]; ok {
 		if len(args) != 1 {
@@ -157,12 +156,12 @@ func (m *Model) handleResolved(msg resolvedMsg) tea.Cmd {
 		m.fail(fmt.Errorf("show %s: not loaded yet", termsafe.Clean(msg.query)))
 		return nil
 	case store.StateRevoked:
-		in := certs.TransitionIntent{Serial: msg.serial, CN: cn, To: to}
+		in := intent.Transition{Serial: msg.serial, CN: cn, To: to}
 		m.cmdline.confirm = &in
 		m.cmdline.ask = fmt.Sprintf("revoke %s? final; drops %s", certName(cn, msg.serial), common.Plural(live, "session"))
 		return nil
 	}
-	return common.Emit(certs.TransitionIntent{Serial: msg.serial, CN: cn, To: to})
+	return common.Emit(intent.Transition{Serial: msg.serial, CN: cn, To: to})
 }
 
 // view renders the command line, or the pending question, for the footer.

@@ -9,9 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/connections"
-	"github.com/gatehouse/gatehouse/ui/pages/transports"
+	"github.com/gatehouse/gatehouse/ui/intent"
 )
 
 // Timing of the live parts of the TUI.
@@ -49,7 +47,7 @@ type (
 	refreshMsg     struct{}
 	resubscribeMsg struct{}
 	transitionMsg  struct {
-		intent certs.TransitionIntent
+		intent intent.Transition
 		res    app.TransitionResult
 		err    error
 	}
@@ -63,7 +61,7 @@ type (
 		err    error
 	}
 	clientAuthMsg struct {
-		intent  transports.ToggleIntent
+		intent  intent.Toggle
 		dropped int
 		err     error
 	}
@@ -147,7 +145,7 @@ func resubscribeLater() tea.Cmd {
 	return tea.Tick(retryEvery, func(time.Time) tea.Msg { return resubscribeMsg{} })
 }
 
-func transition(ctx context.Context, b Backend, in certs.TransitionIntent) tea.Cmd {
+func transition(ctx context.Context, b Backend, in intent.Transition) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -174,7 +172,7 @@ func history(ctx context.Context, b Backend, serial string) tea.Cmd {
 	}
 }
 
-func setClientAuth(ctx context.Context, b Backend, in transports.ToggleIntent) tea.Cmd {
+func setClientAuth(ctx context.Context, b Backend, in intent.Toggle) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -200,7 +198,7 @@ func resolve(ctx context.Context, b Backend, verb, query string) tea.Cmd {
 	}
 }
 
-func kick(ctx context.Context, b Backend, in connections.KickIntent) tea.Cmd {
+func kick(ctx context.Context, b Backend, in intent.Kick) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()

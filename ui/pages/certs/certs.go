@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 	"github.com/gatehouse/gatehouse/ui/state"
 )
@@ -169,7 +170,7 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 	p.refreshDetails()
 }
 
-// SetHistory delivers the audit history requested by a HistoryIntent.
+// SetHistory delivers the audit history requested by a intent.History.
 func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
 	if serial != p.selected {
 		return // the operator moved on; a stale answer must not show
@@ -275,9 +276,9 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, p.keys.New):
 		return p.OpenForm(), true
 	case key.Matches(k, p.keys.SuspendCert):
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
 	case key.Matches(k, p.keys.Reactivate):
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
 	case key.Matches(k, p.keys.Revoke):
 		// The dialog is bound to this certificate: a reload while it is open
 		// may move the cursor, and "y" must not revoke a different one.
@@ -319,7 +320,7 @@ func (p *Page) openDetails() tea.Cmd {
 	p.history, p.historyErr, p.historyFor = nil, nil, ""
 	p.vp.GotoTop()
 	p.refreshDetails()
-	return common.Emit(HistoryIntent{Serial: p.selected})
+	return common.Emit(intent.History{Serial: p.selected})
 }
 
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
@@ -327,7 +328,7 @@ func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, p.keys.Confirm):
 		c := p.target
 		p.setMode(p.back)
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
 	case key.Matches(k, p.keys.Cancel):
 		p.setMode(p.back)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
@@ -22,6 +23,9 @@ const (
 	fieldOut
 	fieldCount
 )
+
+// KeyTypes are the key types the create form offers, default first.
+var KeyTypes = []string{"ecdsa-p256", "rsa-2048", "rsa-3072", "ed25519"}
 
 var fieldLabels = [fieldCount]string{"Common name", "TTL", "Key type", "Output dir"}
 
@@ -81,9 +85,9 @@ func (f *form) setFocus(i int) tea.Cmd {
 	return f.inputs[f.focus].Focus()
 }
 
-func (f *form) intent() CreateIntent {
+func (f *form) intent() intent.Create {
 	v := func(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
-	return CreateIntent{CN: v(fieldCN), TTL: v(fieldTTL), KeyType: KeyTypes[f.key], OutDir: v(fieldOut)}
+	return intent.Create{CN: v(fieldCN), TTL: v(fieldTTL), KeyType: KeyTypes[f.key], OutDir: v(fieldOut)}
 }
 
 func (f *form) help() []key.Binding {

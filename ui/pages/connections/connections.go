@@ -20,14 +20,10 @@ import (
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/state"
 )
-
-// KickIntent asks the root to disconnect one session; its device may
-// reconnect at once (suspend its certificate to keep it out).
-type KickIntent struct{ ClientID string }
 
 // entry is one row: a live session, or a dropped one while it lingers.
 type entry struct {
@@ -222,9 +218,9 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	if e, ok := p.selected(); ok && e.cause == "" {
 		switch {
 		case key.Matches(k, p.keys.Kick):
-			return common.Emit(KickIntent{ClientID: e.s.ClientID})
+			return common.Emit(intent.Kick{ClientID: e.s.ClientID})
 		case key.Matches(k, p.keys.SuspendCert) && e.s.Serial != "":
-			return common.Emit(certs.TransitionIntent{Serial: e.s.Serial, CN: e.s.CN, To: store.StateSuspended})
+			return common.Emit(intent.Transition{Serial: e.s.Serial, CN: e.s.CN, To: store.StateSuspended})
 		}
 	}
 	p.table, _ = p.table.Update(k)

@@ -26,15 +26,11 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/state"
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
-
-// OpenIntent asks the root to show a certificate's details.
-type OpenIntent struct{ Serial string }
 
 // prompt is a pending y/n question and what "y" sends.
 type prompt struct {
@@ -225,14 +221,14 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	switch {
 	case key.Matches(k, p.keys.SuspendCert):
 		p.ask = &prompt{fmt.Sprintf("suspend %s? %s", name, drops),
-			certs.TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}}
+			intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}}
 	case key.Matches(k, p.keys.Reactivate):
-		return common.Emit(certs.TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateActive})
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateActive})
 	case key.Matches(k, p.keys.Revoke):
 		p.ask = &prompt{fmt.Sprintf("revoke %s? final; %s", name, drops),
-			certs.TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked}}
+			intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateRevoked}}
 	case key.Matches(k, p.keys.Open):
-		return common.Emit(OpenIntent{Serial: c.Serial})
+		return common.Emit(intent.Open{Serial: c.Serial})
 	case key.Matches(k, p.keys.ToggleMQTTS):
 		p.askToggle(broker.TransportMQTTS)
 	case key.Matches(k, p.keys.ToggleWSS):
@@ -263,11 +259,11 @@ func (p *Page) askToggle(name string) {
 			}
 		}
 		p.ask = &prompt{fmt.Sprintf("client-cert auth ON for %s? %s", name, p.dropPhrase(anon, "session without a certificate")),
-			transports.ToggleIntent{Transport: name, On: true}}
+			intent.Toggle{Transport: name, On: true}}
 		return
 	}
 	p.ask = &prompt{fmt.Sprintf("client-cert auth OFF for %s? any client may then connect", name),
-		transports.ToggleIntent{Transport: name, On: false}}
+		intent.Toggle{Transport: name, On: false}}
 }
 
 func (p *Page) dropPhrase(n int, what string) string {

@@ -15,14 +15,9 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 )
-
-// ToggleIntent asks the root to switch client-cert auth for a transport.
-type ToggleIntent struct {
-	Transport string
-	On        bool
-}
 
 // Page is the transports view. Create it with New.
 type Page struct {
@@ -32,7 +27,7 @@ type Page struct {
 	transports []broker.TransportInfo
 	count      map[string]int // live sessions per transport
 	anonymous  map[string]int // ... of which without a client certificate
-	confirm    *ToggleIntent
+	confirm    *intent.Toggle
 
 	width, height int
 }
@@ -112,7 +107,7 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	if key.Matches(k, p.keys.ToggleAuth) {
 		t, _ := p.selected()
-		p.confirm = &ToggleIntent{Transport: t.Name, On: !t.ClientAuth}
+		p.confirm = &intent.Toggle{Transport: t.Name, On: !t.ClientAuth}
 		return nil
 	}
 	p.table, _ = p.table.Update(k)
