@@ -171,3 +171,18 @@ func (l *cmdline) view() string {
 	}
 	return l.input.View()
 }
+
+// ShortHelp implements help.KeyMap for the footer while the line is open.
+func (l cmdline) ShortHelp() []key.Binding {
+	k := l.c.Keys
+	if l.confirm != nil {
+		return []key.Binding{k.Confirm, k.Cancel}
+	}
+	run, cancel := k.Submit, k.Back
+	run.SetHelp("enter", "run")
+	cancel.SetHelp("esc", "cancel")
+	return []key.Binding{run, cancel}
+}
+
+// FullHelp implements help.KeyMap.
+func (l cmdline) FullHelp() [][]key.Binding { return [][]key.Binding{l.ShortHelp()} }

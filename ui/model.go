@@ -104,6 +104,9 @@ func (m *Model) Init() tea.Cmd {
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
+	if m.overlay != nil && !m.overlay.Capturing() {
+		m.overlay = nil // its dialog closed: back to the page under it
+	}
 	m.layout()
 	return m, cmd
 }
@@ -312,14 +315,11 @@ func (m *Model) layout() {
 	}
 }
 
-// active is the page keys go to: the overlay while it shows a dialog,
-// else the current page.
+// active is the page keys go to and that is shown: the overlay while it
+// shows a dialog, else the current page.
 func (m *Model) active() common.Page {
-	if m.overlay != nil {
-		if m.overlay.Capturing() {
-			return m.overlay
-		}
-		m.overlay = nil
+	if m.overlay != nil && m.overlay.Capturing() {
+		return m.overlay
 	}
 	return m.pages[m.page]
 }

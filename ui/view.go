@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/x/ansi"
 
@@ -187,7 +188,11 @@ func (m *Model) footerView() string {
 	lines = append(lines, st)
 	// bubbles/help overflows when there is no room left for its ellipsis,
 	// so every footer line is clipped here.
-	lines = append(lines, strings.Split(m.help.View(m.helpKeys()), "\n")...)
+	var keys help.KeyMap = m.helpKeys()
+	if m.cmdline.open() {
+		keys = m.cmdline
+	}
+	lines = append(lines, strings.Split(m.help.View(keys), "\n")...)
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, m.width, "…")
 	}
