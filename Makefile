@@ -24,7 +24,7 @@ run: build
 	./$(BIN) --data $(DATA)
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo --tour
 
 # The race detector needs cgo.
 test:

@@ -44,7 +44,7 @@ type peer struct {
 	acl    atomic.Pointer[policy.Session]
 	denies denyLimiter
 
-	// Guarded by Broker.mu.
+	// Guarded by the broker's index.mu.
 	cl          *mqtt.Client
 	clientID    string
 	connectedAt time.Time
@@ -76,7 +76,7 @@ func (p *peer) principal() string {
 
 func (p *peer) touch() { p.lastActivity.Store(time.Now().UnixNano()) }
 
-// session snapshots p; the caller holds Broker.mu.
+// session snapshots p; the caller holds index.mu.
 func (p *peer) session() Session {
 	return Session{
 		ClientID:        p.clientID,
@@ -96,7 +96,7 @@ func (p *peer) session() Session {
 	}
 }
 
-// event returns an event of type typ about p. Safe without Broker.mu only for
+// event returns an event of type typ about p. Safe without index.mu only for
 // the identity fields; clientID is passed in by callers that read it locked.
 func (p *peer) event(typ, reason, clientID string) Event {
 	return Event{

@@ -16,42 +16,6 @@ const (
 	TransportMQTT  = "mqtt"  // plain MQTT, no TLS
 )
 
-// Event types (DESIGN.md section 6).
-const (
-	EventConnected    = "connected"
-	EventDisconnected = "disconnected"
-	EventRefused      = "refused"
-	EventCertState    = "cert_state"
-	EventMTLS         = "mtls"
-	// EventExpiring warns that a certificate in use expires soon; the App
-	// raises it, not the broker.
-	EventExpiring = "expiring"
-	// EventDenied is a publish or subscribe the authorization policy refused;
-	// it carries Action, Topic and Rule (see Broker.SetPolicy).
-	EventDenied = "denied"
-)
-
-// Event is a plain value describing something an operator wants to see. A
-// refused event always carries a Reason. Every JSON field is always present
-// (empty when unknown): scripts rely on the names (DESIGN.md section 6).
-type Event struct {
-	At        time.Time `json:"at"`
-	Type      string    `json:"type"`
-	Reason    string    `json:"reason"`
-	ClientID  string    `json:"client_id"`
-	Serial    string    `json:"serial"`
-	CertID    string    `json:"cert_id"` // the certificate's ID: serial and issuer (Session.CertID)
-	CN        string    `json:"cn"`
-	Remote    string    `json:"remote"`
-	Transport string    `json:"transport"`
-	// Action, Topic and Rule describe a denied event: "publish" or
-	// "subscribe", the topic or filter, and the ID of the deciding rule
-	// ("default" for the default decision).
-	Action string `json:"action"`
-	Topic  string `json:"topic"`
-	Rule   string `json:"rule"`
-}
-
 // Session is a snapshot of one live MQTT session.
 type Session struct {
 	ClientID string `json:"client_id"`

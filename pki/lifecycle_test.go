@@ -155,3 +155,25 @@ func TestOnChange(t *testing.T) {
 		t.Fatalf("changes %v, want %v", got, want)
 	}
 }
+
+func TestOperatorCan(t *testing.T) {
+	tests := map[string]struct {
+		from, to store.State
+		want     bool
+	}{
+		"ok/suspend active":       {store.StateActive, store.StateSuspended, true},
+		"ok/reactivate suspended": {store.StateSuspended, store.StateActive, true},
+		"ok/revoke inactive":      {store.StateInactive, store.StateRevoked, true},
+		"fail/activate inactive":  {store.StateInactive, store.StateActive, false},
+		"fail/reactivate revoked": {store.StateRevoked, store.StateActive, false},
+		"fail/suspend suspended":  {store.StateSuspended, store.StateSuspended, false},
+		"fail/back to inactive":   {store.StateActive, store.StateInactive, false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := pki.OperatorCan(tt.from, tt.to); got != tt.want {
+				t.Fatalf("OperatorCan(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+			}
+		})
+	}
+}

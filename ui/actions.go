@@ -2,15 +2,15 @@ package ui
 
 import (
 	"fmt"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
-	"github.com/gatehouse/gatehouse/ui/pages/acl"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/transports"
-	"github.com/gatehouse/gatehouse/ui/pages/trust"
+	"github.com/gatehouse/gatehouse/ui/intent"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // verbs names a transition target for the status line: the command word,
@@ -24,25 +24,29 @@ var verbs = map[store.State][3]string{
 // handleIntent turns a page's intent into a Backend call in a command.
 func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 	switch in := msg.(type) {
-	case certs.TransitionIntent:
+	case intent.Transition:
 		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.Serial)))
 		return transition(m.ctx, m.backend, in), true
-	case certs.CreateIntent:
+	case intent.Create:
 		m.info("creating certificate…")
-		req := CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
+		req := app.CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
 		return createCert(m.ctx, m.backend, req), true
-	case certs.HistoryIntent:
-		for _, c := range m.snap.Certs {
-			if c.Serial == in.Serial && m.snap.Policy.Default != "" {
-				m.certs.SetRights(c.Serial, acl.Rights(m.snap.Policy, c, m.snap.Denials[c.ID]))
-			}
-		}
+	case intent.History:
 		return history(m.ctx, m.backend, in.Serial), true
-	case transports.ToggleIntent:
+	case intent.Toggle:
 		m.info(fmt.Sprintf("switching client-cert auth %s for %s…", onOff(in.On), in.Transport))
 		return setClientAuth(m.ctx, m.backend, in), true
-	case trust.ExportIntent:
+	case intent.Export:
 		return exportCA(m.ctx, m.backend, in.Path), true
+	case intent.Kick:
+		m.info(fmt.Sprintf("kicking %s…", termsafe.Clean(in.ClientID)))
+		return kick(m.ctx, m.backend, in), true
+	case intent.Open:
+		m.page = PageCertificates
+		cmd, _ := m.certs.Details(in.Serial)
+		return cmd, true
+	case resolvedMsg:
+		return m.handleResolved(in), true
 	}
 	return nil, false
 }
@@ -58,12 +62,8 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 			return nil, true
 		}
 		c := msg.res.Cert
-		done := fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
-			common.Plural(msg.res.Dropped, "session"))
-		if in.PurgeRetained {
-			done += ", purged " + common.Plural(msg.purged, "retained message")
-		}
-		m.info(done)
+		m.info(fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
+			common.Plural(msg.res.Dropped, "session")))
 		m.putCert(c)
 		return m.reload(false), true
 	case createdMsg:
@@ -76,9 +76,6 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.putCert(c)
 		m.certs.Created(c, msg.res.Files)
 		m.info(fmt.Sprintf("created %s; the private key is not kept", certName(c.CN, c.Serial)))
-		if w := msg.res.Warning; w != "" {
-			m.status = status{text: fmt.Sprintf("created %s; warning: %s", certName(c.CN, c.Serial), w), err: true}
-		}
 		return nil, true
 	case historyMsg:
 		m.certs.SetHistory(msg.serial, msg.recs, msg.err)
@@ -92,6 +89,13 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		m.info(fmt.Sprintf("client-cert auth %s for %s, dropped %s", onOff(in.On), in.Transport,
 			common.Plural(msg.dropped, "session")))
 		return m.reload(false), true
+	case kickedMsg:
+		if msg.err != nil {
+			m.fail(fmt.Errorf("kick %s: %w", termsafe.Clean(msg.clientID), msg.err))
+		} else {
+			m.info(fmt.Sprintf("kicked %s; it may reconnect (suspend its certificate to keep it out)", termsafe.Clean(msg.clientID)))
+		}
+		return nil, true
 	case exportedMsg:
 		if msg.err != nil {
 			m.fail(fmt.Errorf("export ca.pem: %w", msg.err))
@@ -115,19 +119,26 @@ func (m *Model) reload(full bool) tea.Cmd {
 	return loadSnapshot(m.ctx, m.backend, full, m.gen)
 }
 
-func (m *Model) info(text string) { m.status = status{text: text} }
+func (m *Model) info(text string) { m.status = status{text: text, at: m.clock()} }
 
-func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true} }
+func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true, at: m.clock()} }
 
-// failConn reports a connectivity failure of one origin.
+// failConn reports a connectivity failure of one origin; the title says
+// at once that the backend is gone.
 func (m *Model) failConn(origin string, err error) {
-	m.status = status{text: err.Error(), err: true, origin: origin}
+	m.status = status{text: err.Error(), err: true, origin: origin, at: m.clock()}
+	if m.offline.IsZero() {
+		m.offline = m.clock()
+	}
 }
 
 // recovered clears a connectivity failure of that origin.
 func (m *Model) recovered(origin string) {
 	if m.status.origin == origin {
 		m.status = status{}
+	}
+	if origin == "snapshot" {
+		m.offline = time.Time{}
 	}
 }
 

@@ -56,7 +56,7 @@ func BenchmarkSnapshot(b *testing.B) {
 func BenchmarkEventBatch(b *testing.B) {
 	for _, page := range []Page{PageCertificates, PageConnections} {
 		b.Run(page.String(), func(b *testing.B) {
-			m, _ := loaded(b, bigFake(), 120, 40, WithStartPage(page))
+			m, _ := loaded(b, bigFake(), 120, 40, withStartPage(page))
 			ch := make(chan broker.Event)
 			m.Update(subscribedMsg{ch: ch})
 			evs := churn(eventBatchMax)
@@ -71,7 +71,7 @@ func BenchmarkEventBatch(b *testing.B) {
 func BenchmarkView(b *testing.B) {
 	for p := range pageCount {
 		b.Run(p.String(), func(b *testing.B) {
-			m, _ := loaded(b, bigFake(), 120, 40, WithStartPage(p))
+			m, _ := loaded(b, bigFake(), 120, 40, withStartPage(p))
 			press(m, "end")
 			for b.Loop() {
 				m.View()

@@ -7,9 +7,9 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui/pages/certs"
-	"github.com/gatehouse/gatehouse/ui/pages/transports"
+	"github.com/gatehouse/gatehouse/ui/intent"
 )
 
 // Timing of the live parts of the TUI.
@@ -29,7 +29,7 @@ const (
 type (
 	describeMsg string
 	snapshotMsg struct {
-		snap Snapshot
+		snap app.Snapshot
 		err  error
 		full bool // after start, resync or resume: the event stream is replaced too
 		gen  int  // Model.gen when it was asked for
@@ -47,13 +47,12 @@ type (
 	refreshMsg     struct{}
 	resubscribeMsg struct{}
 	transitionMsg  struct {
-		intent certs.TransitionIntent
-		res    TransitionResult
-		purged int // retained messages purged, when the intent asked
+		intent intent.Transition
+		res    app.TransitionResult
 		err    error
 	}
 	createdMsg struct {
-		res CreateResult
+		res app.CreateResult
 		err error
 	}
 	historyMsg struct {
@@ -62,13 +61,17 @@ type (
 		err    error
 	}
 	clientAuthMsg struct {
-		intent  transports.ToggleIntent
+		intent  intent.Toggle
 		dropped int
 		err     error
 	}
 	exportedMsg struct {
 		path string
 		err  error
+	}
+	kickedMsg struct {
+		clientID string
+		err      error
 	}
 )
 
@@ -104,6 +107,18 @@ func readEvents(ch <-chan broker.Event) tea.Cmd {
 		window := time.NewTimer(eventWindow)
 		defer window.Stop()
 		for len(batch) < eventBatchMax {
+			// Events already waiting are taken before the window is
+			// looked at: select picks at random among ready cases, and a
+			// busy machine would otherwise cut a full batch short.
+			select {
+			case ev, ok := <-ch:
+				if !ok {
+					return eventsMsg{ch: ch, events: batch, closed: true}
+				}
+				batch = append(batch, ev)
+				continue
+			default:
+			}
 			select {
 			case ev, ok := <-ch:
 				if !ok {
@@ -130,21 +145,16 @@ func resubscribeLater() tea.Cmd {
 	return tea.Tick(retryEvery, func(time.Time) tea.Msg { return resubscribeMsg{} })
 }
 
-func transition(ctx context.Context, b Backend, in certs.TransitionIntent) tea.Cmd {
+func transition(ctx context.Context, b Backend, in intent.Transition) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		res, err := b.Transition(ctx, in.Serial, in.To, "")
-		msg := transitionMsg{intent: in, res: res, err: err}
-		if err == nil && in.PurgeRetained {
-			// After the revoke: its sessions are gone and cannot set new ones.
-			msg.purged, msg.err = b.PurgeRetained(ctx, in.Serial)
-		}
-		return msg
+		return transitionMsg{intent: in, res: res, err: err}
 	}
 }
 
-func createCert(ctx context.Context, b Backend, req CreateRequest) tea.Cmd {
+func createCert(ctx context.Context, b Backend, req app.CreateRequest) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -162,7 +172,7 @@ func history(ctx context.Context, b Backend, serial string) tea.Cmd {
 	}
 }
 
-func setClientAuth(ctx context.Context, b Backend, in transports.ToggleIntent) tea.Cmd {
+func setClientAuth(ctx context.Context, b Backend, in intent.Toggle) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -176,5 +186,22 @@ func exportCA(ctx context.Context, b Backend, path string) tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
 		return exportedMsg{path: path, err: b.ExportCA(ctx, path)}
+	}
+}
+
+func resolve(ctx context.Context, b Backend, verb, query string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, readTimeout)
+		defer cancel()
+		serial, err := b.ResolveSerial(ctx, query)
+		return resolvedMsg{verb: verb, query: query, serial: serial, err: err}
+	}
+}
+
+func kick(ctx context.Context, b Backend, in intent.Kick) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return kickedMsg{clientID: in.ClientID, err: b.Kick(ctx, in.ClientID)}
 	}
 }

@@ -2,12 +2,14 @@ package ui
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -26,7 +28,7 @@ func deliver(m *Model, ch chan broker.Event, events ...broker.Event) {
 }
 
 func TestDroppedSessionLingers(t *testing.T) {
-	m, clk := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, clk := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
@@ -70,12 +72,12 @@ func TestCertStateEventReloads(t *testing.T) {
 
 func TestResyncTriggersFullSnapshot(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageActivity))
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventRefused, Reason: "expired", Remote: "10.0.0.1:1"})
 	requireContains(t, m.View(), "6 events")
 	before := f.Snapshots()
-	deliver(m, ch, broker.Event{Type: EventResync})
+	deliver(m, ch, broker.Event{Type: broker.EventResync})
 	if f.Snapshots() != before+1 {
 		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
 	}
@@ -116,7 +118,7 @@ func TestStreamCloseResubscribes(t *testing.T) {
 }
 
 func TestStaleStreamIgnored(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	subscribed(m)
 	old := make(chan broker.Event)
 	_, cmd := m.Update(eventsMsg{ch: old, events: []broker.Event{{Type: broker.EventRefused, Reason: "x"}}})
@@ -159,11 +161,11 @@ func TestStaleSnapshotAfterActionIsDropped(t *testing.T) {
 
 func TestTourAdvances(t *testing.T) {
 	steps := []TourStep{
-		{Text: "Look around", Done: func(Snapshot, []broker.Event) bool { return true }},
-		{Text: "Suspend dev1", Done: func(s Snapshot, _ []broker.Event) bool {
+		{Text: "Look around", Done: func(app.Snapshot, []broker.Event) bool { return true }},
+		{Text: "Suspend dev1", Done: func(s app.Snapshot, _ []broker.Event) bool {
 			return len(s.Certs) > 0 && s.Certs[0].State == store.StateSuspended
 		}},
-		{Text: "Watch it drop", Done: func(_ Snapshot, evs []broker.Event) bool {
+		{Text: "Watch it drop", Done: func(_ app.Snapshot, evs []broker.Event) bool {
 			for _, e := range evs {
 				if e.Type == broker.EventDisconnected {
 					return true
@@ -184,7 +186,7 @@ func TestTourAdvances(t *testing.T) {
 
 // Events may arrive before the first snapshot.
 func TestEventsBeforeSnapshot(t *testing.T) {
-	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	m := New(newFake(), withClock(func() time.Time { return t0 }))
 	ch := subscribed(m)
 	deliver(m, ch,
 		broker.Event{At: t0, Type: broker.EventConnected, ClientID: "early", Transport: "mqtts"},
@@ -196,7 +198,7 @@ func TestEventsBeforeSnapshot(t *testing.T) {
 
 // New connections appear above; the cursor stays on the session it was on.
 func TestConnectionsCursorFollowsSession(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	ch := subscribed(m)
 	press(m, "down") // dev1-b
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "newcomer", Transport: "mqtts"})
@@ -208,7 +210,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 	drop := broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"}
 
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/")
 	typeText(m, "anon")
 	press(m, "enter")
@@ -220,7 +222,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 	press(m, "esc")
 	requireContains(t, m.View(), "2 live sessions · 1 dropped session", "dev1-b", "✗ suspended by operator")
 
-	m, _ = loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ = loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/")
 	typeText(m, "wss")
 	press(m, "enter")
@@ -230,7 +232,7 @@ func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 }
 
 func TestActivityFilter(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	press(m, "/")
 	typeText(m, "refused")
 	press(m, "enter")
@@ -247,7 +249,7 @@ func TestActivityFilter(t *testing.T) {
 }
 
 func TestActivityBounded(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageActivity))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageActivity))
 	ch := subscribed(m)
 	for range 3 {
 		deliver(m, ch, churn(eventBatchMax)...)
@@ -281,4 +283,43 @@ func TestSnapshotErrorClearsOnRecovery(t *testing.T) {
 	s, _ := f.Snapshot(t.Context())
 	m.Update(snapshotMsg{snap: s})
 	requireLacks(t, m.View(), "error:")
+}
+
+// The details view follows events: the state changes, the dropped sessions
+// linger struck through with their cause, and the history is asked again.
+func TestDetailsStayLive(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30)
+	ch := subscribed(m)
+	press(m, "enter")
+	requireContains(t, m.View(), "Certificate dev1", "Live sessions (2)")
+	before := len(f.Calls())
+	f.mu.Lock() // the daemon's side of it, for the reload the events ask for
+	f.snap.Certs[0].State, f.snap.Certs[0].StateChangedAt = store.StateSuspended, t0
+	f.snap.Sessions = slices.DeleteFunc(f.snap.Sessions, func(s broker.Session) bool { return s.ClientID == "dev1-a" })
+	f.mu.Unlock()
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: "3f2a9c1b7d5e4a01", CN: "dev1", From: "active", To: "suspended"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
+			Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
+	requireContains(t, m.View(), "suspended since", "✗ suspended by operator", "dev1-a")
+	if !slices.Contains(f.Calls()[before:], "History 3f2a9c1b7d5e4a01") {
+		t.Fatalf("history not reloaded after the state change: %q", f.Calls()[before:])
+	}
+}
+
+// When the backend goes away the title says so at once, with the age of
+// what is shown; it clears when a snapshot arrives again.
+func TestOfflineTitle(t *testing.T) {
+	f := newFake()
+	m, clk := loaded(t, f, 100, 30, withStartPage(PageHome))
+	ch := subscribed(m)
+	_, _ = m.Update(eventsMsg{ch: ch, closed: true})
+	requireContains(t, m.titleView(), "NOT CONNECTED, last refreshed 0s ago")
+	clk.Advance(12 * time.Second)
+	m.Update(tickMsg{})
+	requireContains(t, m.titleView(), "last refreshed 12s ago")
+	s, _ := f.Snapshot(t.Context())
+	m.Update(snapshotMsg{snap: s})
+	requireLacks(t, m.titleView(), "NOT CONNECTED")
 }

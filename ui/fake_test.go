@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -23,11 +25,11 @@ const day = 24 * time.Hour
 // App, so flows can watch a device go.
 type fakeBackend struct {
 	mu        sync.Mutex
-	snap      Snapshot
+	snap      app.Snapshot
 	calls     []string
 	sub       chan broker.Event
 	snapshots int
-	created   []CreateRequest
+	created   []app.CreateRequest
 	exported  []string
 	failWith  error // returned by actions when set
 }
@@ -45,7 +47,7 @@ func newFake() *fakeBackend {
 		return broker.Session{ClientID: id, Serial: serial, CN: cn, Transport: tr, Remote: remote,
 			ConnectedAt: t0.Add(-ago), MsgsIn: in, MsgsOut: out, LastActivity: t0}
 	}
-	return &fakeBackend{snap: Snapshot{
+	return &fakeBackend{snap: app.Snapshot{
 		Certs: []store.Cert{
 			cert("3f2a9c1b7d5e4a01", "dev1", store.StateActive, t0.Add(-day), t0.Add(364*day), t0.Add(-5*time.Minute)),
 			cert("9b1c44e0aa7f3302", "dev2", store.StateSuspended, t0.Add(-2*day), t0.Add(30*day), t0.Add(-2*time.Hour)),
@@ -69,11 +71,11 @@ func newFake() *fakeBackend {
 			{ID: "acme001122334455", Role: store.RoleTrusted, Subject: "Acme Devices CA", NotAfter: t0.Add(700 * day), Strict: true},
 		},
 		Events: []broker.Event{
-			{At: t0.Add(-10 * time.Second), Type: broker.EventRefused, Reason: "no client certificate", Remote: "10.0.0.66:41000", Transport: broker.TransportMQTTS},
-			{At: t0.Add(-90 * time.Second), Type: broker.EventConnected, ClientID: "anon-1", Remote: "10.0.0.9:40000", Transport: broker.TransportWSS},
-			{At: t0.Add(-3 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.6:50124", Transport: broker.TransportWSS},
+			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "suspended", From: "active", To: "suspended"},
 			{At: t0.Add(-42 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.5:50123", Transport: broker.TransportMQTTS},
-			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "suspended"},
+			{At: t0.Add(-3 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.6:50124", Transport: broker.TransportWSS},
+			{At: t0.Add(-90 * time.Second), Type: broker.EventConnected, ClientID: "anon-1", Remote: "10.0.0.9:40000", Transport: broker.TransportWSS},
+			{At: t0.Add(-10 * time.Second), Type: broker.EventRefused, Reason: "no client certificate", Remote: "10.0.0.66:41000", Transport: broker.TransportMQTTS},
 		},
 		Telemetry: fakeTelemetry(),
 	}}
@@ -81,10 +83,10 @@ func newFake() *fakeBackend {
 
 // fakeTelemetry has a Kaa-style JSON publisher, a binary one and a gateway
 // with more fields than the list shows per client.
-func fakeTelemetry() []Series {
+func fakeTelemetry() []app.Series {
 	temp := []float64{20.5, 20.7, 21, 21.4, 21.9, 22.3, 22.6, 22.8, 22.7, 22.4, 22, 21.6, 21.3, 21.1, 21.2, 21.5}
 	hum := []float64{48, 47.5, 47, 46.2, 45.5, 45, 44.6, 44.2, 44, 43.8, 43.9, 44.1, 44.3, 44, 43.9, 44}
-	return []Series{
+	return []app.Series{
 		{ClientID: "dev1-a", Topic: "devices/dev1/telemetry", Fields: map[string][]float64{"temperature": temp, "humidity": hum},
 			Messages: 1234, Bytes: 1234 * 58, Rate: 0.5, LastAt: t0.Add(-2 * time.Second)},
 		{ClientID: "dev1-b", Topic: "devices/dev1/firmware", Messages: 12, Bytes: 1229, Rate: 0.5, LastAt: t0.Add(-30 * time.Second)},
@@ -114,7 +116,7 @@ func (f *fakeBackend) Snapshots() int {
 
 func (f *fakeBackend) Describe() string { return "fake backend" }
 
-func (f *fakeBackend) Snapshot(context.Context) (Snapshot, error) {
+func (f *fakeBackend) Snapshot(context.Context) (app.Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.snapshots++
@@ -162,12 +164,12 @@ func (f *fakeBackend) Emit(ev broker.Event) {
 	f.emit(ev)
 }
 
-func (f *fakeBackend) CreateCert(_ context.Context, req CreateRequest) (CreateResult, error) {
+func (f *fakeBackend) CreateCert(_ context.Context, req app.CreateRequest) (app.CreateResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("CreateCert %+v", req)
 	if f.failWith != nil {
-		return CreateResult{}, f.failWith
+		return app.CreateResult{}, f.failWith
 	}
 	f.created = append(f.created, req)
 	cn := req.CN
@@ -181,28 +183,30 @@ func (f *fakeBackend) CreateCert(_ context.Context, req CreateRequest) (CreateRe
 	c := store.Cert{Serial: "c0ffee42d00d0006", CN: cn, Issuer: "Gatehouse Issuing CA", State: store.StateInactive,
 		NotBefore: t0, NotAfter: t0.Add(365 * day), CreatedAt: t0, KeyType: req.KeyType, Source: store.SourceIssued}
 	f.snap.Certs = append(f.snap.Certs, c)
-	return CreateResult{Cert: c, Files: []string{dir + "/ca.pem", dir + "/client.crt", dir + "/client.key"}}, nil
+	return app.CreateResult{Cert: c, Files: []string{dir + "/ca.pem", dir + "/client.crt", dir + "/client.key"}}, nil
 }
 
-func (f *fakeBackend) Transition(_ context.Context, serial string, to store.State, reason string) (TransitionResult, error) {
+func (f *fakeBackend) Transition(_ context.Context, serial string, to store.State, reason string) (app.TransitionResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("Transition %s %s %q", serial, to, reason)
 	if f.failWith != nil {
-		return TransitionResult{}, f.failWith
+		return app.TransitionResult{}, f.failWith
 	}
 	i := slices.IndexFunc(f.snap.Certs, func(c store.Cert) bool { return c.Serial == serial })
 	if i < 0 {
-		return TransitionResult{}, store.ErrNotFound
+		return app.TransitionResult{}, store.ErrNotFound
 	}
+	from := f.snap.Certs[i].State
 	f.snap.Certs[i].State = to
 	dropped := 0
 	if to != store.StateActive {
 		cause := map[store.State]string{store.StateSuspended: "suspended by operator", store.StateRevoked: "revoked by operator"}[to]
 		dropped = f.drop(func(s broker.Session) bool { return s.Serial == serial }, cause)
 	}
-	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to)})
-	return TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
+	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to),
+		From: string(from), To: string(to)})
+	return app.TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
 }
 
 func (f *fakeBackend) PurgeRetained(_ context.Context, serial string) (int, error) {
@@ -261,4 +265,34 @@ func (f *fakeBackend) ExportCA(_ context.Context, path string) error {
 	f.record("ExportCA %s", path)
 	f.exported = append(f.exported, path)
 	return f.failWith
+}
+
+// ResolveSerial resolves a CN with the App's own ByCN, else a serial prefix.
+func (f *fakeBackend) ResolveSerial(_ context.Context, query string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ResolveSerial %s", query)
+	if serial, ok, err := app.ByCN(f.snap.Certs, query); ok || err != nil {
+		return serial, err
+	}
+	var hits []string
+	for _, c := range f.snap.Certs {
+		if strings.HasPrefix(c.Serial, strings.ToLower(query)) {
+			hits = append(hits, c.Serial)
+		}
+	}
+	if len(hits) != 1 {
+		return "", fmt.Errorf("no unique certificate %q: %w", query, store.ErrNotFound)
+	}
+	return hits[0], nil
+}
+
+func (f *fakeBackend) Kick(_ context.Context, clientID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("Kick %s", clientID)
+	if f.drop(func(s broker.Session) bool { return s.ClientID == clientID }, "kicked by operator") == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }

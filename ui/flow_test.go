@@ -9,11 +9,12 @@ import (
 )
 
 // TestFlow drives the real bubbletea runtime with the fake backend through
-// the tutorial: suspend a certificate, watch its sessions drop, reactivate,
-// revoke, create one, then quit.
+// the tutorial without leaving the home view: suspend a certificate (asked,
+// with what it drops), watch its sessions drop on the same screen,
+// reactivate, revoke, create one, then quit.
 func TestFlow(t *testing.T) {
 	f := newFake()
-	tm := teatest.NewTestModel(t, New(f, WithClock(func() time.Time { return t0 })), teatest.WithInitialTermSize(80, 24))
+	tm := teatest.NewTestModel(t, New(f, withClock(func() time.Time { return t0 })), teatest.WithInitialTermSize(80, 24))
 	// Each wait consumes the output it read and the renderer repaints only
 	// changed lines, so every wait looks for text that is new on screen.
 	waitFor := func(want ...string) {
@@ -33,18 +34,18 @@ func TestFlow(t *testing.T) {
 		}
 	}
 
-	waitFor("fake backend", "dev1", "active")
-	send("s")
-	waitFor("suspended dev1 (3f2a9c1b), dropped 2 sessions")
+	waitFor("fake backend", "[0 Home]", "dev1", "active")
+	send("j", "s")
+	waitFor("suspend dev1? drops 2 sessions")
+	send("y")
+	// the status line, and the dropped rows struck through with their cause
+	waitFor("suspended dev1 (3f2a9c1b), dropped 2 sessions", "suspended by operator")
 
-	send("2")
-	waitFor("suspended by operator") // the dropped rows, struck through
-
-	send("1", "a")
+	send("a")
 	waitFor("reactivated dev1 (3f2a9c1b)")
 
 	send("x")
-	waitFor("This is final")
+	waitFor("revoke dev1? final")
 	send("y")
 	waitFor("revoked dev1 (3f2a9c1b)")
 
@@ -78,7 +79,7 @@ func TestFlow(t *testing.T) {
 // TestTelemetryFlow opens the telemetry view in the real runtime, charts a
 // client and goes back.
 func TestTelemetryFlow(t *testing.T) {
-	tm := teatest.NewTestModel(t, New(newFake(), WithClock(func() time.Time { return t0 })),
+	tm := teatest.NewTestModel(t, New(newFake(), withClock(func() time.Time { return t0 })),
 		teatest.WithInitialTermSize(80, 24))
 	waitFor := func(want string) {
 		t.Helper()

@@ -20,7 +20,7 @@ func (c *fixedClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 func loaded(t testing.TB, f *fakeBackend, w, h int, opts ...Option) (*Model, *fixedClock) {
 	t.Helper()
 	clk := &fixedClock{now: t0}
-	m := New(f, append([]Option{WithClock(clk.Now)}, opts...)...)
+	m := New(f, append([]Option{withClock(clk.Now), withStartPage(PageCertificates)}, opts...)...)
 	t.Cleanup(m.cancel)
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	s, err := f.Snapshot(context.Background())
@@ -106,6 +106,21 @@ func requireLacks(t *testing.T, view string, unwanted ...string) {
 	for _, w := range unwanted {
 		if strings.Contains(view, w) {
 			t.Fatalf("view contains %q:\n%s", w, view)
+		}
+	}
+}
+
+// withClock replaces time.Now, so that tests render "expires in",
+// "connected for" and the linger of dropped sessions deterministically.
+func withClock(now func() time.Time) Option {
+	return func(m *Model) { m.clock = now }
+}
+
+// withStartPage opens the TUI on the given view instead of Certificates.
+func withStartPage(p Page) Option {
+	return func(m *Model) {
+		if p >= 0 && p < pageCount {
+			m.page = p
 		}
 	}
 }

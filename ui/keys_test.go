@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -17,9 +20,13 @@ func TestPageSwitching(t *testing.T) {
 		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
 		"ok/tab reaches telemetry":     {[]string{"tab", "tab", "tab", "tab", "tab"}, PageTelemetry},
 		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
-		"ok/shift+tab wraps left":      {[]string{"shift+tab"}, PagePolicy},
-		"ok/shift+tab to telemetry":    {[]string{"shift+tab", "shift+tab"}, PageTelemetry},
-		"ok/7 opens policy":            {[]string{"7"}, PagePolicy},
+		"ok/shift+tab to home":         {[]string{"shift+tab"}, PageHome},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab", "shift+tab"}, PageTelemetry},
+		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab", "shift+tab"}, PageTrust},
+		"ok/0 goes home":               {[]string{"4", "0"}, PageHome},
+		"ok/h goes home":               {[]string{"2", "h"}, PageHome},
+		"ok/command jumps":             {[]string{":", "c", "e", "r", "t", "s", "enter"}, PageCertificates},
+		"ok/command burst jumps":       {[]string{":", "activity", "enter"}, PageActivity},
 		"ok/number jumps":              {[]string{"4"}, PageActivity},
 		"ok/6 opens telemetry":         {[]string{"6"}, PageTelemetry},
 		"ok/numbers jump back and on":  {[]string{"5", "1", "3"}, PageTransports},
@@ -32,13 +39,13 @@ func TestPageSwitching(t *testing.T) {
 			if m.page != tt.want {
 				t.Fatalf("page = %v, want %v", m.page, tt.want)
 			}
-			requireContains(t, m.View(), "["+string(rune('1'+tt.want))+" "+tt.want.String()+"]")
+			requireContains(t, m.View(), "["+string(rune('0'+tt.want))+" "+tt.want.String()+"]")
 		})
 	}
 }
 
 func TestStartPage(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTransports))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageTransports))
 	requireContains(t, m.View(), "[3 Transports]", "CLIENT-CERT AUTH")
 }
 
@@ -111,7 +118,6 @@ func TestRevokeAsksConfirmation(t *testing.T) {
 		"ok/n cancels":   {"n", 0},
 		"ok/esc cancels": {"esc", 0},
 		"ok/y revokes":   {"y", 1},
-		"ok/p purges":    {"p", 2},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -128,11 +134,8 @@ func TestRevokeAsksConfirmation(t *testing.T) {
 				t.Fatalf("calls = %v", f.Calls())
 			}
 			requireLacks(t, m.View(), "This is final")
-			if tt.wantCalls > 0 {
+			if tt.wantCalls == 1 {
 				requireContains(t, m.View(), "revoked dev1 (3f2a9c1b), dropped 2 sessions")
-			}
-			if tt.wantCalls == 2 {
-				requireContains(t, m.View(), "purged 3 retained messages")
 			}
 		})
 	}
@@ -159,8 +162,8 @@ func TestFilterMatchesStateAndSerial(t *testing.T) {
 		m, _ := loaded(t, newFake(), 80, 24)
 		press(m, "/")
 		typeText(m, query)
-		if c, ok := m.certs.Selected(); !ok || c.CN != want || m.certs.Len() != 1 {
-			t.Fatalf("filter %q: selected %q of %d rows, want only %q", query, c.CN, m.certs.Len(), want)
+		if c, ok := m.certs.Selected(); !ok || c.CN != want || !strings.Contains(m.View(), "1 of 5") {
+			t.Fatalf("filter %q: selected %q, want only %q:\n%s", query, c.CN, want, m.View())
 		}
 	}
 }
@@ -182,7 +185,7 @@ func TestConnectionsFilter(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+			m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 			press(m, "/")
 			typeText(m, tt.query)
 			v := m.View()
@@ -201,7 +204,7 @@ func TestConnectionsFilter(t *testing.T) {
 
 // While typing, every key goes to the filter; esc drops it at once.
 func TestConnectionsFilterCapturesKeys(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/", "q", "1")
 	if m.ctx.Err() != nil || m.page != PageConnections {
 		t.Fatal("a global key acted while typing a filter")
@@ -220,13 +223,13 @@ func TestCreateFormSubmitsDefaults(t *testing.T) {
 	press(m, "n")
 	requireContains(t, m.View(), "New client certificate", "365d", "ecdsa-p256", "./<cn>/")
 	press(m, "q", "enter") // q is typed into the CN field, not a quit
-	if len(f.created) != 1 || f.created[0] != (CreateRequest{CN: "q", KeyType: "ecdsa-p256"}) {
+	if len(f.created) != 1 || f.created[0] != (app.CreateRequest{CN: "q", KeyType: "ecdsa-p256"}) {
 		t.Fatalf("created = %+v", f.created)
 	}
 
 	m, _ = loaded(t, f, 80, 24)
 	press(m, "n", "enter")
-	if got := f.created[1]; got != (CreateRequest{KeyType: "ecdsa-p256"}) {
+	if got := f.created[1]; got != (app.CreateRequest{KeyType: "ecdsa-p256"}) {
 		t.Fatalf("request = %+v, want blanks and the default key type", got)
 	}
 	v := m.View()
@@ -249,7 +252,7 @@ func TestCreateFormFields(t *testing.T) {
 	press(m, "tab", "right", "right", "tab")
 	typeText(m, "/tmp/out")
 	press(m, "enter")
-	want := CreateRequest{CN: "dev9", TTL: "90d", KeyType: "rsa-3072", OutDir: "/tmp/out"}
+	want := app.CreateRequest{CN: "dev9", TTL: "90d", KeyType: "rsa-3072", OutDir: "/tmp/out"}
 	if len(f.created) != 1 || f.created[0] != want {
 		t.Fatalf("created = %+v, want %+v", f.created, want)
 	}
@@ -298,7 +301,7 @@ func TestToggleClientAuth(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newFake()
-			m, _ := loaded(t, f, 80, 24, WithStartPage(PageTransports))
+			m, _ := loaded(t, f, 80, 24, withStartPage(PageTransports))
 			for range tt.down {
 				press(m, "down")
 			}
@@ -315,14 +318,14 @@ func TestToggleClientAuth(t *testing.T) {
 
 func TestToggleDisabledWithoutTLS(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTransports))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTransports))
 	press(m, "down", "down", "m")
 	requireLacks(t, m.View(), "Client-cert auth", "toggle client-cert auth")
 }
 
 func TestExportCA(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTrust))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTrust))
 	press(m, "e")
 	requireContains(t, m.View(), "export ca.pem to: ./ca.pem")
 	press(m, "enter")
@@ -398,4 +401,140 @@ func TestDetailsCloseWhenCertificateGoes(t *testing.T) {
 	m.Update(snapshotMsg{snap: s})
 	requireContains(t, m.View(), "4 certificates")
 	requireLacks(t, m.View(), "Certificate dev1")
+}
+
+// A burst of keys in one message (tmux send-keys, SSH typeahead) is handled
+// key by key: jjj moves three rows, so s suspends the fourth certificate.
+func TestKeyBurstIsHandledInOrder(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24)
+	press(m, "jjjs") // rows, newest first: dev1, dev2, sensor-7, legacy, old-gw
+	want := `Transition 77aa88bb99cc0005 suspended ""`
+	if calls := f.Calls(); !slices.Contains(calls, want) {
+		t.Fatalf("calls = %q, want %q", calls, want)
+	}
+}
+
+// On the home view, s asks first and says what it will drop; n keeps it.
+func TestHomeSuspendAsksWithWhatItDrops(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageHome))
+	press(m, "j", "s")
+	requireContains(t, m.View(), "suspend dev1? drops 2 sessions")
+	press(m, "n")
+	if calls := f.Calls(); slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "Transition") }) {
+		t.Fatalf("n still suspended: %q", calls)
+	}
+	press(m, "s", "y")
+	if calls := f.Calls(); !slices.Contains(calls, `Transition 3f2a9c1b7d5e4a01 suspended ""`) {
+		t.Fatalf("calls = %q", calls)
+	}
+	requireContains(t, m.View(), "suspended dev1 (3f2a9c1b), dropped 2 sessions")
+}
+
+// The wheel scrolls the list like the arrow keys.
+func TestMouseWheelScrolls(t *testing.T) {
+	m, _ := loaded(t, newFake(), 80, 24)
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelDown})
+	if c, _ := m.certs.Selected(); c.CN != "sensor-7" {
+		t.Fatalf("after two wheel-downs %q is selected, want the third row", c.CN)
+	}
+	m.Update(tea.MouseMsg{Action: tea.MouseActionPress, Button: tea.MouseButtonWheelUp})
+	if c, _ := m.certs.Selected(); c.CN != "dev2" {
+		t.Fatalf("after a wheel-up %q is selected, want the second row", c.CN)
+	}
+}
+
+// ":" commands name certificates by CN, like the command line.
+func TestCommandLine(t *testing.T) {
+	tests := map[string]struct {
+		line, call, status string
+	}{
+		"ok/suspend by CN":      {"suspend dev1", `Transition 3f2a9c1b7d5e4a01 suspended ""`, "suspended dev1"},
+		"ok/reactivate by CN":   {"reactivate dev2", `Transition 9b1c44e0aa7f3302 active ""`, "reactivated dev2"},
+		"ok/suspend by serial":  {"suspend 5d0e88", `Transition 5d0e8812cc3b9a03 suspended ""`, "suspended sensor-7"},
+		"ok/kick a session":     {"kick dev1-a", "Kick dev1-a", "kicked dev1-a"},
+		"fail/unknown CN":       {"suspend nobody", "ResolveSerial nobody", "error: suspend nobody"},
+		"fail/unknown command":  {"frobnicate", "", `unknown command "frobnicate"`},
+		"fail/missing argument": {"suspend", "", ":suspend needs one certificate"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			m, _ := loaded(t, f, 100, 30, withStartPage(PageHome))
+			press(m, ":", tt.line, "enter")
+			if tt.call != "" && !slices.Contains(f.Calls(), tt.call) {
+				t.Fatalf("calls = %q, want %q", f.Calls(), tt.call)
+			}
+			requireContains(t, m.View(), tt.status)
+		})
+	}
+}
+
+// :revoke asks on the command line before it goes.
+func TestCommandRevokeIsConfirmed(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30)
+	press(m, ":", "revoke dev1", "enter")
+	requireContains(t, m.View(), "revoke dev1 (3f2a9c1b)? final; drops 2 sessions")
+	if slices.ContainsFunc(f.Calls(), func(c string) bool { return strings.HasPrefix(c, "Transition") }) {
+		t.Fatalf("revoked before y: %q", f.Calls())
+	}
+	press(m, "y")
+	if !slices.Contains(f.Calls(), `Transition 3f2a9c1b7d5e4a01 revoked ""`) {
+		t.Fatalf("calls = %q", f.Calls())
+	}
+}
+
+// On Connections, k kicks the selected session and s suspends its
+// certificate.
+func TestConnectionsAct(t *testing.T) {
+	f := newFake()
+	m, _ := loaded(t, f, 100, 30, withStartPage(PageConnections))
+	press(m, "down", "k") // anon-1 first, then dev1-b
+	if !slices.Contains(f.Calls(), "Kick dev1-b") {
+		t.Fatalf("calls = %q, want Kick dev1-b", f.Calls())
+	}
+	requireContains(t, m.View(), "kicked dev1-b")
+	press(m, "s")
+	if !slices.ContainsFunc(f.Calls(), func(c string) bool { return strings.HasPrefix(c, "Transition 3f2a9c1b7d5e4a01 suspended") }) {
+		t.Fatalf("calls = %q, want dev1 suspended", f.Calls())
+	}
+}
+
+// Status messages go after a few seconds; failures of the backend stay.
+func TestStatusClears(t *testing.T) {
+	m, clk := loaded(t, newFake(), 80, 24)
+	press(m, "s")
+	requireContains(t, m.View(), "suspended dev1")
+	clk.Advance(statusFor)
+	m.Update(tickMsg{})
+	requireLacks(t, m.View(), "suspended dev1 (")
+}
+
+// o sorts by the next column and marks it; O reverses.
+func TestSortByColumn(t *testing.T) {
+	m, _ := loaded(t, newFake(), 100, 30)
+	press(m, "o") // CN
+	requireContains(t, m.View(), "CN▲")
+	if c, _ := m.certs.Selected(); c.CN != "dev1" {
+		t.Fatalf("the cursor left dev1 when sorting: %q", c.CN)
+	}
+	press(m, "g")
+	if c, _ := m.certs.Selected(); c.CN != "dev1" {
+		t.Fatalf("first by CN is %q, want dev1", c.CN)
+	}
+	press(m, "O", "g")
+	requireContains(t, m.View(), "CN▼")
+	if c, _ := m.certs.Selected(); c.CN != "sensor-7" {
+		t.Fatalf("first by CN descending is %q, want sensor-7", c.CN)
+	}
+
+	press(m, "2", "o") // connections by client id
+	requireContains(t, m.View(), "CLIENT▲")
+	press(m, "g", "k")
+	if !slices.Contains(m.backend.(*fakeBackend).Calls(), "Kick anon-1") {
+		t.Fatalf("calls = %q, want anon-1 first by client id", m.backend.(*fakeBackend).Calls())
+	}
 }

@@ -14,13 +14,14 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
-	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
+	"github.com/gatehouse/gatehouse/ui/pages/home"
 	"github.com/gatehouse/gatehouse/ui/pages/telemetry"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/pages/trust"
+	"github.com/gatehouse/gatehouse/ui/state"
 	"github.com/gatehouse/gatehouse/ui/styles"
 )
 
@@ -40,21 +41,22 @@ type Model struct {
 
 	page       Page
 	pages      [pageCount]common.Page
+	overlay    common.Page // a dialog of another page shown over this one (home's create form)
+	home       *home.Page
 	certs      *certs.Page
 	conns      *connections.Page
 	transports *transports.Page
 	activity   *activity.Page
 	trust      *trust.Page
 	telemetry  *telemetry.Page
-	policy     *acl.Page
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
 
 	describe string
-	snap     Snapshot
-	bySID    map[string]int // client id -> index in snap.Sessions
-	loaded   bool
+	st       *state.State        // the copy of the daemon's state all pages read
+	offline  time.Time           // when the backend stopped answering; zero while it answers
+	cmdline  cmdline             // the ":" command line
 	events   <-chan broker.Event // the current subscription
 	inflight int                 // snapshot requests on their way
 	pending  bool                // a reload was asked for while one was in flight
@@ -70,7 +72,7 @@ func New(b Backend, opts ...Option) *Model {
 		backend: b,
 		parent:  context.Background(),
 		clock:   time.Now,
-		bySID:   map[string]int{},
+		st:      state.New(),
 		styles:  styles.DefaultStyles(),
 		keys:    keymap.DefaultKeyMap(),
 		help:    help.New(),
@@ -83,11 +85,10 @@ func New(b Backend, opts ...Option) *Model {
 	m.ctx, m.cancel = context.WithCancel(m.parent)
 	m.help.Styles = m.styles.Help
 	c := common.Common{Styles: m.styles, Keys: m.keys, Clock: m.clock}
-	m.certs, m.conns, m.transports = certs.New(c), connections.New(c), transports.New(c)
-	m.activity, m.trust, m.telemetry = activity.New(c), trust.New(c), telemetry.New(c)
-	policyBackend, _ := b.(acl.Backend) // nil: the rules are shown read-only
-	m.policy = acl.New(m.ctx, c, policyBackend)
-	m.pages = [pageCount]common.Page{m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry, m.policy}
+	m.home, m.certs, m.conns = home.New(c, m.st), certs.New(c, m.st), connections.New(c, m.st)
+	m.transports, m.activity, m.trust, m.telemetry = transports.New(c), activity.New(c), trust.New(c), telemetry.New(c)
+	m.pages = [pageCount]common.Page{m.home, m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry}
+	m.cmdline = newCmdline(c)
 	m.inflight = 1 // the snapshot Init asks for
 	m.layout()
 	return m
@@ -103,6 +104,9 @@ func (m *Model) Init() tea.Cmd {
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
+	if m.overlay != nil && !m.overlay.Capturing() {
+		m.overlay = nil // its dialog closed: back to the page under it
+	}
 	m.layout()
 	return m, cmd
 }
@@ -113,7 +117,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.width, m.height = msg.Width, msg.Height
 		return nil
 	case tea.KeyMsg:
-		return m.handleKey(msg)
+		return m.handleKeys(msg)
+	case tea.MouseMsg:
+		return m.handleMouse(msg)
 	case tea.ResumeMsg:
 		return m.reload(true)
 	case describeMsg:
@@ -134,7 +140,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case resubscribeMsg:
 		return tea.Batch(subscribe(m.ctx, m.backend), m.reload(true))
 	case tickMsg:
-		m.conns.Expire(m.clock())
+		now := m.clock()
+		if m.st.Expire(now) {
+			m.pushSessions()
+		}
+		m.status.expire(now)
 		return tick()
 	case refreshMsg:
 		return tea.Batch(m.reload(false), refreshLater(m.refreshEvery()))
@@ -148,17 +158,59 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return m.active().Update(msg)
 }
 
+// handleKeys splits a burst of typed runes into single keys handled in
+// order. bubbletea delivers fast typing (tmux send-keys, SSH typeahead) as
+// one KeyRunes message, which no binding matches: "jjjs" would be lost, or
+// worse, act on the wrong row. A paste stays whole.
+func (m *Model) handleKeys(k tea.KeyMsg) tea.Cmd {
+	if k.Type != tea.KeyRunes || len(k.Runes) < 2 || k.Paste {
+		return m.handleKey(k)
+	}
+	cmds := make([]tea.Cmd, 0, len(k.Runes))
+	for _, r := range k.Runes {
+		cmds = append(cmds, m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}))
+		m.layout()
+	}
+	return tea.Sequence(cmds...)
+}
+
+// handleMouse scrolls the active list with the wheel, as the arrow keys do.
+func (m *Model) handleMouse(msg tea.MouseMsg) tea.Cmd {
+	if msg.Action != tea.MouseActionPress || m.active().Capturing() {
+		return nil
+	}
+	switch msg.Button {
+	case tea.MouseButtonWheelUp:
+		return m.active().Update(tea.KeyMsg{Type: tea.KeyUp})
+	case tea.MouseButtonWheelDown:
+		return m.active().Update(tea.KeyMsg{Type: tea.KeyDown})
+	}
+	return nil
+}
+
 // handleKey applies the global keys unless the active page is reading
 // text or showing a dialog; ctrl+c always quits.
 func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 	if k.String() == "ctrl+c" {
 		return m.quit()
 	}
+	if m.cmdline.open() {
+		return m.cmdline.update(m, k)
+	}
 	p := m.active()
 	if p.Capturing() {
 		return p.Update(k)
 	}
 	switch {
+	case key.Matches(k, m.keys.Command):
+		return m.cmdline.start()
+	case key.Matches(k, m.keys.Home):
+		return m.show(PageHome)
+	case m.page == PageHome && key.Matches(k, m.keys.New):
+		// The create form is the certificates view's, shown over home, so
+		// a presenter never leaves the screen that shows the fleet.
+		m.overlay = m.certs
+		return m.certs.OpenForm()
 	case key.Matches(k, m.keys.Quit):
 		return m.quit()
 	case key.Matches(k, m.keys.Help):
@@ -170,7 +222,7 @@ func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, m.keys.PrevPage):
 		return m.show((m.page + pageCount - 1) % pageCount)
 	case key.Matches(k, m.keys.GoToPage):
-		return m.show(Page(k.String()[0] - '1'))
+		return m.show(Page(k.String()[0] - '0'))
 	default:
 		return p.Update(k)
 	}
@@ -231,7 +283,8 @@ func (m *Model) handleEvents(msg eventsMsg) tea.Cmd {
 	}
 	var cmds []tea.Cmd
 	if len(msg.events) > 0 {
-		reload, resync := m.applyEvents(msg.events)
+		reload, resync, cmd := m.applyEvents(msg.events)
+		cmds = append(cmds, cmd)
 		if resync || reload {
 			cmds = append(cmds, m.reload(resync))
 		}
@@ -262,7 +315,14 @@ func (m *Model) layout() {
 	}
 }
 
-func (m *Model) active() common.Page { return m.pages[m.page] }
+// active is the page keys go to and that is shown: the overlay while it
+// shows a dialog, else the current page.
+func (m *Model) active() common.Page {
+	if m.overlay != nil && m.overlay.Capturing() {
+		return m.overlay
+	}
+	return m.pages[m.page]
+}
 
 // View implements tea.Model.
 func (m *Model) View() string {
@@ -274,7 +334,7 @@ func (m *Model) View() string {
 // to New.
 func Run(ctx context.Context, b Backend, opts ...Option) error {
 	m := New(b, append([]Option{WithContext(ctx)}, opts...)...)
-	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx)).Run()
+	_, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx)).Run()
 	if err != nil && !(errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil) {
 		return fmt.Errorf("run terminal UI: %w", err)
 	}

@@ -3,28 +3,29 @@ package ui
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
-// Page identifies one of the seven views, in tab order.
+// Page identifies one of the views, in tab order.
 type Page int
 
-// The views, in tab order; the number keys 1..7 select them. New views
-// come last, so the numbers operators learnt for the others still hold.
+// The views, in tab order; 0 (or h) selects home, the number keys 1..6 the
+// others. Home came first and telemetry last, so the numbers operators
+// learnt for the others still hold.
 const (
-	PageCertificates Page = iota
+	PageHome Page = iota
+	PageCertificates
 	PageConnections
 	PageTransports
 	PageActivity
 	PageTrust
 	PageTelemetry
-	PagePolicy
 	pageCount
 )
 
-var pageNames = [pageCount]string{"Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry", "Policy"}
+var pageNames = [pageCount]string{"Home", "Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
 
 // String returns the tab title of the view.
 func (p Page) String() string {
@@ -36,21 +37,6 @@ func (p Page) String() string {
 
 // Option configures a Model.
 type Option func(*Model)
-
-// WithClock replaces time.Now, so that tests render "expires in",
-// "connected for" and the linger of dropped sessions deterministically.
-func WithClock(now func() time.Time) Option {
-	return func(m *Model) { m.clock = now }
-}
-
-// WithStartPage opens the TUI on the given view instead of Certificates.
-func WithStartPage(p Page) Option {
-	return func(m *Model) {
-		if p >= 0 && p < pageCount {
-			m.page = p
-		}
-	}
-}
 
 // WithContext bounds every Backend call and the event subscription; Run
 // passes its own context. Quitting cancels a context derived from it.
@@ -71,7 +57,7 @@ type TourStep struct {
 	// Done reports whether the step is accomplished, given the current state
 	// and the events of the latest batch (nil after a snapshot). It runs in
 	// Update, so it must be quick and must not block or call the backend.
-	Done func(Snapshot, []broker.Event) bool
+	Done func(app.Snapshot, []broker.Event) bool
 }
 
 // tour tracks progress through the steps; steps are done in order.
@@ -84,7 +70,7 @@ func (t *tour) active() bool { return len(t.steps) > 0 }
 
 // advance ticks off the current step, and any following ones, whose
 // condition holds.
-func (t *tour) advance(s Snapshot, events []broker.Event) {
+func (t *tour) advance(s app.Snapshot, events []broker.Event) {
 	for t.at < len(t.steps) {
 		done := t.steps[t.at].Done
 		if done == nil || !done(s, events) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
 func TestTelemetryRows(t *testing.T) {
@@ -30,7 +32,7 @@ func TestTelemetryRows(t *testing.T) {
 }
 
 func TestTelemetryNonJSONShowsSizeAndRate(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageTelemetry))
 	v := m.View()
 	requireContains(t, v, "dev1-b", "devices/dev1/firmware", "non-JSON payloads: 1.2 KiB, 0.5 msg/s")
 	// Its block is the client line and that one line: no field lines.
@@ -45,7 +47,7 @@ func TestTelemetryNonJSONShowsSizeAndRate(t *testing.T) {
 func TestTelemetryEmpty(t *testing.T) {
 	f := newFake()
 	f.snap.Telemetry = nil
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTelemetry))
 	v := m.View()
 	requireContains(t, v, "0 publishing clients", "No telemetry yet: clients that publish JSON like",
 		`[{"temperature":21.5,"humidity":44}] show up here.`)
@@ -57,11 +59,11 @@ func TestTelemetryEmpty(t *testing.T) {
 // others appear before it.
 func TestTelemetryFollowsSnapshots(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTelemetry))
 	press(m, "down", "down") // gw-9
 	s, _ := f.Snapshot(t.Context())
 	s.Telemetry[0].Fields["temperature"] = append(s.Telemetry[0].Fields["temperature"], 25.25)
-	s.Telemetry = append(s.Telemetry, Series{ClientID: "aaa", Messages: 1, Bytes: 10, LastAt: t0})
+	s.Telemetry = append(s.Telemetry, app.Series{ClientID: "aaa", Messages: 1, Bytes: 10, LastAt: t0})
 	m.Update(snapshotMsg{snap: s})
 	v := m.View()
 	requireContains(t, v, "4 publishing clients", "> gw-9", "temperature    25.25    min 20.5     max 25.25",
@@ -71,7 +73,7 @@ func TestTelemetryFollowsSnapshots(t *testing.T) {
 
 func TestTelemetryChart(t *testing.T) {
 	f := newFake()
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTelemetry))
 	press(m, "enter")
 	v := m.View()
 	requireContains(t, v, "dev1-a · devices/dev1/telemetry", "1.2k msgs · 0.5 msg/s · 69.9 KiB · last 2s ago",
@@ -97,7 +99,7 @@ func TestTelemetryChart(t *testing.T) {
 }
 
 func TestTelemetryChartNonJSON(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageTelemetry))
 	press(m, "down", "enter")
 	requireContains(t, m.View(), "dev1-b · devices/dev1/firmware", "non-JSON payloads: 1.2 KiB, 0.5 msg/s",
 		"Only JSON with numeric fields is charted")
@@ -105,7 +107,7 @@ func TestTelemetryChartNonJSON(t *testing.T) {
 
 // gw-9 has six fields; at 80x24 four charts fit and the others scroll in.
 func TestTelemetryChartScrollsFields(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageTelemetry))
 	press(m, "G", "enter")
 	requireContains(t, m.View(), "gw-9 · site/gw-9/air", "fields 1-4 of 6", "battery  3.8", "↓/j more fields")
 	requireLacks(t, m.View(), "voc  0.35")
@@ -121,7 +123,7 @@ func TestTelemetryChartScrollsFields(t *testing.T) {
 }
 
 func TestTelemetryFilter(t *testing.T) {
-	m, _ := loaded(t, newFake(), 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageTelemetry))
 	press(m, "/")
 	typeText(m, "gw") // g is typed, not "first row"
 	press(m, "q")     // typed too: the filter captures keys
@@ -168,7 +170,7 @@ func TestTelemetryRefresh(t *testing.T) {
 func TestTelemetryManyClients(t *testing.T) {
 	f := newFake()
 	f.snap.Telemetry = manySeries(1000)
-	m, _ := loaded(t, f, 80, 24, WithStartPage(PageTelemetry))
+	m, _ := loaded(t, f, 80, 24, withStartPage(PageTelemetry))
 	requireSize(t, m.View(), 80, 24)
 	requireContains(t, m.View(), "> client-0000", "1000 publishing clients · 500 with JSON fields")
 
@@ -189,15 +191,15 @@ func TestTelemetryManyClients(t *testing.T) {
 }
 
 func TestConnectionsShowLatestReadings(t *testing.T) {
-	m, _ := loaded(t, newFake(), 100, 30, WithStartPage(PageConnections))
+	m, _ := loaded(t, newFake(), 100, 30, withStartPage(PageConnections))
 	requireContains(t, m.View(), "LATEST", "21.5° 44%")
 }
 
 // manySeries returns n clients, every other one publishing JSON.
-func manySeries(n int) []Series {
-	out := make([]Series, n)
+func manySeries(n int) []app.Series {
+	out := make([]app.Series, n)
 	for i := range out {
-		out[i] = Series{ClientID: fmt.Sprintf("client-%04d", i), Topic: "t/" + fmt.Sprint(i), Messages: 60,
+		out[i] = app.Series{ClientID: fmt.Sprintf("client-%04d", i), Topic: "t/" + fmt.Sprint(i), Messages: 60,
 			Bytes: 3000, Rate: 1, LastAt: t0.Add(-time.Second)}
 		if i%2 == 0 {
 			vals := make([]float64, 60)

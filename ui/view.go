@@ -4,13 +4,15 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
-	"github.com/gatehouse/gatehouse/ui/pages/acl"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // status is the one-line outcome of the latest action or failure.
@@ -18,8 +20,20 @@ type status struct {
 	text string
 	err  bool
 	// origin marks a connectivity failure ("snapshot", "stream"), which is
-	// cleared once that part works again; action results stay until replaced.
+	// cleared once that part works again; action results clear after
+	// statusFor, so an old "suspended dev1" never reads as news.
 	origin string
+	at     time.Time
+}
+
+// statusFor is how long an action's result stays in the status line.
+const statusFor = 6 * time.Second
+
+// expire clears an action's result once it is statusFor old.
+func (s *status) expire(now time.Time) {
+	if s.origin == "" && s.text != "" && now.Sub(s.at) >= statusFor {
+		*s = status{}
+	}
 }
 
 // titleView says what the TUI is attached to and where it listens. The
@@ -33,30 +47,29 @@ func (m *Model) titleView() string {
 	if where, ok := m.titleWhere(); ok {
 		parts = append(parts, s.Title.Render(where))
 	}
+	if !m.offline.IsZero() {
+		parts = append(parts, s.Bad.Render(m.offlineText()))
+	}
 	if l := m.listenersView(); l != "" {
 		parts = append(parts, l)
-	}
-	if p := m.postureView(); p != "" {
-		parts = append(parts, p)
 	}
 	return ansi.Truncate(strings.Join(parts, sep), m.width, "…")
 }
 
-// postureView is the authorization posture, red when every device may use
-// every topic; empty before a snapshot with a policy arrived.
-func (m *Model) postureView() string {
-	text, open := acl.Posture(m.snap.Policy)
-	if open {
-		return m.styles.Bad.Render(text)
+// offlineText says the backend is gone and how old the views are.
+func (m *Model) offlineText() string {
+	text := "NOT CONNECTED"
+	if r := m.st.Refreshed(); !r.IsZero() {
+		text += ", last refreshed " + common.Duration(m.clock().Sub(r)) + " ago"
 	}
-	return m.styles.Title.Render(text)
+	return text
 }
 
 // titleWhere returns the description as it fits in the title, and false
 // when fewer than minWhere cells are left for it.
 func (m *Model) titleWhere() (string, bool) {
 	const minWhere = 12
-	where := m.describe
+	where := termsafe.Clean(m.describe)
 	if where == "" {
 		where = "connecting…"
 	}
@@ -64,8 +77,8 @@ func (m *Model) titleWhere() (string, bool) {
 	if l := m.listenersView(); l != "" {
 		room -= ansi.StringWidth(l) + 3
 	}
-	if p := m.postureView(); p != "" {
-		room -= ansi.StringWidth(p) + 3
+	if !m.offline.IsZero() {
+		room -= ansi.StringWidth(m.offlineText()) + 3
 	}
 	if room < min(minWhere, ansi.StringWidth(where)) {
 		return where, false
@@ -77,7 +90,7 @@ func (m *Model) titleWhere() (string, bool) {
 // written once ("127.0.0.1 mqtts :8883 · wss :8884"), a wildcard host not
 // at all.
 func (m *Model) listenersView() string {
-	s, ts := m.styles, m.snap.Transports
+	s, ts := m.styles, m.st.Snapshot().Transports
 	shared, ok := "", len(ts) > 0
 	for i, t := range ts {
 		h, _, err := net.SplitHostPort(t.Addr)
@@ -115,30 +128,38 @@ func wildcard(host string) bool { return host == "" || host == "0.0.0.0" || host
 // tabsView lists the views; the active one is bracketed, so it shows
 // without colour too. The inactive tabs are padded to the width of the
 // active one, so the bar does not shift when switching, as long as that
-// fits (seven tabs need 99 cells); then they lose the padding (84 cells),
-// then their names, so the active tab is never cut off.
+// fits; then they lose the padding, then take short names (80 columns),
+// then only their numbers, so the active tab is never cut off.
 func (m *Model) tabsView() string {
-	bar := m.tabs(" ", true)
-	if ansi.StringWidth(bar) > m.width {
-		bar = m.tabs("", true)
+	for _, try := range []struct {
+		padding string
+		names   map[Page]string
+	}{{" ", nil}, {"", nil}, {"", shortNames}} {
+		if bar := m.tabs(try.padding, true, try.names); ansi.StringWidth(bar) <= m.width {
+			return bar
+		}
 	}
-	if ansi.StringWidth(bar) > m.width {
-		bar = m.tabs("", false)
-	}
-	return ansi.Truncate(bar, m.width, "…")
+	return ansi.Truncate(m.tabs("", false, nil), m.width, "…")
 }
 
-func (m *Model) tabs(padding string, names bool) string {
+// shortNames are the tab names used when the full ones do not fit.
+var shortNames = map[Page]string{PageCertificates: "Certs", PageConnections: "Conns", PageTransports: "Ports"}
+
+func (m *Model) tabs(padding string, names bool, short map[Page]string) string {
 	tabs := make([]string, 0, pageCount)
 	for p := range pageCount {
-		name := string(rune('1'+p)) + " " + p.String()
+		num := string(rune('0' + p))
+		name := num + " " + p.String()
+		if n, ok := short[p]; ok && p != m.page {
+			name = num + " " + n
+		}
 		switch {
 		case p == m.page:
 			tabs = append(tabs, m.styles.TabActive.Render("["+name+"]"))
 		case names:
 			tabs = append(tabs, m.styles.TabInactive.Render(padding+name+padding))
 		default:
-			tabs = append(tabs, m.styles.TabInactive.Render(string(rune('1'+p))))
+			tabs = append(tabs, m.styles.TabInactive.Render(num))
 		}
 	}
 	return strings.Join(tabs, " ")
@@ -151,11 +172,13 @@ func (m *Model) footerView() string {
 	if m.tour.active() {
 		lines = append(lines, s.Tour.Render(m.tour.line()))
 	}
-	st := s.StatusInfo.Render(m.status.text)
+	st := s.StatusInfo.Render(termsafe.Clean(m.status.text))
 	switch {
+	case m.cmdline.open():
+		st = m.cmdline.view()
 	case m.status.err:
-		st = s.StatusError.Render("error: " + m.status.text)
-	case !m.loaded && m.status.text == "":
+		st = s.StatusError.Render("error: " + termsafe.Clean(m.status.text))
+	case !m.st.Loaded() && m.status.text == "":
 		st = s.Muted.Render("loading…")
 	case m.status.text == "":
 		if where, ok := m.titleWhere(); !ok {
@@ -165,7 +188,11 @@ func (m *Model) footerView() string {
 	lines = append(lines, st)
 	// bubbles/help overflows when there is no room left for its ellipsis,
 	// so every footer line is clipped here.
-	lines = append(lines, strings.Split(m.help.View(m.helpKeys()), "\n")...)
+	var keys help.KeyMap = m.helpKeys()
+	if m.cmdline.open() {
+		keys = m.cmdline
+	}
+	lines = append(lines, strings.Split(m.help.View(keys), "\n")...)
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, m.width, "…")
 	}

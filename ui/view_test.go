@@ -12,37 +12,39 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/gatehouse/gatehouse/broker"
-	"github.com/gatehouse/gatehouse/store"
 )
 
 // Golden views at fixed sizes; the Ascii profile set in TestMain is also
 // what NO_COLOR=1 renders, so these files double as the no-colour check:
 // every state must read as a word. Update with: go test ./ui -update
 func TestGolden(t *testing.T) {
-	sizes := [][2]int{{80, 24}, {100, 30}}
+	sizes := [][2]int{{80, 24}, {120, 40}}
 	views := map[string]func(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock){
-		"certs":       func(*testing.T, *Model, *fakeBackend, *fixedClock) {},
-		"connections": withSparklines,
-		"transports":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3") },
-		"activity":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "4") },
-		"trust":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5") },
-		"details":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "enter") },
-		"create_form": func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n") },
-		"created":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n", "enter") },
-		"revoke":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "x") },
-		"filter":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "/", "d", "e", "v") },
-		"full_help":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
-		"mtls_on":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
-		"export":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
-		"telemetry":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6") },
-		"tele_chart":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "enter") },
-		"tele_more":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
-		"dropped":     withDrop,
-		"error":       withError,
-		"policy":      withPolicy(store.StarterPolicy(), "7"),
-		"policy_test": withPolicyTest,
-		"policy_open": withPolicy(store.Policy{Default: "allow"}, "3"),
-		"rights":      withPolicy(store.StarterPolicy(), "enter"),
+		"home":         func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0") },
+		"home_dev1":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "j") },
+		"home_suspend": func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "j", "s") },
+		"home_dropped": withHomeDrop,
+		"home_create":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "0", "n") },
+		"command":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, ":", "revoke dev1", "enter") },
+		"hostile_cn":   withHostileCN,
+		"certs":        func(*testing.T, *Model, *fakeBackend, *fixedClock) {},
+		"connections":  withSparklines,
+		"transports":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3") },
+		"activity":     func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "4") },
+		"trust":        func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5") },
+		"details":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "enter") },
+		"create_form":  func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n") },
+		"created":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "n", "enter") },
+		"revoke":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "x") },
+		"filter":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "/", "d", "e", "v") },
+		"full_help":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "?") },
+		"mtls_on":      func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "3", "down", "m") },
+		"export":       func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "5", "e") },
+		"telemetry":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6") },
+		"tele_chart":   func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "enter") },
+		"tele_more":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
+		"dropped":      withDrop,
+		"error":        withError,
 	}
 	for name, setup := range views {
 		for _, sz := range sizes {
@@ -71,28 +73,40 @@ func withSparklines(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
 	press(m, "2")
 }
 
-// withPolicy loads a snapshot holding pol, then presses keys.
-func withPolicy(pol store.Policy, keys ...string) func(*testing.T, *Model, *fakeBackend, *fixedClock) {
-	return func(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
-		f.snap.Policy = pol
-		s, _ := f.Snapshot(context.Background())
-		m.Update(snapshotMsg{snap: s, full: true})
-		press(m, keys...)
-	}
-}
-
-// withPolicyTest asks the policy view whether dev1 may subscribe to kp1/#.
-func withPolicyTest(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
-	withPolicy(store.StarterPolicy(), "7", "t")(t, m, f, clk)
-	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("cn:dev1 subscribe kp1/#")})
-	press(m, "enter")
-}
-
 func withDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
 	press(m, "2")
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
 		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"})
+}
+
+// withHomeDrop suspends dev1 from the home view: its two sessions linger
+// struck through with their cause beside the certificate, and the strip
+// shows the refusal of its retry.
+func withHomeDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
+	ch := subscribed(m)
+	press(m, "0", "j", "s", "y")
+	const serial = "3f2a9c1b7d5e4a01"
+	deliver(m, ch,
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: "dev1", From: "active", To: "suspended",
+			Reason: "active -> suspended"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
+			Serial: serial, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"},
+		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-b",
+			Serial: serial, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"},
+		broker.Event{At: t0, Type: broker.EventRefused, Reason: "suspended", Serial: serial, CN: "dev1",
+			Remote: "10.0.0.5:50200", Transport: "mqtts"})
+}
+
+// withHostileCN shows a certificate whose CN tries to clear the screen and
+// recolour it: every view prints it escaped.
+func withHostileCN(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+	f.snap.Certs[0].CN = "\x1b[2J\x1b[31mFAKE"
+	f.snap.Sessions[0].CN = f.snap.Certs[0].CN
+	f.snap.Sessions[0].ClientID = "\x1b]0;owned\x07"
+	s, _ := f.Snapshot(context.Background())
+	m.Update(snapshotMsg{snap: s, full: true})
+	press(m, "0", "j")
 }
 
 func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
@@ -103,7 +117,7 @@ func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
 // A model must render a full screen before any WindowSizeMsg (teatest and
 // slow terminals), and follow a resize.
 func TestGoldenBeforeWindowSize(t *testing.T) {
-	m := New(newFake(), WithClock(func() time.Time { return t0 }))
+	m := New(newFake(), withClock(func() time.Time { return t0 }))
 	view := m.View()
 	requireSize(t, view, 80, 24)
 	golden.RequireEqual(t, []byte(view))
@@ -115,7 +129,7 @@ func TestGoldenBeforeWindowSize(t *testing.T) {
 func TestResizeFitsEverySize(t *testing.T) {
 	for _, sz := range [][2]int{{60, 16}, {80, 24}, {132, 43}, {200, 60}} {
 		for p := range pageCount {
-			m, _ := loaded(t, newFake(), sz[0], sz[1], WithStartPage(p))
+			m, _ := loaded(t, newFake(), sz[0], sz[1], withStartPage(p))
 			requireSize(t, m.View(), sz[0], sz[1])
 		}
 	}
@@ -128,14 +142,14 @@ func TestTabsKeepActiveVisible(t *testing.T) {
 		page  Page
 		want  string
 	}{
-		"ok/padded when wide":   {120, PageTelemetry, " 5 Trust  [6 Telemetry]  7 Policy "},
-		"ok/compact at 90":      {90, PageTelemetry, "4 Activity 5 Trust [6 Telemetry] 7 Policy"},
-		"ok/numbers when tight": {60, PageTelemetry, "1 2 3 4 5 [6 Telemetry] 7"},
-		"ok/first tab tight":    {40, PageCertificates, "[1 Certificates] 2 3 4 5 6 7"},
+		"ok/padded when wide":   {100, PageTelemetry, " 5 Trust  [6 Telemetry]"},
+		"ok/short names at 80":  {80, PageTelemetry, "1 Certs 2 Conns 3 Ports 4 Activity 5 Trust [6 Telemetry]"},
+		"ok/numbers when tight": {60, PageTelemetry, "0 1 2 3 4 5 [6 Telemetry]"},
+		"ok/home tab tight":     {40, PageHome, "[0 Home] 1 2 3 4 5 6"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			m, _ := loaded(t, newFake(), tt.width, 24, WithStartPage(tt.page))
+			m, _ := loaded(t, newFake(), tt.width, 24, withStartPage(tt.page))
 			if got := m.tabsView(); !strings.HasSuffix(got, tt.want) && !strings.HasPrefix(got, tt.want) {
 				t.Fatalf("tabs = %q, want %q", got, tt.want)
 			}
@@ -195,4 +209,44 @@ func TestTitleDescriptionMovesWhenNarrow(t *testing.T) {
 	requireContains(t, title, "mqtt :11883 (no TLS)")
 	requireLacks(t, title, "fake backend")
 	requireContains(t, v, "attached to fake backend")
+}
+
+// Text a device or certificate chose reaches no view raw: with the Ascii
+// profile of the tests no view holds an escape byte at all, so one would be
+// the CN's own, clearing and recolouring the operator's screen.
+func TestDeviceTextIsEscaped(t *testing.T) {
+	const hostile = "\x1b[2J\x1b[31mFAKE"
+	f := newFake()
+	f.snap.Certs[0].CN = hostile
+	f.snap.Certs[0].Reason = hostile
+	for i := range f.snap.Sessions {
+		f.snap.Sessions[i].CN, f.snap.Sessions[i].ClientID = hostile, hostile+string(rune('a'+i))
+	}
+	for i := range f.snap.Events {
+		f.snap.Events[i].CN, f.snap.Events[i].Reason = hostile, hostile
+	}
+	f.snap.Telemetry[0].ClientID, f.snap.Telemetry[0].Topic = hostile, hostile
+	for _, keys := range [][]string{{"0"}, {"0", "j"}, {"0", "j", "s"}, {"1"}, {"1", "enter"}, {"1", "x"}, {"2"}, {"3"}, {"4"}, {"5"}, {"6"}, {"6", "enter"}} {
+		m, _ := loaded(t, f, 120, 40)
+		press(m, keys...)
+		if view := m.View(); strings.Contains(view, "\x1b") {
+			t.Fatalf("after %v the view holds a raw escape:\n%q", keys, view)
+		}
+	}
+}
+
+// The create form fits a 60x20 terminal and speaks keys, not flags.
+func TestCreateFormFits60x20(t *testing.T) {
+	m, _ := loaded(t, newFake(), 60, 20, withStartPage(PageHome))
+	press(m, "n")
+	view := m.View()
+	requireSize(t, view, 60, 20)
+	requireContains(t, view, "Common name", "Key type", "enter create", "esc cancel")
+	requireLacks(t, view, "--cn", "--ttl", "--key", "--out")
+	for _, l := range strings.Split(view, "\n") {
+		if strings.ContainsAny(l, "│╭╰") && !strings.HasSuffix(strings.TrimRight(l, " "), "│") &&
+			!strings.HasSuffix(strings.TrimRight(l, " "), "╮") && !strings.HasSuffix(strings.TrimRight(l, " "), "╯") {
+			t.Fatalf("the dialog is cut at 60 columns:\n%s", view)
+		}
+	}
 }

@@ -79,14 +79,14 @@ func newACLAdd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if allow == deny {
-				return usageErr{errors.New("acl add needs exactly one of --allow or --deny")}
+				return usageErr{Err: errors.New("acl add needs exactly one of --allow or --deny")}
 			}
 			r.Effect = policy.Deny
 			if allow {
 				r.Effect = policy.Allow
 			}
 			if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}); err != nil {
-				return usageErr{err}
+				return usageErr{Err: err}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -141,7 +141,7 @@ func newACLMove(g *globals) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if before == "" {
-				return usageErr{errors.New("acl move needs --before ID")}
+				return usageErr{Err: errors.New("acl move needs --before ID")}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -171,7 +171,7 @@ func newACLDefault(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			effect := args[0]
 			if effect != policy.Allow && effect != policy.Deny {
-				return usageErr{fmt.Errorf("acl default %q: want allow or deny", effect)}
+				return usageErr{Err: fmt.Errorf("acl default %q: want allow or deny", effect)}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -201,10 +201,10 @@ func newACLTest(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Action != policy.ActionPublish && q.Action != policy.ActionSubscribe {
-				return usageErr{fmt.Errorf("--action %q: want publish or subscribe", q.Action)}
+				return usageErr{Err: fmt.Errorf("--action %q: want publish or subscribe", q.Action)}
 			}
 			if err := policy.ValidFilter(q.Topic); err != nil {
-				return usageErr{err}
+				return usageErr{Err: err}
 			}
 			svc, done, err := g.service()
 			if err != nil {

@@ -26,7 +26,7 @@ Restore by stopping Gatehouse and putting the file in place of DATA/gatehouse.db
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if out == "" {
-				return usageErr{errors.New("--out FILE is required")}
+				return usageErr{Err: errors.New("--out FILE is required")}
 			}
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s already exists: choose another --out or pass --force", out)

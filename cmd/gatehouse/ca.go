@@ -72,7 +72,7 @@ device has proved it holds the key). Switch later with 'gatehouse ca strict'.`,
 		Args:    exactArgs(1, "trust needs one FILE with a PEM CA certificate or chain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strict && autoRegister {
-				return usageErr{errors.New("--strict and --auto-register exclude each other")}
+				return usageErr{Err: errors.New("--strict and --auto-register exclude each other")}
 			}
 			pem, err := os.ReadFile(args[0])
 			if err != nil {
@@ -143,7 +143,7 @@ Certificates already registered are not affected.`,
 		Example: "  gatehouse ca strict \"Partner CA\" on",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 || (args[1] != "on" && args[1] != "off") {
-				return usageErr{errors.New("strict needs a CA NAME and on or off")}
+				return usageErr{Err: errors.New("strict needs a CA NAME and on or off")}
 			}
 			return nil
 		},
@@ -198,7 +198,7 @@ serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return usageErr{errors.New("--out FILE is required (use - for stdout)")}
+				return usageErr{Err: errors.New("--out FILE is required (use - for stdout)")}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -238,7 +238,7 @@ default; off refuses every request.`,
 		Args:      exactArgs(1, "renewal needs on or off"),
 		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
 			if args[0] != "on" && args[0] != "off" {
-				return usageErr{fmt.Errorf("renewal %q: use on or off", args[0])}
+				return usageErr{Err: fmt.Errorf("renewal %q: use on or off", args[0])}
 			}
 			if err := svc.SetRenewal(cmd.Context(), args[0] == "on"); err != nil {
 				return err

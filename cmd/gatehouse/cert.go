@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 func newCert(g *globals) *cobra.Command {
@@ -39,7 +38,7 @@ func newCert(g *globals) *cobra.Command {
 }
 
 func newCertCreate(g *globals) *cobra.Command {
-	var req ui.CreateRequest
+	var req app.CreateRequest
 	var force bool
 	c := &cobra.Command{
 		Use:   "create",
@@ -53,15 +52,15 @@ does not keep it. Prints the serial on stdout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
-				return usageErr{errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
+				return usageErr{Err: errors.New("--cn is empty: give a common name, or omit --cn to have one generated")}
 			}
 			// Checked here too, so that a bad flag is a usage error whatever
 			// state the store is in.
 			if _, err := pki.ParseTTL(req.TTL); err != nil {
-				return usageErr{err}
+				return usageErr{Err: err}
 			}
 			if _, err := pki.ParseKeyType(req.KeyType); err != nil {
-				return usageErr{err}
+				return usageErr{Err: err}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -106,7 +105,7 @@ func newCertSign(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if csrFile == "" {
-				return usageErr{errors.New("--csr FILE is required")}
+				return usageErr{Err: errors.New("--csr FILE is required")}
 			}
 			csr, err := os.ReadFile(csrFile)
 			if err != nil {
@@ -226,7 +225,7 @@ func parseState(s string) (store.State, error) {
 	case "", store.StateInactive, store.StateActive, store.StateSuspended, store.StateRevoked:
 		return st, nil
 	}
-	return "", usageErr{fmt.Errorf("unknown state %q: use inactive, active, suspended or revoked", s)}
+	return "", usageErr{Err: fmt.Errorf("unknown state %q: use inactive, active, suspended or revoked", s)}
 }
 
 func newCertShow(g *globals) *cobra.Command {
@@ -360,7 +359,7 @@ func plural(n int, word string) string {
 func exactArgs(n int, msg string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageErr{errors.New(msg)}
+			return usageErr{Err: errors.New(msg)}
 		}
 		return nil
 	}

@@ -96,11 +96,11 @@ func applyConfig(cmd *cobra.Command, dataDir string, getenv func(string) string)
 	var file map[string]any
 	if path != "" {
 		if _, err := os.Stat(path); err != nil && explicit {
-			return config{}, usageErr{fmt.Errorf("config file %s: %w", path, errors.Unwrap(err))}
+			return config{}, usageErr{Err: fmt.Errorf("config file %s: %w", path, errors.Unwrap(err))}
 		}
 		var err error
 		if file, err = readConfigFile(path, keys); err != nil {
-			return config{}, usageErr{err}
+			return config{}, usageErr{Err: err}
 		}
 	}
 	cfg := config{File: path}
@@ -111,7 +111,7 @@ func applyConfig(cmd *cobra.Command, dataDir string, getenv func(string) string)
 			s.Source = "flag"
 		case getenv(s.Env) != "":
 			if err := setFlag(f, splitEnv(f, getenv(s.Env))); err != nil {
-				return config{}, usageErr{fmt.Errorf("%s: %w", s.Env, err)}
+				return config{}, usageErr{Err: fmt.Errorf("%s: %w", s.Env, err)}
 			}
 			s.Source = "env"
 		case inFile:
@@ -120,7 +120,7 @@ func applyConfig(cmd *cobra.Command, dataDir string, getenv func(string) string)
 				err = setFlag(f, vals)
 			}
 			if err != nil {
-				return config{}, usageErr{fmt.Errorf("config %s: key %q: %w", path, f.Name, err)}
+				return config{}, usageErr{Err: fmt.Errorf("config %s: key %q: %w", path, f.Name, err)}
 			}
 			s.Source = "file"
 		}

@@ -54,10 +54,10 @@ func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, acto
 		return nil, fmt.Errorf("a gatehouse daemon already serves %s; use 'gatehouse' to attach or stop it first", dir)
 	}
 	if (bf.cfg.ServerCertFile == "") != (bf.cfg.ServerKeyFile == "") {
-		return nil, usageErr{fmt.Errorf("--server-cert and --server-key go together")}
+		return nil, usageErr{Err: fmt.Errorf("--server-cert and --server-key go together")}
 	}
 	if err := bf.cfg.Limits.Validate(); err != nil {
-		return nil, usageErr{fmt.Errorf("limits: %w", err)}
+		return nil, usageErr{Err: fmt.Errorf("limits: %w", err)}
 	}
 	pass, err := g.caPassphrase()
 	if err != nil {

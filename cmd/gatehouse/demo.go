@@ -52,10 +52,10 @@ ports are used when free, otherwise random loopback ports.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.devices < 1 || o.devices > maxDemoDevices {
-				return usageErr{fmt.Errorf("--devices %d: use 1 to %d", o.devices, maxDemoDevices)}
+				return usageErr{Err: fmt.Errorf("--devices %d: use 1 to %d", o.devices, maxDemoDevices)}
 			}
 			if o.tour && o.noTUI {
-				return usageErr{fmt.Errorf("--tour shows its steps in the TUI: drop --no-tui")}
+				return usageErr{Err: fmt.Errorf("--tour shows its steps in the TUI: drop --no-tui")}
 			}
 			if !cmd.Flags().Changed("mqtts") {
 				bf.cfg.MQTTS = demo.PreferAddr(bf.cfg.MQTTS)
@@ -64,7 +64,7 @@ ports are used when free, otherwise random loopback ports.`,
 				bf.cfg.WSS = demo.PreferAddr(bf.cfg.WSS)
 			}
 			if bf.cfg.MQTTS == "" {
-				return usageErr{fmt.Errorf("the demo devices connect over mqtts: give --mqtts an address")}
+				return usageErr{Err: fmt.Errorf("the demo devices connect over mqtts: give --mqtts an address")}
 			}
 			fitDemoFleet(cmd.Flags(), &bf.cfg.Limits, o.devices)
 			return runDemo(cmd.Context(), g, bf, o)
@@ -116,7 +116,11 @@ func runDemo(ctx context.Context, g *globals, bf brokerFlags, o demoOptions) (er
 	if !o.noTUI {
 		var opts []ui.Option
 		if o.tour {
-			opts = append(opts, ui.WithTour(demo.TourSteps(o.devices)))
+			var steps []ui.TourStep
+			for _, s := range demo.TourSteps(o.devices) {
+				steps = append(steps, ui.TourStep{Text: s.Text, Done: s.Done})
+			}
+			opts = append(opts, ui.WithTour(steps))
 		}
 		if err := ui.Run(ctx, d.app, opts...); err != nil {
 			return fmt.Errorf("%w; without a terminal, run 'gatehouse demo --no-tui'", err)

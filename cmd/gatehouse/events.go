@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // eventsFlags are the filters and formats of `gatehouse events`.
@@ -44,7 +48,7 @@ With --follow, new events stream until interrupted (--json: one object per line)
 				return err
 			}
 			if f.ndjson && f.csv || (f.ndjson || f.csv) && g.json {
-				return usageErr{errors.New("choose one of --json, --ndjson and --csv")}
+				return usageErr{Err: errors.New("choose one of --json, --ndjson and --csv")}
 			}
 			if !f.follow {
 				evs, err := svc.Events(cmd.Context(), q)
@@ -104,12 +108,12 @@ With --follow, new events stream until interrupted (--json: one object per line)
 func (f eventsFlags) query(now time.Time) (app.EventQuery, error) {
 	q := app.EventQuery{Types: f.types, Serial: f.serial, Limit: f.limit}
 	if f.limit < 0 {
-		return q, usageErr{fmt.Errorf("--limit %d: must be 0 (all) or more", f.limit)}
+		return q, usageErr{Err: fmt.Errorf("--limit %d: must be 0 (all) or more", f.limit)}
 	}
 	if f.since != "" {
 		since, err := parseSince(f.since, now)
 		if err != nil {
-			return q, usageErr{err}
+			return q, usageErr{Err: err}
 		}
 		q.Since = since
 	}
@@ -167,4 +171,39 @@ func printEvents(g *globals, f eventsFlags, evs []broker.Event) error {
 		printEvent(g, e)
 	}
 	return nil
+}
+
+// printEventJSON writes one event as a single line (NDJSON).
+func (g *globals) printEventJSON(e broker.Event) error {
+	b, err := jsonLine(e)
+	if err != nil {
+		return err
+	}
+	_, err = g.stdout.Write(b)
+	return err
+}
+
+func printEvent(g *globals, e broker.Event) {
+	who := e.ClientID
+	if e.CN != "" {
+		who += " cn=" + e.CN
+	}
+	if e.Serial != "" {
+		who += " serial=" + e.Serial
+	}
+	line := fmt.Sprintf("%s  %-12s", e.At.Local().Format("15:04:05.000"), e.Type)
+	for _, part := range []string{e.Transport, e.Remote, who} {
+		if part != "" {
+			line += "  " + part
+		}
+	}
+	if e.Reason != "" {
+		line += "  (" + e.Reason + ")"
+	}
+	fmt.Fprintln(g.stdout, termsafe.Clean(line))
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 }

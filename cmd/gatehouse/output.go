@@ -85,3 +85,12 @@ func printList[T any](g *globals, items []T, header []string, row func(T) []stri
 	}
 	return g.table(header, rows)
 }
+
+func onOff(b bool) string { return map[bool]string{true: "on", false: "off"}[b] }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

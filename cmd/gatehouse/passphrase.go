@@ -142,7 +142,7 @@ On a new data directory the CA keys are created encrypted.`,
 				file = g.caPassphraseFile()
 			}
 			if file == "" {
-				return usageErr{fmt.Errorf("set needs the new passphrase: give it with --new-passphrase-file FILE or %s", passphraseSources)}
+				return usageErr{Err: fmt.Errorf("set needs the new passphrase: give it with --new-passphrase-file FILE or %s", passphraseSources)}
 			}
 			pass, err := readPassphrase(file)
 			if err != nil {
@@ -186,7 +186,7 @@ current passphrase comes from ` + passphraseSources + `.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if newFile == "" {
-				return usageErr{errors.New("--new-passphrase-file FILE is required")}
+				return usageErr{Err: errors.New("--new-passphrase-file FILE is required")}
 			}
 			dir, err := passphraseDir(g)
 			if err != nil {
@@ -197,7 +197,7 @@ current passphrase comes from ` + passphraseSources + `.`,
 				return err
 			}
 			if oldPass == nil {
-				return usageErr{fmt.Errorf("change needs the current passphrase: give it with %s", passphraseSources)}
+				return usageErr{Err: fmt.Errorf("change needs the current passphrase: give it with %s", passphraseSources)}
 			}
 			pass, err := readPassphrase(newFile)
 			if err != nil {

@@ -24,11 +24,9 @@ const (
 	exitUsage = 2 // the command line was wrong
 )
 
-// usageErr marks an error as the caller's mistake (exit 2).
-type usageErr struct{ err error }
-
-func (e usageErr) Error() string { return e.err.Error() }
-func (e usageErr) Unwrap() error { return e.err }
+// usageErr marks an error as the caller's mistake (exit 2); it is the
+// service's usage error, so both sides of the admin socket agree.
+type usageErr = app.UsageError
 
 // globals are the flags every command shares.
 type globals struct {
@@ -60,8 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func isUsage(err error) bool {
-	var u usageErr
-	return errors.As(err, &u) || errors.Is(err, app.ErrUsage) ||
+	return errors.Is(err, app.ErrUsage) ||
 		strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.HasPrefix(err.Error(), "unknown shorthand flag")
 }
@@ -96,7 +93,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 		},
 	}
 	root.SetVersionTemplate(currentBuild().String() + "\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{Err: err} })
 	root.PersistentFlags().StringVar(&g.data, "data", "", "data directory (default $GATEHOUSE_DATA or $XDG_DATA_HOME/gatehouse)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&g.caPassFile, "ca-passphrase-file", "", "file with the passphrase of encrypted CA keys (default $"+passphraseEnv+" or the systemd credential "+passphraseCredential+")")
@@ -204,7 +201,7 @@ func markUsage(c *cobra.Command) {
 	if args := c.Args; args != nil {
 		c.Args = func(cmd *cobra.Command, a []string) error {
 			if err := args(cmd, a); err != nil {
-				return usageErr{err}
+				return usageErr{Err: err}
 			}
 			return nil
 		}
@@ -246,5 +243,5 @@ func needsSubcommand(cmd *cobra.Command, _ []string) error {
 			names = append(names, sub.Name())
 		}
 	}
-	return usageErr{fmt.Errorf("%s needs a subcommand: %s", cmd.Name(), strings.Join(names, ", "))}
+	return usageErr{Err: fmt.Errorf("%s needs a subcommand: %s", cmd.Name(), strings.Join(names, ", "))}
 }

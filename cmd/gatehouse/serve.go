@@ -116,13 +116,13 @@ func newLogger(w io.Writer, format, levelName string, level *slog.LevelVar) (*sl
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageErr{fmt.Errorf("unknown --log-format %q: use text or json", format)}
+	return nil, usageErr{Err: fmt.Errorf("unknown --log-format %q: use text or json", format)}
 }
 
 func setLevel(level *slog.LevelVar, name string) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(name)); err != nil {
-		return usageErr{fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", name)}
+		return usageErr{Err: fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", name)}
 	}
 	level.Set(lv)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,13 +84,32 @@ func TestTUIOnRealStack(t *testing.T) {
 // the ca.pem, client.crt and client.key in dir, as a device would.
 func connectDevice(t *testing.T, d *daemon, dir, id string, onLost paho.ConnectionLostHandler) paho.Client {
 	t.Helper()
+	c, err := dialDevice(d, dir, id, onLost)
+	if err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	return c
+}
+
+// tryConnect connects a device once and disconnects it; it returns the
+// refusal, if any.
+func tryConnect(d *daemon, dir, id string) error {
+	c, err := dialDevice(d, dir, id, nil)
+	if err == nil {
+		c.Disconnect(0)
+	}
+	return err
+}
+
+// dialDevice connects a paho client over mqtts with the files in dir.
+func dialDevice(d *daemon, dir, id string, onLost paho.ConnectionLostHandler) (paho.Client, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
@@ -105,7 +125,65 @@ func connectDevice(t *testing.T, d *daemon, dir, id string, onLost paho.Connecti
 		SetAutoReconnect(false).SetConnectionLostHandler(onLost)
 	c := paho.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", id, tok.Error())
+		return nil, fmt.Errorf("connect %s: %v", id, tok.Error())
 	}
-	return c
+	return c, nil
+}
+
+// TestHomeViewOnRealStack is the presenter's promise on a real store, broker
+// and paho client, without leaving the home view: create a certificate, see
+// its device connect, suspend it (asked, saying it drops one session), see
+// the session struck through with its cause and the retry refused.
+func TestHomeViewOnRealStack(t *testing.T) {
+	data, out := t.TempDir(), filepath.Join(t.TempDir(), "dev1")
+	d := startTestDaemon(t, data, "tui")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	tm := teatest.NewTestModel(t, ui.New(d.app, ui.WithContext(ctx)), teatest.WithInitialTermSize(80, 24))
+	waitFor := func(want ...string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+			for _, w := range want {
+				if !bytes.Contains(b, []byte(w)) {
+					return false
+				}
+			}
+			return true
+		}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	}
+	runes := func(s string) { tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}) }
+
+	waitFor("[0 Home]", "Recent activity")
+	runes("n")
+	waitFor("New client certificate")
+	tm.Type("dev1")
+	for range 3 {
+		tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+	}
+	tm.Type(out)
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor("not kept")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+
+	lost := make(chan error, 1)
+	client := connectDevice(t, d, out, "dev1-home", func(_ paho.Client, err error) { lost <- err })
+	defer client.Disconnect(0)
+	waitFor("dev1-home")
+
+	runes("js") // one burst: select dev1, then suspend
+	waitFor("suspend dev1? drops 1 session")
+	runes("y")
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the device was not dropped")
+	}
+	waitFor("✗ suspended by operator", "suspended dev1")
+	if err := tryConnect(d, out, "dev1-retry"); err == nil {
+		t.Fatal("a suspended certificate connected again")
+	}
+	waitFor("refused      dev1") // the retry, in the activity strip
+	runes("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

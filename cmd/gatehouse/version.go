@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
 // Build information, set with -ldflags "-X main.version=... -X main.commit=...
@@ -41,4 +43,21 @@ func currentBuild() buildInfo {
 // String is the one-line form both `version` and `--version` print.
 func (b buildInfo) String() string {
 	return fmt.Sprintf("gatehouse %s (commit %s, %s, built %s)", b.Version, b.Commit, b.GoVersion, b.BuildDate)
+}
+
+func newVersion(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version, commit, Go version and build date",
+		Example: "  gatehouse version --json",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			b := currentBuild()
+			if g.json {
+				return g.printJSON(b)
+			}
+			_, err := fmt.Fprintln(g.stdout, b.String())
+			return err
+		},
+	}
 }

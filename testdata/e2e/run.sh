@@ -197,6 +197,21 @@ mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/clie
 	fail "reactivated certificate refused"
 ok "reactivate lets the device back"
 
+# --- conn kick drops one session, audited; the certificate stays active and a CN names it
+/usr/bin/python3 "$HERE/device.py" --port "$MQTTS_PORT" --ca "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" \
+	--client-id dev1-kick --seconds 60 >"$WORK/kick.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 grep -q "connected rc=0" "$WORK/kick.out" || fail "device for the kick did not connect: $(cat "$WORK/kick.out")"
+out=$(gh conn kick dev1-kick)
+echo "$out" | grep -q "kicked dev1-kick" || fail "conn kick said: $out"
+wait_for 2 grep -q "disconnected" "$WORK/kick.out" || fail "kicked device not dropped"
+wait_for 3 events_has '"reason": "kicked by operator' || fail "no disconnect with cause kicked by operator"
+gh audit --json | grep -q '"action": "session.kick"' || fail "the kick is not in the audit log"
+[ "$(state_of "$SERIAL")" = active ] || fail "a kick changed the certificate to $(state_of "$SERIAL")"
+gh cert show dev1 | grep -q "$SERIAL" || fail "cert show by CN did not find dev1"
+expect_fail gh conn kick nobody
+ok "conn kick drops one session (audited), the certificate stays active; a CN names the certificate"
+
 # --- revoke is final
 out=$(gh cert revoke "$SERIAL" --json)
 echo "$out" | grep -q '"state": "revoked"' || fail "revoke said: $out"

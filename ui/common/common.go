@@ -1,11 +1,10 @@
 // Package common holds what the root model and every page share: the styles,
-// the key map, the clock, the Page contract, the telemetry Series and small
+// the key map, the clock, the Page contract and small
 // formatting helpers. It sits below the pages so they never import the root
 // package.
 package common
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -66,41 +65,15 @@ func Emit(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
 // centred in a width x height area. Confirmations and forms use it so that
 // they look alike on every page.
 func (c Common) Dialog(width, height int, title, body, hint string) string {
-	inner := min(width-4, 64)
-	parts := []string{c.Styles.DialogTitle.Render(title), ""}
-	parts = append(parts, lipgloss.NewStyle().Width(inner).Render(body))
+	inner := min(width-4, 64) // the border and padding take 4
+	wrap := lipgloss.NewStyle().Width(inner)
+	parts := []string{wrap.Render(c.Styles.DialogTitle.Render(title)), ""}
+	parts = append(parts, wrap.Render(body))
 	if hint != "" {
-		parts = append(parts, "", c.Styles.Muted.Render(hint))
+		parts = append(parts, "", wrap.Render(c.Styles.Muted.Render(hint)))
 	}
 	box := c.Styles.Dialog.Render(strings.Join(parts, "\n"))
 	return lipgloss.Place(width, height, lipgloss.Center, lipgloss.Center, box)
-}
-
-// Series is what one client has published recently; the root package
-// re-exports it as ui.Series for the Backend contract. Fields holds the
-// last values of each numeric JSON field, oldest first; it is empty for
-// clients that publish anything else, which are shown by size and rate only.
-type Series struct {
-	ClientID string               `json:"client_id"`
-	Topic    string               `json:"topic"` // the latest topic published to, at most 256 bytes
-	Fields   map[string][]float64 `json:"fields"`
-	Messages uint64               `json:"messages"`
-	Bytes    uint64               `json:"bytes"`
-	// Rate is messages per second over the last 60 arrivals (the collector's window);
-	// zero until two messages arrived.
-	Rate   float64   `json:"rate"`
-	LastAt time.Time `json:"last_at"`
-}
-
-// Names returns the field names in sorted order, so a client's fields are
-// listed the same way on every snapshot.
-func (s Series) Names() []string {
-	names := make([]string, 0, len(s.Fields))
-	for n := range s.Fields {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // Bounds returns the minimum and maximum of values; both are zero for none.

@@ -9,28 +9,31 @@ import "github.com/charmbracelet/bubbles/key"
 // KeyMap is the complete set of bindings. Its help.KeyMap methods cover the
 // global bindings only; pages add their own.
 type KeyMap struct {
-	// Global.
-	NextPage, PrevPage, GoToPage, Help, Quit, Suspend key.Binding
+	// Global. Command opens the ":" command line.
+	NextPage, PrevPage, Home, GoToPage, Command, Help, Quit, Suspend key.Binding
 
 	// Moving through tables and the details view.
 	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
 
-	// Lists: filter, open the selected row, go back or clear.
-	Filter, Open, Back key.Binding
+	// Lists: filter, open the selected row, go back or clear, sort by the
+	// next column, reverse the sort.
+	Filter, Open, Back, Sort, SortReverse key.Binding
 
 	// Certificates.
 	New, SuspendCert, Reactivate, Revoke key.Binding
 
-	// Transports.
-	ToggleAuth key.Binding
+	// Connections: disconnect the selected session.
+	Kick key.Binding
+
+	// Transports; on the home view, ToggleMQTTS and ToggleWSS switch one
+	// transport each.
+	ToggleAuth, ToggleMQTTS, ToggleWSS key.Binding
 
 	// Trust.
 	Export key.Binding
 
 	// Dialogs and forms.
 	Confirm, Cancel, Submit, NextField, PrevField, Cycle key.Binding
-	// ConfirmPurge confirms a revoke and purges the retained messages too.
-	ConfirmPurge key.Binding
 }
 
 // DefaultKeyMap returns the default bindings.
@@ -38,7 +41,9 @@ func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		NextPage: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next view")),
 		PrevPage: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous view")),
-		GoToPage: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7"), key.WithHelp("1-7", "jump to view")),
+		Home:     key.NewBinding(key.WithKeys("0", "h"), key.WithHelp("0/h", "home")),
+		GoToPage: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6"), key.WithHelp("1-6", "jump to view")),
+		Command:  key.NewBinding(key.WithKeys(":"), key.WithHelp(":", "command")),
 		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 		Suspend:  key.NewBinding(key.WithKeys("ctrl+z"), key.WithHelp("ctrl+z", "suspend")),
@@ -54,32 +59,38 @@ func DefaultKeyMap() KeyMap {
 		Open:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 		Back:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 
+		Sort:        key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sort by next column")),
+		SortReverse: key.NewBinding(key.WithKeys("O"), key.WithHelp("O", "reverse sort")),
+
 		New:         key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new")),
 		SuspendCert: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "suspend")),
 		Reactivate:  key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "reactivate")),
 		Revoke:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "revoke")),
 
-		ToggleAuth: key.NewBinding(key.WithKeys("m", " "), key.WithHelp("m/space", "toggle client-cert auth")),
+		Kick: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "kick (may reconnect)")),
+
+		ToggleAuth:  key.NewBinding(key.WithKeys("m", " "), key.WithHelp("m/space", "toggle client-cert auth")),
+		ToggleMQTTS: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mqtts auth")),
+		ToggleWSS:   key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "wss auth")),
 
 		Export: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export ca.pem")),
 
-		Confirm:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
-		ConfirmPurge: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "yes, and purge retained messages")),
-		Cancel:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
-		Submit:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
-		NextField:    key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
-		PrevField:    key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
-		Cycle:        key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
+		Confirm:   key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		Cancel:    key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
+		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
+		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
+		Cycle:     key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
 	}
 }
 
 // ShortHelp implements help.KeyMap with the global bindings. Tab is left
 // to the full help: the tab bar already shows the views.
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Help, k.Quit}
+	return []key.Binding{k.Command, k.Help, k.Quit}
 }
 
 // FullHelp implements help.KeyMap with the global bindings.
 func (k KeyMap) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{k.NextPage, k.PrevPage, k.GoToPage, k.Help, k.Suspend, k.Quit}}
+	return [][]key.Binding{{k.NextPage, k.PrevPage, k.Home, k.GoToPage, k.Command, k.Help, k.Suspend, k.Quit}}
 }

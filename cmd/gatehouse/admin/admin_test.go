@@ -18,7 +18,6 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // serve runs the admin API for a fresh App and returns both ends.
@@ -138,11 +137,11 @@ func TestEventsStreamAsTheyHappen(t *testing.T) {
 func TestCreateCertWritesFilesOnTheClientSide(t *testing.T) {
 	_, c := serve(t)
 	out := t.TempDir() + "/dev7"
-	res, err := c.CreateCert(context.Background(), ui.CreateRequest{CN: "dev7", OutDir: out})
+	res, err := c.CreateCert(context.Background(), app.CreateRequest{CN: "dev7", OutDir: out})
 	if err != nil || len(res.Files) != 3 {
 		t.Fatalf("create: %v %v", res, err)
 	}
-	if _, err := c.CreateCert(context.Background(), ui.CreateRequest{CN: "dev7", OutDir: out}); err == nil {
+	if _, err := c.CreateCert(context.Background(), app.CreateRequest{CN: "dev7", OutDir: out}); err == nil {
 		t.Fatal("second create over the same files succeeded")
 	}
 	certs, _ := c.ListCerts(context.Background(), "")

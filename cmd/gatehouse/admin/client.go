@@ -17,7 +17,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Client implements app.Service against a daemon's admin socket.
@@ -109,17 +108,17 @@ func (c *Client) status(ctx context.Context) (statusReply, error) {
 	return s, err
 }
 
-// Describe implements ui.Backend.
+// Describe implements app.Service.
 func (c *Client) Describe() string { return "daemon at " + c.path }
 
-// Snapshot implements ui.Backend.
-func (c *Client) Snapshot(ctx context.Context) (ui.Snapshot, error) {
-	var s ui.Snapshot
+// Snapshot implements app.Service.
+func (c *Client) Snapshot(ctx context.Context) (app.Snapshot, error) {
+	var s app.Snapshot
 	err := c.do(ctx, http.MethodGet, "/v1/snapshot", nil, &s)
 	return s, err
 }
 
-// Subscribe implements ui.Backend by following the daemon's event stream.
+// Subscribe implements app.Service by following the daemon's event stream.
 func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	resp, err := c.send(ctx, http.MethodGet, "/v1/events?follow=1", nil)
 	if err != nil {
@@ -145,39 +144,39 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	return ch, nil
 }
 
-// CreateCert implements ui.Backend; the key travels once over the socket and
+// CreateCert implements app.Service; the key travels once over the socket and
 // is written here, next to the operator, never on the daemon's side.
-func (c *Client) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateResult, error) {
+func (c *Client) CreateCert(ctx context.Context, req app.CreateRequest) (app.CreateResult, error) {
 	return app.CreateFiles(ctx, c, req, false)
 }
 
-// Transition implements ui.Backend.
-func (c *Client) Transition(ctx context.Context, serial string, to store.State, reason string) (ui.TransitionResult, error) {
-	var r ui.TransitionResult
+// Transition implements app.Service.
+func (c *Client) Transition(ctx context.Context, serial string, to store.State, reason string) (app.TransitionResult, error) {
+	var r app.TransitionResult
 	err := c.do(ctx, http.MethodPost, "/v1/certs/"+url.PathEscape(serial)+"/transition", transitionRequest{To: to, Reason: reason}, &r)
 	return r, err
 }
 
-// PurgeRetained implements ui.Backend.
+// PurgeRetained implements app.Service.
 func (c *Client) PurgeRetained(ctx context.Context, serial string) (int, error) {
 	var r purgeReply
 	err := c.do(ctx, http.MethodPost, "/v1/certs/"+url.PathEscape(serial)+"/purge-retained", struct{}{}, &r)
 	return r.Purged, err
 }
 
-// SetClientAuth implements ui.Backend.
+// SetClientAuth implements app.Service.
 func (c *Client) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
 	var r mtlsReply
 	err := c.do(ctx, http.MethodPut, "/v1/mtls/"+url.PathEscape(transport), switchRequest{On: on}, &r)
 	return r.Dropped, err
 }
 
-// History implements ui.Backend.
+// History implements app.Service.
 func (c *Client) History(ctx context.Context, serial string) ([]store.AuditRecord, error) {
 	return c.Audit(ctx, store.AuditQuery{CertID: serial})
 }
 
-// ExportCA implements ui.Backend.
+// ExportCA implements app.Service.
 func (c *Client) ExportCA(ctx context.Context, path string) error {
 	return app.WriteRootPEM(ctx, c, path)
 }
@@ -290,6 +289,11 @@ func (c *Client) Sessions(ctx context.Context) ([]broker.Session, error) {
 	var ss []broker.Session
 	err := c.do(ctx, http.MethodGet, "/v1/sessions", nil, &ss)
 	return ss, err
+}
+
+// Kick implements app.Service.
+func (c *Client) Kick(ctx context.Context, clientID string) error {
+	return c.do(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(clientID)+"/kick", struct{}{}, nil)
 }
 
 // RecentEvents implements app.Service.

@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // SocketName is the admin socket's file name inside the data directory.
@@ -96,7 +95,7 @@ func (s *Server) routes() *http.ServeMux {
 		ts, err := s.svc.Transports(ctx(r))
 		return statusReply{Describe: s.svc.Describe(), PID: os.Getpid(), Transports: ts}, err
 	}))
-	m.HandleFunc("GET /v1/snapshot", get(func(r *http.Request) (ui.Snapshot, error) { return s.svc.Snapshot(ctx(r)) }))
+	m.HandleFunc("GET /v1/snapshot", get(func(r *http.Request) (app.Snapshot, error) { return s.svc.Snapshot(ctx(r)) }))
 	m.HandleFunc("GET /v1/certs", get(func(r *http.Request) ([]app.CertView, error) {
 		return s.svc.ListCerts(ctx(r), store.State(r.URL.Query().Get("state")))
 	}))
@@ -118,7 +117,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /v1/certs/{serial}", get(func(r *http.Request) (app.CertDetail, error) {
 		return s.svc.ShowCert(ctx(r), r.PathValue("serial"))
 	}))
-	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (ui.TransitionResult, error) {
+	m.HandleFunc("POST /v1/certs/{serial}/transition", post(func(r *http.Request, req transitionRequest) (app.TransitionResult, error) {
 		return s.svc.Transition(ctx(r), r.PathValue("serial"), req.To, req.Reason)
 	}))
 	m.HandleFunc("POST /v1/certs/{serial}/purge-retained", post(func(r *http.Request, _ struct{}) (purgeReply, error) {
@@ -152,6 +151,9 @@ func (s *Server) routes() *http.ServeMux {
 		return mtlsReply{Dropped: n}, err
 	}))
 	m.HandleFunc("GET /v1/sessions", get(func(r *http.Request) ([]broker.Session, error) { return s.svc.Sessions(ctx(r)) }))
+	m.HandleFunc("POST /v1/sessions/{client_id}/kick", post(func(r *http.Request, _ struct{}) (struct{}, error) {
+		return struct{}{}, s.svc.Kick(ctx(r), r.PathValue("client_id"))
+	}))
 	m.HandleFunc("GET /v1/events", s.events)
 	m.HandleFunc("POST "+eventsQueryPath, post(func(r *http.Request, q app.EventQuery) ([]broker.Event, error) {
 		return s.svc.Events(ctx(r), q)
@@ -162,7 +164,7 @@ func (s *Server) routes() *http.ServeMux {
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("limit %q: %w", l, app.ErrUsage)
+				return nil, app.UsageError{Err: fmt.Errorf("limit %q: not a number", l)}
 			}
 			q.Limit = n
 		}

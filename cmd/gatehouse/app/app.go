@@ -207,7 +207,8 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 	if rec.Reason != "" {
 		reason += ": " + rec.Reason
 	}
-	a.emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CertID: c.ID, CN: c.CN})
+	a.emit(broker.Event{At: rec.At, Type: broker.EventCertState, Reason: reason, Serial: c.Serial, CertID: c.ID, CN: c.CN,
+		From: string(rec.From), To: string(c.State)})
 }
 
 // emit is where every event passes: the broker's, lifecycle changes and

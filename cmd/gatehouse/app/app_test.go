@@ -12,7 +12,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // openTestApp opens an App in a temp dir with its broker on loopback.
@@ -77,7 +76,7 @@ func TestHubIsLossyAndAsksForResync(t *testing.T) {
 		}
 	}
 	h.Emit(broker.Event{At: at, Type: broker.EventRefused, Reason: "expired"})
-	if e := <-ch; e.Type != ui.EventResync {
+	if e := <-ch; e.Type != broker.EventResync {
 		t.Fatalf("after a loss got %q, want a resync first", e.Type)
 	}
 	if e := <-ch; e.Type != broker.EventRefused {

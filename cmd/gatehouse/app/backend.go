@@ -6,10 +6,9 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
-// Describe implements ui.Backend.
+// Describe implements Service.
 func (a *App) Describe() string {
 	if a.broker() == nil {
 		return "store " + a.st.Path() + " (no broker running)"
@@ -17,15 +16,15 @@ func (a *App) Describe() string {
 	return "in-process broker, data " + a.data
 }
 
-// Snapshot implements ui.Backend.
-func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
+// Snapshot implements Service.
+func (a *App) Snapshot(ctx context.Context) (Snapshot, error) {
 	certs, err := a.certs.list(a.st)
 	if err != nil {
-		return ui.Snapshot{}, err
+		return Snapshot{}, err
 	}
 	cas, err := a.ca.CAs()
 	if err != nil {
-		return ui.Snapshot{}, fmt.Errorf("list CAs: %w", err)
+		return Snapshot{}, fmt.Errorf("list CAs: %w", err)
 	}
 	sessions := a.liveSessions()
 	live := countByCert(sessions)
@@ -39,20 +38,15 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	}
 	pol, err := a.st.Policy()
 	if err != nil {
-		return ui.Snapshot{}, err
+		return Snapshot{}, err
 	}
 	transports, _ := a.Transports(ctx)
-	recent := a.hub.Recent()
-	newestFirst := make([]broker.Event, len(recent))
-	for i, e := range recent {
-		newestFirst[len(recent)-1-i] = e
-	}
-	return ui.Snapshot{
+	return Snapshot{
 		Certs:      certs,
 		Sessions:   sessions,
 		Transports: transports,
 		CAs:        cas,
-		Events:     newestFirst,
+		Events:     a.hub.Recent(),
 		Telemetry:  a.tele.Snapshot(),
 		Policy:     pol,
 		Denials:    denials,
@@ -60,7 +54,7 @@ func (a *App) Snapshot(ctx context.Context) (ui.Snapshot, error) {
 	}, nil
 }
 
-// Subscribe implements ui.Backend.
+// Subscribe implements Service.
 func (a *App) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	return a.hub.Subscribe(ctx), nil
 }
@@ -89,7 +83,7 @@ func (a *App) Transports(context.Context) ([]broker.TransportInfo, error) {
 	return out, nil
 }
 
-// SetClientAuth implements ui.Backend: the mode is persisted with an audit
+// SetClientAuth implements Service: the mode is persisted with an audit
 // record, then applied to the running broker, which drops every session on
 // that transport without a verified certificate when switching on.
 func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
@@ -125,7 +119,7 @@ func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int
 	if on {
 		state = "on"
 	}
-	a.emit(broker.Event{At: a.now(), Type: broker.EventMTLS, Transport: transport,
+	a.emit(broker.Event{At: a.now(), Type: broker.EventMTLS, Transport: transport, To: state,
 		Reason: fmt.Sprintf("client-cert auth %s by %s, dropped %d", state, a.actorOf(ctx), dropped)})
 	return dropped, nil
 }

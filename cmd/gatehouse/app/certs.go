@@ -14,21 +14,27 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
-// ErrUsage marks errors in what the caller asked for (a bad TTL, a bad key
-// type, a file in the way) as opposed to operational failures.
+// ErrUsage is what every usage error is (errors.Is): a mistake in what the
+// caller asked for (a bad TTL, a bad key type, a file in the way, an
+// ambiguous name) as opposed to an operational failure. The command line
+// exits 2 for it; the admin API answers code "usage".
 var ErrUsage = errors.New("usage")
 
-// usageError wraps err so that errors.Is(err, ErrUsage) holds.
-func usageError(err error) error { return fmt.Errorf("%w%.0w", err, ErrUsage) }
+// UsageError is the one usage error type of Gatehouse, for the service and
+// its front ends alike. Its message is Err's.
+type UsageError struct{ Err error }
 
-// ResolveSerial implements Service: what an operator typed (a unique serial
-// or prefix, or an ID) becomes a certificate ID.
-func (a *App) ResolveSerial(_ context.Context, prefix string) (string, error) {
-	return a.st.ResolveSerial(prefix)
-}
+func (e UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error, so its own sentinels still match.
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUsage) hold.
+func (e UsageError) Is(target error) bool { return target == ErrUsage }
+
+func usageError(err error) error { return UsageError{err} }
 
 // countByCert counts sessions per certificate ID.
 func countByCert(sessions []broker.Session) map[string]int {
@@ -189,14 +195,14 @@ func (a *App) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return a.st.Backup(w)
 }
 
-// History implements ui.Backend: the audit records of one certificate, given
+// History implements Service: the audit records of one certificate, given
 // by ID or by a serial that one certificate holds.
 func (a *App) History(ctx context.Context, ref string) ([]store.AuditRecord, error) {
 	return a.Audit(ctx, store.AuditQuery{CertID: ref})
 }
 
-// CreateCert implements ui.Backend: issue, then write the device's files.
-func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateResult, error) {
+// CreateCert implements Service: issue, then write the device's files.
+func (a *App) CreateCert(ctx context.Context, req CreateRequest) (CreateResult, error) {
 	return CreateFiles(ctx, a, req, false)
 }
 
@@ -204,14 +210,14 @@ func (a *App) CreateCert(ctx context.Context, req ui.CreateRequest) (ui.CreateRe
 // and client.key into req.OutDir (default ./<cn>/). It checks that the files
 // are free and that the location is writable before issuing, so a refusal
 // leaves neither a record nor a file and never loses a key.
-func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force bool) (ui.CreateResult, error) {
+func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool) (CreateResult, error) {
 	dir := req.OutDir
 	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
 		dir = dirFor(req.CN)
 	}
 	if !force && dir != "" {
 		if err := pki.CheckClientFiles(dir); err != nil {
-			return ui.CreateResult{}, err
+			return CreateResult{}, err
 		}
 	}
 	probe := dir
@@ -219,11 +225,11 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		probe = "." // the generated CN's directory goes here
 	}
 	if err := pki.CheckWritable(probe); err != nil {
-		return ui.CreateResult{}, err
+		return CreateResult{}, err
 	}
 	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
 	if err != nil {
-		return ui.CreateResult{}, err
+		return CreateResult{}, err
 	}
 	if dir == "" {
 		dir = dirFor(b.Cert.CN)
@@ -235,9 +241,9 @@ func CreateFiles(ctx context.Context, svc Service, req ui.CreateRequest, force b
 		Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),
 	}, force)
 	if err != nil {
-		return ui.CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
+		return CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
 	}
-	res := ui.CreateResult{Cert: b.Cert, Files: files}
+	res := CreateResult{Cert: b.Cert, Files: files}
 	if root := gitWorkTree(dir); root != "" {
 		res.Warning = fmt.Sprintf("%s is inside the git work tree %s: keep client.key out of version control (move it, or add it to .gitignore)", dir, root)
 	}
@@ -273,14 +279,14 @@ func dirFor(cn string) string {
 	return filepath.Join(".", name)
 }
 
-// Transition implements ui.Backend: the lifecycle change is committed with its
+// Transition implements Service: the lifecycle change is committed with its
 // audit record first, then every live session of the certificate is dropped.
 // ref is a certificate ID, or a serial that one certificate holds (what the
 // TUI passes); another CA's certificate with the same serial is untouched.
-func (a *App) Transition(ctx context.Context, ref string, to store.State, reason string) (ui.TransitionResult, error) {
+func (a *App) Transition(ctx context.Context, ref string, to store.State, reason string) (TransitionResult, error) {
 	id, err := a.st.ResolveSerial(ref)
 	if err != nil {
-		return ui.TransitionResult{}, err
+		return TransitionResult{}, err
 	}
 	start := time.Now()
 	br := a.broker()
@@ -290,7 +296,7 @@ func (a *App) Transition(ctx context.Context, ref string, to store.State, reason
 	}
 	c, err := a.ca.Transition(id, to, a.actorOf(ctx), reason, live)
 	if err != nil {
-		return ui.TransitionResult{}, err
+		return TransitionResult{}, err
 	}
 	dropped := 0
 	if br != nil && to != store.StateActive {
@@ -299,7 +305,7 @@ func (a *App) Transition(ctx context.Context, ref string, to store.State, reason
 			a.observeSuspendDrop(time.Since(start))
 		}
 	}
-	return ui.TransitionResult{Cert: c, Dropped: dropped}, nil
+	return TransitionResult{Cert: c, Dropped: dropped}, nil
 }
 
 // dropCause is the disconnect reason shown to operators.
@@ -311,7 +317,7 @@ func dropCause(to store.State, reason string) string {
 	return cause
 }
 
-// ExportCA implements ui.Backend.
+// ExportCA implements Service.
 func (a *App) ExportCA(ctx context.Context, path string) error {
 	return WriteRootPEM(ctx, a, path)
 }

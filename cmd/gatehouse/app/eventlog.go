@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // DefaultEventRetention bounds the persisted event log when Config does not.
@@ -80,7 +79,7 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 		batch, flush = batch[:0], nil
 	}
 	add := func(e broker.Event) {
-		if e.Type == ui.EventResync {
+		if e.Type == broker.EventResync {
 			a.log.Warn("event log fell behind; some events were not persisted")
 			return
 		}

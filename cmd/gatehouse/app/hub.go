@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/gatehouse/gatehouse/broker"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Hub fans events out to subscribers and keeps the most recent ones.
@@ -14,7 +13,7 @@ import (
 // must never wait for a slow reader (a busy or suspended TUI, a stalled admin
 // stream). Each subscriber has a bounded buffer; when it is full the event is
 // dropped for that subscriber and it is marked lost. The next event that fits
-// is preceded by one ui.EventResync, which tells the reader to reload its state
+// is preceded by one broker.EventResync, which tells the reader to reload its state
 // from a snapshot. Emit holds the mutex only to copy into buffers.
 type Hub struct {
 	mu     sync.Mutex
@@ -51,7 +50,7 @@ func (h *Hub) Emit(e broker.Event) {
 	for s := range h.subs {
 		if s.lost {
 			select {
-			case s.ch <- broker.Event{At: e.At, Type: ui.EventResync}:
+			case s.ch <- broker.Event{At: e.At, Type: broker.EventResync}:
 				s.lost = false
 			default:
 				continue

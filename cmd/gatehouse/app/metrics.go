@@ -13,7 +13,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Metrics are the App's Prometheus metrics on a registry of their own (with
@@ -97,7 +96,7 @@ func newMetrics(a *App) *Metrics {
 func (m *Metrics) count(ch <-chan broker.Event, done chan struct{}) {
 	defer close(done)
 	for e := range ch {
-		if e.Type == ui.EventResync {
+		if e.Type == broker.EventResync {
 			m.lost.Inc()
 			continue
 		}

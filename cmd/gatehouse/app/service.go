@@ -12,17 +12,38 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/policy"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Service is everything a client of Gatehouse can ask for. *App implements it
 // in-process; the admin client implements it over the daemon's socket, so every
 // command works the same with or without a running daemon.
 type Service interface {
-	ui.Backend
+	// Describe says what the service is, for a title bar: e.g. "in-process
+	// broker, data /data" or "daemon at /data/admin.sock".
+	Describe() string
+	// Snapshot returns the whole current state.
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// Subscribe streams live events until ctx is cancelled; the channel is
+	// closed when the stream ends. After lost events it sends one
+	// broker.EventResync.
+	Subscribe(ctx context.Context) (<-chan broker.Event, error)
+	// CreateCert issues a client certificate and writes ca.pem, client.crt and
+	// client.key into req.OutDir (default ./<cn>/); the key is not kept.
+	CreateCert(ctx context.Context, req CreateRequest) (CreateResult, error)
+	// Transition moves a certificate to Suspended, Active (reactivate) or
+	// Revoked and drops its live sessions.
+	Transition(ctx context.Context, serial string, to store.State, reason string) (TransitionResult, error)
+	// SetClientAuth switches client-cert auth for one transport and returns
+	// how many sessions were dropped.
+	SetClientAuth(ctx context.Context, transport string, on bool) (int, error)
+	// History returns the audit records of one certificate, newest first.
+	History(ctx context.Context, serial string) ([]store.AuditRecord, error)
+	// ExportCA writes the root certificate (ca.pem) to path.
+	ExportCA(ctx context.Context, path string) error
 
-	// ResolveSerial expands a unique serial prefix (6+ hex characters).
-	ResolveSerial(ctx context.Context, prefix string) (string, error)
+	// ResolveSerial turns a unique CN, a serial or a unique serial prefix
+	// (6+ hex characters) into the serial.
+	ResolveSerial(ctx context.Context, query string) (string, error)
 	// ListCerts lists certificates, optionally only those in one stored state.
 	ListCerts(ctx context.Context, state store.State) ([]CertView, error)
 	// ShowCert returns one certificate with its sessions and history.
@@ -56,6 +77,11 @@ type Service interface {
 	Transports(ctx context.Context) ([]broker.TransportInfo, error)
 	// Sessions lists live MQTT sessions.
 	Sessions(ctx context.Context) ([]broker.Session, error)
+	// Kick disconnects one live session (audited); its device may reconnect.
+	Kick(ctx context.Context, clientID string) error
+	// PurgeRetained deletes the retained messages a certificate's sessions
+	// set that nobody replaced since (audited) and returns how many.
+	PurgeRetained(ctx context.Context, ref string) (int, error)
 	// RecentEvents returns recent events, oldest first.
 	RecentEvents(ctx context.Context) ([]broker.Event, error)
 	// Events returns persisted events matching q, oldest first.

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Telemetry limits. Every dimension is capped because any connected client
@@ -39,8 +37,31 @@ const (
 	telemetryParseLimit = 64 << 10
 )
 
-// Series is what one client has published recently (see ui.Series).
-type Series = ui.Series
+// Series is what one client has published recently. Fields holds the last
+// values of each numeric JSON field, oldest first; it is empty for clients
+// that publish anything else, which are shown by size and rate only.
+type Series struct {
+	ClientID string               `json:"client_id"`
+	Topic    string               `json:"topic"` // the latest topic published to, at most 256 bytes
+	Fields   map[string][]float64 `json:"fields"`
+	Messages uint64               `json:"messages"`
+	Bytes    uint64               `json:"bytes"`
+	// Rate is messages per second over the last 60 arrivals (the collector's window);
+	// zero until two messages arrived.
+	Rate   float64   `json:"rate"`
+	LastAt time.Time `json:"last_at"`
+}
+
+// Names returns the field names in sorted order, so a client's fields are
+// listed the same way on every snapshot.
+func (s Series) Names() []string {
+	names := make([]string, 0, len(s.Fields))
+	for n := range s.Fields {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Telemetry collects per-client series from published payloads. Kaa-style
 // JSON, an array of samples or one object ([{"timestamp":..,"temperature":..,

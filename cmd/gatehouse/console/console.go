@@ -221,13 +221,13 @@ type readOnly struct{ ui.Backend }
 func (r readOnly) Describe() string { return "viewer (read-only) · " + r.Backend.Describe() }
 
 // CreateCert implements ui.Backend by refusing.
-func (readOnly) CreateCert(context.Context, ui.CreateRequest) (ui.CreateResult, error) {
-	return ui.CreateResult{}, ErrReadOnly
+func (readOnly) CreateCert(context.Context, app.CreateRequest) (app.CreateResult, error) {
+	return app.CreateResult{}, ErrReadOnly
 }
 
 // Transition implements ui.Backend by refusing.
-func (readOnly) Transition(context.Context, string, store.State, string) (ui.TransitionResult, error) {
-	return ui.TransitionResult{}, ErrReadOnly
+func (readOnly) Transition(context.Context, string, store.State, string) (app.TransitionResult, error) {
+	return app.TransitionResult{}, ErrReadOnly
 }
 
 // SetClientAuth implements ui.Backend by refusing.
@@ -235,3 +235,6 @@ func (readOnly) SetClientAuth(context.Context, string, bool) (int, error) { retu
 
 // ExportCA implements ui.Backend by refusing: it writes a file on the appliance.
 func (readOnly) ExportCA(context.Context, string) error { return ErrReadOnly }
+
+// Kick implements ui.Backend by refusing.
+func (readOnly) Kick(context.Context, string) error { return ErrReadOnly }

@@ -2,20 +2,20 @@ package demo
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 // Step is one step of the guided tour (--tour): what the operator should do
 // next, and how to tell it was done from what the TUI already holds.
 //
 // Done must not depend on the order of events (a Backend snapshot lists them
-// newest first, the event hub oldest first) and must be cheap: it runs on
+// and the event hub both list them oldest first, but a batch may repeat
+// events a snapshot holds) and must be cheap: it runs on
 // every refresh. The TUI keeps a step ticked once its Done held.
 type Step struct {
 	Text string
@@ -25,8 +25,10 @@ type Step struct {
 // Steps is the tutorial of the Kaa guide "Authenticating client with SSL/TLS
 // certificate" played on the demo fleet: one-way TLS, then mutual TLS, then a
 // certificate of one's own, suspend, reactivate and revoke, for a fleet of
-// the given number of telemetry devices. The steps point at device-3 (or the
-// last device of a smaller fleet) but accept the same action on any other.
+// the given number of telemetry devices. Every step is done on the TUI's home
+// view, without switching views, and its line ("Tour 1/6 ▸ " and the text)
+// fits 80 columns. The steps point at device-3 (or the last device of a
+// smaller fleet) but accept the same action on any other.
 func Steps(devices int) []Step {
 	devices = max(devices, 1)
 	target := DeviceName(min(3, devices))
@@ -36,13 +38,13 @@ func Steps(devices int) []Step {
 	}
 	return []Step{
 		{
-			Text: "Press 3 (Transports), then m on mqtts: with client-cert auth off, " + NoCertDevice + " gets in over one-way TLS",
+			Text: "Press m, y: mqtts cert auth off, " + NoCertDevice + " gets in (one-way TLS)",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				return len(connectedAt(events, func(e broker.Event) bool { return e.ClientID == NoCertDevice })) > 0
 			},
 		},
 		{
-			Text: "Press m again: client-cert auth is back on, " + NoCertDevice + " is dropped and refused (Activity, 4)",
+			Text: "Press m, y again: auth back on, " + NoCertDevice + " drops, is refused",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				in := connectedAt(events, func(e broker.Event) bool { return e.ClientID == NoCertDevice })
 				return anyAfter(in, events, func(e broker.Event) bool {
@@ -51,7 +53,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Press 1 (Certificates), then n to create a certificate for your own device",
+			Text: "Press n to create a certificate for your own device",
 			Done: func(certs []store.Cert, _ []broker.Event) bool {
 				return slices.ContainsFunc(certs, func(c store.Cert) bool {
 					return !fleet[c.CN]
@@ -59,7 +61,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Select " + target + " and press s to suspend it: it drops from Connections (2) and its retries are refused",
+			Text: "Select " + target + " (j/k), press s, y: it drops, its retries are refused",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				return slices.ContainsFunc(events, func(e broker.Event) bool {
 					return e.Type == broker.EventRefused && e.Reason == pki.ReasonSuspended
@@ -70,7 +72,7 @@ func Steps(devices int) []Step {
 			Text: "Press a to reactivate " + target + ": it is back within seconds",
 			Done: func(_ []store.Cert, events []broker.Event) bool {
 				for _, e := range events {
-					if e.Type != broker.EventCertState || !strings.HasPrefix(e.Reason, "suspended -> active") {
+					if e.Type != broker.EventCertState || e.From != string(store.StateSuspended) || e.To != string(store.StateActive) {
 						continue
 					}
 					serial := e.Serial
@@ -83,7 +85,7 @@ func Steps(devices int) []Step {
 			},
 		},
 		{
-			Text: "Press x to revoke a certificate: revocation is final, its device stays refused",
+			Text: "Press x, y to revoke a certificate: final, its device stays refused",
 			Done: func(certs []store.Cert, _ []broker.Event) bool {
 				return slices.ContainsFunc(certs, func(c store.Cert) bool { return c.State == store.StateRevoked })
 			},
@@ -155,14 +157,22 @@ func (h *History) Add(batches ...[]broker.Event) []broker.Event {
 	return h.events
 }
 
-// TourSteps adapts Steps to the TUI's tour (ui.WithTour): each step sees the
-// certificates of the TUI's state and every event since the tour began.
-func TourSteps(devices int) []ui.TourStep {
+// LiveStep is a Step checked against a live front end's state: the latest
+// snapshot and the events of the latest batch (nil after a snapshot).
+type LiveStep struct {
+	Text string
+	Done func(snap app.Snapshot, batch []broker.Event) bool
+}
+
+// TourSteps adapts Steps to a live front end (the TUI's tour): each step
+// sees the certificates of the latest snapshot and every event since the
+// tour began.
+func TourSteps(devices int) []LiveStep {
 	h := &History{}
 	steps := Steps(devices)
-	out := make([]ui.TourStep, len(steps))
+	out := make([]LiveStep, len(steps))
 	for i, s := range steps {
-		out[i] = ui.TourStep{Text: s.Text, Done: func(snap ui.Snapshot, batch []broker.Event) bool {
+		out[i] = LiveStep{Text: s.Text, Done: func(snap app.Snapshot, batch []broker.Event) bool {
 			return s.Done(snap.Certs, h.Add(snap.Events, batch))
 		}}
 	}

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/demo"
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/ui"
 )
 
 var tourT0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -34,7 +34,7 @@ var (
 	noCertIn   = broker.Event{Type: broker.EventConnected, ClientID: demo.NoCertDevice}
 	noCertOut  = broker.Event{Type: broker.EventRefused, Reason: pki.ReasonNoCert}
 	suspended  = broker.Event{Type: broker.EventRefused, Reason: pki.ReasonSuspended, Serial: "03", CN: "device-3"}
-	reactivate = broker.Event{Type: broker.EventCertState, Reason: "suspended -> active: demo", Serial: "03", CN: "device-3"}
+	reactivate = broker.Event{Type: broker.EventCertState, Reason: "suspended -> active: demo", From: "suspended", To: "active", Serial: "03", CN: "device-3"}
 	device3In  = broker.Event{Type: broker.EventConnected, ClientID: "device-3", Serial: "03", CN: "device-3"}
 )
 
@@ -85,7 +85,7 @@ func TestStepsNameTheTarget(t *testing.T) {
 // snapshot first, then one batch of live events at a time, in order.
 func TestTourStepsAcrossBatches(t *testing.T) {
 	steps := demo.TourSteps(5)
-	snap := ui.Snapshot{Certs: fleetCerts(5), Events: []broker.Event{at(1, noCertIn)}}
+	snap := app.Snapshot{Certs: fleetCerts(5), Events: []broker.Event{at(1, noCertIn)}}
 	next := 0
 	advance := func(batch []broker.Event) {
 		for next < len(steps) && steps[next].Done(snap, batch) {
@@ -125,5 +125,18 @@ func TestHistoryIsBounded(t *testing.T) {
 	}
 	if n := len(h.Add(got[:10])); n != len(got) {
 		t.Fatalf("re-adding known events grew the history to %d", n)
+	}
+}
+
+// Every step, as the TUI prints it, fits an 80-column terminal.
+func TestStepsFit80Columns(t *testing.T) {
+	for _, devices := range []int{1, 5, 50} {
+		steps := demo.Steps(devices)
+		for i, s := range steps {
+			line := fmt.Sprintf("Tour %d/%d ▸ %s", i+1, len(steps), s.Text)
+			if n := len([]rune(line)); n > 80 {
+				t.Errorf("%d devices, step %d is %d columns: %q", devices, i+1, n, line)
+			}
+		}
 	}
 }

@@ -46,3 +46,13 @@ func TestSpan(t *testing.T) {
 		})
 	}
 }
+
+// Rates that wobble around a steady 1 msg/s draw one flat bar.
+func TestLineSteadyRateReadsSteady(t *testing.T) {
+	got := Line([]float64{1, 1.1, 0.95, 1, 1.05, 1, 1.1, 1}, 8)
+	for _, r := range got {
+		if r != []rune(got)[0] {
+			t.Fatalf("Line of a steady rate = %q, want one level", got)
+		}
+	}
+}

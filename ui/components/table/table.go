@@ -5,7 +5,10 @@
 //   - rows are supplied on demand by a function, so with 10,000 certificates
 //     only the twenty-odd visible rows are ever formatted;
 //   - cells carry their own style (state colours, struck-through drops),
-//     which bubbles/table cannot do because it truncates styled strings.
+//     which bubbles/table cannot do because it truncates styled strings;
+//   - cells are plain text, made terminal-safe here (termsafe.Clean), so a
+//     CN or client id a device chose can never move the cursor or recolour
+//     the screen.
 //
 // The cursor row is marked with "> " in a gutter as well as with the
 // Selected style, so it stays visible without colour (NO_COLOR=1).
@@ -18,6 +21,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Column is one column of the table.
@@ -25,8 +30,11 @@ type Column struct {
 	Title string
 	// Width is the fixed width, or the minimum width of the Flex column.
 	Width int
-	// Flex makes the column take the width left over by the others.
+	// Flex makes the column take the width left over by the others, up to
+	// Max when it is set, so a wide window does not stretch a name column
+	// across half the screen.
 	Flex bool
+	Max  int
 	// Priority 0 is always shown; when the window is too narrow, columns
 	// with the highest priority are hidden first.
 	Priority int
@@ -72,11 +80,14 @@ type Model struct {
 	cursor        int
 	offset        int
 	width, height int
+	sortCol       int // column whose title carries the sort marker; -1 none
+	sortDesc      bool
+	noCursor      bool // a list shown beside another: no row is marked
 }
 
 // New returns a table with the given columns.
 func New(cols []Column, km KeyMap, st Styles) Model {
-	m := Model{KeyMap: km, styles: st, cols: cols, width: 80, height: 10}
+	m := Model{KeyMap: km, styles: st, cols: cols, width: 80, height: 10, sortCol: -1}
 	m.layout()
 	return m
 }
@@ -87,6 +98,14 @@ func (m *Model) SetSize(width, height int) {
 	m.layout()
 	m.clamp()
 }
+
+// SetSort marks column col (-1: none) as the sort key in the header, with
+// ▲ for ascending and ▼ for descending. Sorting the rows is the caller's.
+func (m *Model) SetSort(col int, desc bool) { m.sortCol, m.sortDesc = col, desc }
+
+// HideCursor stops marking the cursor row, for a table that only shows
+// (the home view's sessions beside its certificates).
+func (m *Model) HideCursor() { m.noCursor = true }
 
 // SetLen sets the number of rows, keeping the cursor in range.
 func (m *Model) SetLen(n int) {
@@ -143,7 +162,7 @@ func (m Model) View(row func(i int) Row) string {
 	lines = append(lines, m.header())
 	end := min(m.n, m.offset+m.visible())
 	for i := m.offset; i < end; i++ {
-		lines = append(lines, m.renderRow(row(i), i == m.cursor))
+		lines = append(lines, m.renderRow(row(i), i == m.cursor && !m.noCursor))
 	}
 	for len(lines) < m.height {
 		lines = append(lines, "")
@@ -187,6 +206,9 @@ func (m *Model) layout() {
 	for i, c := range m.cols {
 		if c.Flex && m.widths[i] > 0 {
 			m.widths[i] += max(0, m.width-m.total())
+			if c.Max > 0 {
+				m.widths[i] = max(c.Width, min(m.widths[i], c.Max))
+			}
 		}
 	}
 }
@@ -206,7 +228,11 @@ func (m Model) header() string {
 	cells := make([]string, 0, len(m.cols))
 	for i, c := range m.cols {
 		if m.widths[i] > 0 {
-			cells = append(cells, fit(c.Title, m.widths[i]))
+			title := c.Title
+			if i == m.sortCol {
+				title += map[bool]string{false: "▲", true: "▼"}[m.sortDesc]
+			}
+			cells = append(cells, fit(title, m.widths[i]))
 		}
 	}
 	return m.styles.Header.Render(strings.Repeat(" ", gutter) + strings.Join(cells, " "))
@@ -241,7 +267,7 @@ func (m Model) renderRow(r Row, selected bool) string {
 			b.WriteString(sep)
 		}
 		first = false
-		b.WriteString(st.Render(fit(r.Cells[i], w)))
+		b.WriteString(st.Render(fit(termsafe.Clean(r.Cells[i]), w)))
 	}
 	return b.String()
 }

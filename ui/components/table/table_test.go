@@ -130,3 +130,27 @@ func BenchmarkView10k(b *testing.B) {
 		m.View(rows)
 	}
 }
+
+// A flex column grows up to its Max; a wide window does not stretch it.
+func TestFlexStopsAtMax(t *testing.T) {
+	cols := columns()
+	cols[1].Max = 12
+	m := New(cols, keys(), Styles{})
+	m.SetSize(200, 5)
+	m.SetLen(1)
+	m.SetSort(1, false)
+	header := strings.Split(m.View(func(int) Row { return Row{Cells: []string{"1", "a-name", "n", "ok"}} }), "\n")[0]
+	if !strings.Contains(header, "NAME▲        NOTE") {
+		t.Fatalf("header %q: want NAME (with its sort marker) 12 wide", header)
+	}
+}
+
+// A table that only shows marks no row.
+func TestHideCursor(t *testing.T) {
+	m := New(columns(), keys(), Styles{})
+	m.SetLen(2)
+	m.HideCursor()
+	if v := m.View(func(int) Row { return Row{Cells: []string{"1", "x", "", ""}} }); strings.Contains(v, ">") {
+		t.Fatalf("hidden cursor drawn:\n%s", v)
+	}
+}

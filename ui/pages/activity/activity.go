@@ -56,13 +56,10 @@ func (p *Page) SetSize(width, height int) {
 	p.filter.SetWidth(width)
 }
 
-// SetEvents replaces the stream with a snapshot's recent events, which
-// come newest first.
+// SetEvents replaces the stream with a snapshot's recent events, oldest
+// first like every list of events.
 func (p *Page) SetEvents(events []broker.Event) {
-	p.log = p.log[:0]
-	for i := len(events) - 1; i >= 0; i-- {
-		p.log = append(p.log, events[i])
-	}
+	p.log = append(p.log[:0], events...)
 	p.trim()
 	p.table.SetCursor(0)
 	p.refilter()

@@ -14,11 +14,14 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/state"
 )
 
 type mode int
@@ -43,29 +46,30 @@ type Page struct {
 	back   mode       // where a confirmation returns to
 	target store.Cert // what the open revoke dialog is about
 
+	st       *state.State // shared with the root, read-only here: the dropped sessions
 	certs    []store.Cert // all, newest first
 	shown    []int        // indices into certs matching the filter
 	live     map[string]int
 	sessions []broker.Session
 	selected string // serial under the cursor, kept across reloads
+	sortCol  int    // table column the list is sorted by; -1: newest first
+	sortDesc bool
 
 	history    []store.AuditRecord
 	historyFor string
 	historyErr error
-	rights     []string // what the policy lets rightsFor do
-	rightsFor  string
 	created    createdInfo
 
 	width, height int
 }
 
 // New returns an empty certificates view.
-func New(c common.Common) *Page {
+func New(c common.Common, st *state.State) *Page {
 	k := c.Keys
-	p := &Page{c: c, keys: k, filter: filter.New(c), form: newForm(c), live: map[string]int{}}
+	p := &Page{c: c, keys: k, st: st, filter: filter.New(c), form: newForm(c), live: map[string]int{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
 		{Title: "SERIAL", Width: 8},
-		{Title: "CN", Width: 12, Flex: true},
+		{Title: "CN", Width: 12, Flex: true, Max: 40},
 		{Title: "STATE", Width: 9},
 		{Title: "EXPIRES", Width: 8},
 		{Title: "LIVE", Width: 4},
@@ -92,12 +96,60 @@ func (p *Page) SetSize(width, height int) {
 // caller may keep changing its own.
 func (p *Page) SetCerts(certs []store.Cert) {
 	p.certs = slices.Clone(certs)
-	slices.SortFunc(p.certs, func(a, b store.Cert) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+	p.sort()
+	p.refilter()
+}
+
+// sortColumns are the columns o steps through, in order; then back to
+// newest first.
+var sortColumns = []int{1, 2, 3, 4, 5, 0}
+
+// sort orders the list by the sort column, newest first by default; ties
+// fall back to the serial, so the order is stable across reloads.
+func (p *Page) sort() {
+	now := p.c.Now()
+	by := func(a, b store.Cert) int {
+		switch p.sortCol {
+		case 0:
+			return cmp.Compare(a.Serial, b.Serial)
+		case 1:
+			return cmp.Compare(strings.ToLower(a.CN), strings.ToLower(b.CN))
+		case 2:
+			return cmp.Compare(a.DisplayState(now), b.DisplayState(now))
+		case 3:
+			return a.NotAfter.Compare(b.NotAfter)
+		case 4:
+			return cmp.Compare(p.live[a.Serial], p.live[b.Serial])
+		case 5:
+			return a.LastSeen.Compare(b.LastSeen)
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	}
+	slices.SortStableFunc(p.certs, func(a, b store.Cert) int {
+		c := by(a, b)
+		if p.sortDesc {
+			c = -c
+		}
+		if c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Serial, b.Serial)
 	})
+	p.table.SetSort(p.sortCol, p.sortDesc)
+}
+
+// nextSort steps the sort column (o) or reverses the order (O).
+func (p *Page) nextSort(reverse bool) {
+	if reverse {
+		p.sortDesc = !p.sortDesc
+	} else {
+		i := slices.Index(sortColumns, p.sortCol)
+		p.sortCol, p.sortDesc = -1, false
+		if i+1 < len(sortColumns) {
+			p.sortCol = sortColumns[i+1]
+		}
+	}
+	p.sort()
 	p.refilter()
 }
 
@@ -111,17 +163,14 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 			p.live[s.Serial]++
 		}
 	}
+	if p.sortCol == 4 { // by live sessions
+		p.sort()
+		p.refilter()
+	}
 	p.refreshDetails()
 }
 
-// SetRights sets the policy's rights of the certificate serial, shown in
-// its details.
-func (p *Page) SetRights(serial string, lines []string) {
-	p.rightsFor, p.rights = serial, lines
-	p.refreshDetails()
-}
-
-// SetHistory delivers the audit history requested by a HistoryIntent.
+// SetHistory delivers the audit history requested by a intent.History.
 func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
 	if serial != p.selected {
 		return // the operator moved on; a stale answer must not show
@@ -129,9 +178,6 @@ func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
 	p.historyFor, p.history, p.historyErr = serial, recs, err
 	p.refreshDetails()
 }
-
-// Len returns how many certificates match the filter.
-func (p *Page) Len() int { return len(p.shown) }
 
 // Selected returns the certificate under the cursor.
 func (p *Page) Selected() (store.Cert, bool) {
@@ -173,14 +219,14 @@ func (p *Page) refilter() {
 }
 
 // afterMove records the selected serial and enables only the actions the
-// selected certificate's stored state allows (DESIGN section 3).
+// selected certificate's stored state allows; pki owns the lifecycle table.
 func (p *Page) afterMove() {
 	c, ok := p.Selected()
 	p.selected = c.Serial
 	p.keys.Open.SetEnabled(ok)
-	p.keys.SuspendCert.SetEnabled(ok && (c.State == store.StateInactive || c.State == store.StateActive))
-	p.keys.Reactivate.SetEnabled(ok && c.State == store.StateSuspended)
-	p.keys.Revoke.SetEnabled(ok && c.State != store.StateRevoked)
+	p.keys.SuspendCert.SetEnabled(ok && pki.OperatorCan(c.State, store.StateSuspended))
+	p.keys.Reactivate.SetEnabled(ok && pki.OperatorCan(c.State, store.StateActive))
+	p.keys.Revoke.SetEnabled(ok && pki.OperatorCan(c.State, store.StateRevoked))
 	p.keys.Back.SetEnabled(p.mode != modeList || p.filter.Active())
 }
 
@@ -209,11 +255,10 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(k, p.keys.Open):
-		p.setMode(modeDetails)
-		p.history, p.historyErr, p.historyFor = nil, nil, ""
-		p.vp.GotoTop()
-		p.refreshDetails()
-		return common.Emit(HistoryIntent{Serial: p.selected})
+		return p.openDetails()
+	case key.Matches(k, p.keys.Sort, p.keys.SortReverse):
+		p.nextSort(key.Matches(k, p.keys.SortReverse))
+		return nil
 	}
 	if cmd, ok := p.action(k); ok {
 		return cmd
@@ -229,13 +274,11 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	c, _ := p.Selected()
 	switch {
 	case key.Matches(k, p.keys.New):
-		p.back = p.mode
-		p.setMode(modeForm)
-		return p.form.open(), true
+		return p.OpenForm(), true
 	case key.Matches(k, p.keys.SuspendCert):
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
 	case key.Matches(k, p.keys.Reactivate):
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
 	case key.Matches(k, p.keys.Revoke):
 		// The dialog is bound to this certificate: a reload while it is open
 		// may move the cursor, and "y" must not revoke a different one.
@@ -246,13 +289,46 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	return nil, false
 }
 
+// OpenForm opens the create form; closing it returns to the current mode.
+func (p *Page) OpenForm() tea.Cmd {
+	p.back = p.mode
+	p.setMode(modeForm)
+	return p.form.open()
+}
+
+// Details shows the details of the certificate with serial, clearing the
+// filter if it hides it, and asks for its history. It reports false when
+// there is no such certificate.
+func (p *Page) Details(serial string) (tea.Cmd, bool) {
+	if !slices.ContainsFunc(p.certs, func(c store.Cert) bool { return c.Serial == serial }) {
+		return nil, false
+	}
+	p.filter.Clear()
+	p.selected = serial
+	p.mode = modeList
+	p.refilter()
+	return p.openDetails(), true
+}
+
+// Detailing returns the serial shown in the details view, if any.
+func (p *Page) Detailing() (string, bool) {
+	return p.selected, p.mode == modeDetails
+}
+
+func (p *Page) openDetails() tea.Cmd {
+	p.setMode(modeDetails)
+	p.history, p.historyErr, p.historyFor = nil, nil, ""
+	p.vp.GotoTop()
+	p.refreshDetails()
+	return common.Emit(intent.History{Serial: p.selected})
+}
+
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, p.keys.Confirm), key.Matches(k, p.keys.ConfirmPurge):
+	case key.Matches(k, p.keys.Confirm):
 		c := p.target
 		p.setMode(p.back)
-		return common.Emit(TransitionIntent{Serial: c.Serial, CN: c.CN, To: store.StateRevoked,
-			PurgeRetained: key.Matches(k, p.keys.ConfirmPurge)})
+		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
 	case key.Matches(k, p.keys.Cancel):
 		p.setMode(p.back)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
+	"github.com/gatehouse/gatehouse/ui/intent"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Form fields, in tab order. The key type is a choice, not free text, so a
@@ -21,6 +23,9 @@ const (
 	fieldOut
 	fieldCount
 )
+
+// KeyTypes are the key types the create form offers, default first.
+var KeyTypes = []string{"ecdsa-p256", "rsa-2048", "rsa-3072", "ed25519"}
 
 var fieldLabels = [fieldCount]string{"Common name", "TTL", "Key type", "Output dir"}
 
@@ -80,9 +85,9 @@ func (f *form) setFocus(i int) tea.Cmd {
 	return f.inputs[f.focus].Focus()
 }
 
-func (f *form) intent() CreateIntent {
+func (f *form) intent() intent.Create {
 	v := func(i int) string { return strings.TrimSpace(f.inputs[i].Value()) }
-	return CreateIntent{CN: v(fieldCN), TTL: v(fieldTTL), KeyType: KeyTypes[f.key], OutDir: v(fieldOut)}
+	return intent.Create{CN: v(fieldCN), TTL: v(fieldTTL), KeyType: KeyTypes[f.key], OutDir: v(fieldOut)}
 }
 
 func (f *form) help() []key.Binding {
@@ -172,7 +177,7 @@ func (p *Page) formView() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\nBlank fields take the defaults shown.")
-	hint := "enter create · tab next field · ←/→ key type · esc cancel"
+	hint := "enter create · tab next field · ←/→ key · esc cancel"
 	switch {
 	case f.busy:
 		hint = "creating… (RSA keys can take a few seconds)"
@@ -185,7 +190,7 @@ func (p *Page) formView() string {
 func (p *Page) createdView() string {
 	c, s := p.created.cert, p.c.Styles
 	var b strings.Builder
-	b.WriteString("Created " + c.CN + " (" + common.ShortSerial(c.Serial) + "), state " + string(c.State) + ".\n\nWrote:\n")
+	b.WriteString("Created " + termsafe.Clean(c.CN) + " (" + common.ShortSerial(c.Serial) + "), state " + string(c.State) + ".\n\nWrote:\n")
 	for _, f := range p.created.files {
 		b.WriteString("  " + f + "\n")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // row formats certificate i of the filtered list; the table calls it only
@@ -34,9 +35,9 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 
 func (p *Page) confirmView() string {
 	c := p.target
-	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.\nPurge the retained messages it published too?",
-		c.CN, common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
-	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · p revoke and purge · n/esc cancel")
+	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.",
+		termsafe.Clean(c.CN), common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
+	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · n/esc cancel")
 }
 
 func dropPhrase(n int) string {
@@ -71,9 +72,9 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 		since = " since " + common.Timestamp(c.StateChangedAt)
 	}
 	if c.Reason != "" {
-		since += " (" + c.Reason + ")"
+		since += " (" + termsafe.Clean(c.Reason) + ")"
 	}
-	sans := strings.Join(c.SANs, ", ")
+	sans := termsafe.Clean(strings.Join(c.SANs, ", "))
 	if sans == "" {
 		sans = "none"
 	}
@@ -84,11 +85,11 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 		validity += " (expires in " + common.Duration(c.NotAfter.Sub(now)) + ")"
 	}
 	lines := []string{
-		s.Section.Render("Certificate "+c.CN) + s.Muted.Render("   esc back"),
+		s.Section.Render("Certificate "+termsafe.Clean(c.CN)) + s.Muted.Render("   esc back"),
 		label("Serial", c.Serial),
-		label("Subject CN", c.CN),
+		label("Subject CN", termsafe.Clean(c.CN)),
 		label("SANs", sans),
-		label("Issuer", c.Issuer),
+		label("Issuer", termsafe.Clean(c.Issuer)),
 		label("Fingerprint", c.Fingerprint),
 		label("Validity", validity),
 		label("Key type", c.KeyType),
@@ -97,21 +98,22 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 		label("Last seen", common.Ago(now, c.LastSeen)),
 		"",
 	}
-	var live []string
+	var live, gone []string
 	for _, ss := range p.sessions {
 		if ss.Serial == c.Serial {
-			live = append(live, fmt.Sprintf("  %-24s %-5s %-21s %s", ss.ClientID, ss.Transport, ss.Remote,
+			live = append(live, fmt.Sprintf("  %-24s %-5s %-21s %s", termsafe.Clean(ss.ClientID), ss.Transport, ss.Remote,
 				common.Duration(now.Sub(ss.ConnectedAt))))
 		}
 	}
-	lines = append(lines, s.Section.Render(fmt.Sprintf("Live sessions (%d)", len(live))))
-	lines = append(lines, live...)
-	if p.rightsFor == c.Serial {
-		lines = append(lines, "", s.Section.Render("Rights (policy)"))
-		for _, r := range p.rights {
-			lines = append(lines, "  "+r)
+	for _, d := range p.st.Dropped() {
+		if d.Serial == c.Serial {
+			gone = append(gone, "  "+s.Dropped.Render(fmt.Sprintf("%-24s %-5s %-21s", termsafe.Clean(d.ClientID), d.Transport, d.Remote))+
+				" "+s.DroppedCause.Render("✗ "+termsafe.Clean(d.Cause)))
 		}
 	}
+	lines = append(lines, s.Section.Render(fmt.Sprintf("Live sessions (%d)", len(live))))
+	lines = append(lines, gone...)
+	lines = append(lines, live...)
 	lines = append(lines, "", s.Section.Render("History"))
 	switch {
 	case p.historyErr != nil:
@@ -135,7 +137,7 @@ func historyLine(r store.AuditRecord) string {
 		l += fmt.Sprintf(" %s → %s", orDash(string(r.From)), orDash(string(r.To)))
 	}
 	if r.Reason != "" {
-		l += "  " + r.Reason
+		l += "  " + termsafe.Clean(r.Reason)
 	}
 	if r.Dropped > 0 {
 		l += ", dropped " + common.Plural(r.Dropped, "session")
@@ -155,7 +157,7 @@ func (p *Page) ShortHelp() []key.Binding {
 	k := p.keys
 	switch {
 	case p.mode == modeConfirm:
-		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
+		return []key.Binding{k.Confirm, k.Cancel}
 	case p.mode == modeForm:
 		return p.form.help()
 	case p.mode == modeCreated:
@@ -174,7 +176,7 @@ func (p *Page) FullHelp() [][]key.Binding {
 		return [][]key.Binding{p.ShortHelp()}
 	}
 	return append(p.table.KeyMap.FullHelp(),
-		[]key.Binding{p.keys.Open, p.keys.Filter, p.keys.Back},
+		[]key.Binding{p.keys.Open, p.keys.Filter, p.keys.Back, p.keys.Sort, p.keys.SortReverse},
 		[]key.Binding{p.keys.New, p.keys.SuspendCert, p.keys.Reactivate, p.keys.Revoke})
 }
 

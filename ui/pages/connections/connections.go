@@ -14,33 +14,21 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/state"
 )
-
-// Linger is how long a dropped session stays on screen.
-const Linger = 3 * time.Second
-
-// samples is how many per-second rates a sparkline shows.
-const samples = 10
 
 // entry is one row: a live session, or a dropped one while it lingers.
 type entry struct {
 	s     broker.Session
-	cause string    // set for a dropped session
-	until time.Time // when a dropped row goes
-}
-
-// meter turns the message counters of successive snapshots into rates. It
-// counts messages in and out, so a subscriber that only receives shows
-// activity too.
-type meter struct {
-	msgs  uint64
-	at    time.Time
-	rates []float64
+	cause string // set for a dropped session
 }
 
 // Page is the connections view. Create it with New.
@@ -49,29 +37,30 @@ type Page struct {
 	keys    keymap.KeyMap
 	table   table.Model
 	filter  filter.Model
-	live    []broker.Session
-	dropped map[string]entry // by client id
-	meters  map[string]*meter
-	latest  map[string]common.Series // telemetry by client id
-	rows    []entry                  // the sessions matching the filter
-	chosen  string                   // client id under the cursor, kept when rows move
+	st      *state.State          // shared with the root, read-only here
+	latest  map[string]app.Series // telemetry by client id
+	rows    []entry               // the sessions matching the filter
+	chosen  string                // client id under the cursor, kept when rows move
+	sortCol int                   // table column the rows are sorted by; -1: newest first
+	desc    bool
 
 	width, height int
 }
 
 // New returns an empty connections view.
-func New(c common.Common) *Page {
-	p := &Page{c: c, keys: c.Keys, filter: filter.New(c),
-		dropped: map[string]entry{}, meters: map[string]*meter{}, latest: map[string]common.Series{}}
+func New(c common.Common, st *state.State) *Page {
+	// k kicks here, so it cannot also move up; the arrow keys still do.
+	c.Keys.Up = key.NewBinding(key.WithKeys("up"), key.WithHelp("↑", "up"))
+	p := &Page{c: c, keys: c.Keys, filter: filter.New(c), st: st, latest: map[string]app.Series{}, sortCol: -1}
 	p.table = c.NewTable([]table.Column{
-		{Title: "CLIENT", Width: 10, Flex: true},
+		{Title: "CLIENT", Width: 10, Flex: true, Max: 40},
 		{Title: "CN", Width: 12},
 		{Title: "SERIAL", Width: 8, Priority: 2},
 		{Title: "VIA", Width: 5},
 		{Title: "REMOTE", Width: 18, Priority: 1},
 		{Title: "FOR", Width: 5},
 		{Title: "IN/OUT", Width: 9},
-		{Title: "MSGS/s", Width: samples},
+		{Title: "MSGS/s", Width: state.Samples},
 		{Title: "LATEST", Width: 11, Priority: 3},
 	})
 	p.SetSize(80, 20)
@@ -85,52 +74,12 @@ func (p *Page) SetSize(width, height int) {
 	p.filter.SetWidth(width)
 }
 
-// SetSessions replaces the live sessions. A client that is live again no
-// longer shows as dropped.
-func (p *Page) SetSessions(sessions []broker.Session) {
-	p.live = sessions
-	for _, s := range sessions {
-		delete(p.dropped, s.ClientID)
-	}
-	p.rebuild()
-}
-
-// Sample feeds the message counters of a fresh snapshot into the
-// sparklines, as a rate per second since the previous snapshot.
-func (p *Page) Sample(sessions []broker.Session, now time.Time) {
-	seen := make(map[string]bool, len(sessions))
-	for _, s := range sessions {
-		seen[s.ClientID] = true
-		msgs := s.MsgsIn + s.MsgsOut
-		m := p.meters[s.ClientID]
-		if m == nil {
-			p.meters[s.ClientID] = &meter{msgs: msgs, at: now}
-			continue
-		}
-		dt := now.Sub(m.at).Seconds()
-		if dt <= 0 {
-			continue
-		}
-		rate := 0.0
-		if msgs >= m.msgs { // a reset counter means a new session: no rate
-			rate = float64(msgs-m.msgs) / dt
-		}
-		m.rates = append(m.rates, rate)
-		if len(m.rates) > samples {
-			m.rates = m.rates[len(m.rates)-samples:]
-		}
-		m.msgs, m.at = msgs, now
-	}
-	for id := range p.meters {
-		if !seen[id] {
-			delete(p.meters, id)
-		}
-	}
-}
+// Refresh rebuilds the rows from the state after it changed.
+func (p *Page) Refresh() { p.rebuild() }
 
 // SetTelemetry replaces what clients published recently, for the LATEST
 // column.
-func (p *Page) SetTelemetry(series []common.Series) {
+func (p *Page) SetTelemetry(series []app.Series) {
 	clear(p.latest)
 	for _, s := range series {
 		if len(s.Fields) > 0 {
@@ -168,57 +117,75 @@ func (p *Page) latestValues(clientID string) string {
 	return strings.Join(parts, " ")
 }
 
-// Drop marks a session as gone with the cause from its disconnected event.
-// s is the last known state of the session.
-func (p *Page) Drop(s broker.Session, cause string, now time.Time) {
-	if cause == "" {
-		cause = "disconnected"
-	}
-	p.dropped[s.ClientID] = entry{s: s, cause: cause, until: now.Add(Linger)}
-}
-
-// Expire removes dropped rows whose linger has passed and reports whether
-// any went.
-func (p *Page) Expire(now time.Time) bool {
-	n := len(p.dropped)
-	for id, e := range p.dropped {
-		if !now.Before(e.until) {
-			delete(p.dropped, id)
-		}
-	}
-	if len(p.dropped) == n {
-		return false
-	}
-	p.rebuild()
-	return true
-}
-
 // rebuild merges the live and dropped sessions that match the filter,
 // newest connection first, so a dropped row stays where it was until it goes.
 func (p *Page) rebuild() {
 	q := p.filter.Query()
 	p.rows = p.rows[:0]
-	for _, s := range p.live {
+	for _, s := range p.st.Sessions() {
 		if matches(s, q) {
 			p.rows = append(p.rows, entry{s: s})
 		}
 	}
-	for _, e := range p.dropped {
-		if matches(e.s, q) {
-			p.rows = append(p.rows, e)
+	for _, d := range p.st.Dropped() {
+		if matches(d.Session, q) {
+			p.rows = append(p.rows, entry{s: d.Session, cause: d.Cause})
 		}
 	}
 	slices.SortFunc(p.rows, func(a, b entry) int {
-		if c := b.s.ConnectedAt.Compare(a.s.ConnectedAt); c != 0 {
+		c := p.compare(a.s, b.s)
+		if p.desc {
+			c = -c
+		}
+		if c != 0 {
 			return c
 		}
 		return cmp.Compare(a.s.ClientID, b.s.ClientID)
 	})
+	p.table.SetSort(p.sortCol, p.desc)
 	p.table.SetLen(len(p.rows))
 	if i := slices.IndexFunc(p.rows, func(e entry) bool { return e.s.ClientID == p.chosen }); i >= 0 {
 		p.table.SetCursor(i)
 	}
 	p.choose()
+}
+
+// compare orders two sessions by the sort column; newest connection first
+// by default.
+func (p *Page) compare(a, b broker.Session) int {
+	switch p.sortCol {
+	case 0:
+		return cmp.Compare(a.ClientID, b.ClientID)
+	case 1:
+		return cmp.Compare(a.CN, b.CN)
+	case 2:
+		return cmp.Compare(a.Serial, b.Serial)
+	case 3:
+		return cmp.Compare(a.Transport, b.Transport)
+	case 4:
+		return cmp.Compare(a.Remote, b.Remote)
+	case 5: // FOR: longest connected first reads as ascending age
+		return a.ConnectedAt.Compare(b.ConnectedAt)
+	case 6:
+		return cmp.Compare(b.MsgsIn+b.MsgsOut, a.MsgsIn+a.MsgsOut)
+	}
+	return b.ConnectedAt.Compare(a.ConnectedAt)
+}
+
+// sortable are the columns o steps through; then back to newest first.
+var sortable = []int{0, 1, 2, 3, 4, 5, 6}
+
+func (p *Page) nextSort(reverse bool) {
+	if reverse {
+		p.desc = !p.desc
+	} else {
+		i := slices.Index(sortable, p.sortCol)
+		p.sortCol, p.desc = -1, false
+		if i+1 < len(sortable) {
+			p.sortCol = sortable[i+1]
+		}
+	}
+	p.rebuild()
 }
 
 func matches(s broker.Session, q string) bool {
@@ -244,19 +211,40 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	if cmd, ok := p.filter.Handle(k, p.rebuild); ok {
 		return cmd
 	}
+	if key.Matches(k, p.keys.Sort, p.keys.SortReverse) {
+		p.nextSort(key.Matches(k, p.keys.SortReverse))
+		return nil
+	}
+	if e, ok := p.selected(); ok && e.cause == "" {
+		switch {
+		case key.Matches(k, p.keys.Kick):
+			return common.Emit(intent.Kick{ClientID: e.s.ClientID})
+		case key.Matches(k, p.keys.SuspendCert) && e.s.Serial != "":
+			return common.Emit(intent.Transition{Serial: e.s.Serial, CN: e.s.CN, To: store.StateSuspended})
+		}
+	}
 	p.table, _ = p.table.Update(k)
 	p.choose()
 	return nil
+}
+
+// selected returns the row under the cursor.
+func (p *Page) selected() (entry, bool) {
+	i := p.table.Cursor()
+	if i < 0 {
+		return entry{}, false
+	}
+	return p.rows[i], true
 }
 
 // View implements common.Page.
 func (p *Page) View() string {
 	var summary string
 	if p.filter.Active() {
-		summary = p.filter.Summary(len(p.rows), len(p.live)+len(p.dropped))
+		summary = p.filter.Summary(len(p.rows), len(p.st.Sessions())+len(p.st.Dropped()))
 	} else {
-		s := common.Plural(len(p.live), "live session")
-		if n := len(p.dropped); n > 0 {
+		s := common.Plural(len(p.st.Sessions()), "live session")
+		if n := len(p.st.Dropped()); n > 0 {
 			s += " · " + common.Plural(n, "dropped session")
 		}
 		summary = p.c.Styles.Summary.Render(s)
@@ -282,14 +270,10 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 				Styles: []lipgloss.Style{gone, gone, gone, gone, gone, st.DroppedCause},
 			}
 		}
-		var rates []float64
-		if m := p.meters[s.ClientID]; m != nil {
-			rates = m.rates
-		}
 		return table.Row{Cells: append(cells,
 			common.Duration(now.Sub(s.ConnectedAt)),
 			common.Count(s.MsgsIn)+"/"+common.Count(s.MsgsOut),
-			spark.Line(rates, samples), p.latestValues(s.ClientID))}
+			spark.Line(p.st.Rates(s.ClientID), state.Samples), p.latestValues(s.ClientID))}
 	}
 }
 
@@ -301,10 +285,10 @@ func (p *Page) ShortHelp() []key.Binding {
 	back := p.keys.Back
 	back.SetHelp("esc", "clear filter")
 	back.SetEnabled(p.filter.Active())
-	return []key.Binding{p.keys.Filter, back, p.keys.Up, p.keys.Down}
+	return []key.Binding{p.keys.Kick, p.keys.SuspendCert, p.keys.Filter, back, p.keys.Up, p.keys.Down}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Page) FullHelp() [][]key.Binding {
-	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:2])
+	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:4], []key.Binding{p.keys.Sort, p.keys.SortReverse})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/chart"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // Heights of one field's chart in the chart view: below minChart a chart
@@ -20,9 +21,9 @@ const (
 func (p *Page) chartView() string {
 	st := p.c.Styles
 	s, _ := p.selected()
-	head := st.Section.Render(s.ClientID)
+	head := st.Section.Render(termsafe.Clean(s.ClientID))
 	if s.Topic != "" {
-		head += st.Summary.Render(" · " + s.Topic)
+		head += st.Summary.Render(" · " + termsafe.Clean(s.Topic))
 	}
 	info := fmt.Sprintf("%s msgs · %s msg/s · %s · last %s", common.Count(s.Messages),
 		rate(s.Rate), common.Bytes(s.Bytes), common.Ago(p.c.Now(), s.LastAt))
@@ -55,10 +56,10 @@ func (p *Page) chartView() string {
 func (p *Page) chartLabel(name string, vals []float64) string {
 	st := p.c.Styles
 	if len(vals) == 0 {
-		return st.Label.Render(name) + " -"
+		return st.Label.Render(termsafe.Clean(name)) + " -"
 	}
 	lo, hi := common.Bounds(vals)
-	return st.Label.Render(name) + "  " + common.Number(vals[len(vals)-1]) +
+	return st.Label.Render(termsafe.Clean(name)) + "  " + common.Number(vals[len(vals)-1]) +
 		st.Muted.Render(fmt.Sprintf("  min %s · max %s · last %s, oldest left",
 			common.Number(lo), common.Number(hi), common.Plural(len(vals), "value")))
 }

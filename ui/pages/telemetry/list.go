@@ -7,8 +7,10 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/spark"
+	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
 // emptyHint is shown until some client has published.
@@ -82,9 +84,9 @@ func (p *Page) block(i int) []string {
 	st := p.c.Styles
 	s := p.all[p.shown[i]]
 	cw, tw := p.columns()
-	cells := []string{pad(s.ClientID, cw)}
+	cells := []string{pad(termsafe.Clean(s.ClientID), cw)}
 	if tw > 0 {
-		cells = append(cells, pad(s.Topic, tw))
+		cells = append(cells, pad(termsafe.Clean(s.Topic), tw))
 	}
 	cells = append(cells, pad(common.Count(s.Messages), msgsW), pad(rate(s.Rate), rateW),
 		pad(common.Bytes(s.Bytes), bytesW), pad(common.Ago(p.c.Now(), s.LastAt), lastW))
@@ -114,17 +116,17 @@ func (p *Page) block(i int) []string {
 func (p *Page) fieldLine(name string, vals []float64) string {
 	st := p.c.Styles
 	if len(vals) == 0 {
-		return "    " + st.Label.Render(pad(name, nameW)) + " -"
+		return "    " + st.Label.Render(pad(termsafe.Clean(name), nameW)) + " -"
 	}
 	lo, hi := common.Bounds(vals)
 	width := min(sparkMax, p.width-fieldW)
-	return "    " + st.Label.Render(pad(name, nameW)) + " " + pad(common.Number(vals[len(vals)-1]), valueW) + " " +
+	return "    " + st.Label.Render(pad(termsafe.Clean(name), nameW)) + " " + pad(common.Number(vals[len(vals)-1]), valueW) + " " +
 		st.Muted.Render("min "+pad(common.Number(lo), valueW)+" max "+pad(common.Number(hi), valueW)) + " " +
 		st.Chart.Render(spark.Span(vals, width))
 }
 
 // payloads describes a client whose payloads are not JSON with numbers.
-func payloads(s common.Series) string {
+func payloads(s app.Series) string {
 	out := "non-JSON payloads: " + common.Bytes(s.Bytes)
 	if s.Rate > 0 {
 		out += ", " + rate(s.Rate) + " msg/s"

@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/filter"
 	"github.com/gatehouse/gatehouse/ui/keymap"
@@ -32,9 +33,9 @@ type Page struct {
 	c      common.Common
 	keys   keymap.KeyMap
 	filter filter.Model
-	all    []common.Series // sorted by client id
-	shown  []int           // indices into all matching the filter
-	jsons  int             // clients in all with numeric fields
+	all    []app.Series // sorted by client id
+	shown  []int        // indices into all matching the filter
+	jsons  int          // clients in all with numeric fields
 
 	cursor, offset int    // into shown
 	chosen         string // client id under the cursor, kept when rows move
@@ -63,8 +64,8 @@ func (p *Page) SetSize(width, height int) {
 // its client; the chart view closes when its client is no longer tracked.
 // The page keeps series, and the maps in it, until the next call and only
 // reads them.
-func (p *Page) SetSeries(series []common.Series) {
-	byID := func(a, b common.Series) int { return cmp.Compare(a.ClientID, b.ClientID) }
+func (p *Page) SetSeries(series []app.Series) {
+	byID := func(a, b app.Series) int { return cmp.Compare(a.ClientID, b.ClientID) }
 	if !slices.IsSortedFunc(series, byID) {
 		series = slices.Clone(series)
 		slices.SortFunc(series, byID)
@@ -108,7 +109,7 @@ func (p *Page) refilter() {
 	p.choose()
 }
 
-func matches(s common.Series, q string) bool {
+func matches(s app.Series, q string) bool {
 	if strings.Contains(strings.ToLower(s.ClientID), q) || strings.Contains(strings.ToLower(s.Topic), q) {
 		return true
 	}
@@ -121,9 +122,9 @@ func matches(s common.Series, q string) bool {
 }
 
 // selected returns the client under the cursor.
-func (p *Page) selected() (common.Series, bool) {
+func (p *Page) selected() (app.Series, bool) {
 	if len(p.shown) == 0 {
-		return common.Series{}, false
+		return app.Series{}, false
 	}
 	return p.all[p.shown[p.cursor]], true
 }

@@ -15,14 +15,9 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 )
-
-// ToggleIntent asks the root to switch client-cert auth for a transport.
-type ToggleIntent struct {
-	Transport string
-	On        bool
-}
 
 // Page is the transports view. Create it with New.
 type Page struct {
@@ -32,9 +27,7 @@ type Page struct {
 	transports []broker.TransportInfo
 	count      map[string]int // live sessions per transport
 	anonymous  map[string]int // ... of which without a client certificate
-	confirm    *ToggleIntent
-	posture    string // the authorization posture, from the policy
-	open       bool   // every device may use every topic
+	confirm    *intent.Toggle
 
 	width, height int
 }
@@ -60,10 +53,6 @@ func (p *Page) SetSize(width, height int) {
 	p.width, p.height = width, height
 	p.table.SetSize(width, min(len(p.transports)+1, max(2, height-6)))
 }
-
-// SetPosture sets the authorization posture shown under the listeners; open
-// marks a policy that lets every device use every topic, shown in red.
-func (p *Page) SetPosture(text string, open bool) { p.posture, p.open = text, open }
 
 // SetData replaces the listeners and the sessions counted per listener.
 func (p *Page) SetData(transports []broker.TransportInfo, sessions []broker.Session) {
@@ -118,7 +107,7 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	if key.Matches(k, p.keys.ToggleAuth) {
 		t, _ := p.selected()
-		p.confirm = &ToggleIntent{Transport: t.Name, On: !t.ClientAuth}
+		p.confirm = &intent.Toggle{Transport: t.Name, On: !t.ClientAuth}
 		return nil
 	}
 	p.table, _ = p.table.Update(k)
@@ -155,12 +144,6 @@ func (p *Page) View() string {
 		case !t.ClientAuth:
 			lines = append(lines, st.Bad.Render(fmt.Sprintf("! %s %s: client-cert auth off: one-way TLS: any client may connect", t.Name, t.Addr)))
 		}
-	}
-	switch {
-	case p.open:
-		lines = append(lines, st.Bad.Render("! "+p.posture+" (Policy view, key 7)"))
-	case p.posture != "":
-		lines = append(lines, st.Muted.Render(p.posture+": clients get only what the rules allow (Policy view, key 7)"))
 	}
 	return common.Fit(strings.Join(lines, "\n"), p.width, p.height)
 }

@@ -14,16 +14,12 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/components/table"
+	"github.com/gatehouse/gatehouse/ui/intent"
 	"github.com/gatehouse/gatehouse/ui/keymap"
 )
 
 // DefaultExportPath is offered when the export prompt opens.
 const DefaultExportPath = "./ca.pem"
-
-// ExportIntent asks the root to write the root certificate to Path.
-type ExportIntent struct {
-	Path string
-}
 
 // Page is the trust view. Create it with New.
 type Page struct {
@@ -87,7 +83,7 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 			if path == "" {
 				path = DefaultExportPath
 			}
-			return common.Emit(ExportIntent{Path: path})
+			return common.Emit(intent.Export{Path: path})
 		case key.Matches(k, p.keys.Back):
 			p.exporting = false
 			p.path.Blur()

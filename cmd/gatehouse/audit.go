@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func newAudit(g *globals) *cobra.Command {
+	var q store.AuditQuery
+	c := &cobra.Command{
+		Use:     "audit",
+		Short:   "Show the audit log of admin actions, newest first",
+		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
+		Args:    cobra.NoArgs,
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+			if q.Serial != "" {
+				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
+				if err != nil {
+					return err
+				}
+				q.Serial = s[0]
+			}
+			recs, err := svc.Audit(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return printList(g, recs, []string{"SEQ", "AT", "ACTOR", "ACTION", "CN", "CHANGE", "DETAIL"}, func(r store.AuditRecord) []string {
+				change := ""
+				if r.From != "" || r.To != "" {
+					change = string(r.From) + " -> " + string(r.To)
+				}
+				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, r.Reason + r.Detail}
+			})
+		}),
+	}
+	c.Flags().StringVar(&q.Serial, "serial", "", "only records about this certificate")
+	c.Flags().IntVar(&q.Limit, "limit", 0, "at most N records")
+	return c
+}

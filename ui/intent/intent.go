@@ -1,0 +1,48 @@
+// Package intent holds what a page asks the root model to do: every request
+// that needs the backend. Pages never call the backend; they emit one of
+// these as a message and the root turns it into a Backend call in a command
+// (DESIGN section 7). Pages share them here rather than importing each
+// other.
+package intent
+
+import "github.com/gatehouse/gatehouse/store"
+
+// Transition moves a certificate to another lifecycle state: suspend
+// (Suspended), reactivate (Active) or revoke (Revoked).
+type Transition struct {
+	Serial, CN string
+	To         store.State
+}
+
+// Create issues a client certificate. Blank fields take the backend's
+// defaults.
+type Create struct {
+	CN, TTL, KeyType, OutDir string
+}
+
+// History loads the audit history of a certificate for its details.
+type History struct {
+	Serial string
+}
+
+// Open shows the details of a certificate (from the home view).
+type Open struct {
+	Serial string
+}
+
+// Toggle switches client-cert auth for a transport.
+type Toggle struct {
+	Transport string
+	On        bool
+}
+
+// Kick disconnects one session; its device may reconnect at once (suspend
+// its certificate to keep it out).
+type Kick struct {
+	ClientID string
+}
+
+// Export writes the root certificate (ca.pem) to Path.
+type Export struct {
+	Path string
+}
