@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/console"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/web"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -27,7 +28,7 @@ type applianceFlags struct {
 func (f *applianceFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&f.ssh, "ssh", "", "serve the operator console over SSH on this address, e.g. :2222 (keys in DATA/authorized_keys; off by default)")
-	fs.StringVar(&f.http, "http", "", "serve /metrics, /healthz and /readyz over HTTP on this address, e.g. 127.0.0.1:9090 (off by default)")
+	fs.StringVar(&f.http, "http", "", "serve /metrics, /healthz, /readyz, the CRL (/crl/NAME.crl) and OCSP (/ocsp) over HTTP on this address, e.g. 127.0.0.1:9090 (off by default)")
 	fs.IntVar(&f.events.Keep, "events-keep", app.DefaultEventRetention.Keep, "keep at most this many events in the event log (0: no count limit)")
 	fs.DurationVar(&f.events.MaxAge, "events-max-age", app.DefaultEventRetention.MaxAge, "drop events older than this from the event log (0: no age limit)")
 }
@@ -39,13 +40,17 @@ func (d *daemon) startAppliance(af applianceFlags, log *slog.Logger) error {
 		if err != nil {
 			return portHint(err, "--http")
 		}
+		rev := d.app.RevocationHandler()
+		srv.Handle("GET /crl/{file}", rev)
+		srv.Handle("/ocsp", rev)
+		srv.Handle("/ocsp/", rev)
 		d.stops = append(d.stops, srv.Close)
 		go func() {
 			if err := srv.Serve(); err != nil {
 				log.Error("http server stopped", "err", err)
 			}
 		}()
-		log.Info("listening", "transport", "http", "addr", srv.Addr(), "endpoints", "/metrics /healthz /readyz")
+		log.Info("listening", "transport", "http", "addr", srv.Addr(), "endpoints", "/metrics /healthz /readyz /crl/"+pki.DefaultIssuer+".crl /ocsp")
 	}
 	if af.ssh != "" {
 		srv, err := console.Listen(console.Config{Addr: af.ssh, DataDir: d.dir, Backend: d.app, Emit: d.app.Hub().Emit, Logger: log})

@@ -352,6 +352,8 @@ grep -q '^gatehouse_suspend_drop_seconds_count [1-9]' "$WORK/metrics" || fail "n
 [ "$(curl -fsS "http://$HTTP/healthz")" = ok ] || fail "/healthz is not ok"
 ok "/metrics scraped with curl; /healthz and /readyz answer"
 
+. "$HERE/revocation.sh"
+
 # --- SIGHUP rotates the server certificate without a restart
 # The server certificate arrives before client-cert auth refuses us, so a
 # certificate-less s_client still sees it.
