@@ -21,12 +21,12 @@ import (
 // gatehouse is a real Gatehouse broker on 127.0.0.1:0 with a real PKI, and a
 // directory of client certificates laid out as `gatehouse cert create` does.
 type gatehouse struct {
-	a       *pki.Authority
-	b       *broker.Broker
-	port    int
-	ca      string
-	dir     string
-	serials map[string]string // cert-dir NAME -> serial
+	a    *pki.Authority
+	b    *broker.Broker
+	port int
+	ca   string
+	dir  string
+	ids  map[string]string // cert-dir NAME -> certificate ID (store.CertID)
 
 	mu        sync.Mutex
 	connected int
@@ -41,7 +41,7 @@ func startGatehouse(t *testing.T, names ...string) *gatehouse {
 	}
 	var sc pki.ServerCert
 	sc.Set(srv)
-	g := &gatehouse{a: a, dir: t.TempDir(), serials: map[string]string{}}
+	g := &gatehouse{a: a, dir: t.TempDir(), ids: map[string]string{}}
 	g.b, err = broker.New(broker.Config{
 		MQTTSAddr:      "127.0.0.1:0",
 		GetCertificate: sc.GetCertificate,
@@ -76,7 +76,7 @@ func startGatehouse(t *testing.T, names ...string) *gatehouse {
 		if _, err := pki.WriteClientFiles(filepath.Join(g.dir, n), iss, false); err != nil {
 			t.Fatal(err)
 		}
-		g.serials[n] = iss.Cert.Serial
+		g.ids[n] = iss.Cert.ID
 	}
 	g.ca = filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(g.ca, a.RootPEM(), 0o644); err != nil {
@@ -93,10 +93,10 @@ func (g *gatehouse) connects() int {
 
 // suspend does what `gatehouse cert suspend` does: the transition, then the drop.
 func (g *gatehouse) suspend(t *testing.T, name string) {
-	if _, err := g.a.Transition(g.serials[name], store.StateSuspended, "test", "bench", 0); err != nil {
+	if _, err := g.a.Transition(g.ids[name], store.StateSuspended, "test", "bench", 0); err != nil {
 		t.Error(err)
 	}
-	g.b.DropSerial(g.serials[name], "suspended by operator")
+	g.b.DropSerial(g.ids[name], "suspended by operator")
 }
 
 // target builds the generator's target for this broker from real flags.
