@@ -8,12 +8,38 @@ import (
 	"path/filepath"
 )
 
-// Client file names written by WriteClientFiles.
+// Client file names written by WriteClientFiles, and BundleFile, the
+// single-file form (chain and key) written on request.
 const (
-	CAFile   = "ca.pem"
-	CertFile = "client.crt"
-	KeyFile  = "client.key"
+	CAFile     = "ca.pem"
+	CertFile   = "client.crt"
+	KeyFile    = "client.key"
+	BundleFile = "client.pem"
 )
+
+// CheckOutFile refuses an existing file at path without force and proves
+// its directory writable: callers run it before issuing, so a refusal never
+// costs a key that cannot be written.
+func CheckOutFile(path string, force bool) error {
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s already exists: choose another file or use --force to overwrite", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	return CheckWritable(filepath.Dir(path))
+}
+
+// WriteFile writes data to path (atomically, with mode), creating its
+// directory (0700) when missing.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := writeAtomic(path, data, mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
 
 // WriteClientFiles writes dir/ca.pem (0644), dir/client.crt (leaf + chain,
 // 0644) and, when iss has a key, dir/client.key (0600), creating dir (0700).

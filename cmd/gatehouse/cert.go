@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +28,7 @@ func newCert(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE:    needsSubcommand,
 	}
-	c.AddCommand(newCertCreate(g), newCertSign(g), newCertImport(g), newCertList(g), newCertShow(g))
+	c.AddCommand(newCertCreate(g), newCertRenew(g), newCertSign(g), newCertImport(g), newCertList(g), newCertShow(g))
 	for _, t := range []transition{
 		{"suspend", "suspended", store.StateSuspended, "Suspend certificates: refuse them and drop their live connections", ""},
 		{"reactivate", "reactivated", store.StateActive, "Reactivate suspended certificates", ""},
@@ -40,15 +42,25 @@ func newCert(g *globals) *cobra.Command {
 func newCertCreate(g *globals) *cobra.Command {
 	var req app.CreateRequest
 	var force bool
+	var p12PassFile string
 	c := &cobra.Command{
 		Use:   "create",
 		Short: "Issue a client certificate and write ca.pem, client.crt and client.key",
 		Long: `Issue a client certificate from the internal CA. Writes DIR/ca.pem (the root
 that verifies the server), DIR/client.crt (leaf and intermediate) and
 DIR/client.key (mode 0600). The private key is handed out once: Gatehouse
-does not keep it. Prints the serial on stdout.`,
+does not keep it. Prints the serial on stdout.
+
+Other forms: --bundle also writes DIR/client.pem (chain and key in one file,
+0600); --p12 FILE writes a PKCS#12 file (key, leaf and chain, 0600) for Java
+and Android keystores instead of the directory (with --out, as well), under
+the password in --p12-password-file or, without one, a generated password
+printed once; --out - prints the chain and key as one PEM on stdout (the
+serial then goes to stderr).`,
 		Example: `  gatehouse cert create --cn dev1
-  gatehouse cert create --cn sensor-7 --ttl 90d --key ed25519 --out /tmp/sensor-7`,
+  gatehouse cert create --cn sensor-7 --ttl 90d --key ed25519 --out /tmp/sensor-7
+  gatehouse cert create --cn android-1 --p12 android-1.p12 --p12-password-file pass.txt
+  gatehouse cert create --cn dev2 --out - > dev2.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("cn") && strings.TrimSpace(req.CN) == "" {
@@ -62,11 +74,27 @@ does not keep it. Prints the serial on stdout.`,
 			if _, err := pki.ParseKeyType(req.KeyType); err != nil {
 				return usageErr{Err: err}
 			}
+			if req.OutDir == "-" && (req.P12 != "" || req.Bundle) {
+				return usageErr{Err: errors.New("--out - prints the PEM bundle: it goes with neither --p12 nor --bundle")}
+			}
+			if p12PassFile != "" && req.P12 == "" {
+				return usageErr{Err: errors.New("--p12-password-file goes with --p12 FILE")}
+			}
+			generated := ""
+			if req.P12 != "" {
+				var err error
+				if req.P12Password, generated, err = p12Password(p12PassFile); err != nil {
+					return err
+				}
+			}
 			svc, done, err := g.service()
 			if err != nil {
 				return err
 			}
 			defer done()
+			if req.OutDir == "-" {
+				return g.createToStdout(cmd.Context(), svc, req)
+			}
 			res, err := app.CreateFiles(cmd.Context(), svc, req, force)
 			if err != nil {
 				return err
@@ -74,12 +102,16 @@ does not keep it. Prints the serial on stdout.`,
 			if g.json {
 				return g.printJSON(struct {
 					app.CertView
-					Files []string `json:"files"`
-				}{app.CertView{Cert: res.Cert}, res.Files})
+					Files       []string `json:"files"`
+					P12Password string   `json:"p12_password,omitempty"` // only when generated
+				}{app.CertView{Cert: res.Cert}, res.Files, generated})
 			}
 			fmt.Fprintln(g.stdout, res.Cert.Serial)
-			printf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse: %s is its only copy\n",
-				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "), res.Files[len(res.Files)-1])
+			printf(g.stderr, "issued %s for CN %q, valid until %s\nwrote %s\nthe private key is not kept by gatehouse: it is only in %s\n",
+				res.Cert.Serial, res.Cert.CN, when(res.Cert.NotAfter), strings.Join(res.Files, ", "), strings.Join(keyFiles(res.Files), " and "))
+			if generated != "" {
+				printf(g.stderr, "PKCS#12 password (shown once, not kept): %s\n", generated)
+			}
 			if res.Warning != "" {
 				printf(g.stderr, "warning: %s\n", res.Warning)
 			}
@@ -89,9 +121,62 @@ does not keep it. Prints the serial on stdout.`,
 	c.Flags().StringVar(&req.CN, "cn", "", "common name (generated when empty)")
 	c.Flags().StringVar(&req.TTL, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
 	c.Flags().StringVar(&req.KeyType, "key", "", "key type: ecdsa-p256 (default), rsa-2048, rsa-3072, ed25519")
-	c.Flags().StringVar(&req.OutDir, "out", "", "output directory (default ./<cn>/)")
+	c.Flags().StringVar(&req.OutDir, "out", "", "output directory (default ./<cn>/); - prints chain and key as one PEM on stdout")
+	c.Flags().BoolVar(&req.Bundle, "bundle", false, "also write DIR/client.pem: chain and key in one file")
+	c.Flags().StringVar(&req.P12, "p12", "", "write a PKCS#12 FILE (key, leaf, chain) for Java/Android keystores")
+	c.Flags().StringVar(&p12PassFile, "p12-password-file", "", "read the PKCS#12 password from F (default: generate one and print it once)")
 	c.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	return c
+}
+
+// createToStdout issues a certificate and prints its chain and key as one
+// PEM on stdout, the serial on stderr: `cert create --out -`.
+func (g *globals) createToStdout(ctx context.Context, svc app.Service, req app.CreateRequest) error {
+	b, err := svc.IssueClient(ctx, app.IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+	if err != nil {
+		return err
+	}
+	if _, err := g.stdout.Write(pki.BundlePEM([]byte(b.ChainPEM), []byte(b.KeyPEM))); err != nil {
+		return fmt.Errorf("certificate %s issued but not printed (the key is lost; revoke it): %w", b.Cert.Serial, err)
+	}
+	printf(g.stderr, "issued %s for CN %q, valid until %s; chain and key printed on stdout, the key is not kept by gatehouse\n",
+		b.Cert.Serial, b.Cert.CN, when(b.Cert.NotAfter))
+	return nil
+}
+
+// p12Password reads the PKCS#12 password from file, or generates one (then
+// also returned as generated, to be shown once).
+func p12Password(file string) (pass, generated string, err error) {
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return "", "", fmt.Errorf("read --p12-password-file: %w", err)
+		}
+		pass = strings.TrimRight(string(raw), "\r\n")
+		if pass == "" {
+			return "", "", usageErr{Err: fmt.Errorf("--p12-password-file %s is empty", file)}
+		}
+		return pass, "", nil
+	}
+	buf := make([]byte, 15)
+	if _, err := rand.Read(buf); err != nil {
+		return "", "", fmt.Errorf("generate a PKCS#12 password: %w", err)
+	}
+	pass = base64.RawURLEncoding.EncodeToString(buf)
+	return pass, pass, nil
+}
+
+// keyFiles are the paths among files that hold the private key.
+func keyFiles(files []string) []string {
+	var out []string
+	for _, f := range files {
+		switch filepath.Base(f) {
+		case pki.CAFile, pki.CertFile:
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func newCertSign(g *globals) *cobra.Command {
@@ -112,7 +197,7 @@ func newCertSign(g *globals) *cobra.Command {
 				return fmt.Errorf("read CSR: %w", err)
 			}
 			if out != "" { // before signing: a refusal must not leave a signed record behind
-				if err := checkOut(out, force); err != nil {
+				if err := pki.CheckOutFile(out, force); err != nil {
 					return err
 				}
 			}
@@ -125,19 +210,7 @@ func newCertSign(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json {
-				return g.printJSON(b)
-			}
-			if out == "" {
-				_, err = fmt.Fprint(g.stdout, b.ChainPEM)
-				return err
-			}
-			if err := os.WriteFile(out, []byte(b.ChainPEM), 0o644); err != nil {
-				return fmt.Errorf("write certificate chain: %w", err)
-			}
-			fmt.Fprintln(g.stdout, b.Cert.Serial)
-			printf(g.stderr, "signed %s for CN %q, chain written to %s\n", b.Cert.Serial, b.Cert.CN, out)
-			return nil
+			return g.printChain(b, out, "signed")
 		},
 	}
 	c.Flags().StringVar(&csrFile, "csr", "", "PEM certificate signing request")
@@ -147,15 +220,22 @@ func newCertSign(g *globals) *cobra.Command {
 	return c
 }
 
-// checkOut refuses an existing file without force and proves that its
-// directory is writable, before anything is issued.
-func checkOut(path string, force bool) error {
-	if _, err := os.Lstat(path); err == nil && !force {
-		return fmt.Errorf("%s already exists: choose another --out or use --force to overwrite", path)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("check %s: %w", path, err)
+// printChain reports a certificate signed from a CSR: JSON, or its chain on
+// stdout, or the chain written to out and the serial on stdout.
+func (g *globals) printChain(b app.Bundle, out, verb string) error {
+	if g.json {
+		return g.printJSON(b)
 	}
-	return pki.CheckWritable(filepath.Dir(path))
+	if out == "" {
+		_, err := fmt.Fprint(g.stdout, b.ChainPEM)
+		return err
+	}
+	if err := os.WriteFile(out, []byte(b.ChainPEM), 0o644); err != nil {
+		return fmt.Errorf("write certificate chain: %w", err)
+	}
+	fmt.Fprintln(g.stdout, b.Cert.Serial)
+	printf(g.stderr, "%s %s for CN %q, chain written to %s\n", verb, b.Cert.Serial, b.Cert.CN, out)
+	return nil
 }
 
 func newCertImport(g *globals) *cobra.Command {

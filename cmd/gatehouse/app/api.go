@@ -32,6 +32,12 @@ type CreateRequest struct {
 	TTL     string // "720h", "90d"
 	KeyType string // "ecdsa-p256", "rsa-2048", "rsa-3072", "ed25519"
 	OutDir  string
+	// Bundle also writes OutDir/client.pem: chain and key in one file.
+	Bundle bool
+	// P12, when set, writes a PKCS#12 file there (key, leaf and chain)
+	// under P12Password, for Java and Android keystores. Without OutDir only
+	// the PKCS#12 file is written.
+	P12, P12Password string
 }
 
 // CreateResult reports a created certificate and where its files went.

@@ -211,12 +211,40 @@ func (a *App) CreateCert(ctx context.Context, req CreateRequest) (CreateResult, 
 // are free and that the location is writable before issuing, so a refusal
 // leaves neither a record nor a file and never loses a key.
 func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool) (CreateResult, error) {
+	return writeIssued(req, force, func() (Bundle, error) {
+		return svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+	})
+}
+
+// RenewFiles renews the certificate ref names (a new key made here, the same
+// CN) and writes the successor's files as CreateFiles does; req.OutDir
+// defaults to ./<cn>/, where the old files usually are (then force is
+// needed). The old certificate works until the successor is first used.
+func RenewFiles(ctx context.Context, svc Service, ref string, req CreateRequest, force bool) (CreateResult, error) {
+	old, err := svc.ShowCert(ctx, ref)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	req.CN = old.CN
+	return writeIssued(req, force, func() (Bundle, error) {
+		return svc.RenewCert(ctx, RenewRequest{Serial: old.ID, TTL: req.TTL})
+	})
+}
+
+// writeIssued checks that req's files can be written, then issues with
+// issue and writes them, so a refusal never costs a key.
+func writeIssued(req CreateRequest, force bool, issue func() (Bundle, error)) (CreateResult, error) {
+	dirFiles := req.P12 == "" || req.OutDir != "" // a PKCS#12 file alone, unless a directory is asked for too
 	dir := req.OutDir
 	if dir == "" && req.CN != "" { // a blank CN is generated, so its directory is new
 		dir = dirFor(req.CN)
 	}
-	if !force && dir != "" {
-		if err := pki.CheckClientFiles(dir); err != nil {
+	if dirFiles && !force && dir != "" {
+		names := []string{pki.CAFile, pki.CertFile, pki.KeyFile}
+		if req.Bundle {
+			names = append(names, pki.BundleFile)
+		}
+		if err := pki.CheckClientFiles(dir, names...); err != nil {
 			return CreateResult{}, err
 		}
 	}
@@ -224,10 +252,17 @@ func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool
 	if probe == "" {
 		probe = "." // the generated CN's directory goes here
 	}
-	if err := pki.CheckWritable(probe); err != nil {
-		return CreateResult{}, err
+	if dirFiles {
+		if err := pki.CheckWritable(probe); err != nil {
+			return CreateResult{}, err
+		}
 	}
-	b, err := svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+	if req.P12 != "" {
+		if err := pki.CheckOutFile(req.P12, force); err != nil {
+			return CreateResult{}, err
+		}
+	}
+	b, err := issue()
 	if err != nil {
 		return CreateResult{}, err
 	}
@@ -237,17 +272,53 @@ func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // operators see exactly where the key went
 	}
-	files, err := pki.WriteClientFiles(dir, pki.Issued{
-		Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),
-	}, force)
+	files, err := writeDelivery(req, dir, dirFiles, b, force)
 	if err != nil {
 		return CreateResult{}, fmt.Errorf("certificate %s issued but its files could not be written (the key is lost; revoke it): %w", b.Cert.Serial, err)
 	}
 	res := CreateResult{Cert: b.Cert, Files: files}
-	if root := gitWorkTree(dir); root != "" {
+	if root := gitWorkTree(filepath.Dir(files[len(files)-1])); root != "" {
 		res.Warning = fmt.Sprintf("%s is inside the git work tree %s: keep client.key out of version control (move it, or add it to .gitignore)", dir, root)
 	}
 	return res, nil
+}
+
+// writeDelivery writes what req asks for of bundle b: the directory's files
+// (and client.pem with req.Bundle) and the PKCS#12 file. The key's only copy
+// is last in the returned paths.
+func writeDelivery(req CreateRequest, dir string, dirFiles bool, b Bundle, force bool) ([]string, error) {
+	var files []string
+	if dirFiles {
+		var err error
+		files, err = pki.WriteClientFiles(dir, pki.Issued{
+			Cert: b.Cert, ChainPEM: []byte(b.ChainPEM), KeyPEM: []byte(b.KeyPEM), CAPEM: []byte(b.CAPEM),
+		}, force)
+		if err != nil {
+			return files, err
+		}
+		if req.Bundle {
+			p := filepath.Join(dir, pki.BundleFile)
+			if err := pki.WriteFile(p, pki.BundlePEM([]byte(b.ChainPEM), []byte(b.KeyPEM)), 0o600); err != nil {
+				return files, err
+			}
+			files = append(files, p)
+		}
+	}
+	if req.P12 != "" {
+		der, err := pki.PKCS12([]byte(b.ChainPEM), []byte(b.KeyPEM), []byte(b.CAPEM), req.P12Password)
+		if err != nil {
+			return files, err
+		}
+		p := req.P12
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		if err := pki.WriteFile(p, der, 0o600); err != nil {
+			return files, err
+		}
+		files = append(files, p)
+	}
+	return files, nil
 }
 
 // gitWorkTree returns the root of the git work tree holding dir, or "".
