@@ -16,13 +16,13 @@ func newAudit(g *globals) *cobra.Command {
 		Short:   "Show the audit log of admin actions, newest first",
 		Example: "  gatehouse audit --limit 20\n  gatehouse audit --serial 3f2a9c --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			if q.Serial != "" {
 				s, err := resolve(cmd.Context(), svc, []string{q.Serial})
 				if err != nil {
 					return err
 				}
-				q.Serial = s[0]
+				q.Serial, q.CertID = "", s[0] // resolve returns a certificate ID
 			}
 			recs, err := svc.Audit(cmd.Context(), q)
 			if err != nil {

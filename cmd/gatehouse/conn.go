@@ -25,7 +25,7 @@ func newConn(g *globals) *cobra.Command {
 		Short:   "List live connections",
 		Example: "  gatehouse conn list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ss, err := svc.Sessions(cmd.Context())
 			if err != nil {
 				return err

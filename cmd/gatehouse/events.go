@@ -42,7 +42,7 @@ With --follow, new events stream until interrupted (--json: one object per line)
   gatehouse events --serial 3f2a9c --csv > device.csv
   gatehouse events --follow --json`,
 		Args: cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			q, err := f.query(time.Now())
 			if err != nil {
 				return err

@@ -32,7 +32,7 @@ TLS: presented certificates are still checked, clients without one connect.`,
 		Short:   "Show each transport and whether client-cert auth is on",
 		Example: "  gatehouse mtls status --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			ts, err := svc.Transports(cmd.Context())
 			if err != nil {
 				return err

@@ -42,7 +42,9 @@ func (q EventQuery) Match(e broker.Event) bool {
 
 // startEventLog seeds the hub's recent events from the store, so a restarted
 // daemon (or a TUI opened after a crash) shows the history, then persists
-// every new event from a hub subscriber: off the MQTT path, batched.
+// every new event from a hub subscriber: off the MQTT path, batched. A store
+// opened read-only gets no writer: a read-only command must leave the file's
+// bytes as they were, and it makes no events worth keeping.
 func (a *App) startEventLog() error {
 	entries, err := a.st.ListEvents(time.Time{}, recentEvents)
 	if err != nil {
@@ -56,6 +58,11 @@ func (a *App) startEventLog() error {
 		}
 	}
 	a.hub.seed(evs)
+	if a.st.ReadOnly() {
+		a.stopPersist, a.persisted = func() {}, make(chan struct{})
+		close(a.persisted) // flushEvents and Close then find the log stopped
+		return nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopPersist, a.persisted, a.flushReq = cancel, make(chan struct{}), make(chan chan struct{})
 	go a.persistEvents(a.hub.Subscribe(ctx))
