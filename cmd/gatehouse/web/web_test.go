@@ -111,7 +111,8 @@ func TestMetricsFollowTheBroker(t *testing.T) {
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
-	if tok := c.Publish("t/1", 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	// The starter policy lets a device publish under devices/<its CN>/.
+	if tok := c.Publish("devices/sensor-1/t", 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
 	live := scrape(t, base)
