@@ -346,7 +346,7 @@ func printDetail(g *globals, d app.CertDetail) error {
 	}
 	fmt.Fprintf(w, "Rights:       %d rules apply (acl list); denials since start: %d\n", len(d.Rights), d.Denials)
 	for _, r := range d.Rights {
-		fmt.Fprintf(w, "  %-4s %-5s %-9s %s\n", r.Rule, r.Effect, r.Action, r.Topic)
+		printf(w, "  %-4s %-5s %-9s %s\n", r.Rule, r.Effect, r.Action, r.Topic) // ${cn} filled in: device text
 	}
 	fmt.Fprintln(w, "History:")
 	for _, h := range d.History {
