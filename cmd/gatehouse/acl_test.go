@@ -102,7 +102,7 @@ func aclFlow(t *testing.T, data string) {
 	}
 }
 
-func TestACLWithoutDaemon(t *testing.T) { aclFlow(t, t.TempDir()) }
+func TestACLWithoutDaemon(t *testing.T) { aclFlow(t, initData(t)) }
 
 func TestACLThroughDaemon(t *testing.T) {
 	data := t.TempDir()
@@ -111,7 +111,7 @@ func TestACLThroughDaemon(t *testing.T) {
 }
 
 func TestACLUsageErrorsExit2(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	for name, args := range map[string][]string{
 		"fail/no effect":       {"acl", "add", "--action", "publish", "--topic", "a"},
 		"fail/both effects":    {"acl", "add", "--allow", "--deny", "--action", "publish", "--topic", "a"},
@@ -230,7 +230,7 @@ func TestTUIPolicyPage(t *testing.T) {
 // A cert: selector takes a serial prefix, as every command does, and
 // stores the full serial.
 func TestACLCertSelectorResolvesPrefix(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "ops", "--out", filepath.Join(t.TempDir(), "ops")))
 	mustGH(t, data, "acl", "add", "--allow", "--action", "subscribe", "--topic", "$SYS/#", "--who", "cert:"+serial[:8])
 	if p := policyOf(t, data); p.Rules[2].Who != "cert:"+serial {

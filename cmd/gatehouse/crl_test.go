@@ -29,7 +29,7 @@ func crlSerials(t *testing.T, path string) map[string]int {
 // ca crl shows a suspension with and without a daemon, and refuses what it
 // cannot do with a usage error.
 func TestCACRL(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "crl-dev", "--out", filepath.Join(data, "dev")))
 	mustGH(t, data, "cert", "suspend", serial)
 	file := filepath.Join(data, "offline.crl")

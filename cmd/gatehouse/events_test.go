@@ -12,7 +12,7 @@ import (
 )
 
 func TestEventsFiltersAndFormats(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev1", "--out", filepath.Join(t.TempDir(), "dev1")))
 	mustGH(t, data, "cert", "suspend", serial)
 	other := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "dev2", "--out", filepath.Join(t.TempDir(), "dev2")))
@@ -85,7 +85,7 @@ func TestVersionFormats(t *testing.T) {
 }
 
 func TestCertCreateWarnsInsideAGitWorkTree(t *testing.T) {
-	data, repo := t.TempDir(), t.TempDir()
+	data, repo := initData(t), t.TempDir()
 	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCertCreateWarnsInsideAGitWorkTree(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			if !strings.Contains(errOut, filepath.Join(tc.out, "client.key")+" is its only copy") {
+			if !strings.Contains(errOut, "the private key is not kept by gatehouse: it is only in "+filepath.Join(tc.out, "client.key")+"\n") {
 				t.Fatalf("stderr does not say where the key went: %s", errOut)
 			}
 			if got := strings.Contains(errOut, "warning: "+tc.out+" is inside the git work tree "+repo); got != tc.warn {

@@ -6,7 +6,7 @@ import (
 )
 
 func TestCertListExpiring(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	soon := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "soon", "--ttl", "7d", "--out", data+"/soon"))
 	later := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "later", "--ttl", "90d", "--out", data+"/later"))
 	out := mustGH(t, data, "cert", "list", "--expiring", "30d")

@@ -73,8 +73,11 @@ func TestRevokePurgesRetainedThroughDaemon(t *testing.T) {
 	addr := mqttsAddr(t, d)
 	serialA, cfgA := deviceFiles(t, data, "devA")
 	_, cfgB := deviceFiles(t, data, "devB")
+	// Default deny: devA writes under its own devices/devA/, and devB is
+	// let read every device's state, so the check below can see a leftover.
+	mustGH(t, data, "acl", "add", "--allow", "--action", "subscribe", "--topic", "devices/#", "--who", "cn:devB")
 	a := pahoConnect(t, addr, "devA", cfgA)
-	if tok := a.Publish("state/devA", 1, true, "on"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := a.Publish("devices/devA/state", 1, true, "on"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
 
@@ -88,8 +91,12 @@ func TestRevokePurgesRetainedThroughDaemon(t *testing.T) {
 
 	got := make(chan string, 8)
 	b := pahoConnect(t, addr, "devB", cfgB)
-	if tok := b.Subscribe("state/#", 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	tok := b.Subscribe("devices/#", 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() })
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	if code := tok.(*paho.SubscribeToken).Result()["devices/#"]; code == 0x80 {
+		t.Fatal("subscription refused: the check below would prove nothing")
 	}
 	select {
 	case topic := <-got:

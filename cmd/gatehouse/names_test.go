@@ -18,7 +18,7 @@ import (
 func TestCertByCN(t *testing.T) {
 	for name, withDaemon := range map[string]bool{"ok/offline": false, "ok/through daemon": true} {
 		t.Run(name, func(t *testing.T) {
-			data, out := t.TempDir(), t.TempDir()
+			data, out := initData(t), t.TempDir()
 			if withDaemon {
 				startTestDaemon(t, data, "")
 			}

@@ -88,7 +88,7 @@ func TestKillDuringConversionLeavesOneForm(t *testing.T) {
 	span := time.Duration(0)
 	outcomes := map[string]int{}
 	for i := range 11 {
-		data, devices := t.TempDir(), t.TempDir()
+		data, devices := initData(t), t.TempDir()
 		mustGH(t, data, "cert", "create", "--cn", "dev", "--out", filepath.Join(devices, "dev"))
 		root := mustGH(t, data, "ca", "export")
 		db := filepath.Join(data, app.DBFile)

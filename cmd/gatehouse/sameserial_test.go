@@ -22,7 +22,7 @@ func TestTwoCAsCertificatesWithTheSameSerial(t *testing.T) {
 		mustGH(t, data, "ca", "export", "--out", filepath.Join(dir, "ca.pem"))
 	}
 	mustGH(t, data, "ca", "trust", caA, "--strict")
-	mustGH(t, data, "ca", "trust", caB) // devB registers on first use
+	mustGH(t, data, "ca", "trust", caB, "--auto-register") // devB registers on first use; trust is strict unless asked
 	mustGH(t, data, "cert", "import", leafA)
 
 	a := connectDevice(t, d, dirA, "devA-1", nil)
