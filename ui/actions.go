@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -10,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/intent"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
@@ -25,14 +27,16 @@ var verbs = map[store.State][3]string{
 func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 	switch in := msg.(type) {
 	case intent.Transition:
-		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.Serial)))
+		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.ID)))
 		return transition(m.ctx, m.backend, in), true
 	case intent.Create:
 		m.info("creating certificate…")
 		req := app.CreateRequest{CN: in.CN, TTL: in.TTL, KeyType: in.KeyType, OutDir: in.OutDir}
 		return createCert(m.ctx, m.backend, req), true
 	case intent.History:
-		return history(m.ctx, m.backend, in.Serial), true
+		cmd := history(m.ctx, m.backend, in.ID)
+		m.refreshRights() // the details just opened
+		return cmd, true
 	case intent.Toggle:
 		m.info(fmt.Sprintf("switching client-cert auth %s for %s…", onOff(in.On), in.Transport))
 		return setClientAuth(m.ctx, m.backend, in), true
@@ -43,8 +47,12 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 		return kick(m.ctx, m.backend, in), true
 	case intent.Open:
 		m.page = PageCertificates
-		cmd, _ := m.certs.Details(in.Serial)
+		cmd, _ := m.certs.Details(in.ID)
 		return cmd, true
+	case acl.ChangedMsg:
+		// The Policy view's own answer: it goes to that page whichever view
+		// is shown, and a snapshot brings the new posture to the header.
+		return tea.Batch(m.policy.Update(in), m.reload(false)), true
 	case resolvedMsg:
 		return m.handleResolved(in), true
 	}
@@ -58,12 +66,20 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 	case transitionMsg:
 		in := msg.intent
 		if msg.err != nil {
-			m.fail(fmt.Errorf("%s %s: %w", verbs[in.To][0], certName(in.CN, in.Serial), msg.err))
+			m.fail(fmt.Errorf("%s %s: %w", verbs[in.To][0], certName(in.CN, in.ID), msg.err))
+			if msg.res.Cert.ID != "" { // revoked, but the purge failed
+				m.putCert(msg.res.Cert)
+				return m.reload(false), true
+			}
 			return nil, true
 		}
 		c := msg.res.Cert
-		m.info(fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
-			common.Plural(msg.res.Dropped, "session")))
+		done := fmt.Sprintf("%s %s, dropped %s", verbs[in.To][2], certName(c.CN, c.Serial),
+			common.Plural(msg.res.Dropped, "session"))
+		if in.PurgeRetained {
+			done += ", purged " + common.Plural(msg.purged, "retained message")
+		}
+		m.info(done)
 		m.putCert(c)
 		return m.reload(false), true
 	case createdMsg:
@@ -74,11 +90,14 @@ func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		c := msg.res.Cert
 		m.putCert(c)
-		m.certs.Created(c, msg.res.Files)
-		m.info(fmt.Sprintf("created %s; the private key is not kept", certName(c.CN, c.Serial)))
+		m.certs.Created(c, msg.res.Files, msg.res.Warning)
+		m.info(fmt.Sprintf("created %s; only copy of the key: %s", certName(c.CN, c.Serial), keyFile(msg.res.Files)))
+		if w := msg.res.Warning; w != "" {
+			m.warn(fmt.Sprintf("created %s; warning: %s", certName(c.CN, c.Serial), w))
+		}
 		return nil, true
 	case historyMsg:
-		m.certs.SetHistory(msg.serial, msg.recs, msg.err)
+		m.certs.SetHistory(msg.id, msg.recs, msg.err)
 		return nil, true
 	case clientAuthMsg:
 		in := msg.intent
@@ -121,6 +140,10 @@ func (m *Model) reload(full bool) tea.Cmd {
 
 func (m *Model) info(text string) { m.status = status{text: text, at: m.clock()} }
 
+// warn shows text in red, without the "error:" of a failure: the action
+// worked, but the operator should act (a key written inside a git work tree).
+func (m *Model) warn(text string) { m.status = status{text: text, warn: true, at: m.clock()} }
+
 func (m *Model) fail(err error) { m.status = status{text: err.Error(), err: true, at: m.clock()} }
 
 // failConn reports a connectivity failure of one origin; the title says
@@ -142,8 +165,24 @@ func (m *Model) recovered(origin string) {
 	}
 }
 
-func certName(cn, serial string) string {
-	return fmt.Sprintf("%s (%s)", cn, common.ShortSerial(serial))
+// certName names a certificate in the status line by CN and short serial;
+// ref is its serial or ID.
+func certName(cn, ref string) string {
+	return fmt.Sprintf("%s (%s)", cn, common.ShortSerial(ref))
+}
+
+// keyFile is where a created certificate's key went: the file named
+// client.key among those written, else the last one.
+func keyFile(files []string) string {
+	for _, f := range files {
+		if filepath.Base(f) == "client.key" {
+			return f
+		}
+	}
+	if len(files) == 0 {
+		return "not reported"
+	}
+	return files[len(files)-1]
 }
 
 func onOff(on bool) string {

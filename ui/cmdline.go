@@ -17,7 +17,8 @@ import (
 
 // cmdline is the ":" command line: jump to a view (":certs"), act on a
 // certificate by CN or serial (":suspend dev1"), kick a session, quit. A
-// revoke asks y/n on the same line before it goes.
+// revoke asks y/n on the same line before it goes (p: and purge its
+// retained messages).
 type cmdline struct {
 	c       common.Common
 	input   textinput.Model
@@ -35,6 +36,7 @@ var views = map[string]Page{
 	"activity": PageActivity, "events": PageActivity, "4": PageActivity,
 	"trust": PageTrust, "cas": PageTrust, "5": PageTrust,
 	"telemetry": PageTelemetry, "6": PageTelemetry,
+	"policy": PagePolicy, "acl": PagePolicy, "rules": PagePolicy, "7": PagePolicy,
 }
 
 // verbs the command line accepts with a certificate argument.
@@ -63,10 +65,11 @@ func (l *cmdline) close() {
 	l.input.Blur()
 }
 
-// resolvedMsg is the answer to a certificate named on the command line.
+// resolvedMsg is the answer to a certificate named on the command line:
+// its ID.
 type resolvedMsg struct {
-	verb, query, serial string
-	err                 error
+	verb, query, id string
+	err             error
 }
 
 // update handles a key while the command line is open.
@@ -74,8 +77,9 @@ func (l *cmdline) update(m *Model, k tea.KeyMsg) tea.Cmd {
 	keys := l.c.Keys
 	if l.confirm != nil {
 		switch {
-		case key.Matches(k, keys.Confirm):
+		case key.Matches(k, keys.Confirm, keys.ConfirmPurge):
 			in := *l.confirm
+			in.PurgeRetained = key.Matches(k, keys.ConfirmPurge)
 			l.close()
 			return common.Emit(in)
 		case key.Matches(k, keys.Cancel):
@@ -124,7 +128,7 @@ func (m *Model) runCommand(line string) tea.Cmd {
 		}
 		return resolve(m.ctx, m.backend, verb, args[0])
 	}
-	m.fail(fmt.Errorf("unknown command %q: try :home, :certs, :suspend CN, :reactivate CN, :revoke CN, :show CN, :kick CLIENT, :q", termsafe.Clean(line)))
+	m.fail(fmt.Errorf("unknown command %q: try :home, :certs, :policy, :suspend CN, :reactivate CN, :revoke CN, :show CN, :kick CLIENT, :q", termsafe.Clean(line)))
 	return nil
 }
 
@@ -137,12 +141,12 @@ func (m *Model) handleResolved(msg resolvedMsg) tea.Cmd {
 	cn := msg.query
 	live := 0
 	for _, c := range m.st.Snapshot().Certs {
-		if c.Serial == msg.serial {
+		if c.ID == msg.id {
 			cn = c.CN
 		}
 	}
 	for _, s := range m.st.Sessions() {
-		if s.Serial == msg.serial {
+		if s.CertID == msg.id {
 			live++
 		}
 	}
@@ -150,24 +154,24 @@ func (m *Model) handleResolved(msg resolvedMsg) tea.Cmd {
 	switch to {
 	case "":
 		m.page = PageCertificates
-		if cmd, ok := m.certs.Details(msg.serial); ok {
+		if cmd, ok := m.certs.Details(msg.id); ok {
 			return cmd
 		}
 		m.fail(fmt.Errorf("show %s: not loaded yet", termsafe.Clean(msg.query)))
 		return nil
 	case store.StateRevoked:
-		in := intent.Transition{Serial: msg.serial, CN: cn, To: to}
+		in := intent.Transition{ID: msg.id, CN: cn, To: to}
 		m.cmdline.confirm = &in
-		m.cmdline.ask = fmt.Sprintf("revoke %s? final; drops %s", certName(cn, msg.serial), common.Plural(live, "session"))
+		m.cmdline.ask = fmt.Sprintf("revoke %s? final; drops %s", certName(cn, msg.id), common.Plural(live, "session"))
 		return nil
 	}
-	return common.Emit(intent.Transition{Serial: msg.serial, CN: cn, To: to})
+	return common.Emit(intent.Transition{ID: msg.id, CN: cn, To: to})
 }
 
 // view renders the command line, or the pending question, for the footer.
 func (l *cmdline) view() string {
 	if l.confirm != nil {
-		return l.c.Styles.StatusError.Render(termsafe.Clean(l.ask)) + l.c.Styles.Muted.Render("  y/n")
+		return l.c.Styles.StatusError.Render(termsafe.Clean(l.ask)) + l.c.Styles.Muted.Render("  y/p/n")
 	}
 	return l.input.View()
 }
@@ -176,7 +180,7 @@ func (l *cmdline) view() string {
 func (l cmdline) ShortHelp() []key.Binding {
 	k := l.c.Keys
 	if l.confirm != nil {
-		return []key.Binding{k.Confirm, k.Cancel}
+		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
 	}
 	run, cancel := k.Submit, k.Back
 	run.SetHelp("enter", "run")

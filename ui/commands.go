@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -49,6 +50,7 @@ type (
 	transitionMsg  struct {
 		intent intent.Transition
 		res    app.TransitionResult
+		purged int // retained messages purged, when the intent asked
 		err    error
 	}
 	createdMsg struct {
@@ -56,9 +58,9 @@ type (
 		err error
 	}
 	historyMsg struct {
-		serial string
-		recs   []store.AuditRecord
-		err    error
+		id   string
+		recs []store.AuditRecord
+		err  error
 	}
 	clientAuthMsg struct {
 		intent  intent.Toggle
@@ -149,8 +151,15 @@ func transition(ctx context.Context, b Backend, in intent.Transition) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
-		res, err := b.Transition(ctx, in.Serial, in.To, "")
-		return transitionMsg{intent: in, res: res, err: err}
+		res, err := b.Transition(ctx, in.ID, in.To, "")
+		msg := transitionMsg{intent: in, res: res, err: err}
+		if err == nil && in.PurgeRetained {
+			// After the revoke: its sessions are gone and cannot set new ones.
+			if msg.purged, err = b.PurgeRetained(ctx, in.ID); err != nil {
+				msg.err = fmt.Errorf("revoked, but purging its retained messages failed: %w", err)
+			}
+		}
+		return msg
 	}
 }
 
@@ -163,12 +172,12 @@ func createCert(ctx context.Context, b Backend, req app.CreateRequest) tea.Cmd {
 	}
 }
 
-func history(ctx context.Context, b Backend, serial string) tea.Cmd {
+func history(ctx context.Context, b Backend, id string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, readTimeout)
 		defer cancel()
-		recs, err := b.History(ctx, serial)
-		return historyMsg{serial: serial, recs: recs, err: err}
+		recs, err := b.History(ctx, id)
+		return historyMsg{id: id, recs: recs, err: err}
 	}
 }
 
@@ -193,8 +202,8 @@ func resolve(ctx context.Context, b Backend, verb, query string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, readTimeout)
 		defer cancel()
-		serial, err := b.ResolveSerial(ctx, query)
-		return resolvedMsg{verb: verb, query: query, serial: serial, err: err}
+		id, err := b.ResolveSerial(ctx, query)
+		return resolvedMsg{verb: verb, query: query, id: id, err: err}
 	}
 }
 

@@ -1,10 +1,11 @@
-// Package ui is the Gatehouse operator TUI: a bubbletea program with seven
+// Package ui is the Gatehouse operator TUI: a bubbletea program with eight
 // views (home, certificates, connections, transports, activity, trust,
-// telemetry) written against the Backend interface, so the same TUI runs on
+// telemetry, policy) written against the Backend interface, so the same TUI runs on
 // an in-process broker or attached to a daemon's admin socket. It is a leaf:
 // it speaks the service's own types (package app) and only the composition
 // root imports it. The root model only routes; the copy of the daemon's
-// state lives in package state, the views in package pages.
+// state lives in package state, the views in package pages. Certificates
+// are keyed by their ID (serial and issuer), as the store keys them.
 //
 // Concurrency contract (DESIGN section 7):
 //

@@ -31,7 +31,7 @@ func TestDroppedSessionLingers(t *testing.T) {
 	m, clk := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
-		ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
+		ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CertID: "3f2a9c1b7d5e4a01/" + issuerHash, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
 	requireContains(t, m.View(), "2 live sessions · 1 dropped session", "dev1-a", "✗ suspended by operator")
 
 	clk.Advance(2 * time.Second)
@@ -49,7 +49,7 @@ func TestConnectedEventAddsSession(t *testing.T) {
 	m, _ := loaded(t, newFake(), 80, 24)
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "sensor-7-x",
-		Serial: "5d0e8812cc3b9a03", CN: "sensor-7", Transport: "mqtts", Remote: "10.0.0.7:1"})
+		Serial: "5d0e8812cc3b9a03", CertID: "5d0e8812cc3b9a03/" + issuerHash, CN: "sensor-7", Transport: "mqtts", Remote: "10.0.0.7:1"})
 	requireContains(t, m.View(), "sensor-7                            inactive  5h       1")
 	press(m, "2")
 	requireContains(t, m.View(), "4 live sessions", "sensor-7-x")
@@ -63,7 +63,7 @@ func TestCertStateEventReloads(t *testing.T) {
 	ch := subscribed(m)
 	before := f.Snapshots()
 	f.snap.Certs[1].State = store.StateActive // changed behind the TUI's back, e.g. by the CLI
-	deliver(m, ch, broker.Event{At: t0, Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "active"})
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CertID: "9b1c44e0aa7f3302/" + issuerHash, CN: "dev2", Reason: "active"})
 	if f.Snapshots() != before+1 {
 		t.Fatalf("snapshots = %d, want %d", f.Snapshots(), before+1)
 	}
@@ -208,7 +208,7 @@ func TestConnectionsCursorFollowsSession(t *testing.T) {
 // A dropped row lingers only if it matches the filter, like a live one.
 func TestConnectionsFilterAppliesToDropped(t *testing.T) {
 	drop := broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
-		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"}
+		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CertID: "3f2a9c1b7d5e4a01/" + issuerHash, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"}
 
 	m, _ := loaded(t, newFake(), 80, 24, withStartPage(PageConnections))
 	press(m, "/")
@@ -299,11 +299,11 @@ func TestDetailsStayLive(t *testing.T) {
 	f.snap.Sessions = slices.DeleteFunc(f.snap.Sessions, func(s broker.Session) bool { return s.ClientID == "dev1-a" })
 	f.mu.Unlock()
 	deliver(m, ch,
-		broker.Event{At: t0, Type: broker.EventCertState, Serial: "3f2a9c1b7d5e4a01", CN: "dev1", From: "active", To: "suspended"},
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: "3f2a9c1b7d5e4a01", CertID: "3f2a9c1b7d5e4a01/" + issuerHash, CN: "dev1", From: "active", To: "suspended"},
 		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
-			Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
+			Serial: "3f2a9c1b7d5e4a01", CertID: "3f2a9c1b7d5e4a01/" + issuerHash, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"})
 	requireContains(t, m.View(), "suspended since", "✗ suspended by operator", "dev1-a")
-	if !slices.Contains(f.Calls()[before:], "History 3f2a9c1b7d5e4a01") {
+	if !slices.Contains(f.Calls()[before:], "History 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61") {
 		t.Fatalf("history not reloaded after the state change: %q", f.Calls()[before:])
 	}
 }

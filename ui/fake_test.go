@@ -15,6 +15,13 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
+// issuerHash is the issuer part of the fake certificates' IDs
+// (store.CertID); dev1ID is dev1's whole ID.
+const (
+	issuerHash = "5a1e0c7d9b2f4e61"
+	dev1ID     = "3f2a9c1b7d5e4a01/" + issuerHash
+)
+
 // t0 is the fixed "now" of every test.
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
@@ -32,20 +39,26 @@ type fakeBackend struct {
 	created   []app.CreateRequest
 	exported  []string
 	failWith  error // returned by actions when set
+	// createWarning is CreateCert's warning about where the key went.
+	createWarning string
 }
 
 func newFake() *fakeBackend {
 	cert := func(serial, cn string, st store.State, created, notAfter, lastSeen time.Time) store.Cert {
 		return store.Cert{
-			Serial: serial, CN: cn, SANs: []string{cn + ".local"}, Issuer: "Gatehouse Issuing CA",
+			ID: serial + "/" + issuerHash, Serial: serial, CN: cn, SANs: []string{cn + ".local"}, Issuer: "Gatehouse Issuing CA",
 			NotBefore: created, NotAfter: notAfter, Fingerprint: fmt.Sprintf("%064x", len(cn)),
 			KeyType: "ecdsa-p256", State: st, Source: store.SourceIssued, CreatedAt: created,
 			LastSeen: lastSeen, StateChangedAt: created,
 		}
 	}
 	sess := func(id, serial, cn, tr, remote string, ago time.Duration, in, out uint64) broker.Session {
-		return broker.Session{ClientID: id, Serial: serial, CN: cn, Transport: tr, Remote: remote,
+		s := broker.Session{ClientID: id, Serial: serial, CN: cn, Transport: tr, Remote: remote,
 			ConnectedAt: t0.Add(-ago), MsgsIn: in, MsgsOut: out, LastActivity: t0}
+		if serial != "" {
+			s.CertID = serial + "/" + issuerHash
+		}
+		return s
 	}
 	return &fakeBackend{snap: app.Snapshot{
 		Certs: []store.Cert{
@@ -71,9 +84,9 @@ func newFake() *fakeBackend {
 			{ID: "acme001122334455", Role: store.RoleTrusted, Subject: "Acme Devices CA", NotAfter: t0.Add(700 * day), Strict: true},
 		},
 		Events: []broker.Event{
-			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CN: "dev2", Reason: "suspended", From: "active", To: "suspended"},
-			{At: t0.Add(-42 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.5:50123", Transport: broker.TransportMQTTS},
-			{At: t0.Add(-3 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Remote: "10.0.0.6:50124", Transport: broker.TransportWSS},
+			{At: t0.Add(-time.Hour), Type: broker.EventCertState, Serial: "9b1c44e0aa7f3302", CertID: "9b1c44e0aa7f3302/" + issuerHash, CN: "dev2", Reason: "suspended", From: "active", To: "suspended"},
+			{At: t0.Add(-42 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CertID: dev1ID, CN: "dev1", Remote: "10.0.0.5:50123", Transport: broker.TransportMQTTS},
+			{At: t0.Add(-3 * time.Minute), Type: broker.EventConnected, ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CertID: dev1ID, CN: "dev1", Remote: "10.0.0.6:50124", Transport: broker.TransportWSS},
 			{At: t0.Add(-90 * time.Second), Type: broker.EventConnected, ClientID: "anon-1", Remote: "10.0.0.9:40000", Transport: broker.TransportWSS},
 			{At: t0.Add(-10 * time.Second), Type: broker.EventRefused, Reason: "no client certificate", Remote: "10.0.0.66:41000", Transport: broker.TransportMQTTS},
 		},
@@ -180,20 +193,22 @@ func (f *fakeBackend) CreateCert(_ context.Context, req app.CreateRequest) (app.
 	if dir == "" {
 		dir = "./" + cn
 	}
-	c := store.Cert{Serial: "c0ffee42d00d0006", CN: cn, Issuer: "Gatehouse Issuing CA", State: store.StateInactive,
+	c := store.Cert{ID: "c0ffee42d00d0006/" + issuerHash, Serial: "c0ffee42d00d0006", CN: cn, Issuer: "Gatehouse Issuing CA", State: store.StateInactive,
 		NotBefore: t0, NotAfter: t0.Add(365 * day), CreatedAt: t0, KeyType: req.KeyType, Source: store.SourceIssued}
 	f.snap.Certs = append(f.snap.Certs, c)
-	return app.CreateResult{Cert: c, Files: []string{dir + "/ca.pem", dir + "/client.crt", dir + "/client.key"}}, nil
+	return app.CreateResult{Cert: c, Files: []string{dir + "/ca.pem", dir + "/client.crt", dir + "/client.key"},
+		Warning: f.createWarning}, nil
 }
 
-func (f *fakeBackend) Transition(_ context.Context, serial string, to store.State, reason string) (app.TransitionResult, error) {
+// Transition takes an ID, as the App resolves what it is given.
+func (f *fakeBackend) Transition(_ context.Context, id string, to store.State, reason string) (app.TransitionResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("Transition %s %s %q", serial, to, reason)
+	f.record("Transition %s %s %q", id, to, reason)
 	if f.failWith != nil {
 		return app.TransitionResult{}, f.failWith
 	}
-	i := slices.IndexFunc(f.snap.Certs, func(c store.Cert) bool { return c.Serial == serial })
+	i := slices.IndexFunc(f.snap.Certs, func(c store.Cert) bool { return c.ID == id })
 	if i < 0 {
 		return app.TransitionResult{}, store.ErrNotFound
 	}
@@ -202,18 +217,63 @@ func (f *fakeBackend) Transition(_ context.Context, serial string, to store.Stat
 	dropped := 0
 	if to != store.StateActive {
 		cause := map[store.State]string{store.StateSuspended: "suspended by operator", store.StateRevoked: "revoked by operator"}[to]
-		dropped = f.drop(func(s broker.Session) bool { return s.Serial == serial }, cause)
+		dropped = f.drop(func(s broker.Session) bool { return s.CertID == id }, cause)
 	}
-	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: f.snap.Certs[i].CN, Reason: string(to),
+	c := f.snap.Certs[i]
+	f.emit(broker.Event{At: t0, Type: broker.EventCertState, Serial: c.Serial, CertID: c.ID, CN: c.CN, Reason: string(to),
 		From: string(from), To: string(to)})
 	return app.TransitionResult{Cert: f.snap.Certs[i], Dropped: dropped}, nil
 }
 
-func (f *fakeBackend) PurgeRetained(_ context.Context, serial string) (int, error) {
+func (f *fakeBackend) PurgeRetained(_ context.Context, id string) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("PurgeRetained %s", serial)
+	f.record("PurgeRetained %s", id)
 	return 3, nil
+}
+
+// The policy calls keep the rules in the snapshot, like the App.
+func (f *fakeBackend) Policy(context.Context) (store.Policy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap.Policy, nil
+}
+
+func (f *fakeBackend) AddRule(_ context.Context, r store.Rule) (store.Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("AddRule %s %s %s %s", r.Effect, r.Action, r.Topic, r.Who)
+	r.ID = fmt.Sprintf("r%d", len(f.snap.Policy.Rules)+1)
+	f.snap.Policy.Rules = append(slices.Clone(f.snap.Policy.Rules), r)
+	return r, f.failWith
+}
+
+func (f *fakeBackend) RemoveRule(_ context.Context, id string) (store.Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("RemoveRule %s", id)
+	i := slices.IndexFunc(f.snap.Policy.Rules, func(r store.Rule) bool { return r.ID == id })
+	if i < 0 {
+		return store.Rule{}, store.ErrNotFound
+	}
+	r := f.snap.Policy.Rules[i]
+	f.snap.Policy.Rules = slices.Delete(slices.Clone(f.snap.Policy.Rules), i, i+1)
+	return r, nil
+}
+
+func (f *fakeBackend) MoveRule(_ context.Context, id, before string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("MoveRule %s %s", id, before)
+	return f.failWith
+}
+
+func (f *fakeBackend) SetPolicyDefault(_ context.Context, effect string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("SetPolicyDefault %s", effect)
+	f.snap.Policy.Default = effect
+	return f.failWith
 }
 
 // drop removes matching sessions and emits their disconnected events.
@@ -225,7 +285,7 @@ func (f *fakeBackend) drop(match func(broker.Session) bool, cause string) int {
 		}
 		n++
 		f.emit(broker.Event{At: t0, Type: broker.EventDisconnected, Reason: cause, ClientID: s.ClientID,
-			Serial: s.Serial, CN: s.CN, Remote: s.Remote, Transport: s.Transport})
+			Serial: s.Serial, CertID: s.CertID, CN: s.CN, Remote: s.Remote, Transport: s.Transport})
 		return true
 	})
 	return n
@@ -246,13 +306,14 @@ func (f *fakeBackend) SetClientAuth(_ context.Context, transport string, on bool
 	if !on {
 		return 0, nil
 	}
-	return f.drop(func(s broker.Session) bool { return s.Transport == transport && s.Serial == "" }, "mTLS switched on"), nil
+	return f.drop(func(s broker.Session) bool { return s.Transport == transport && s.CertID == "" }, "mTLS switched on"), nil
 }
 
-func (f *fakeBackend) History(_ context.Context, serial string) ([]store.AuditRecord, error) {
+func (f *fakeBackend) History(_ context.Context, id string) ([]store.AuditRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("History %s", serial)
+	f.record("History %s", id)
+	serial, _, _ := strings.Cut(id, "/")
 	return []store.AuditRecord{
 		{Seq: 2, At: t0.Add(-time.Hour), Actor: "broker", Action: "cert.activate", Serial: serial, From: store.StateInactive, To: store.StateActive, Reason: "first handshake"},
 		{Seq: 1, At: t0.Add(-day), Actor: "tui", Action: "cert.create", Serial: serial, To: store.StateInactive},
@@ -267,7 +328,8 @@ func (f *fakeBackend) ExportCA(_ context.Context, path string) error {
 	return f.failWith
 }
 
-// ResolveSerial resolves a CN with the App's own ByCN, else a serial prefix.
+// ResolveSerial resolves a CN with the App's own ByCN, else a serial
+// prefix, to the certificate's ID.
 func (f *fakeBackend) ResolveSerial(_ context.Context, query string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -278,7 +340,7 @@ func (f *fakeBackend) ResolveSerial(_ context.Context, query string) (string, er
 	var hits []string
 	for _, c := range f.snap.Certs {
 		if strings.HasPrefix(c.Serial, strings.ToLower(query)) {
-			hits = append(hits, c.Serial)
+			hits = append(hits, c.ID)
 		}
 	}
 	if len(hits) != 1 {

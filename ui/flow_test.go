@@ -59,10 +59,10 @@ func TestFlow(t *testing.T) {
 		t.Fatal("quitting did not cancel the subscription context")
 	}
 	want := []string{
-		`Transition 3f2a9c1b7d5e4a01 suspended ""`,
-		`Transition 3f2a9c1b7d5e4a01 active ""`,
-		`Transition 3f2a9c1b7d5e4a01 revoked ""`,
-		`CreateCert {CN:dev9 TTL: KeyType:ecdsa-p256 OutDir:}`,
+		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended ""`,
+		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 active ""`,
+		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 revoked ""`,
+		`CreateCert {CN:dev9 TTL: KeyType:ecdsa-p256 OutDir: Bundle:false P12: P12Password:}`,
 	}
 	calls := f.Calls()
 	for _, w := range want {

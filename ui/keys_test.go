@@ -19,10 +19,13 @@ func TestPageSwitching(t *testing.T) {
 	}{
 		"ok/tab moves right":           {[]string{"tab"}, PageConnections},
 		"ok/tab reaches telemetry":     {[]string{"tab", "tab", "tab", "tab", "tab"}, PageTelemetry},
-		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
+		"ok/tab reaches policy":        {[]string{"tab", "tab", "tab", "tab", "tab", "tab"}, PagePolicy},
+		"ok/tab cycles round":          {[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab", "tab"}, PageCertificates},
 		"ok/shift+tab to home":         {[]string{"shift+tab"}, PageHome},
-		"ok/shift+tab wraps left":      {[]string{"shift+tab", "shift+tab"}, PageTelemetry},
-		"ok/shift+tab to trust":        {[]string{"shift+tab", "shift+tab", "shift+tab"}, PageTrust},
+		"ok/shift+tab wraps left":      {[]string{"shift+tab", "shift+tab"}, PagePolicy},
+		"ok/shift+tab to telemetry":    {[]string{"shift+tab", "shift+tab", "shift+tab"}, PageTelemetry},
+		"ok/7 opens policy":            {[]string{"7"}, PagePolicy},
+		"ok/command jumps to policy":   {[]string{":", "policy", "enter"}, PagePolicy},
 		"ok/0 goes home":               {[]string{"4", "0"}, PageHome},
 		"ok/h goes home":               {[]string{"2", "h"}, PageHome},
 		"ok/command jumps":             {[]string{":", "c", "e", "r", "t", "s", "enter"}, PageCertificates},
@@ -90,7 +93,7 @@ func TestSuspendReportsResult(t *testing.T) {
 	f := newFake()
 	m, _ := loaded(t, f, 80, 24)
 	press(m, "s")
-	if want := `Transition 3f2a9c1b7d5e4a01 suspended ""`; !slices.Contains(f.Calls(), want) {
+	if want := `Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended ""`; !slices.Contains(f.Calls(), want) {
 		t.Fatalf("calls = %v, want %s", f.Calls(), want)
 	}
 	v := m.View()
@@ -278,7 +281,7 @@ func TestDetailsShowHistoryAndSessions(t *testing.T) {
 	f := newFake()
 	m, _ := loaded(t, f, 100, 40)
 	press(m, "enter")
-	if !slices.Contains(f.Calls(), "History 3f2a9c1b7d5e4a01") {
+	if !slices.Contains(f.Calls(), "History 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61") {
 		t.Fatalf("calls = %v", f.Calls())
 	}
 	requireContains(t, m.View(), "Certificate dev1", "dev1.local", "Gatehouse Issuing CA",
@@ -387,7 +390,7 @@ func TestRevokeDialogKeepsItsTarget(t *testing.T) {
 	m.Update(snapshotMsg{snap: s})
 	requireContains(t, m.View(), "Revoke dev1 (3f2a9c1b)?")
 	press(m, "y")
-	if want := `Transition 3f2a9c1b7d5e4a01 revoked ""`; !slices.Contains(f.Calls(), want) {
+	if want := `Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 revoked ""`; !slices.Contains(f.Calls(), want) {
 		t.Fatalf("calls = %v, want %s", f.Calls(), want)
 	}
 }
@@ -409,7 +412,7 @@ func TestKeyBurstIsHandledInOrder(t *testing.T) {
 	f := newFake()
 	m, _ := loaded(t, f, 80, 24)
 	press(m, "jjjs") // rows, newest first: dev1, dev2, sensor-7, legacy, old-gw
-	want := `Transition 77aa88bb99cc0005 suspended ""`
+	want := `Transition 77aa88bb99cc0005/5a1e0c7d9b2f4e61 suspended ""`
 	if calls := f.Calls(); !slices.Contains(calls, want) {
 		t.Fatalf("calls = %q, want %q", calls, want)
 	}
@@ -426,7 +429,7 @@ func TestHomeSuspendAsksWithWhatItDrops(t *testing.T) {
 		t.Fatalf("n still suspended: %q", calls)
 	}
 	press(m, "s", "y")
-	if calls := f.Calls(); !slices.Contains(calls, `Transition 3f2a9c1b7d5e4a01 suspended ""`) {
+	if calls := f.Calls(); !slices.Contains(calls, `Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended ""`) {
 		t.Fatalf("calls = %q", calls)
 	}
 	requireContains(t, m.View(), "suspended dev1 (3f2a9c1b), dropped 2 sessions")
@@ -451,9 +454,9 @@ func TestCommandLine(t *testing.T) {
 	tests := map[string]struct {
 		line, call, status string
 	}{
-		"ok/suspend by CN":      {"suspend dev1", `Transition 3f2a9c1b7d5e4a01 suspended ""`, "suspended dev1"},
-		"ok/reactivate by CN":   {"reactivate dev2", `Transition 9b1c44e0aa7f3302 active ""`, "reactivated dev2"},
-		"ok/suspend by serial":  {"suspend 5d0e88", `Transition 5d0e8812cc3b9a03 suspended ""`, "suspended sensor-7"},
+		"ok/suspend by CN":      {"suspend dev1", `Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended ""`, "suspended dev1"},
+		"ok/reactivate by CN":   {"reactivate dev2", `Transition 9b1c44e0aa7f3302/5a1e0c7d9b2f4e61 active ""`, "reactivated dev2"},
+		"ok/suspend by serial":  {"suspend 5d0e88", `Transition 5d0e8812cc3b9a03/5a1e0c7d9b2f4e61 suspended ""`, "suspended sensor-7"},
 		"ok/kick a session":     {"kick dev1-a", "Kick dev1-a", "kicked dev1-a"},
 		"fail/unknown CN":       {"suspend nobody", "ResolveSerial nobody", "error: suspend nobody"},
 		"fail/unknown command":  {"frobnicate", "", `unknown command "frobnicate"`},
@@ -482,7 +485,7 @@ func TestCommandRevokeIsConfirmed(t *testing.T) {
 		t.Fatalf("revoked before y: %q", f.Calls())
 	}
 	press(m, "y")
-	if !slices.Contains(f.Calls(), `Transition 3f2a9c1b7d5e4a01 revoked ""`) {
+	if !slices.Contains(f.Calls(), `Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 revoked ""`) {
 		t.Fatalf("calls = %q", f.Calls())
 	}
 }
@@ -498,7 +501,9 @@ func TestConnectionsAct(t *testing.T) {
 	}
 	requireContains(t, m.View(), "kicked dev1-b")
 	press(m, "s")
-	if !slices.ContainsFunc(f.Calls(), func(c string) bool { return strings.HasPrefix(c, "Transition 3f2a9c1b7d5e4a01 suspended") }) {
+	if !slices.ContainsFunc(f.Calls(), func(c string) bool {
+		return strings.HasPrefix(c, "Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended")
+	}) {
 		t.Fatalf("calls = %q, want dev1 suspended", f.Calls())
 	}
 }

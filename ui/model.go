@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/ui/common"
 	"github.com/gatehouse/gatehouse/ui/keymap"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
@@ -49,6 +50,7 @@ type Model struct {
 	activity   *activity.Page
 	trust      *trust.Page
 	telemetry  *telemetry.Page
+	policy     *acl.Page
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
@@ -63,6 +65,11 @@ type Model struct {
 	gen      int                 // bumped by local updates a snapshot in flight would undo
 	status   status
 	tour     tour
+	readOnly bool // WithReadOnly: the backend refuses every change
+	posture  struct {
+		text string // acl.Posture of the latest snapshot's policy
+		open bool
+	}
 }
 
 // New returns the root model for b. It renders a sensible 80x24 screen
@@ -87,7 +94,12 @@ func New(b Backend, opts ...Option) *Model {
 	c := common.Common{Styles: m.styles, Keys: m.keys, Clock: m.clock}
 	m.home, m.certs, m.conns = home.New(c, m.st), certs.New(c, m.st), connections.New(c, m.st)
 	m.transports, m.activity, m.trust, m.telemetry = transports.New(c), activity.New(c), trust.New(c), telemetry.New(c)
-	m.pages = [pageCount]common.Page{m.home, m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry}
+	var policyBackend acl.Backend = b
+	if m.readOnly {
+		policyBackend = nil // the page then offers no edits
+	}
+	m.policy = acl.New(m.ctx, c, policyBackend)
+	m.pages = [pageCount]common.Page{m.home, m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry, m.policy}
 	m.cmdline = newCmdline(c)
 	m.inflight = 1 // the snapshot Init asks for
 	m.layout()

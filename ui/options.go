@@ -11,8 +11,8 @@ import (
 // Page identifies one of the views, in tab order.
 type Page int
 
-// The views, in tab order; 0 (or h) selects home, the number keys 1..6 the
-// others. Home came first and telemetry last, so the numbers operators
+// The views, in tab order; 0 (or h) selects home, the number keys 1..7 the
+// others. Home came first and new views come last, so the numbers operators
 // learnt for the others still hold.
 const (
 	PageHome Page = iota
@@ -22,10 +22,11 @@ const (
 	PageActivity
 	PageTrust
 	PageTelemetry
+	PagePolicy
 	pageCount
 )
 
-var pageNames = [pageCount]string{"Home", "Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry"}
+var pageNames = [pageCount]string{"Home", "Certificates", "Connections", "Transports", "Activity", "Trust", "Telemetry", "Policy"}
 
 // String returns the tab title of the view.
 func (p Page) String() string {
@@ -42,6 +43,13 @@ type Option func(*Model)
 // passes its own context. Quitting cancels a context derived from it.
 func WithContext(ctx context.Context) Option {
 	return func(m *Model) { m.parent = ctx }
+}
+
+// WithReadOnly marks a backend that refuses every change (a viewer's SSH
+// console): the Policy view then offers no edits at all, rather than
+// letting the operator type a rule only to see it refused.
+func WithReadOnly() Option {
+	return func(m *Model) { m.readOnly = true }
 }
 
 // WithTour shows guided steps above the status line and ticks them off as

@@ -2,23 +2,38 @@ package ui
 
 import (
 	"slices"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/pages/acl"
 )
 
-// applySnapshot makes s the current state and hands it to every page.
+// applySnapshot makes s the current state and hands it to every page. The
+// installation's warnings (CA keys not encrypted at rest) go to the status
+// line once, on the first load, unless something else is already there.
 func (m *Model) applySnapshot(s app.Snapshot, full bool) {
 	now := m.clock()
+	if !m.st.Loaded() && len(s.Warnings) > 0 && m.status.text == "" {
+		m.warn("warning: " + strings.Join(s.Warnings, "; "))
+	}
 	m.st.Replace(s, now, full)
 	snap := m.st.Snapshot()
 	m.certs.SetCerts(snap.Certs)
 	m.trust.SetCAs(snap.CAs)
 	m.telemetry.SetSeries(snap.Telemetry)
 	m.conns.SetTelemetry(snap.Telemetry)
+	m.policy.SetPolicy(snap.Policy)
+	text, open := acl.Posture(snap.Policy) // compiled once per snapshot, not per frame
+	m.transports.SetPosture(text, open)
+	// The title keeps the words before the explanation ("policy OPEN"), so
+	// the warning still fits in 80 columns beside the listeners.
+	m.posture.text, _, _ = strings.Cut(text, ":")
+	m.posture.open = open
+	m.refreshRights()
 	if full {
 		m.activity.SetEvents(snap.Events)
 	}
@@ -44,10 +59,10 @@ func (m *Model) applyEvents(events []broker.Event) (reload, resync bool, cmd tea
 	m.activity.Add(ch.Shown)
 	if ch.Certs {
 		m.certs.SetCerts(m.st.Snapshot().Certs)
-		if serial, ok := m.certs.Detailing(); ok && slices.ContainsFunc(ch.Shown, func(e broker.Event) bool {
-			return e.Type == broker.EventCertState && e.Serial == serial
+		if id, ok := m.certs.Detailing(); ok && slices.ContainsFunc(ch.Shown, func(e broker.Event) bool {
+			return e.Type == broker.EventCertState && e.CertID == id
 		}) {
-			cmd = history(m.ctx, m.backend, serial)
+			cmd = history(m.ctx, m.backend, id)
 		}
 	}
 	if ch.Sessions || ch.Certs {
@@ -57,6 +72,25 @@ func (m *Model) applyEvents(events []broker.Event) (reload, resync bool, cmd tea
 	}
 	m.tour.advance(m.st.Snapshot(), ch.Shown)
 	return ch.Reload, ch.Resync, cmd
+}
+
+// refreshRights recomputes what the policy lets the certificate shown in
+// the details view do, and its denials, from the current snapshot.
+func (m *Model) refreshRights() {
+	id, ok := m.certs.Detailing()
+	if !ok {
+		return
+	}
+	snap := m.st.Snapshot()
+	if snap.Policy.Default == "" {
+		return // a backend that sent no policy: nothing to say
+	}
+	for _, c := range snap.Certs {
+		if c.ID == id {
+			m.certs.SetRights(id, acl.Rights(snap.Policy, c, snap.Denials[c.ID]))
+			return
+		}
+	}
 }
 
 // putCert shows the result of an action before the next snapshot arrives.

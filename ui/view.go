@@ -19,6 +19,7 @@ import (
 type status struct {
 	text string
 	err  bool
+	warn bool // red like an error, but the action worked
 	// origin marks a connectivity failure ("snapshot", "stream"), which is
 	// cleared once that part works again; action results clear after
 	// statusFor, so an old "suspended dev1" never reads as news.
@@ -53,7 +54,22 @@ func (m *Model) titleView() string {
 	if l := m.listenersView(); l != "" {
 		parts = append(parts, l)
 	}
+	if p := m.postureView(); p != "" {
+		parts = append(parts, p)
+	}
 	return ansi.Truncate(strings.Join(parts, sep), m.width, "…")
+}
+
+// postureView is the authorization posture, red when every device may use
+// every topic; empty before a snapshot with a policy arrived.
+func (m *Model) postureView() string {
+	switch {
+	case m.posture.text == "":
+		return ""
+	case m.posture.open:
+		return m.styles.Bad.Render(m.posture.text)
+	}
+	return m.styles.Title.Render(m.posture.text)
 }
 
 // offlineText says the backend is gone and how old the views are.
@@ -76,6 +92,9 @@ func (m *Model) titleWhere() (string, bool) {
 	room := m.width - ansi.StringWidth("Gatehouse · ")
 	if l := m.listenersView(); l != "" {
 		room -= ansi.StringWidth(l) + 3
+	}
+	if p := m.postureView(); p != "" {
+		room -= ansi.StringWidth(p) + 3
 	}
 	if !m.offline.IsZero() {
 		room -= ansi.StringWidth(m.offlineText()) + 3
@@ -178,6 +197,8 @@ func (m *Model) footerView() string {
 		st = m.cmdline.view()
 	case m.status.err:
 		st = s.StatusError.Render("error: " + termsafe.Clean(m.status.text))
+	case m.status.warn:
+		st = s.StatusError.Render(termsafe.Clean(m.status.text))
 	case !m.st.Loaded() && m.status.text == "":
 		st = s.Muted.Render("loading…")
 	case m.status.text == "":

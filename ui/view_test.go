@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // Golden views at fixed sizes; the Ascii profile set in TestMain is also
@@ -45,6 +46,13 @@ func TestGolden(t *testing.T) {
 		"tele_more":    func(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) { press(m, "6", "G", "enter") },
 		"dropped":      withDrop,
 		"error":        withError,
+		"policy":       withPolicy(store.StarterPolicy(), "7"),
+		"policy_test":  withPolicyTest,
+		"policy_open":  withPolicy(store.Policy{Default: "allow"}, "3"),
+		"policy_home":  withPolicy(store.Policy{Default: "allow"}, "0"),
+		"rights":       withPolicy(store.StarterPolicy(), "enter"),
+		"denied":       withDenied,
+		"created_git":  withGitWarning,
 	}
 	for name, setup := range views {
 		for _, sz := range sizes {
@@ -77,7 +85,7 @@ func withDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
 	press(m, "2")
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator",
-		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"})
+		ClientID: "dev1-b", Serial: "3f2a9c1b7d5e4a01", CertID: "3f2a9c1b7d5e4a01/" + issuerHash, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"})
 }
 
 // withHomeDrop suspends dev1 from the home view: its two sessions linger
@@ -88,13 +96,13 @@ func withHomeDrop(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
 	press(m, "0", "j", "s", "y")
 	const serial = "3f2a9c1b7d5e4a01"
 	deliver(m, ch,
-		broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CN: "dev1", From: "active", To: "suspended",
+		broker.Event{At: t0, Type: broker.EventCertState, Serial: serial, CertID: dev1ID, CN: "dev1", From: "active", To: "suspended",
 			Reason: "active -> suspended"},
 		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-a",
-			Serial: serial, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"},
+			Serial: serial, CertID: dev1ID, CN: "dev1", Transport: "mqtts", Remote: "10.0.0.5:50123"},
 		broker.Event{At: t0, Type: broker.EventDisconnected, Reason: "suspended by operator", ClientID: "dev1-b",
-			Serial: serial, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"},
-		broker.Event{At: t0, Type: broker.EventRefused, Reason: "suspended", Serial: serial, CN: "dev1",
+			Serial: serial, CertID: dev1ID, CN: "dev1", Transport: "wss", Remote: "10.0.0.6:50124"},
+		broker.Event{At: t0, Type: broker.EventRefused, Reason: "suspended", Serial: serial, CertID: dev1ID, CN: "dev1",
 			Remote: "10.0.0.5:50200", Transport: "mqtts"})
 }
 
@@ -107,6 +115,43 @@ func withHostileCN(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
 	s, _ := f.Snapshot(context.Background())
 	m.Update(snapshotMsg{snap: s, full: true})
 	press(m, "0", "j")
+}
+
+// withPolicy loads a snapshot holding pol, with denials counted for dev1,
+// then presses keys.
+func withPolicy(pol store.Policy, keys ...string) func(*testing.T, *Model, *fakeBackend, *fixedClock) {
+	return func(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+		f.snap.Policy = pol
+		f.snap.Denials = map[string]uint64{dev1ID: 4}
+		s, _ := f.Snapshot(context.Background())
+		m.Update(snapshotMsg{snap: s, full: true})
+		press(m, keys...)
+	}
+}
+
+// withPolicyTest asks the policy view whether dev1 may subscribe to kp1/#.
+func withPolicyTest(t *testing.T, m *Model, f *fakeBackend, clk *fixedClock) {
+	withPolicy(store.StarterPolicy(), "7", "t")(t, m, f, clk)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("cn:dev1 subscribe kp1/#")})
+	press(m, "enter")
+}
+
+// withDenied shows on the home view a denial whose topic tries to clear
+// the screen: the activity strip prints it escaped.
+func withDenied(_ *testing.T, m *Model, _ *fakeBackend, _ *fixedClock) {
+	ch := subscribed(m)
+	const topic = "kp1/\x1b[2Jx"
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventDenied, ClientID: "dev1-a", Serial: "3f2a9c1b7d5e4a01", CertID: dev1ID,
+		CN: "dev1", Transport: "mqtts", Action: "publish", Topic: topic, Rule: "default",
+		Reason: "publish " + topic + " denied by rule default"})
+	press(m, "0")
+}
+
+// withGitWarning creates a certificate whose key went inside a git work
+// tree: the panel and the status line say so.
+func withGitWarning(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
+	f.createWarning = "client.key is inside the git work tree /src/app: add it to .gitignore or move it"
+	press(m, "n", "enter")
 }
 
 func withError(_ *testing.T, m *Model, f *fakeBackend, _ *fixedClock) {
@@ -142,10 +187,11 @@ func TestTabsKeepActiveVisible(t *testing.T) {
 		page  Page
 		want  string
 	}{
-		"ok/padded when wide":   {100, PageTelemetry, " 5 Trust  [6 Telemetry]"},
-		"ok/short names at 80":  {80, PageTelemetry, "1 Certs 2 Conns 3 Ports 4 Activity 5 Trust [6 Telemetry]"},
-		"ok/numbers when tight": {60, PageTelemetry, "0 1 2 3 4 5 [6 Telemetry]"},
-		"ok/home tab tight":     {40, PageHome, "[0 Home] 1 2 3 4 5 6"},
+		"ok/padded when wide":   {120, PageTelemetry, " 5 Trust  [6 Telemetry]  7 Policy "},
+		"ok/short names at 80":  {80, PageTelemetry, "1 Certs 2 Conns 3 Ports 4 Activity 5 Trust [6 Telemetry] 7 Policy"},
+		"ok/numbers when tight": {60, PageTelemetry, "0 1 2 3 4 5 [6 Telemetry] 7"},
+		"ok/home tab tight":     {40, PageHome, "[0 Home] 1 2 3 4 5 6 7"},
+		"ok/policy at 80":       {80, PagePolicy, "5 Trust 6 Telemetry [7 Policy]"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -187,3 +187,37 @@ func TestHomeViewOnRealStack(t *testing.T) {
 	runes("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
+
+// TestTUIRevokeAndPurge revokes from the home view with p on a real stack:
+// the device's retained message is deleted after the revoke, by its
+// certificate's ID, and audited as the TUI's.
+func TestTUIRevokeAndPurge(t *testing.T) {
+	data := t.TempDir()
+	d := startTestDaemon(t, data, "tui")
+	serial, cfg := deviceFiles(t, data, "dev1")
+	dev := pahoConnect(t, mqttsAddr(t, d), "dev1-retain", cfg)
+	if tok := dev.Publish("devices/dev1/state", 1, true, "on"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tm := teatest.NewTestModel(t, ui.New(d.app, ui.WithContext(ctx)), teatest.WithInitialTermSize(100, 30))
+	waitFor := func(want string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
+			teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	}
+	waitFor("dev1-retain")
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jx")})
+	waitFor("revoke dev1? final; drops 1 session")
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("p")})
+	waitFor("purged 1 retained message")
+
+	audit, err := d.app.Audit(ctx, store.AuditQuery{Serial: serial, Limit: 2})
+	if err != nil || len(audit) != 2 || audit[0].Action != "cert.purge_retained" || audit[0].Actor != "tui" ||
+		!strings.Contains(audit[0].Detail, "1 retained message") || audit[1].Action != "cert.revoke" {
+		t.Fatalf("audit after p: %+v, %v", audit, err)
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}

@@ -53,7 +53,7 @@ type Page interface {
 	// SetSize is the page's share of the window-size fan-out.
 	SetSize(width, height int)
 	// Capturing reports whether the page is reading text or showing a
-	// dialog; the root then passes every key (even q and 1..6) to the page.
+	// dialog; the root then passes every key (even q and 0..7) to the page.
 	Capturing() bool
 }
 

@@ -11,8 +11,10 @@ import (
 )
 
 // ShortSerial is the 8-hex-digit prefix operators see in tables; enough to
-// be unique in practice and accepted by the CLI (DESIGN section 6).
+// be unique in practice and accepted by the CLI (DESIGN section 6). It takes
+// a serial or a certificate ID (serial/issuerhash) and shows the serial.
 func ShortSerial(serial string) string {
+	serial, _, _ = strings.Cut(serial, "/")
 	if len(serial) > 8 {
 		return serial[:8]
 	}

@@ -8,10 +8,14 @@ package intent
 import "github.com/gatehouse/gatehouse/store"
 
 // Transition moves a certificate to another lifecycle state: suspend
-// (Suspended), reactivate (Active) or revoke (Revoked).
+// (Suspended), reactivate (Active) or revoke (Revoked). ID is the
+// certificate's store.Cert.ID; CN only names it in the status line.
 type Transition struct {
-	Serial, CN string
-	To         store.State
+	ID, CN string
+	To     store.State
+	// PurgeRetained asks, with a revoke, to delete the retained messages
+	// the certificate's sessions set, once its sessions are gone.
+	PurgeRetained bool
 }
 
 // Create issues a client certificate. Blank fields take the backend's
@@ -22,12 +26,12 @@ type Create struct {
 
 // History loads the audit history of a certificate for its details.
 type History struct {
-	Serial string
+	ID string
 }
 
 // Open shows the details of a certificate (from the home view).
 type Open struct {
-	Serial string
+	ID string
 }
 
 // Toggle switches client-cert auth for a transport.

@@ -32,8 +32,9 @@ type KeyMap struct {
 	// Trust.
 	Export key.Binding
 
-	// Dialogs and forms.
-	Confirm, Cancel, Submit, NextField, PrevField, Cycle key.Binding
+	// Dialogs and forms. ConfirmPurge confirms a revoke and purges the
+	// certificate's retained messages too.
+	Confirm, ConfirmPurge, Cancel, Submit, NextField, PrevField, Cycle key.Binding
 }
 
 // DefaultKeyMap returns the default bindings.
@@ -42,7 +43,7 @@ func DefaultKeyMap() KeyMap {
 		NextPage: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next view")),
 		PrevPage: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous view")),
 		Home:     key.NewBinding(key.WithKeys("0", "h"), key.WithHelp("0/h", "home")),
-		GoToPage: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6"), key.WithHelp("1-6", "jump to view")),
+		GoToPage: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7"), key.WithHelp("1-7", "jump to view")),
 		Command:  key.NewBinding(key.WithKeys(":"), key.WithHelp(":", "command")),
 		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -75,12 +76,13 @@ func DefaultKeyMap() KeyMap {
 
 		Export: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export ca.pem")),
 
-		Confirm:   key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
-		Cancel:    key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
-		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
-		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
-		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
-		Cycle:     key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
+		Confirm:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
+		ConfirmPurge: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "yes, and purge retained messages")),
+		Cancel:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
+		Submit:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		NextField:    key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
+		PrevField:    key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
+		Cycle:        key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change")),
 	}
 }
 

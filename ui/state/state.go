@@ -127,14 +127,15 @@ func (s *State) Apply(events []broker.Event, now time.Time) Change {
 			delete(s.dropped, ev.ClientID)
 			s.bySID[ev.ClientID] = len(s.snap.Sessions)
 			s.snap.Sessions = append(s.snap.Sessions, broker.Session{
-				ClientID: ev.ClientID, Serial: ev.Serial, CN: ev.CN, Transport: ev.Transport,
+				ClientID: ev.ClientID, Serial: ev.Serial, CertID: ev.CertID, CN: ev.CN, Transport: ev.Transport,
 				Remote: ev.Remote, ConnectedAt: ev.At, LastActivity: ev.At,
 			})
 			ch.Sessions = true
 		case broker.EventDisconnected:
 			ss, ok := s.remove(ev.ClientID)
 			if !ok {
-				ss = broker.Session{ClientID: ev.ClientID, Serial: ev.Serial, CN: ev.CN, Transport: ev.Transport, Remote: ev.Remote}
+				ss = broker.Session{ClientID: ev.ClientID, Serial: ev.Serial, CertID: ev.CertID, CN: ev.CN,
+					Transport: ev.Transport, Remote: ev.Remote}
 			}
 			cause := ev.Reason
 			if cause == "" {
@@ -143,7 +144,7 @@ func (s *State) Apply(events []broker.Event, now time.Time) Change {
 			s.dropped[ev.ClientID] = Dropped{Session: ss, Cause: cause, At: now, Until: now.Add(Linger)}
 			ch.Sessions = true
 		case broker.EventCertState:
-			if i := s.certIndex(ev.Serial); i >= 0 && ev.To != "" {
+			if i := s.certIndex(ev.CertID); i >= 0 && ev.To != "" {
 				s.snap.Certs[i].State = store.State(ev.To)
 				s.snap.Certs[i].StateChangedAt = ev.At
 				ch.Certs = true
@@ -176,14 +177,16 @@ func (s *State) remove(clientID string) (broker.Session, bool) {
 	return out, true
 }
 
-func (s *State) certIndex(serial string) int {
-	return slices.IndexFunc(s.snap.Certs, func(c store.Cert) bool { return c.Serial == serial })
+// certIndex finds a certificate by its ID: serials are unique per issuer
+// only, so two certificates may share one.
+func (s *State) certIndex(id string) int {
+	return slices.IndexFunc(s.snap.Certs, func(c store.Cert) bool { return c.ID == id })
 }
 
 // PutCert replaces or adds one certificate after an action, so it shows
 // before the next snapshot arrives.
 func (s *State) PutCert(c store.Cert) {
-	if i := s.certIndex(c.Serial); i >= 0 {
+	if i := s.certIndex(c.ID); i >= 0 {
 		s.snap.Certs[i] = c
 	} else {
 		s.snap.Certs = append(s.snap.Certs, c)

@@ -14,10 +14,15 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func snapshot() app.Snapshot {
 	return app.Snapshot{
-		Certs: []store.Cert{{Serial: "aa01", CN: "dev1", State: store.StateActive}, {Serial: "bb02", CN: "dev2", State: store.StateActive}},
+		Certs: []store.Cert{
+			{ID: "aa01/1111111111111111", Serial: "aa01", CN: "dev1", State: store.StateActive},
+			{ID: "bb02/1111111111111111", Serial: "bb02", CN: "dev2", State: store.StateActive},
+			// The same serial from another CA: a different certificate.
+			{ID: "aa01/2222222222222222", Serial: "aa01", CN: "acme-1", State: store.StateActive},
+		},
 		Sessions: []broker.Session{
-			{ClientID: "dev1", Serial: "aa01", CN: "dev1", Transport: broker.TransportMQTTS, ConnectedAt: t0.Add(-time.Minute)},
-			{ClientID: "dev2", Serial: "bb02", CN: "dev2", Transport: broker.TransportWSS, ConnectedAt: t0.Add(-time.Minute)},
+			{ClientID: "dev1", Serial: "aa01", CertID: "aa01/1111111111111111", CN: "dev1", Transport: broker.TransportMQTTS, ConnectedAt: t0.Add(-time.Minute)},
+			{ClientID: "dev2", Serial: "bb02", CertID: "bb02/1111111111111111", CN: "dev2", Transport: broker.TransportWSS, ConnectedAt: t0.Add(-time.Minute)},
 		},
 		Events: []broker.Event{{At: t0.Add(-time.Hour), Type: broker.EventConnected, ClientID: "dev1"}},
 	}
@@ -29,6 +34,7 @@ func TestApply(t *testing.T) {
 		sessions []string // client ids left, in any order
 		dropped  map[string]string
 		state    store.State // of dev1 afterwards
+		other    store.State // of acme-1 afterwards; "" for active
 		change   state.Change
 	}{
 		"ok/connect adds a session": {
@@ -38,12 +44,17 @@ func TestApply(t *testing.T) {
 		},
 		"ok/suspend drops with its cause": {
 			events: []broker.Event{
-				{At: t0, Type: broker.EventCertState, Serial: "aa01", From: "active", To: "suspended"},
-				{At: t0, Type: broker.EventDisconnected, ClientID: "dev1", Serial: "aa01", Reason: "suspended by operator"},
+				{At: t0, Type: broker.EventCertState, Serial: "aa01", CertID: "aa01/1111111111111111", From: "active", To: "suspended"},
+				{At: t0, Type: broker.EventDisconnected, ClientID: "dev1", Serial: "aa01", CertID: "aa01/1111111111111111", Reason: "suspended by operator"},
 				{At: t0, Type: broker.EventRefused, Serial: "aa01", Reason: "suspended"},
 			},
 			sessions: []string{"dev2"}, dropped: map[string]string{"dev1": "suspended by operator"}, state: store.StateSuspended,
 			change: state.Change{Sessions: true, Certs: true, Reload: true},
+		},
+		"ok/another CA's same serial is another certificate": {
+			events:   []broker.Event{{At: t0, Type: broker.EventCertState, Serial: "aa01", CertID: "aa01/2222222222222222", From: "active", To: "suspended"}},
+			sessions: []string{"dev1", "dev2"}, state: store.StateActive, other: store.StateSuspended,
+			change: state.Change{Certs: true, Reload: true},
 		},
 		"ok/reconnect clears the dropped row": {
 			events: []broker.Event{
@@ -91,6 +102,12 @@ func TestApply(t *testing.T) {
 			}
 			if st := s.Snapshot().Certs[0].State; st != tt.state {
 				t.Fatalf("dev1 is %s, want %s", st, tt.state)
+			}
+			if tt.other == "" {
+				tt.other = store.StateActive
+			}
+			if st := s.Snapshot().Certs[2].State; st != tt.other {
+				t.Fatalf("another CA's certificate with the same serial is %s, want %s", st, tt.other)
 			}
 		})
 	}

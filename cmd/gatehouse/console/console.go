@@ -125,8 +125,10 @@ func programFor(cfg Config, log *slog.Logger) bm.ProgramHandler {
 		}
 		b := cfg.Backend
 		mode := "operator"
+		opts := []ui.Option{}
 		if id.viewer {
 			b, mode = readOnly{b}, "viewer"
+			opts = append(opts, ui.WithReadOnly())
 		}
 		remote := s.RemoteAddr().String()
 		log.Info("console session", "actor", id.actor, "mode", mode, "remote", remote)
@@ -136,7 +138,7 @@ func programFor(cfg Config, log *slog.Logger) bm.ProgramHandler {
 			notify(cfg, id, mode, remote, "closed")
 		}()
 		ctx := app.WithActor(s.Context(), id.actor)
-		m := ui.New(b, ui.WithContext(ctx))
+		m := ui.New(b, append(opts, ui.WithContext(ctx))...)
 		return tea.NewProgram(m, append(bm.MakeOptions(s), tea.WithAltScreen(), tea.WithContext(ctx))...)
 	}
 }
@@ -214,7 +216,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// readOnly is a viewer's backend: reads pass through, changes are refused.
+// readOnly is a viewer's backend: reads pass through, every method of
+// ui.Backend that changes something is refused here, whatever the TUI
+// offers (the Policy view is also told it is read-only).
 type readOnly struct{ ui.Backend }
 
 // Describe implements ui.Backend: the title bar says the console is read-only.
@@ -238,3 +242,22 @@ func (readOnly) ExportCA(context.Context, string) error { return ErrReadOnly }
 
 // Kick implements ui.Backend by refusing.
 func (readOnly) Kick(context.Context, string) error { return ErrReadOnly }
+
+// PurgeRetained implements ui.Backend by refusing.
+func (readOnly) PurgeRetained(context.Context, string) (int, error) { return 0, ErrReadOnly }
+
+// AddRule implements ui.Backend by refusing.
+func (readOnly) AddRule(context.Context, store.Rule) (store.Rule, error) {
+	return store.Rule{}, ErrReadOnly
+}
+
+// RemoveRule implements ui.Backend by refusing.
+func (readOnly) RemoveRule(context.Context, string) (store.Rule, error) {
+	return store.Rule{}, ErrReadOnly
+}
+
+// MoveRule implements ui.Backend by refusing.
+func (readOnly) MoveRule(context.Context, string, string) error { return ErrReadOnly }
+
+// SetPolicyDefault implements ui.Backend by refusing.
+func (readOnly) SetPolicyDefault(context.Context, string) error { return ErrReadOnly }

@@ -188,7 +188,8 @@ func TestOperatorSuspendsOverSSHAudited(t *testing.T) {
 	}
 	defer c.Close()
 	_, keys := session(t, c)
-	keys("s")
+	keys("js") // home opens on the "all" row: move to dev1, then suspend
+	keys("y")  // the home view asks first
 	waitFor(t, "the suspend", func() bool { return stateOf(t, f.a, serial) == store.StateSuspended })
 	recs, err := f.a.Audit(context.Background(), store.AuditQuery{Serial: serial, Limit: 1})
 	if err != nil {
@@ -214,10 +215,17 @@ func TestViewerCannotChangeState(t *testing.T) {
 			defer c.Close()
 			out, keys := session(t, c)
 			waitFor(t, "the title to say read-only", func() bool { return out.has("viewer (read-only)") })
-			keys("s")
+			keys("js")
+			keys("y")
 			waitFor(t, "the refusal", func() bool { return out.has("changes are not allowed") })
 			if s := stateOf(t, f.a, serial); s != store.StateActive {
 				t.Fatalf("a viewer changed the state to %s", s)
+			}
+			keys("7")
+			keys("d")
+			waitFor(t, "the Policy view to refuse", func() bool { return out.has("read-only: the policy cannot be changed") })
+			if p, err := f.a.Policy(context.Background()); err != nil || p.Default != "deny" {
+				t.Fatalf("policy after a viewer's d: %+v, %v", p, err)
 			}
 		})
 	}

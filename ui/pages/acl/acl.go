@@ -88,15 +88,17 @@ type confirmation struct {
 	run         func(ctx context.Context, b Backend) (string, error)
 }
 
-// resultMsg carries a change's outcome and the policy after it.
-type resultMsg struct {
+// ChangedMsg carries a change's outcome and the policy after it. The root
+// hands it to the page whichever view is shown, so an answer that arrives
+// after the operator switched views is not lost.
+type ChangedMsg struct {
 	text string
 	pol  store.Policy
 	err  error
 }
 
-// New returns the view. b may be nil (a backend without the policy API):
-// the rules are then shown read-only.
+// New returns the view. b may be nil (a viewer's console): the rules are
+// then shown read-only.
 func New(ctx context.Context, c common.Common, b Backend) *Page {
 	p := &Page{c: c, keys: c.Keys, own: DefaultKeyMap(), b: b, ctx: ctx}
 	p.table = c.NewTable([]table.Column{
@@ -183,7 +185,7 @@ func (p *Page) selected() (store.Rule, bool) {
 // Update implements common.Page.
 func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
-	case resultMsg:
+	case ChangedMsg:
 		if msg.err != nil {
 			p.status, p.bad = oneLine(msg.err.Error()), true
 			return nil
@@ -211,7 +213,7 @@ func (p *Page) updateBrowse(k tea.KeyMsg) tea.Cmd {
 		return p.prompt(probing, "test (who action topic [client-id]): ", "cn:dev1 publish kp1/demo-v1/dcx/dev1/json")
 	case !editable && (key.Matches(k, p.own.Add) || key.Matches(k, p.own.Remove) || key.Matches(k, p.own.MoveUp) ||
 		key.Matches(k, p.own.MoveDown) || key.Matches(k, p.own.Default)):
-		p.status, p.bad = "this backend cannot change the policy", true
+		p.status, p.bad = "read-only: the policy cannot be changed from here", true
 	case key.Matches(k, p.own.Add):
 		return p.prompt(adding, "add (allow|deny publish|subscribe|pubsub FILTER [WHO]): ", "allow subscribe kp1/# cn:backend-*")
 	case key.Matches(k, p.own.Remove) && ok:
@@ -314,10 +316,10 @@ func (p *Page) change(fn func(ctx context.Context, b Backend) (string, error)) t
 	return func() tea.Msg {
 		text, err := fn(ctx, b)
 		if err != nil {
-			return resultMsg{err: err}
+			return ChangedMsg{err: err}
 		}
 		pol, err := b.Policy(ctx)
-		return resultMsg{text: text, pol: pol, err: err}
+		return ChangedMsg{text: text, pol: pol, err: err}
 	}
 }
 

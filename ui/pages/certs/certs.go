@@ -51,13 +51,15 @@ type Page struct {
 	shown    []int        // indices into certs matching the filter
 	live     map[string]int
 	sessions []broker.Session
-	selected string // serial under the cursor, kept across reloads
+	selected string // ID of the certificate under the cursor, kept across reloads
 	sortCol  int    // table column the list is sorted by; -1: newest first
 	sortDesc bool
 
 	history    []store.AuditRecord
 	historyFor string
 	historyErr error
+	rights     []string // what the policy lets rightsFor do
+	rightsFor  string
 	created    createdInfo
 
 	width, height int
@@ -119,7 +121,7 @@ func (p *Page) sort() {
 		case 3:
 			return a.NotAfter.Compare(b.NotAfter)
 		case 4:
-			return cmp.Compare(p.live[a.Serial], p.live[b.Serial])
+			return cmp.Compare(p.live[a.ID], p.live[b.ID])
 		case 5:
 			return a.LastSeen.Compare(b.LastSeen)
 		}
@@ -133,7 +135,7 @@ func (p *Page) sort() {
 		if c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Serial, b.Serial)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	p.table.SetSort(p.sortCol, p.sortDesc)
 }
@@ -159,8 +161,8 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 	p.sessions = sessions
 	clear(p.live)
 	for _, s := range sessions {
-		if s.Serial != "" {
-			p.live[s.Serial]++
+		if s.CertID != "" {
+			p.live[s.CertID]++
 		}
 	}
 	if p.sortCol == 4 { // by live sessions
@@ -170,12 +172,20 @@ func (p *Page) SetSessions(sessions []broker.Session) {
 	p.refreshDetails()
 }
 
-// SetHistory delivers the audit history requested by a intent.History.
-func (p *Page) SetHistory(serial string, recs []store.AuditRecord, err error) {
-	if serial != p.selected {
+// SetHistory delivers the audit history requested by a intent.History
+// for the certificate id.
+func (p *Page) SetHistory(id string, recs []store.AuditRecord, err error) {
+	if id != p.selected {
 		return // the operator moved on; a stale answer must not show
 	}
-	p.historyFor, p.history, p.historyErr = serial, recs, err
+	p.historyFor, p.history, p.historyErr = id, recs, err
+	p.refreshDetails()
+}
+
+// SetRights sets what the policy lets the certificate id publish and
+// subscribe, one line each, shown in its details.
+func (p *Page) SetRights(id string, lines []string) {
+	p.rightsFor, p.rights = id, lines
 	p.refreshDetails()
 }
 
@@ -202,7 +212,7 @@ func (p *Page) refilter() {
 	for i, c := range p.certs {
 		if q == "" || strings.Contains(strings.ToLower(c.CN), q) || strings.Contains(c.Serial, q) ||
 			strings.Contains(c.DisplayState(now), q) {
-			if c.Serial == p.selected {
+			if c.ID == p.selected {
 				at = len(p.shown)
 			}
 			p.shown = append(p.shown, i)
@@ -222,7 +232,7 @@ func (p *Page) refilter() {
 // selected certificate's stored state allows; pki owns the lifecycle table.
 func (p *Page) afterMove() {
 	c, ok := p.Selected()
-	p.selected = c.Serial
+	p.selected = c.ID
 	p.keys.Open.SetEnabled(ok)
 	p.keys.SuspendCert.SetEnabled(ok && pki.OperatorCan(c.State, store.StateSuspended))
 	p.keys.Reactivate.SetEnabled(ok && pki.OperatorCan(c.State, store.StateActive))
@@ -276,9 +286,9 @@ func (p *Page) action(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, p.keys.New):
 		return p.OpenForm(), true
 	case key.Matches(k, p.keys.SuspendCert):
-		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}), true
+		return common.Emit(intent.Transition{ID: c.ID, CN: c.CN, To: store.StateSuspended}), true
 	case key.Matches(k, p.keys.Reactivate):
-		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateActive}), true
+		return common.Emit(intent.Transition{ID: c.ID, CN: c.CN, To: store.StateActive}), true
 	case key.Matches(k, p.keys.Revoke):
 		// The dialog is bound to this certificate: a reload while it is open
 		// may move the cursor, and "y" must not revoke a different one.
@@ -296,21 +306,22 @@ func (p *Page) OpenForm() tea.Cmd {
 	return p.form.open()
 }
 
-// Details shows the details of the certificate with serial, clearing the
-// filter if it hides it, and asks for its history. It reports false when
-// there is no such certificate.
-func (p *Page) Details(serial string) (tea.Cmd, bool) {
-	if !slices.ContainsFunc(p.certs, func(c store.Cert) bool { return c.Serial == serial }) {
+// Details shows the details of the certificate id, clearing the filter if
+// it hides it, and asks for its history. It reports false when there is no
+// such certificate.
+func (p *Page) Details(id string) (tea.Cmd, bool) {
+	if !slices.ContainsFunc(p.certs, func(c store.Cert) bool { return c.ID == id }) {
 		return nil, false
 	}
 	p.filter.Clear()
-	p.selected = serial
+	p.selected = id
 	p.mode = modeList
 	p.refilter()
 	return p.openDetails(), true
 }
 
-// Detailing returns the serial shown in the details view, if any.
+// Detailing returns the ID of the certificate shown in the details view,
+// if any.
 func (p *Page) Detailing() (string, bool) {
 	return p.selected, p.mode == modeDetails
 }
@@ -320,15 +331,16 @@ func (p *Page) openDetails() tea.Cmd {
 	p.history, p.historyErr, p.historyFor = nil, nil, ""
 	p.vp.GotoTop()
 	p.refreshDetails()
-	return common.Emit(intent.History{Serial: p.selected})
+	return common.Emit(intent.History{ID: p.selected})
 }
 
 func (p *Page) updateConfirm(k tea.KeyMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, p.keys.Confirm):
+	case key.Matches(k, p.keys.Confirm, p.keys.ConfirmPurge):
 		c := p.target
 		p.setMode(p.back)
-		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateRevoked})
+		return common.Emit(intent.Transition{ID: c.ID, CN: c.CN, To: store.StateRevoked,
+			PurgeRetained: key.Matches(k, p.keys.ConfirmPurge)})
 	case key.Matches(k, p.keys.Cancel):
 		p.setMode(p.back)
 	}

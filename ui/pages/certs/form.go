@@ -41,8 +41,9 @@ type form struct {
 
 // createdInfo is what the result panel shows after a successful create.
 type createdInfo struct {
-	cert  store.Cert
-	files []string
+	cert    store.Cert
+	files   []string
+	warning string
 }
 
 func newForm(c common.Common) form {
@@ -138,11 +139,12 @@ func (p *Page) updateForm(k tea.KeyMsg) tea.Cmd {
 }
 
 // Created shows the result panel for a certificate issued from the form and
-// selects it in the table.
-func (p *Page) Created(c store.Cert, files []string) {
+// selects it in the table. warning, when set, is about where the key went
+// (inside a git work tree) and shows in red.
+func (p *Page) Created(c store.Cert, files []string, warning string) {
 	p.form.busy = false
-	p.created = createdInfo{cert: c, files: files}
-	p.selected = c.Serial
+	p.created = createdInfo{cert: c, files: files, warning: warning}
+	p.selected = c.ID
 	p.refilter()
 	p.setMode(modeCreated)
 }
@@ -192,10 +194,13 @@ func (p *Page) createdView() string {
 	var b strings.Builder
 	b.WriteString("Created " + termsafe.Clean(c.CN) + " (" + common.ShortSerial(c.Serial) + "), state " + string(c.State) + ".\n\nWrote:\n")
 	for _, f := range p.created.files {
-		b.WriteString("  " + f + "\n")
+		b.WriteString("  " + termsafe.Clean(f) + "\n")
 	}
 	b.WriteString("\n" + s.Bad.Render("The private key is not kept by Gatehouse:") +
 		"\nclient.key above is the only copy. Move it to the device.")
+	if w := p.created.warning; w != "" {
+		b.WriteString("\n\n" + s.Bad.Render("Warning: "+termsafe.Clean(w)))
+	}
 	return p.c.Dialog(p.width, p.height, "Certificate created", b.String(), "enter/esc close")
 }
 

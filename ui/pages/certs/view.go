@@ -26,7 +26,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 		return table.Row{
 			Cells: []string{
 				common.ShortSerial(c.Serial), c.CN, state, common.Until(now, c.NotAfter),
-				strconv.Itoa(p.live[c.Serial]), common.Ago(now, c.LastSeen),
+				strconv.Itoa(p.live[c.ID]), common.Ago(now, c.LastSeen),
 			},
 			Styles: []lipgloss.Style{cell, cell, p.c.Styles.State(state)},
 		}
@@ -35,9 +35,9 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 
 func (p *Page) confirmView() string {
 	c := p.target
-	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.",
-		termsafe.Clean(c.CN), common.ShortSerial(c.Serial), dropPhrase(p.live[c.Serial]))
-	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · n/esc cancel")
+	body := fmt.Sprintf("Revoke %s (%s)?\n\nThis is final: a revoked certificate can never be reactivated.\n\n%s.\nPurge the retained messages it published too?",
+		termsafe.Clean(c.CN), common.ShortSerial(c.Serial), dropPhrase(p.live[c.ID]))
+	return p.c.Dialog(p.width, p.height, "Revoke certificate", body, "y revoke · p revoke and purge · n/esc cancel")
 }
 
 func dropPhrase(n int) string {
@@ -100,13 +100,13 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 	}
 	var live, gone []string
 	for _, ss := range p.sessions {
-		if ss.Serial == c.Serial {
+		if ss.CertID == c.ID {
 			live = append(live, fmt.Sprintf("  %-24s %-5s %-21s %s", termsafe.Clean(ss.ClientID), ss.Transport, ss.Remote,
 				common.Duration(now.Sub(ss.ConnectedAt))))
 		}
 	}
 	for _, d := range p.st.Dropped() {
-		if d.Serial == c.Serial {
+		if d.CertID == c.ID {
 			gone = append(gone, "  "+s.Dropped.Render(fmt.Sprintf("%-24s %-5s %-21s", termsafe.Clean(d.ClientID), d.Transport, d.Remote))+
 				" "+s.DroppedCause.Render("✗ "+termsafe.Clean(d.Cause)))
 		}
@@ -114,16 +114,22 @@ func (p *Page) detailsText(c store.Cert, now time.Time) string {
 	lines = append(lines, s.Section.Render(fmt.Sprintf("Live sessions (%d)", len(live))))
 	lines = append(lines, gone...)
 	lines = append(lines, live...)
+	if p.rightsFor == c.ID {
+		lines = append(lines, "", s.Section.Render("Rights (policy)"))
+		for _, r := range p.rights {
+			lines = append(lines, "  "+r)
+		}
+	}
 	lines = append(lines, "", s.Section.Render("History"))
 	switch {
 	case p.historyErr != nil:
 		lines = append(lines, s.StatusError.Render("  error: "+p.historyErr.Error()))
-	case p.historyFor != c.Serial:
+	case p.historyFor != c.ID:
 		lines = append(lines, s.Muted.Render("  loading…"))
 	case len(p.history) == 0:
 		lines = append(lines, s.Muted.Render("  no records"))
 	}
-	if p.historyFor == c.Serial {
+	if p.historyFor == c.ID {
 		for _, r := range p.history {
 			lines = append(lines, "  "+historyLine(r))
 		}
@@ -157,7 +163,7 @@ func (p *Page) ShortHelp() []key.Binding {
 	k := p.keys
 	switch {
 	case p.mode == modeConfirm:
-		return []key.Binding{k.Confirm, k.Cancel}
+		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
 	case p.mode == modeForm:
 		return p.form.help()
 	case p.mode == modeCreated:

@@ -219,8 +219,8 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		switch {
 		case key.Matches(k, p.keys.Kick):
 			return common.Emit(intent.Kick{ClientID: e.s.ClientID})
-		case key.Matches(k, p.keys.SuspendCert) && e.s.Serial != "":
-			return common.Emit(intent.Transition{Serial: e.s.Serial, CN: e.s.CN, To: store.StateSuspended})
+		case key.Matches(k, p.keys.SuspendCert) && e.s.CertID != "":
+			return common.Emit(intent.Transition{ID: e.s.CertID, CN: e.s.CN, To: store.StateSuspended})
 		}
 	}
 	p.table, _ = p.table.Update(k)
@@ -259,7 +259,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 		e := p.rows[i]
 		s := e.s
 		cn := s.CN
-		if s.Serial == "" {
+		if s.CertID == "" {
 			cn = "anonymous" // its own principal, bound to its remote IP; dropped when client-cert auth goes on
 		}
 		cells := []string{s.ClientID, cn, common.ShortSerial(s.Serial), s.Transport, s.Remote}

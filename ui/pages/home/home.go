@@ -32,10 +32,12 @@ import (
 	"github.com/gatehouse/gatehouse/ui/termsafe"
 )
 
-// prompt is a pending y/n question and what "y" sends.
+// prompt is a pending y/n question and what "y" sends; purge, when set,
+// is what "p" sends (a revoke that also purges retained messages).
 type prompt struct {
 	text   string
 	intent tea.Msg
+	purge  tea.Msg
 }
 
 // session is one row of the sessions pane.
@@ -54,7 +56,7 @@ type Page struct {
 
 	rows     []store.Cert // sorted by CN; row 0 of the table is "all"
 	live     map[string]int
-	selected string // serial of the selected row; "" for all
+	selected string // ID of the selected row's certificate; "" for all
 	sessions []session
 	ask      *prompt
 
@@ -137,16 +139,16 @@ func (p *Page) Refresh() {
 		if c := cmp.Compare(a.CN, b.CN); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Serial, b.Serial)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	clear(p.live)
 	for _, s := range snap.Sessions {
-		if s.Serial != "" {
-			p.live[s.Serial]++
+		if s.CertID != "" {
+			p.live[s.CertID]++
 		}
 	}
 	p.certs.SetLen(len(p.rows) + 1)
-	if i := slices.IndexFunc(p.rows, func(c store.Cert) bool { return c.Serial == p.selected }); i >= 0 {
+	if i := slices.IndexFunc(p.rows, func(c store.Cert) bool { return c.ID == p.selected }); i >= 0 {
 		p.certs.SetCursor(i + 1)
 	} else if p.selected != "" {
 		p.certs.SetCursor(0) // its certificate is gone; never act on another
@@ -159,20 +161,20 @@ func (p *Page) Refresh() {
 // lifecycle table).
 func (p *Page) afterMove() {
 	c, ok := p.selectedCert()
-	p.selected = c.Serial
+	p.selected = c.ID
 	p.keys.SuspendCert.SetEnabled(ok && pki.OperatorCan(c.State, store.StateSuspended))
 	p.keys.Reactivate.SetEnabled(ok && pki.OperatorCan(c.State, store.StateActive))
 	p.keys.Revoke.SetEnabled(ok && pki.OperatorCan(c.State, store.StateRevoked))
 	p.keys.Open.SetEnabled(ok)
 	p.sessions = p.sessions[:0]
 	for _, d := range p.st.Dropped() {
-		if !ok || d.Serial == c.Serial {
+		if !ok || d.CertID == c.ID {
 			p.sessions = append(p.sessions, session{Session: d.Session, cause: d.Cause})
 		}
 	}
 	dropped := len(p.sessions)
 	for _, s := range p.st.Sessions() {
-		if !ok || s.Serial == c.Serial {
+		if !ok || s.CertID == c.ID {
 			p.sessions = append(p.sessions, session{Session: s})
 		}
 	}
@@ -210,6 +212,10 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 			in := p.ask.intent
 			p.ask = nil
 			return common.Emit(in)
+		case p.ask.purge != nil && key.Matches(k, p.keys.ConfirmPurge):
+			in := p.ask.purge
+			p.ask = nil
+			return common.Emit(in)
 		case key.Matches(k, p.keys.Cancel):
 			p.ask = nil
 		}
@@ -217,18 +223,20 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 	}
 	c, _ := p.selectedCert()
 	name := termsafe.Clean(c.CN)
-	drops := p.dropPhrase(p.live[c.Serial], "session")
+	drops := p.dropPhrase(p.live[c.ID], "session")
 	switch {
 	case key.Matches(k, p.keys.SuspendCert):
-		p.ask = &prompt{fmt.Sprintf("suspend %s? %s", name, drops),
-			intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateSuspended}}
+		p.ask = &prompt{text: fmt.Sprintf("suspend %s? %s", name, drops),
+			intent: intent.Transition{ID: c.ID, CN: c.CN, To: store.StateSuspended}}
 	case key.Matches(k, p.keys.Reactivate):
-		return common.Emit(intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateActive})
+		return common.Emit(intent.Transition{ID: c.ID, CN: c.CN, To: store.StateActive})
 	case key.Matches(k, p.keys.Revoke):
-		p.ask = &prompt{fmt.Sprintf("revoke %s? final; %s", name, drops),
-			intent.Transition{Serial: c.Serial, CN: c.CN, To: store.StateRevoked}}
+		revoke := intent.Transition{ID: c.ID, CN: c.CN, To: store.StateRevoked}
+		purge := revoke
+		purge.PurgeRetained = true
+		p.ask = &prompt{text: fmt.Sprintf("revoke %s? final; %s", name, drops), intent: revoke, purge: purge}
 	case key.Matches(k, p.keys.Open):
-		return common.Emit(intent.Open{Serial: c.Serial})
+		return common.Emit(intent.Open{ID: c.ID})
 	case key.Matches(k, p.keys.ToggleMQTTS):
 		p.askToggle(broker.TransportMQTTS)
 	case key.Matches(k, p.keys.ToggleWSS):
@@ -254,16 +262,16 @@ func (p *Page) askToggle(name string) {
 	if !t.ClientAuth {
 		anon := 0
 		for _, s := range p.st.Sessions() {
-			if s.Transport == name && s.Serial == "" {
+			if s.Transport == name && s.CertID == "" {
 				anon++
 			}
 		}
-		p.ask = &prompt{fmt.Sprintf("client-cert auth ON for %s? %s", name, p.dropPhrase(anon, "session without a certificate")),
-			intent.Toggle{Transport: name, On: true}}
+		p.ask = &prompt{text: fmt.Sprintf("client-cert auth ON for %s? %s", name, p.dropPhrase(anon, "session without a certificate")),
+			intent: intent.Toggle{Transport: name, On: true}}
 		return
 	}
-	p.ask = &prompt{fmt.Sprintf("client-cert auth OFF for %s? any client may then connect", name),
-		intent.Toggle{Transport: name, On: false}}
+	p.ask = &prompt{text: fmt.Sprintf("client-cert auth OFF for %s? any client may then connect", name),
+		intent: intent.Toggle{Transport: name, On: false}}
 }
 
 func (p *Page) dropPhrase(n int, what string) string {
@@ -276,6 +284,9 @@ func (p *Page) dropPhrase(n int, what string) string {
 // ShortHelp implements help.KeyMap.
 func (p *Page) ShortHelp() []key.Binding {
 	k := p.keys
+	if p.ask != nil && p.ask.purge != nil {
+		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
+	}
 	if p.ask != nil {
 		return []key.Binding{k.Confirm, k.Cancel}
 	}

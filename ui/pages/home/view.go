@@ -85,7 +85,7 @@ func (p *Page) certRow(now time.Time) func(int) table.Row {
 		c := p.rows[i-1]
 		state := c.DisplayState(now)
 		return table.Row{
-			Cells:  []string{c.CN, state, strconv.Itoa(p.live[c.Serial]), common.ShortSerial(c.Serial), common.Until(now, c.NotAfter)},
+			Cells:  []string{c.CN, state, strconv.Itoa(p.live[c.ID]), common.ShortSerial(c.Serial), common.Until(now, c.NotAfter)},
 			Styles: []lipgloss.Style{st.Cell, st.State(state)},
 		}
 	}
@@ -96,8 +96,8 @@ func (p *Page) sessionRow(now time.Time) func(int) table.Row {
 	return func(i int) table.Row {
 		s := p.sessions[i]
 		cn := s.CN
-		if s.Serial == "" {
-			cn = "(no cert)"
+		if s.CertID == "" {
+			cn = "anonymous" // no certificate: its own principal, bound to its remote IP
 		}
 		if s.cause != "" {
 			// The cause takes the place of the transport and the address and
@@ -114,7 +114,11 @@ func (p *Page) sessionRow(now time.Time) func(int) table.Row {
 func (p *Page) promptLine() string {
 	st := p.c.Styles
 	if p.ask != nil {
-		return ansi.Truncate(st.StatusError.Render(p.ask.text)+st.Muted.Render("  y/n"), p.width, "…")
+		keys := "  y/n"
+		if p.ask.purge != nil {
+			keys = "  y/n · p: also purge retained"
+		}
+		return ansi.Truncate(st.StatusError.Render(p.ask.text)+st.Muted.Render(keys), p.width, "…")
 	}
 	return ""
 }
@@ -139,7 +143,7 @@ func (p *Page) strip() []string {
 		}
 		detail := joinNonEmpty(e.Transport, e.Reason)
 		if e.Type == broker.EventDenied {
-			detail = joinNonEmpty(e.Action, e.Topic, e.Reason)
+			detail = e.Reason // "publish TOPIC denied by rule r2": the topic is the device's, cleaned below
 		}
 		line := st.Muted.Render(e.At.Local().Format("15:04:05")) + " " +
 			p.typeStyle(e.Type).Render(fmt.Sprintf("%-12s", e.Type)) + " " +

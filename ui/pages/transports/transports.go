@@ -28,6 +28,8 @@ type Page struct {
 	count      map[string]int // live sessions per transport
 	anonymous  map[string]int // ... of which without a client certificate
 	confirm    *intent.Toggle
+	posture    string // the authorization posture, from the policy
+	open       bool   // every device may use every topic
 
 	width, height int
 }
@@ -54,6 +56,10 @@ func (p *Page) SetSize(width, height int) {
 	p.table.SetSize(width, min(len(p.transports)+1, max(2, height-6)))
 }
 
+// SetPosture sets the authorization posture shown under the listeners; open
+// marks a policy that lets every device use every topic, shown in red.
+func (p *Page) SetPosture(text string, open bool) { p.posture, p.open = text, open }
+
 // SetData replaces the listeners and the sessions counted per listener.
 func (p *Page) SetData(transports []broker.TransportInfo, sessions []broker.Session) {
 	p.transports = transports
@@ -61,7 +67,7 @@ func (p *Page) SetData(transports []broker.TransportInfo, sessions []broker.Sess
 	clear(p.anonymous)
 	for _, s := range sessions {
 		p.count[s.Transport]++
-		if s.Serial == "" {
+		if s.CertID == "" {
 			p.anonymous[s.Transport]++
 		}
 	}
@@ -144,6 +150,12 @@ func (p *Page) View() string {
 		case !t.ClientAuth:
 			lines = append(lines, st.Bad.Render(fmt.Sprintf("! %s %s: client-cert auth off: one-way TLS: any client may connect", t.Name, t.Addr)))
 		}
+	}
+	switch {
+	case p.open:
+		lines = append(lines, st.Bad.Render("! "+p.posture+" (Policy view, key 7)"))
+	case p.posture != "":
+		lines = append(lines, st.Muted.Render(p.posture+": rules decide what each client may publish and subscribe (Policy view, key 7)"))
 	}
 	return common.Fit(strings.Join(lines, "\n"), p.width, p.height)
 }
