@@ -51,7 +51,14 @@ the store: stop it first, or check a backup file with --file.`,
 					return fmt.Errorf("a gatehouse daemon serves %s and holds its store: stop it to check the store, or check a backup with --file", dir)
 				}
 			}
-			d := diagnose(path)
+			pass, err := g.caPassphrase()
+			if err != nil {
+				return err
+			}
+			d, err := diagnose(path, pass)
+			if err != nil {
+				return err
+			}
 			if !d.OK {
 				d.Restore = restoreAdvice(filepath.Join(dir, app.DBFile))
 			}
@@ -72,14 +79,17 @@ the store: stop it first, or check a backup file with --file.`,
 	return c
 }
 
-// diagnose runs every check on the store file at path, read-only.
-func diagnose(path string) diagnosis {
+// diagnose runs every check on the store file at path, read-only. The CA
+// keys are decrypted with pass when they are encrypted; without it they are
+// reported as encrypted, not as damage, and a wrong pass is an error rather
+// than a finding: neither calls for a restore from backup.
+func diagnose(path string, pass []byte) (diagnosis, error) {
 	d := diagnosis{Store: path}
 	add := func(f store.Finding) { d.Findings = append(d.Findings, f) }
 	fi, err := os.Stat(path)
 	if err != nil {
 		add(store.Finding{Check: "file", Detail: err.Error()})
-		return d
+		return d, nil
 	}
 	add(store.Finding{Check: "file", OK: true, Detail: fmt.Sprintf("%d bytes", fi.Size())})
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
@@ -90,15 +100,28 @@ func diagnose(path string) diagnosis {
 	st, err := store.Open(path, store.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		add(store.Finding{Check: "open", Detail: err.Error()})
-		return d
+		return d, nil
 	}
 	defer st.Close()
 	for _, f := range st.Verify() {
 		add(f)
 	}
-	if a, err := pki.Init(st); err != nil {
+	var opts []pki.Option
+	if pass != nil {
+		opts = append(opts, pki.WithPassphrase(pass))
+	}
+	a, err := pki.Init(st, opts...)
+	if errors.Is(err, pki.ErrNotSealed) { // a passphrase in the environment, a clear store
+		a, err = pki.Init(st)
+	}
+	switch {
+	case errors.Is(err, pki.ErrPassphraseRequired):
+		add(store.Finding{Check: "CA keys", OK: true, Detail: "encrypted at rest; give the CA passphrase (--ca-passphrase-file) to check that they decrypt"})
+	case errors.Is(err, pki.ErrWrongPassphrase):
+		return d, explainedErr{"wrong CA passphrase for " + path, err} // as every command says it
+	case err != nil:
 		add(store.Finding{Check: "CA keys", Detail: err.Error()})
-	} else {
+	default:
 		cas, _ := a.CAs()
 		add(store.Finding{Check: "CA keys", OK: true, Detail: fmt.Sprintf("root and issuing CA keys parse; %d CAs in all", len(cas))})
 	}
@@ -106,7 +129,7 @@ func diagnose(path string) diagnosis {
 	for _, f := range d.Findings {
 		d.OK = d.OK && f.OK
 	}
-	return d
+	return d, nil
 }
 
 // restoreAdvice says, step by step, how to put a backup in place of live.

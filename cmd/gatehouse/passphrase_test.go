@@ -325,3 +325,42 @@ func TestNoClearCAKeyBytesOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// doctor reads the passphrase as every command does: a sealed store is
+// healthy with it, healthy but unchecked without it, and a wrong one is one
+// line of error, never "damaged, restore from a backup".
+func TestDoctorOnASealedStore(t *testing.T) {
+	noPassphraseSources(t)
+	data := initData(t)
+	p, wrong := writePass(t, "correct horse"), writePass(t, "tr0ub4dor")
+	mustGH(t, data, "ca", "passphrase", "set", "--new-passphrase-file", p)
+	path := filepath.Join(data, app.DBFile)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		args   []string
+		code   int
+		stdout string // part of stdout
+		stderr string // all of stderr
+	}{
+		"ok/with the passphrase":    {[]string{"--ca-passphrase-file", p, "doctor"}, exitOK, "root and issuing CA keys parse", ""},
+		"ok/without the passphrase": {[]string{"doctor"}, exitOK, "encrypted at rest; give the CA passphrase", ""},
+		"fail/wrong passphrase":     {[]string{"--ca-passphrase-file", wrong, "doctor"}, exitError, "", "gatehouse: wrong CA passphrase for " + path + "\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := gh(t, data, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || errOut != tc.stderr {
+				t.Fatalf("exit %d (want %d)\nstdout %q (want %q in it)\nstderr %q (want %q)", code, tc.code, out, tc.stdout, errOut, tc.stderr)
+			}
+			if tc.code == exitOK && (!strings.Contains(out, "the store is healthy") || strings.Contains(out, "DAMAGED")) {
+				t.Fatalf("a sealed store is reported damaged:\n%s", out)
+			}
+		})
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Fatal("doctor changed the store file")
+	}
+}
