@@ -46,7 +46,11 @@ expect_exit() {
 }
 # expect_fail CMD...: a client we did not write must fail (its exit codes are its own).
 expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
-events_has() { gh events --json | grep -q "$1"; }
+# has PATTERN: grep -q that reads all of its input. grep -q exits at the first
+# match, and a gatehouse still writing (tables are written cell by cell) then
+# dies of SIGPIPE, which pipefail turns into a failed check.
+has() { grep -- "$1" >/dev/null; }
+events_has() { gh events --json | has "$1"; }
 addr_of() { gh mtls status --json | /usr/bin/python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='$1'][0])"; }
 state_of() { gh cert list --json | /usr/bin/python3 -c "import json,sys; print([c['state'] for c in json.load(sys.stdin) if c['serial']=='$1'][0])"; }
 sessions_of() { gh cert list --json | /usr/bin/python3 -c "import json,sys; print([c['sessions'] for c in json.load(sys.stdin) if c['serial']=='$1'][0])"; }
@@ -81,7 +85,7 @@ ok "serve listens on mqtts $MQTTS and wss $WSS; a second daemon is refused"
 # --- plain MQTT, only because --mqtt asked for it, and shown as such
 MQTT_PORT=$(addr_of mqtt); MQTT_PORT=${MQTT_PORT##*:}
 mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t plain/test -m hello || fail "plain MQTT publish failed"
-gh mtls status | grep -q "n/a (plaintext)" || fail "mtls status does not flag the plaintext transport"
+gh mtls status | has "n/a (plaintext)" || fail "mtls status does not flag the plaintext transport"
 ok "plain MQTT works when asked for and is flagged as plaintext"
 
 # --- get root certificate
@@ -109,7 +113,7 @@ ok "one-way TLS: mosquitto clients connect with ca.pem only, with the anonymous 
 
 # --- switch client-cert auth on: the cert-less subscriber is dropped at once
 out=$(gh mtls on --transport mqtts)
-echo "$out" | grep -q "dropped 1 session" || fail "mtls on said: $out"
+echo "$out" | has "dropped 1 session" || fail "mtls on said: $out"
 wait_for 3 bash -c "! kill -0 $SUB 2>/dev/null || grep -qi 'error\|lost\|closed' '$WORK/sub.out'" || true
 wait_for 3 events_has '"reason": "mtls switched on"' || fail "no disconnect event with cause 'mtls switched on'"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t t -m x
@@ -143,7 +147,7 @@ wait_for 5 grep -q "connected rc=0" "$WORK/dev1.out" || fail "paho device did no
 wait_for 5 bash -c "[ \"\$(\"$BIN\" --data '$DATA' cert list --json | grep -c '\"state\": \"active\"')\" -ge 1 ]" ||
 	fail "certificate did not become active on first use"
 [ "$(state_of "$SERIAL")" = active ] || fail "state is $(state_of "$SERIAL"), want active"
-gh conn list --json | grep -q '"client_id": "dev1-py"' || fail "conn list lacks the device"
+gh conn list --json | has '"client_id": "dev1-py"' || fail "conn list lacks the device"
 ok "paho device connects with ca.pem/client.crt/client.key; certificate becomes active"
 
 # --- isolation: a device can neither read nor write another device's topics
@@ -164,8 +168,8 @@ mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-a) -i iso-a-pub -t kp1/
 mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of iso-b) -i iso-b-pub -t kp1/demo-v1/dcx/iso-b/json -m genuine
 wait_for 5 grep -q genuine "$WORK/isob.out" || fail "iso-b did not receive its own message"
 ! grep -q forged "$WORK/isob.out" || fail "iso-b received what iso-a published on its topic"
-gh events --json | grep -q '"type": "denied"' || fail "no denied event"
-gh acl test --cn iso-a --action subscribe --topic 'kp1/#' | grep -q '^deny: .*rule default' || fail "acl test does not explain the refusal"
+gh events --json | has '"type": "denied"' || fail "no denied event"
+gh acl test --cn iso-a --action subscribe --topic 'kp1/#' | has '^deny: .*rule default' || fail "acl test does not explain the refusal"
 ok "isolation: iso-a cannot subscribe to iso-b's topic, #, kp1/# or \$SYS/#, nor publish into iso-b's topic"
 
 # --- and over secure WebSocket
@@ -178,18 +182,23 @@ ok "the same certificate works over MQTT over secure WebSocket"
 
 # --- suspend: both sessions drop within a second, reconnects are refused
 out=$(gh cert suspend "${SERIAL:0:8}" --reason "e2e")
-echo "$out" | grep -q "dropped 2 sessions" || fail "suspend said: $out"
+echo "$out" | has "dropped 2 sessions" || fail "suspend said: $out"
 wait_for 1 grep -q "disconnected" "$WORK/dev1.out" || fail "device not dropped within 1s"
 wait_for 1 grep -q "disconnected" "$WORK/dev1ws.out" || fail "wss device not dropped within 1s"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t t -m x
 wait_for 3 events_has '"reason": "suspended"' || fail "no refusal with reason suspended"
-gh audit --json | grep -q '"action": "cert.suspend"' || fail "suspend not in the audit log"
+gh audit --json | has '"action": "cert.suspend"' || fail "suspend not in the audit log"
 ok "suspend drops both live sessions at once and refuses the certificate at the handshake"
 
 # --- reactivate lets it back; a follower sees it as one JSON object per line
 "$BIN" --data "$DATA" events --follow --json >"$WORK/follow.out" 2>&1 &
 FOLLOW=$!; PIDS+=($FOLLOW)
-sleep 0.3
+# The follower is subscribed once it streams a refusal made after it started.
+follow_ready() {
+	mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" -t t -m x >/dev/null 2>&1 || true
+	grep -q '"type":"refused"' "$WORK/follow.out"
+}
+wait_for 5 follow_ready || fail "events --follow streams nothing: $(cat "$WORK/follow.out")"
 gh cert reactivate "$SERIAL" >/dev/null
 wait_for 3 grep -q '"type":"cert_state".*suspended -> active' "$WORK/follow.out" || fail "events --follow missed the reactivation: $(cat "$WORK/follow.out")"
 kill -TERM $FOLLOW; wait $FOLLOW || fail "events --follow did not exit cleanly on SIGTERM"
@@ -203,18 +212,18 @@ ok "reactivate lets the device back"
 PIDS+=($!)
 wait_for 5 grep -q "connected rc=0" "$WORK/kick.out" || fail "device for the kick did not connect: $(cat "$WORK/kick.out")"
 out=$(gh conn kick dev1-kick)
-echo "$out" | grep -q "kicked dev1-kick" || fail "conn kick said: $out"
+echo "$out" | has "kicked dev1-kick" || fail "conn kick said: $out"
 wait_for 2 grep -q "disconnected" "$WORK/kick.out" || fail "kicked device not dropped"
 wait_for 3 events_has '"reason": "kicked by operator' || fail "no disconnect with cause kicked by operator"
-gh audit --json | grep -q '"action": "session.kick"' || fail "the kick is not in the audit log"
+gh audit --json | has '"action": "session.kick"' || fail "the kick is not in the audit log"
 [ "$(state_of "$SERIAL")" = active ] || fail "a kick changed the certificate to $(state_of "$SERIAL")"
-gh cert show dev1 | grep -q "$SERIAL" || fail "cert show by CN did not find dev1"
+gh cert show dev1 | has "$SERIAL" || fail "cert show by CN did not find dev1"
 expect_fail gh conn kick nobody
 ok "conn kick drops one session (audited), the certificate stays active; a CN names the certificate"
 
 # --- revoke is final
 out=$(gh cert revoke "$SERIAL" --json)
-echo "$out" | grep -q '"state": "revoked"' || fail "revoke said: $out"
+echo "$out" | has '"state": "revoked"' || fail "revoke said: $out"
 expect_exit 1 gh cert reactivate "$SERIAL"
 expect_exit 1 gh cert revoke "$SERIAL"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$D/ca.pem" --cert "$D/client.crt" --key "$D/client.key" -t t -m x
@@ -236,11 +245,11 @@ ok "cert sign: a device with its own key (openssl CSR) connects; a malformed CSR
 TD=$(cd "$HERE/.." && pwd)
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t t -m x
 wait_for 3 events_has '"reason": "unknown CA"' || fail "an untrusted CA's device is not refused as unknown CA"
-gh ca trust "$TD/foreign-ca.pem" --auto-register | grep -q "Acme Devices CA" || fail "ca trust did not report the CA"
-gh ca list | grep -q trusted || fail "ca list lacks the trusted CA"
+gh ca trust "$TD/foreign-ca.pem" --auto-register | has "Acme Devices CA" || fail "ca trust did not report the CA"
+gh ca list | has trusted || fail "ca list lacks the trusted CA"
 mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t kp1/acme -m hi ||
 	fail "a device of the trusted CA is refused"
-gh cert list --json | grep -q '"source": "auto-registered"' || fail "the trusted CA's device was not auto-registered"
+gh cert list --json | has '"source": "auto-registered"' || fail "the trusted CA's device was not auto-registered"
 gh cert suspend ac3e0001 >/dev/null
 expect_fail mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/ca.pem" --cert "$TD/foreign-client.pem" --key "$TD/foreign-client.key" -t t -m x
 ok "ca trust: an operator's CA is trusted, its device auto-registered, and suspending it works the same"
@@ -273,7 +282,9 @@ TM="tmux -L gatehouse-e2e"
 screen() { $TM capture-pane -p -t tui; }
 screen_has() { screen | grep -q -- "$1"; }
 keys() { for k in "$@"; do $TM send-keys -t tui "$k"; sleep 0.2; done; }
-$TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA"
+# 150 columns: the title shows the listeners and the policy first, and what
+# the TUI is attached to only where room is left.
+$TM new-session -d -s tui -x 150 -y 30 "$BIN --data $DATA"
 wait_for 5 screen_has "daemon at" || fail "TUI did not attach: $(screen)"
 keys n
 wait_for 3 screen_has "New client certificate" || fail "no create form: $(screen)"
@@ -291,7 +302,7 @@ wait_for 3 screen_has "suspended tuidev" || fail "TUI suspend not reported: $(sc
 wait_for 2 bash -c "! kill -0 $TUISUB 2>/dev/null" || fail "mosquitto_sub survived the suspend"
 keys 2
 wait_for 3 screen_has "suspended by operator" || fail "the dropped row lacks its cause: $(screen)"
-gh audit --json | grep -q '(tui)' || fail "the TUI's suspend is not audited with its actor"
+gh audit --json | has '(tui)' || fail "the TUI's suspend is not audited with its actor"
 keys q
 wait_for 3 bash -c "! $TM has-session -t tui 2>/dev/null" || fail "q did not quit the TUI"
 ok "TUI in tmux: create a certificate, see its device connect, s drops it with its cause"
@@ -310,7 +321,7 @@ SSHDEV=$(gh cert create --cn sshdev --out "$WORK/sshdev" 2>/dev/null)
 one_session() { [ "$(sessions_of "$1")" = 1 ]; }
 ssh_sub() {
 	mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$WORK/sshdev/ca.pem" --cert "$WORK/sshdev/client.crt" \
-		--key "$WORK/sshdev/client.key" -i sshdev-sub -t 'kp1/#' >/dev/null 2>&1 &
+		--key "$WORK/sshdev/client.key" -i sshdev-sub -t 'devices/sshdev/#' >/dev/null 2>&1 & # its own topics: default deny
 	SSHSUB=$!; PIDS+=($SSHSUB)
 	wait_for 5 one_session "$SSHDEV" ||
 		fail "sshdev did not connect"
@@ -319,25 +330,26 @@ ssh_sub
 sscreen() { $TM capture-pane -p -t "$1"; }
 sscreen_has() { sscreen "$1" | grep -q -- "$2"; }
 skeys() { local s=$1; shift; for k in "$@"; do $TM send-keys -t "$s" "$k"; sleep 0.2; done; }
-$TM new-session -d -s alice -x 110 -y 30 "ssh -tt $SSH_OPTS -i $WORK/alice 127.0.0.1"
+$TM new-session -d -s alice -x 150 -y 30 "ssh -tt $SSH_OPTS -i $WORK/alice 127.0.0.1"
 wait_for 10 sscreen_has alice "in-process broker" || fail "no console over SSH: $(sscreen alice)"
-skeys alice / sshdev Enter s
+# The console opens on Home; the Certificates view (1) filters with / and suspends with s.
+skeys alice 1 / sshdev Enter s
 wait_for 3 sscreen_has alice "suspended sshdev" || fail "suspend over SSH not reported: $(sscreen alice)"
 wait_for 3 bash -c "! kill -0 $SSHSUB 2>/dev/null" || fail "sshdev's connection survived a suspend over SSH"
 fp=$(ssh-keygen -lf "$WORK/alice.pub" | awk '{print $2}')
-gh audit --serial "$SSHDEV" --json | grep -q "\"actor\": \"ssh:$fp alice@e2e\"" || fail "the SSH suspend is not audited with the key: $(gh audit --limit 3)"
-gh events --type cert_state --serial "$SSHDEV" | grep -q "by ssh:$fp alice@e2e" || fail "Activity does not name the SSH operator"
+gh audit --serial "$SSHDEV" --json | has "\"actor\": \"ssh:$fp alice@e2e\"" || fail "the SSH suspend is not audited with the key: $(gh audit --limit 3)"
+gh events --type cert_state --serial "$SSHDEV" | has "by ssh:$fp alice@e2e" || fail "Activity does not name the SSH operator"
 gh cert reactivate "$SSHDEV" >/dev/null
 ssh_sub
-$TM new-session -d -s bob -x 110 -y 30 "ssh -tt $SSH_OPTS -i $WORK/bob 127.0.0.1"
+$TM new-session -d -s bob -x 150 -y 30 "ssh -tt $SSH_OPTS -i $WORK/bob 127.0.0.1"
 wait_for 10 sscreen_has bob "viewer (read-only)" || fail "no viewer console: $(sscreen bob)"
-skeys bob / sshdev Enter s
+skeys bob 1 / sshdev Enter s
 wait_for 3 sscreen_has bob "changes are not allowed" || fail "the viewer was not told it is read-only: $(sscreen bob)"
 [ "$(state_of "$SSHDEV")" = active ] || fail "a viewer key changed a certificate's state"
 kill -0 "$SSHSUB" || fail "a viewer's s dropped the device"
 skeys alice q; skeys bob q
 wait_for 5 bash -c "! $TM has-session -t alice 2>/dev/null && ! $TM has-session -t bob 2>/dev/null" || fail "q did not end the SSH sessions"
-gh events --type console --json | grep -q "viewer console closed by ssh:" || fail "console sessions are not in the event log"
+gh events --type console --json | has "viewer console closed by ssh:" || fail "console sessions are not in the event log"
 ok "SSH console: a suspend over OpenSSH drops the device, audited by key; a viewer cannot suspend; an unknown key is refused"
 
 # --- metrics and probes
@@ -363,7 +375,7 @@ before=$(server_serial)
 kill -HUP "${PIDS[0]}"
 rotated() { [ "$(server_serial)" != "$before" ]; }
 wait_for 5 rotated || fail "SIGHUP did not rotate the server certificate"
-gh audit --json | grep -q '"action": "server.rotate"' || fail "rotation not audited"
+gh audit --json | has '"action": "server.rotate"' || fail "rotation not audited"
 ok "SIGHUP rotates the server certificate in place, audited"
 
 # --- stop the daemon; commands then open the store directly
@@ -371,26 +383,26 @@ kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}" || fail "serve did not exit cleanly on SIGTERM"
 [ ! -e "$DATA/admin.sock" ] || fail "admin socket left behind"
 [ "$(state_of "$SERIAL")" = revoked ] || fail "offline cert list disagrees"
-gh audit | grep -q cert.revoke || fail "offline audit lacks the revoke"
+gh audit | has cert.revoke || fail "offline audit lacks the revoke"
 ok "SIGTERM stops the daemon cleanly; commands work on the store without it"
 
 # --- CA keys at rest: encrypted offline; from then on the store needs the passphrase
 grep -q 'level=WARN msg="CA keys are not encrypted at rest' "$WORK/serve.log" || fail "serve did not warn about clear CA keys"
 grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "the clear-key check below would prove nothing"
 printf 'correct horse\n' >"$WORK/pass"; printf 'wrong\n' >"$WORK/wrong"; chmod 600 "$WORK/pass" "$WORK/wrong"
-gh ca passphrase set --new-passphrase-file "$WORK/pass" | grep -q "encrypted 2 CA keys" || fail "ca passphrase set"
+gh ca passphrase set --new-passphrase-file "$WORK/pass" | has "encrypted 2 CA keys" || fail "ca passphrase set"
 ! grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "a clear CA key is left in the store file"
 expect_exit 1 gh cert list
 grep -q -- '--ca-passphrase-file' "$WORK/err" || fail "a sealed store does not say how to give the passphrase: $(cat "$WORK/err")"
 expect_exit 1 gh --ca-passphrase-file "$WORK/wrong" cert list
 [ "$(cat "$WORK/err")" = "gatehouse: wrong CA passphrase for $DATA/gatehouse.db" ] || fail "wrong passphrase: $(cat "$WORK/err")"
-gh --ca-passphrase-file "$WORK/pass" cert list --json | grep -q "$SERIAL" || fail "the passphrase does not open the store"
+gh --ca-passphrase-file "$WORK/pass" cert list --json | has "$SERIAL" || fail "the passphrase does not open the store"
 export GATEHOUSE_CA_PASSPHRASE_FILE="$WORK/pass" # for the rest of the suite
 ok "ca passphrase set encrypts the CA keys; a missing or wrong passphrase is one line, exit 1"
 # --- read-only commands leave the store's bytes as they were; doctor checks it
 sum_before=$(sha256sum <"$DATA/gatehouse.db")
 gh cert list >/dev/null; gh audit >/dev/null; gh ca list >/dev/null; gh events >/dev/null
-gh doctor | grep -q "the store is healthy" || fail "doctor: $(gh doctor 2>&1)"
+gh doctor | has "the store is healthy" || fail "doctor: $(gh doctor 2>&1)"
 [ "$(sha256sum <"$DATA/gatehouse.db")" = "$sum_before" ] || fail "a read-only command changed the store"
 ok "cert list, audit, ca list, events and doctor leave the store file unchanged"
 
@@ -398,7 +410,7 @@ ok "cert list, audit, ca list, events and doctor leave the store file unchanged"
 $TM new-session -d -s tui -x 100 -y 30 "$BIN --data $DATA --mqtts 127.0.0.1:0 --wss 127.0.0.1:0"
 wait_for 5 screen_has "in-process broker" || fail "TUI did not start a broker: $(screen)"
 wait_for 3 test -S "$DATA/admin.sock" || fail "in-process TUI serves no admin socket"
-gh cert list --json | grep -q tuidev || fail "a second terminal cannot script the in-process broker"
+gh cert list --json | has tuidev || fail "a second terminal cannot script the in-process broker"
 keys q
 wait_for 5 bash -c "! test -e '$DATA/admin.sock'" || fail "quitting the TUI left the broker running"
 gh cert list >/dev/null || fail "store still locked after the TUI quit"
@@ -411,15 +423,15 @@ PIDS+=($!)
 dm() { "$BIN" --data "$DEMO" "$@"; }
 live_devices() { [ "$(dm conn list --json | grep -c '"client_id": "device-')" = "$1" ]; }
 wait_for 10 live_devices 3 || fail "demo devices did not connect: $(cat "$WORK/demo.log")"
-dm events --json | grep -q '"reason": "unknown CA"' || wait_for 10 bash -c "'$BIN' --data '$DEMO' events --json | grep -q 'unknown CA'" ||
+dm events --json | has '"reason": "unknown CA"' || wait_for 10 bash -c "'$BIN' --data '$DEMO' events --json | grep -q 'unknown CA'" ||
 	fail "the foreign device is not refused"
 D2=$(dm cert list --json | /usr/bin/python3 -c "import json,sys; print([c['serial'] for c in json.load(sys.stdin) if c['cn']=='device-2'][0])")
-dm cert suspend "$D2" | grep -q "dropped 1 session" || fail "suspending device-2 did not drop it"
+dm cert suspend "$D2" | has "dropped 1 session" || fail "suspending device-2 did not drop it"
 wait_for 10 bash -c "'$BIN' --data '$DEMO' events --json | grep -q '\"cn\": \"device-2\"' && '$BIN' --data '$DEMO' events --json | /usr/bin/python3 -c \"import json,sys; sys.exit(0 if any(e['type']=='refused' and e['reason']=='suspended' and e['cn']=='device-2' for e in json.load(sys.stdin)) else 1)\"" ||
 	fail "device-2's retries are not refused as suspended"
 dm cert reactivate "$D2" >/dev/null
 wait_for 10 live_devices 3 || fail "device-2 did not come back after reactivation"
-dm conn list --json | grep -q '"msgs_in": [1-9]' || fail "demo devices publish nothing"
+dm conn list --json | has '"msgs_in": [1-9]' || fail "demo devices publish nothing"
 ok "demo: devices connect over mTLS, a suspended one is refused on retry and returns after reactivation"
 
 # --- the README's quick start, pasted as a new user would
