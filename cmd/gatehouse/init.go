@@ -16,9 +16,11 @@ func newInit(g *globals) *cobra.Command {
 		Use:   "init",
 		Short: "Create the data directory, the store and its CAs",
 		Long: `Create the data directory (mode 0700), the store (0600) and a new root and
-issuing CA, and print where they are. Other commands never create a store:
-on a data directory without one they fail and point here. Run on an existing
-store, init changes nothing but a pending schema upgrade, and says so.`,
+issuing CA, and print where they are. With a CA passphrase (from
+` + passphraseSources + `) the CA keys are created
+encrypted. Other commands never create a store: on a data directory without
+one they fail and point here. Run on an existing store, init changes nothing
+but a pending schema upgrade, and says so.`,
 		Example: "  gatehouse init --data /var/lib/gatehouse",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -32,7 +34,13 @@ store, init changes nothing but a pending schema upgrade, and says so.`,
 			if existed && admin.Alive(dir) {
 				return report(g, dir, path, false, "a gatehouse daemon serves it")
 			}
-			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessCreate, Logger: warnLogger(g.stderr)})
+			// A configured passphrase makes the new CA keys born encrypted:
+			// the clear keys never touch the disk.
+			pass, err := g.caPassphrase()
+			if err != nil {
+				return err
+			}
+			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessCreate, Logger: warnLogger(g.stderr), CAPassphrase: pass})
 			if err != nil {
 				return err
 			}

@@ -364,3 +364,20 @@ func TestDoctorOnASealedStore(t *testing.T) {
 		t.Fatal("doctor changed the store file")
 	}
 }
+
+// init with a passphrase creates the CA keys encrypted, as serve does:
+// never a clear key on disk that the next command then refuses.
+func TestInitWithAPassphraseSealsTheNewKeys(t *testing.T) {
+	noPassphraseSources(t)
+	data := filepath.Join(t.TempDir(), "new")
+	p := writePass(t, "correct horse")
+	mustGH(t, data, "--ca-passphrase-file", p, "init")
+	if raw, err := os.ReadFile(filepath.Join(data, app.DBFile)); err != nil || bytes.Contains(raw, []byte("PRIVATE KEY")) {
+		t.Fatalf("init with a passphrase left a clear key in the store (read: %v)", err)
+	}
+	requireFails(t, data, "are encrypted", "ca", "list")
+	mustGH(t, data, "--ca-passphrase-file", p, "ca", "list")
+	if out := mustGH(t, data, "--ca-passphrase-file", p, "init"); !strings.Contains(out, "already exists") {
+		t.Fatalf("a second init printed %q", out)
+	}
+}
