@@ -38,7 +38,7 @@ func newACLList(g *globals) *cobra.Command {
 		Short:   "List the rules in order, and the default decision",
 		Example: "  gatehouse acl list --json",
 		Args:    cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, _ []string) error {
+		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
 			p, err := svc.Policy(cmd.Context())
 			if err != nil {
 				return err
@@ -206,7 +206,7 @@ func newACLTest(g *globals) *cobra.Command {
 			if err := policy.ValidFilter(q.Topic); err != nil {
 				return usageErr{Err: err}
 			}
-			svc, done, err := g.service()
+			svc, done, err := g.serviceFor(app.AccessReadOnly)
 			if err != nil {
 				return err
 			}

@@ -200,7 +200,7 @@ serves it at /crl/NAME.crl, and answers OCSP at /ocsp.`,
 			if out == "" {
 				return usageErr{Err: errors.New("--out FILE is required (use - for stdout)")}
 			}
-			svc, done, err := g.service()
+			svc, done, err := g.serviceFor(app.AccessReadOnly) // the CRL is built from the live state, nothing stored
 			if err != nil {
 				return err
 			}

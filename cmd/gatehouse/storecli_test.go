@@ -116,6 +116,8 @@ func TestReadOnlyCommandsLeaveTheStoreUnchanged(t *testing.T) {
 	for _, args := range [][]string{
 		{"cert", "list"}, {"cert", "list", "--json"}, {"cert", "show", serial[:8]}, {"audit"}, {"audit", "--serial", serial},
 		{"events"}, {"ca", "export"}, {"ca", "list"}, {"mtls", "status"}, {"conn", "list"}, {"doctor"},
+		{"acl", "list"}, {"acl", "test", "--cert", serial[:8], "--action", "publish", "--topic", "devices/dev1/t"},
+		{"ca", "crl", "--out", filepath.Join(t.TempDir(), "crl.der")},
 		{"__complete", "cert", "suspend", ""},
 	} {
 		mustGH(t, data, args...)
