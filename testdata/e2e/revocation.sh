@@ -21,7 +21,7 @@ crl_verify "client.crt: OK"
 gh cert suspend "$RS" >/dev/null
 ocsp_says "Reason: certificateHold"
 crl_verify "certificate revoked"
-openssl crl -in "$R/crl.pem" -noout -text | grep -q "Certificate Hold" || fail "the CRL does not hold the suspended certificate"
+openssl crl -in "$R/crl.pem" -noout -text | has "Certificate Hold" || fail "the CRL does not hold the suspended certificate"
 gh cert reactivate "$RS" >/dev/null
 ocsp_says "client.crt: good"
 crl_verify "client.crt: OK"
@@ -29,5 +29,5 @@ gh cert revoke "$RS" >/dev/null
 ocsp_says "client.crt: revoked"
 crl_verify "certificate revoked"
 gh ca crl --out "$R/cli.crl"
-openssl crl -inform DER -in "$R/cli.crl" -noout -text | grep -qi "serial number: $RS" || fail "ca crl --out lacks the revoked serial"
+openssl crl -inform DER -in "$R/cli.crl" -noout -text | grep -i "serial number: $RS" >/dev/null || fail "ca crl --out lacks the revoked serial"
 ok "CRL and OCSP over --http, read by openssl: suspended is on hold, reactivated is good, revoked stays revoked"

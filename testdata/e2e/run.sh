@@ -47,8 +47,8 @@ expect_exit() {
 # expect_fail CMD...: a client we did not write must fail (its exit codes are its own).
 expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
 # has PATTERN: grep -q that reads all of its input. grep -q exits at the first
-# match, and a gatehouse still writing (tables are written cell by cell) then
-# dies of SIGPIPE, which pipefail turns into a failed check.
+# match; a writer still writing (gatehouse tables go out cell by cell, echo
+# line by line) then dies of SIGPIPE, and pipefail fails the check at random.
 has() { grep -- "$1" >/dev/null; }
 events_has() { gh events --json | has "$1"; }
 addr_of() { gh mtls status --json | /usr/bin/python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='$1'][0])"; }
@@ -133,7 +133,7 @@ ok "cert create writes ca.pem, client.crt (chain), client.key (0600); state inac
 
 # --- openssl s_client: the handshake with and without the certificate
 echo | openssl s_client -connect "127.0.0.1:$MQTTS_PORT" -CAfile "$WORK/ca.pem" -cert "$WORK/dev1/client.crt" \
-	-key "$WORK/dev1/client.key" -verify_return_error -brief 2>&1 | grep -q "Verification: OK" || fail "s_client with cert failed"
+	-key "$WORK/dev1/client.key" -verify_return_error -brief 2>&1 | has "Verification: OK" || fail "s_client with cert failed"
 echo | openssl s_client -connect "127.0.0.1:$MQTTS_PORT" -CAfile "$WORK/ca.pem" -tls1_1 >/dev/null 2>&1 &&
 	fail "TLS 1.1 was accepted"
 ok "openssl s_client completes mTLS with the issued certificate; TLS 1.1 is refused"
@@ -280,7 +280,7 @@ ok "malformed PEMs and unknown serials fail cleanly"
 # --- the same flow in the TUI, attached to the daemon, driven through tmux
 TM="tmux -L gatehouse-e2e"
 screen() { $TM capture-pane -p -t tui; }
-screen_has() { screen | grep -q -- "$1"; }
+screen_has() { screen | has "$1"; }
 keys() { for k in "$@"; do $TM send-keys -t tui "$k"; sleep 0.2; done; }
 # 150 columns: the title shows the listeners and the policy first, and what
 # the TUI is attached to only where room is left.
@@ -328,7 +328,7 @@ ssh_sub() {
 }
 ssh_sub
 sscreen() { $TM capture-pane -p -t "$1"; }
-sscreen_has() { sscreen "$1" | grep -q -- "$2"; }
+sscreen_has() { sscreen "$1" | has "$2"; }
 skeys() { local s=$1; shift; for k in "$@"; do $TM send-keys -t "$s" "$k"; sleep 0.2; done; }
 $TM new-session -d -s alice -x 150 -y 30 "ssh -tt $SSH_OPTS -i $WORK/alice 127.0.0.1"
 wait_for 10 sscreen_has alice "in-process broker" || fail "no console over SSH: $(sscreen alice)"
