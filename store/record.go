@@ -113,7 +113,7 @@ type CA struct {
 	// one): "" for the built-in pair, shown as "default".
 	Name string `json:"name,omitempty"`
 	// Suspended refuses every certificate an issuing CA issued.
-	Suspended bool `json:"suspended,omitempty"`
+	Suspended bool      `json:"suspended,omitempty"`
 	CertPEM   string    `json:"cert_pem"`
 	KeyPEM    string    `json:"-"` // PKCS#8 PEM; only for root and issuing; never serialised to clients
 	AddedAt   time.Time `json:"added_at"`
