@@ -42,9 +42,9 @@ type Authority struct {
 	st   *store.Store
 	opts options
 
-	root, issuing       *x509.Certificate
-	rootPEM, issuingPEM []byte
-	issuingKey          crypto.Signer
+	// issuers are the issuing CAs and the roots anchoring them; swapped as a
+	// whole under mu, read lock-free.
+	issuers atomic.Pointer[issuerSet]
 	// keys seals CA keys at rest; nil keeps them in the clear. Set by Init,
 	// replaced by SetPassphrase under mu; read without locking (Sealed).
 	keys atomic.Pointer[keyring]
@@ -89,8 +89,11 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
 	}
-	a.root, a.rootPEM = root.cert, root.certPEM
-	a.issuing, a.issuingPEM, a.issuingKey = issuing.cert, issuing.certPEM, issuing.key
+	def := &issuer{name: DefaultIssuer, cert: issuing.cert, certPEM: issuing.certPEM, key: issuing.key,
+		rootPEM: root.certPEM, idSuffix: store.CertID("", issuing.cert.RawSubject), id: fingerprint(issuing.cert.Raw)}
+	if err := a.loadIssuers(cas, def); err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
+	}
 	if err := a.reloadTrust(); err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
 	}
@@ -126,11 +129,11 @@ func entryOf(c store.Cert) (entry, error) {
 	return e, nil
 }
 
-// loadOrCreateCA returns the first stored CA of role, or creates one signed by
-// parent (self-signed when parent is nil) and stores it.
+// loadOrCreateCA returns the first stored built-in CA (no Name) of role, or
+// creates one signed by parent (self-signed when parent is nil) and stores it.
 func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *caKeyPair) (*caKeyPair, error) {
 	for _, ca := range cas {
-		if ca.Role == role {
+		if ca.Role == role && ca.Name == "" {
 			return a.parseCAKeyPair(ca)
 		}
 	}
@@ -262,10 +265,10 @@ func caRecord(cert *x509.Certificate, role store.CARole, now time.Time) store.CA
 }
 
 // RootPEM returns our root CA certificate: the ca.pem clients need to verify the server.
-func (a *Authority) RootPEM() []byte { return append([]byte(nil), a.rootPEM...) }
+func (a *Authority) RootPEM() []byte { return append([]byte(nil), a.issuers.Load().def.rootPEM...) }
 
 // IssuingPEM returns the issuing intermediate that signs client and server leaves.
-func (a *Authority) IssuingPEM() []byte { return append([]byte(nil), a.issuingPEM...) }
+func (a *Authority) IssuingPEM() []byte { return append([]byte(nil), a.issuers.Load().def.certPEM...) }
 
 // CAs lists every CA (ours and operator-trusted) with KeyPEM cleared.
 func (a *Authority) CAs() ([]store.CA, error) {

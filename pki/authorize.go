@@ -125,6 +125,9 @@ func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 	if err != nil {
 		return verdict{}, err
 	}
+	if err := a.issuerAdmits(chains); err != nil {
+		return verdict{}, err
+	}
 	leaf := chain[0]
 	serial := FormatSerial(leaf.SerialNumber)
 	v := verdict{leaf: leaf, serial: serial, id: store.CertID(serial, leaf.RawIssuer), fp: sha256.Sum256(leaf.Raw)}
@@ -271,6 +274,18 @@ func (a *Authority) Allowed(id string) error {
 		return refuse(ReasonSuspended, nil)
 	case e.state == store.StateRevoked:
 		return refuse(ReasonRevoked, nil)
+	}
+	return nil
+}
+
+// issuerAdmits refuses a chain through an issuing CA an operator suspended:
+// every certificate it issued is out until it is reactivated.
+func (a *Authority) issuerAdmits(chains [][]*x509.Certificate) error {
+	t := a.trust.Load()
+	for _, c := range chains {
+		if len(c) > 1 && t.suspended[fingerprint(c[1].Raw)] {
+			return refuse(ReasonIssuerSuspended, fmt.Errorf("issuing CA %q is suspended", c[1].Subject.CommonName))
+		}
 	}
 	return nil
 }

@@ -25,12 +25,13 @@ func (a *Authority) SignCSR(csrPEM []byte, ttl time.Duration, actor string) (Iss
 	if err := checkCN(cn); err != nil {
 		return Issued{}, fmt.Errorf("sign CSR: %w", err)
 	}
+	ica := a.issuers.Load().def
 	now := a.opts.now()
-	end, err := a.notAfter(now, orDefaultTTL(ttl))
+	end, err := a.notAfter(ica, now, orDefaultTTL(ttl))
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
 	}
-	iss, err := a.issueLeaf(leafSpec{cn: cn, now: now, end: end, pub: csr.PublicKey, csr: csr, kt: kt, src: store.SourceSigned}, actor)
+	iss, err := a.issueLeaf(leafSpec{cn: cn, now: now, end: end, pub: csr.PublicKey, csr: csr, kt: kt, src: store.SourceSigned, iss: ica}, actor)
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign CSR %q: %w", cn, err)
 	}

@@ -1,8 +1,6 @@
 package pki
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -24,13 +22,9 @@ func PKCS12(chainPEM, keyPEM, caPEM []byte, password string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("PKCS#12: CA: %w", err)
 	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, fmt.Errorf("%w: PKCS#12: no PEM private key", ErrMalformed)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	key, err := parsePrivateKey(keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PKCS#12: private key: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("PKCS#12: %w", err)
 	}
 	der, err := pkcs12.Modern2023.Encode(key, chain[0], append(chain[1:], roots...), password)
 	if err != nil {

@@ -38,9 +38,11 @@ const (
 	ReasonRevokedKey    = "revoked key"
 	ReasonSuspended     = "suspended"
 	ReasonRevoked       = "revoked"
-	ReasonNotRegistered = "not registered"
-	ReasonUnknownCert   = "unknown certificate"
-	ReasonInternal      = "internal error"
+	// ReasonIssuerSuspended: the issuing CA is suspended (ca issuer suspend).
+	ReasonIssuerSuspended = "issuer suspended"
+	ReasonNotRegistered   = "not registered"
+	ReasonUnknownCert     = "unknown certificate"
+	ReasonInternal        = "internal error"
 )
 
 // Refusal is the error Authorize and Allowed return when a certificate may not

@@ -24,6 +24,7 @@ type ClientRequest struct {
 	CN      string        // optional; "device-<6 hex>" when empty
 	TTL     time.Duration // 0 means DefaultClientTTL
 	KeyType KeyType       // "" means the Authority's default
+	Issuer  string        // the issuing CA's name; "" means the default one
 }
 
 // Issued is a newly issued client certificate. The key is returned once and never stored.
@@ -79,12 +80,12 @@ func (a *Authority) defaultCN() (string, error) {
 
 // notAfter computes the end of validity for ttl from now, refusing lifetimes
 // beyond the issuing CA with an error wrapping ErrTTL that names the maximum.
-func (a *Authority) notAfter(now time.Time, ttl time.Duration) (time.Time, error) {
+func (a *Authority) notAfter(iss *issuer, now time.Time, ttl time.Duration) (time.Time, error) {
 	if ttl < 0 {
 		return time.Time{}, fmt.Errorf("%w: negative lifetime %s", ErrTTL, ttl)
 	}
 	end := now.Add(ttl)
-	if limit := a.issuing.NotAfter; end.After(limit) {
+	if limit := iss.cert.NotAfter; end.After(limit) {
 		maxDays := int(limit.Sub(now) / day)
 		return time.Time{}, fmt.Errorf("%w: %s would end after the issuing CA expires on %s: at most %dd",
 			ErrTTL, formatTTL(ttl), limit.UTC().Format(time.DateOnly), maxDays)
@@ -117,8 +118,8 @@ func (a *Authority) leafTemplate(cn string, now, end time.Time, eku x509.ExtKeyU
 }
 
 // sign creates the leaf with our issuing CA and parses it back.
-func (a *Authority) sign(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
-	der, err := x509.CreateCertificate(a.opts.rand, tmpl, a.issuing, pub, a.issuingKey)
+func (a *Authority) sign(iss *issuer, tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(a.opts.rand, tmpl, iss.cert, pub, iss.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
@@ -199,8 +200,12 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	if err := checkCN(cn); err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
 	}
+	ica, err := a.issuer(req.Issuer)
+	if err != nil {
+		return Issued{}, fmt.Errorf("issue client certificate: %w", err)
+	}
 	now := a.opts.now()
-	end, err := a.notAfter(now, orDefaultTTL(req.TTL))
+	end, err := a.notAfter(ica, now, orDefaultTTL(req.TTL))
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
@@ -212,7 +217,7 @@ func (a *Authority) IssueClient(req ClientRequest, actor string) (Issued, error)
 	if err != nil {
 		return Issued{}, err
 	}
-	iss, err := a.issueLeaf(leafSpec{cn: cn, now: now, end: end, pub: key.Public(), kt: kt, src: store.SourceIssued}, actor)
+	iss, err := a.issueLeaf(leafSpec{cn: cn, now: now, end: end, pub: key.Public(), kt: kt, src: store.SourceIssued, iss: ica}, actor)
 	if err != nil {
 		return Issued{}, fmt.Errorf("issue client certificate %q: %w", cn, err)
 	}
@@ -229,6 +234,7 @@ type leafSpec struct {
 	kt       KeyType
 	src      store.Source
 	renews   string // serial of the certificate this one succeeds, if any
+	iss      *issuer
 }
 
 // issueLeaf signs and registers a client leaf.
@@ -240,10 +246,13 @@ func (a *Authority) issueLeaf(spec leafSpec, actor string) (Issued, error) {
 	if spec.csr != nil {
 		tmpl.DNSNames, tmpl.IPAddresses = spec.csr.DNSNames, spec.csr.IPAddresses
 	}
-	if err := a.addRevocationURLs(tmpl); err != nil {
+	if err := a.addRevocationURLs(tmpl, spec.iss); err != nil {
 		return Issued{}, err
 	}
-	cert, err := a.sign(tmpl, spec.pub)
+	if spec.iss.suspended {
+		return Issued{}, fmt.Errorf("%w: issuing CA %q is suspended", ErrIssuer, spec.iss.name)
+	}
+	cert, err := a.sign(spec.iss, tmpl, spec.pub)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -256,6 +265,6 @@ func (a *Authority) issueLeaf(spec leafSpec, actor string) (Issued, error) {
 	if err := a.register(rec, actor, detail); err != nil {
 		return Issued{}, err
 	}
-	chain := append(encodeCert(cert.Raw), a.issuingPEM...)
+	chain := append(encodeCert(cert.Raw), spec.iss.certPEM...)
 	return Issued{Cert: rec, ChainPEM: chain, CAPEM: a.RootPEM()}, nil
 }

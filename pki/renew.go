@@ -33,12 +33,16 @@ func (a *Authority) Renew(id string, ttl time.Duration, csrPEM []byte, actor str
 	if ttl == 0 { // keep the lifetime the old certificate was issued for
 		ttl = old.NotAfter.Sub(old.NotBefore) - backdate
 	}
+	ica, ours := a.issuerOf(old)
+	if !ours {
+		return Issued{}, fmt.Errorf("renew %s: %w: its issuing CA is not here any more", old.Serial, ErrTransition)
+	}
 	now := a.opts.now()
-	end, err := a.notAfter(now, orDefaultTTL(ttl))
+	end, err := a.notAfter(ica, now, orDefaultTTL(ttl))
 	if err != nil {
 		return Issued{}, fmt.Errorf("renew %s: %w", old.Serial, err)
 	}
-	spec := leafSpec{cn: old.CN, now: now, end: end, renews: old.ID}
+	spec := leafSpec{cn: old.CN, now: now, end: end, renews: old.ID, iss: ica}
 	var keyPEM []byte
 	if csrPEM != nil {
 		csr, kt, err := a.parseCSR(csrPEM)

@@ -36,26 +36,27 @@ const (
 // DefaultIssuer names the built-in issuing CA in CRL paths and --issuer.
 const DefaultIssuer = "default"
 
-// CRLPath and OCSPPath are where a Gatehouse HTTP server publishes
-// revocation data, relative to its public URL.
-const (
-	CRLPath  = "/crl/" + DefaultIssuer + ".crl"
-	OCSPPath = "/ocsp"
-)
+// OCSPPath is where a Gatehouse HTTP server answers OCSP, relative to its
+// public URL.
+const OCSPPath = "/ocsp"
 
 // addRevocationURLs names the CRL distribution point and the OCSP responder
 // (AIA) in a client leaf when the operator has set a public URL.
-func (a *Authority) addRevocationURLs(tmpl *x509.Certificate) error {
+func (a *Authority) addRevocationURLs(tmpl *x509.Certificate, ica *issuer) error {
 	st, err := a.st.Settings()
 	if err != nil {
 		return err
 	}
 	if base := strings.TrimRight(st.PublicURL, "/"); base != "" {
-		tmpl.CRLDistributionPoints = []string{base + CRLPath}
+		tmpl.CRLDistributionPoints = []string{base + CRLPathOf(ica.name)}
 		tmpl.OCSPServer = []string{base + OCSPPath}
 	}
 	return nil
 }
+
+// CRLPathOf is where a Gatehouse HTTP server publishes the CRL of the
+// issuing CA called name.
+func CRLPathOf(name string) string { return "/crl/" + name + ".crl" }
 
 // ErrUnknownIssuer means a CRL or OCSP request names an issuer this
 // Authority does not sign for.
@@ -95,19 +96,23 @@ func revocationEntry(c store.Cert) (revokedEntry, bool) {
 	return revokedEntry{serial: n, at: at, reason: reason}, true
 }
 
-// issuedHere reports whether our issuing CA signed c (issued or CSR-signed),
-// so it belongs on our CRL; imported and auto-registered certificates belong
-// on their own CA's.
-func issuedHere(c store.Cert) bool {
-	return c.Source == store.SourceIssued || c.Source == store.SourceSigned
+// issuedBy reports whether the issuing CA ica signed c (issued or
+// CSR-signed), so it belongs on that CA's CRL; imported and auto-registered
+// certificates belong on their own CA's.
+func issuedBy(ica *issuer, c store.Cert) bool {
+	return (c.Source == store.SourceIssued || c.Source == store.SourceSigned) && strings.HasSuffix(c.ID, ica.idSuffix)
 }
 
-// CRL returns a DER certificate revocation list (RFC 5280, v2) of the issuing
-// CA, signed by it: every revoked certificate it issued (reason unspecified)
-// and every suspended one (certificateHold, taken out again on reactivation).
-// The CRL number is the issue time in milliseconds, so it grows with every
-// list this CA publishes.
-func (a *Authority) CRL() ([]byte, error) {
+// CRL returns a DER certificate revocation list (RFC 5280, v2) of the
+// issuing CA called name ("" for the default one), signed by it: every
+// revoked certificate it issued (reason unspecified) and every suspended one
+// (certificateHold, taken out again on reactivation). The CRL number is the
+// issue time in milliseconds, so it grows with every list this CA publishes.
+func (a *Authority) CRL(name string) ([]byte, error) {
+	ica, err := a.issuer(name)
+	if err != nil {
+		return nil, err
+	}
 	now := a.opts.now()
 	var entries []x509.RevocationListEntry
 	for _, st := range []store.State{store.StateRevoked, store.StateSuspended} {
@@ -116,7 +121,7 @@ func (a *Authority) CRL() ([]byte, error) {
 			return nil, fmt.Errorf("build CRL: %w", err)
 		}
 		for _, c := range certs {
-			if !issuedHere(c) || c.Issuer != a.issuing.Subject.CommonName {
+			if !issuedBy(ica, c) {
 				continue
 			}
 			e, ok := revocationEntry(c)
@@ -134,7 +139,7 @@ func (a *Authority) CRL() ([]byte, error) {
 		NextUpdate:                now.Add(CRLValidity).UTC(),
 		RevokedCertificateEntries: entries,
 	}
-	der, err := x509.CreateRevocationList(a.opts.rand, tmpl, a.issuing, a.issuingKey)
+	der, err := x509.CreateRevocationList(a.opts.rand, tmpl, ica.cert, ica.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
@@ -144,14 +149,16 @@ func (a *Authority) CRL() ([]byte, error) {
 // OCSP answers a DER OCSP request (RFC 6960) from the live store: good for an
 // inactive or active certificate, revoked with certificateHold for a
 // suspended one, revoked for a revoked one, unknown for a serial the store
-// does not hold. The issuing CA signs the response itself. A request for
-// another issuer yields ErrUnknownIssuer; a malformed one ErrMalformed.
+// does not hold. The issuing CA the request names signs the response
+// itself. A request for another issuer yields ErrUnknownIssuer; a malformed
+// one ErrMalformed.
 func (a *Authority) OCSP(reqDER []byte) ([]byte, error) {
 	req, err := ocsp.ParseRequest(reqDER)
 	if err != nil {
 		return nil, fmt.Errorf("%w: OCSP request: %v", ErrMalformed, err)
 	}
-	if !a.namesIssuer(req) {
+	ica := a.namedIn(req)
+	if ica == nil {
 		return nil, ErrUnknownIssuer
 	}
 	now := a.opts.now()
@@ -161,40 +168,45 @@ func (a *Authority) OCSP(reqDER []byte) ([]byte, error) {
 		ThisUpdate:   now.Add(-backdate).UTC(),
 		NextUpdate:   now.Add(OCSPValidity).UTC(),
 	}
-	c, err := a.st.GetCert(store.CertID(FormatSerial(req.SerialNumber), a.issuing.RawSubject))
+	c, err := a.st.GetCert(store.CertID(FormatSerial(req.SerialNumber), ica.cert.RawSubject))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("answer OCSP: %w", err)
-	case issuedHere(c) && c.Issuer == a.issuing.Subject.CommonName:
+	case issuedBy(ica, c):
 		tmpl.Status = ocsp.Good
 		if e, revoked := revocationEntry(c); revoked {
 			tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, e.at.UTC(), e.reason
 		}
 	}
-	resp, err := ocsp.CreateResponse(a.issuing, a.issuing, tmpl, a.issuingKey)
+	resp, err := ocsp.CreateResponse(ica.cert, ica.cert, tmpl, ica.key)
 	if err != nil {
 		return nil, fmt.Errorf("sign OCSP response: %w", err)
 	}
 	return resp, nil
 }
 
-// namesIssuer checks the request's issuer name and key hashes against the
-// issuing CA, with whichever hash the client chose.
-func (a *Authority) namesIssuer(req *ocsp.Request) bool {
+// namedIn returns the issuing CA whose name and key hashes the request
+// carries (with whichever hash the client chose), or nil.
+func (a *Authority) namedIn(req *ocsp.Request) *issuer {
 	h := req.HashAlgorithm
 	if h == 0 || !h.Available() {
 		h = crypto.SHA1
 	}
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
+	for _, ica := range a.issuers.Load().byName {
+		var spki struct {
+			Algorithm pkix.AlgorithmIdentifier
+			PublicKey asn1.BitString
+		}
+		if _, err := asn1.Unmarshal(ica.cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+			continue
+		}
+		name, key := h.New(), h.New()
+		name.Write(ica.cert.RawSubject)
+		key.Write(spki.PublicKey.RightAlign())
+		if bytes.Equal(name.Sum(nil), req.IssuerNameHash) && bytes.Equal(key.Sum(nil), req.IssuerKeyHash) {
+			return ica
+		}
 	}
-	if _, err := asn1.Unmarshal(a.issuing.RawSubjectPublicKeyInfo, &spki); err != nil {
-		return false
-	}
-	name, key := h.New(), h.New()
-	name.Write(a.issuing.RawSubject)
-	key.Write(spki.PublicKey.RightAlign())
-	return bytes.Equal(name.Sum(nil), req.IssuerNameHash) && bytes.Equal(key.Sum(nil), req.IssuerKeyHash)
+	return nil
 }

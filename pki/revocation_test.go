@@ -28,7 +28,7 @@ func relyingParty(t *testing.T, a *pki.Authority, iss pki.Issued) (leaf, issuer 
 // crlEntry returns the CRL's entry for leaf, checking the list's signature.
 func crlEntry(t *testing.T, a *pki.Authority, leaf, issuer *x509.Certificate) (x509.RevocationListEntry, bool) {
 	t.Helper()
-	der, err := a.CRL()
+	der, err := a.CRL("")
 	if err != nil {
 		t.Fatal(err)
 	}

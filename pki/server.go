@@ -19,10 +19,11 @@ func (a *Authority) IssueServer(sans []string) (*tls.Certificate, error) {
 	if len(sans) == 0 {
 		return nil, errors.New("issue server certificate: no DNS names or IP addresses given")
 	}
+	iss := a.issuers.Load().def
 	now := a.opts.now()
 	end := now.Add(ServerValidity)
-	if end.After(a.issuing.NotAfter) {
-		end = a.issuing.NotAfter
+	if end.After(iss.cert.NotAfter) {
+		end = iss.cert.NotAfter
 	}
 	tmpl, err := a.leafTemplate(sans[0], now, end, x509.ExtKeyUsageServerAuth)
 	if err != nil {
@@ -39,12 +40,12 @@ func (a *Authority) IssueServer(sans []string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issue server certificate: generate key: %w", err)
 	}
-	cert, err := a.sign(tmpl, key.Public())
+	cert, err := a.sign(iss, tmpl, key.Public())
 	if err != nil {
 		return nil, fmt.Errorf("issue server certificate: %w", err)
 	}
 	return &tls.Certificate{
-		Certificate: [][]byte{cert.Raw, a.issuing.Raw},
+		Certificate: [][]byte{cert.Raw, iss.cert.Raw},
 		PrivateKey:  key,
 		Leaf:        cert,
 	}, nil

@@ -15,7 +15,8 @@ type trustSet struct {
 	intermediates *x509.CertPool // our issuing CA
 	cas           []*x509.Certificate
 	trusted       map[string]store.CA // operator CAs by fingerprint
-	ours          map[string]bool     // our root and issuing CA by fingerprint
+	ours          map[string]bool     // our roots and issuing CAs by fingerprint
+	suspended     map[string]bool     // issuing CAs an operator suspended, by fingerprint
 }
 
 // reloadTrust rebuilds the trust set from the store. Callers hold a.mu, except
@@ -30,6 +31,7 @@ func (a *Authority) reloadTrust() error {
 		intermediates: x509.NewCertPool(),
 		trusted:       map[string]store.CA{},
 		ours:          map[string]bool{},
+		suspended:     map[string]bool{},
 	}
 	for _, ca := range cas {
 		cert, err := parseCertPEM([]byte(ca.CertPEM))
@@ -44,6 +46,9 @@ func (a *Authority) reloadTrust() error {
 		case store.RoleIssuing:
 			t.intermediates.AddCert(cert)
 			t.ours[ca.ID] = true
+			if ca.Suspended {
+				t.suspended[ca.ID] = true
+			}
 		case store.RoleTrusted:
 			t.roots.AddCert(cert)
 			ca.KeyPEM = ""

@@ -19,21 +19,30 @@ var roleOrder = map[CARole]int{RoleRoot: 0, RoleIssuing: 1, RoleTrusted: 2}
 // PutCA stores a new CA keyed by its ID and appends audit in the same
 // transaction. It returns an error wrapping ErrExists if the ID is present.
 func (s *Store) PutCA(ca CA, audit AuditRecord) error {
-	if ca.ID == "" {
-		return fmt.Errorf("put CA %q: empty ID", ca.Subject)
-	}
+	return s.PutCAs([]CA{ca}, audit)
+}
+
+// PutCAs stores new CAs (an imported issuer and its root) and appends audit,
+// all in one transaction: every one is stored or none. It returns an error
+// wrapping ErrExists if an ID is present.
+func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCA)
-		if b.Get([]byte(ca.ID)) != nil {
-			return ErrExists
-		}
-		if err := putJSON(b, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
-			return err
+		for _, ca := range cas {
+			if ca.ID == "" {
+				return fmt.Errorf("CA %q: empty ID", ca.Subject)
+			}
+			if b.Get([]byte(ca.ID)) != nil {
+				return fmt.Errorf("CA %s (%s): %w", ca.Subject, ca.ID, ErrExists)
+			}
+			if err := putJSON(b, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
+				return err
+			}
 		}
 		return appendAudit(tx, &audit)
 	})
 	if err != nil {
-		return fmt.Errorf("put CA %s (%s): %w", ca.Subject, ca.ID, err)
+		return fmt.Errorf("put CA: %w", err)
 	}
 	return nil
 }

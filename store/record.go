@@ -109,6 +109,11 @@ type CA struct {
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	Strict    bool      `json:"strict"` // only certificates imported beforehand are accepted
+	// Name is what operators call an issuing CA (and the root of an imported
+	// one): "" for the built-in pair, shown as "default".
+	Name string `json:"name,omitempty"`
+	// Suspended refuses every certificate an issuing CA issued.
+	Suspended bool      `json:"suspended,omitempty"`
 	CertPEM   string    `json:"cert_pem"`
 	KeyPEM    string    `json:"-"` // PKCS#8 PEM; only for root and issuing; never serialised to clients
 	AddedAt   time.Time `json:"added_at"`

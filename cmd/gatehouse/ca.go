@@ -21,7 +21,7 @@ func newCA(g *globals) *cobra.Command {
 		RunE:    needsSubcommand,
 	}
 	c.AddCommand(newCAExport(g), newCATrust(g), newCAUntrust(g), newCAStrict(g), newCAList(g), newCAPassphrase(g),
-		newCACRL(g), newCARenewal(g))
+		newCACRL(g), newCARenewal(g), newCAIssuer(g))
 	return c
 }
 
@@ -172,12 +172,18 @@ func newCAList(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(g, cas, []string{"ROLE", "SUBJECT", "EXPIRES", "MODE", "ID"}, func(ca store.CA) []string {
-				mode := ""
-				if ca.Role == store.RoleTrusted {
+			return printList(g, cas, []string{"ROLE", "NAME", "SUBJECT", "EXPIRES", "MODE", "ID"}, func(ca store.CA) []string {
+				mode, name := "", ca.Name
+				switch {
+				case ca.Role == store.RoleTrusted:
 					mode = caMode(ca)
+				case ca.Suspended:
+					mode = "suspended"
 				}
-				return []string{string(ca.Role), ca.Subject, when(ca.NotAfter), mode, ca.ID[:16]}
+				if name == "" && ca.Role != store.RoleTrusted {
+					name = pki.DefaultIssuer
+				}
+				return []string{string(ca.Role), name, ca.Subject, when(ca.NotAfter), mode, ca.ID[:16]}
 			})
 		}),
 	}

@@ -122,6 +122,7 @@ serial then goes to stderr).`,
 	c.Flags().StringVar(&req.TTL, "ttl", "", "validity, e.g. 720h or 90d (default 365d)")
 	c.Flags().StringVar(&req.KeyType, "key", "", "key type: ecdsa-p256 (default), rsa-2048, rsa-3072, ed25519")
 	c.Flags().StringVar(&req.OutDir, "out", "", "output directory (default ./<cn>/); - prints chain and key as one PEM on stdout")
+	c.Flags().StringVar(&req.Issuer, "issuer", "", "issuing CA NAME (default: the built-in one; see ca issuer)")
 	c.Flags().BoolVar(&req.Bundle, "bundle", false, "also write DIR/client.pem: chain and key in one file")
 	c.Flags().StringVar(&req.P12, "p12", "", "write a PKCS#12 FILE (key, leaf, chain) for Java/Android keystores")
 	c.Flags().StringVar(&p12PassFile, "p12-password-file", "", "read the PKCS#12 password from F (default: generate one and print it once)")
@@ -132,7 +133,7 @@ serial then goes to stderr).`,
 // createToStdout issues a certificate and prints its chain and key as one
 // PEM on stdout, the serial on stderr: `cert create --out -`.
 func (g *globals) createToStdout(ctx context.Context, svc app.Service, req app.CreateRequest) error {
-	b, err := svc.IssueClient(ctx, app.IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+	b, err := svc.IssueClient(ctx, app.IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType, Issuer: req.Issuer})
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,7 @@ func (s *Server) routes() *http.ServeMux {
 		strict := req.Strict == nil || *req.Strict // new trusts are strict unless asked otherwise
 		return s.svc.TrustCA(ctx(r), []byte(req.PEM), strict)
 	}))
+	s.issuerRoutes(m)
 	m.HandleFunc("DELETE /v1/cas/{name}", get(func(r *http.Request) (app.UntrustResult, error) {
 		return s.svc.UntrustCA(ctx(r), r.PathValue("name"))
 	}))

@@ -32,6 +32,7 @@ type CreateRequest struct {
 	TTL     string // "720h", "90d"
 	KeyType string // "ecdsa-p256", "rsa-2048", "rsa-3072", "ed25519"
 	OutDir  string
+	Issuer  string // the issuing CA's name; "" for the default one
 	// Bundle also writes OutDir/client.pem: chain and key in one file.
 	Bundle bool
 	// P12, when set, writes a PKCS#12 file there (key, leaf and chain)

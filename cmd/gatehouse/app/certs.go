@@ -119,7 +119,7 @@ func (a *App) IssueClient(ctx context.Context, req IssueRequest) (Bundle, error)
 	if err != nil {
 		return Bundle{}, usageError(err)
 	}
-	iss, err := a.ca.IssueClient(pki.ClientRequest{CN: req.CN, TTL: ttl, KeyType: kt}, a.actorOf(ctx))
+	iss, err := a.ca.IssueClient(pki.ClientRequest{CN: req.CN, TTL: ttl, KeyType: kt, Issuer: req.Issuer}, a.actorOf(ctx))
 	if errors.Is(err, pki.ErrInvalidCN) {
 		return Bundle{}, usageError(err)
 	}
@@ -212,7 +212,7 @@ func (a *App) CreateCert(ctx context.Context, req CreateRequest) (CreateResult, 
 // leaves neither a record nor a file and never loses a key.
 func CreateFiles(ctx context.Context, svc Service, req CreateRequest, force bool) (CreateResult, error) {
 	return writeIssued(req, force, func() (Bundle, error) {
-		return svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType})
+		return svc.IssueClient(ctx, IssueRequest{CN: req.CN, TTL: req.TTL, KeyType: req.KeyType, Issuer: req.Issuer})
 	})
 }
 

@@ -22,14 +22,11 @@ const maxOCSPRequest = 8 << 10
 // CRL implements Service: the issuer's current DER CRL, built from the live
 // store so a suspension shows at once.
 func (a *App) CRL(_ context.Context, issuer string) ([]byte, error) {
-	if issuer != "" && issuer != pki.DefaultIssuer {
-		return nil, fmt.Errorf("no issuing CA named %q (the issuing CA is %q)", issuer, pki.DefaultIssuer)
-	}
-	return a.ca.CRL()
+	return a.ca.CRL(issuer)
 }
 
 // RevocationHandler serves what relying parties need to learn a revocation
-// or a suspension: GET /crl/default.crl (DER, RFC 5280) and /ocsp (RFC 6960:
+// or a suspension: GET /crl/NAME.crl (DER, RFC 5280) and /ocsp (RFC 6960:
 // POST with a DER body, or GET with the base64 request in the path).
 func (a *App) RevocationHandler() http.Handler {
 	m := http.NewServeMux()

@@ -68,6 +68,14 @@ type Service interface {
 	// SetCAStrict switches an operator-trusted CA between strict (imported
 	// certificates only) and auto-registering; audited.
 	SetCAStrict(ctx context.Context, name string, strict bool) (store.CA, error)
+	// CreateIssuer makes another issuing CA under our root; audited.
+	CreateIssuer(ctx context.Context, name string) (store.CA, error)
+	// ImportIssuer adds an issuing CA the operator brings with its key,
+	// signed by a root kept offline (chainPEM: issuer first, root last).
+	ImportIssuer(ctx context.Context, name string, chainPEM, keyPEM []byte) (store.CA, error)
+	// SuspendIssuer refuses (or, with suspended false, admits again) every
+	// certificate an issuing CA issued and drops their live sessions.
+	SuspendIssuer(ctx context.Context, name string, suspended bool) (IssuerResult, error)
 	// CRL returns the DER revocation list of an issuing CA ("" or
 	// DefaultIssuer for the built-in one).
 	CRL(ctx context.Context, issuer string) ([]byte, error)
@@ -132,6 +140,7 @@ type IssueRequest struct {
 	CN      string `json:"cn"`
 	TTL     string `json:"ttl"`
 	KeyType string `json:"key_type"`
+	Issuer  string `json:"issuer,omitempty"` // the issuing CA's name; "" for the default one
 }
 
 // Bundle is an issued certificate with the PEMs a device needs. KeyPEM is
