@@ -365,6 +365,7 @@ grep -q '^gatehouse_suspend_drop_seconds_count [1-9]' "$WORK/metrics" || fail "n
 ok "/metrics scraped with curl; /healthz and /readyz answer"
 
 . "$HERE/revocation.sh"
+. "$HERE/issuers.sh"
 
 # --- SIGHUP rotates the server certificate without a restart
 # The server certificate arrives before client-cert auth refuses us, so a
