@@ -129,7 +129,8 @@ func newCAPassphraseSet(g *globals) *cobra.Command {
 		Short: "Encrypt the CA keys of a store that has no passphrase",
 		Long: `Encrypt every CA key of the store under a passphrase, read from
 --new-passphrase-file or else from ` + passphraseSources + `.
-On a new data directory the CA keys are created encrypted.`,
+It never creates a store: for a new one with encrypted keys, give the
+passphrase to 'gatehouse init'.`,
 		Example: "  gatehouse ca passphrase set --new-passphrase-file /etc/gatehouse/pass",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -149,25 +150,19 @@ On a new data directory the CA keys are created encrypted.`,
 				return err
 			}
 			db := filepath.Join(dir, app.DBFile)
-			cfg := &app.Config{}
-			_, statErr := os.Stat(db)
-			fresh := errors.Is(statErr, fs.ErrNotExist)
-			if fresh {
-				cfg.CAPassphrase = pass // born encrypted: the clear keys never touch the disk
+			if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+				// Only init, serve, the TUI and demo create a store; init
+				// with the passphrase makes its keys born encrypted.
+				return fmt.Errorf("%w in %s: create one with its CA keys encrypted: 'gatehouse init --data %s --ca-passphrase-file %s'", store.ErrNoStore, dir, dir, file)
 			}
-			a, err := openApp(dir, admin.CurrentUser(), cfg)
+			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessExisting})
 			if errors.Is(err, pki.ErrPassphraseRequired) {
 				return fmt.Errorf("CA keys in %s are already encrypted: change the passphrase with 'gatehouse ca passphrase change --new-passphrase-file FILE'", db)
 			}
 			if err != nil {
 				return err
 			}
-			var n int
-			if fresh {
-				n, err = countCAKeys(a)
-			} else {
-				n, err = a.SetCAPassphrase(cmd.Context(), pass)
-			}
+			n, err := a.SetCAPassphrase(cmd.Context(), pass)
 			return finishConversion(g, a, err, db, file, n, "encrypted")
 		},
 	}
@@ -207,7 +202,7 @@ current passphrase comes from ` + passphraseSources + `.`,
 			if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("no store at %s: nothing to change", db)
 			}
-			a, err := openApp(dir, admin.CurrentUser(), &app.Config{CAPassphrase: oldPass})
+			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessExisting, CAPassphrase: oldPass})
 			if errors.Is(err, pki.ErrNotSealed) {
 				return fmt.Errorf("CA keys in %s are not encrypted yet: encrypt them with 'gatehouse ca passphrase set --new-passphrase-file FILE'", db)
 			}
@@ -253,16 +248,4 @@ func finishConversion(g *globals, a *app.App, err error, db, file string, n int,
 	}
 	_, err = fmt.Fprintf(g.stdout, "%s %d CA keys in %s; give the passphrase to what opens the store: gatehouse serve --ca-passphrase-file %s\n", verb, n, db, file)
 	return err
-}
-
-// countCAKeys counts the CA keys a store holds (root and issuing CAs).
-func countCAKeys(a *app.App) (int, error) {
-	cas, err := a.Authority().Store().ListCAs()
-	n := 0
-	for _, ca := range cas {
-		if ca.KeyPEM != "" {
-			n++
-		}
-	}
-	return n, err
 }

@@ -104,13 +104,18 @@ func TestCAPassphraseSetAndChange(t *testing.T) {
 	requireFails(t, clear, "not encrypted yet", "--ca-passphrase-file", p2, "ca", "passphrase", "change", "--new-passphrase-file", p1)
 }
 
-func TestCAPassphraseSetOnANewDataDir(t *testing.T) {
+// ca passphrase set converts an existing store and never creates one (only
+// init, serve, the TUI and demo do); it points to init, which makes the keys
+// born encrypted (TestInitWithAPassphraseSealsTheNewKeys). Before the
+// hardstore merge it created the store itself.
+func TestCAPassphraseSetNeverCreatesAStore(t *testing.T) {
 	noPassphraseSources(t)
 	data := filepath.Join(t.TempDir(), "new")
 	p := writePass(t, "correct horse")
-	mustGH(t, data, "ca", "passphrase", "set", "--new-passphrase-file", p)
-	requireFails(t, data, "are encrypted", "ca", "list")
-	mustGH(t, data, "--ca-passphrase-file", p, "ca", "list")
+	requireFails(t, data, "'gatehouse init --data "+data+" --ca-passphrase-file "+p+"'", "ca", "passphrase", "set", "--new-passphrase-file", p)
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("ca passphrase set created %s", data)
+	}
 }
 
 func TestCAPassphraseSources(t *testing.T) {
@@ -126,7 +131,7 @@ func TestCAPassphraseSources(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "empty")
 	os.WriteFile(empty, []byte("\n"), 0o600)
 
-	data := t.TempDir()
+	data := initData(t)
 	noPassphraseSources(t)
 	mustGH(t, data, "ca", "passphrase", "set", "--new-passphrase-file", good)
 	tests := map[string]struct {
@@ -202,7 +207,7 @@ func startSealedDaemon(t *testing.T, data, file string) *daemon {
 
 func TestCAPassphraseAndARunningDaemon(t *testing.T) {
 	noPassphraseSources(t)
-	data, p := t.TempDir(), writePass(t, "correct horse")
+	data, p := initData(t), writePass(t, "correct horse")
 	mustGH(t, data, "ca", "passphrase", "set", "--new-passphrase-file", p)
 	d := startSealedDaemon(t, data, p)
 	// Through the daemon no command needs the passphrase.
