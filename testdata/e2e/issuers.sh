@@ -12,7 +12,7 @@ mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$I/ten-1/ca.pem" --cert "$
 SUBPID=$!
 PIDS+=("$SUBPID")
 wait_for 5 sh -c "'$BIN' --data '$DATA' conn list | grep -q ten-1-sub" || fail "the second issuer's subscriber did not connect"
-gh ca issuer suspend tenant-a | grep -q "dropped 1 session" || fail "suspending the issuer did not drop its device"
+gh ca issuer suspend tenant-a | has "dropped 1 session" || fail "suspending the issuer did not drop its device"
 wait_for 5 sh -c "! kill -0 $SUBPID 2>/dev/null" || fail "mosquitto_sub of a suspended issuer is still connected"
 ! pubas ten-1 2>/dev/null || fail "a device of a suspended issuer was admitted"
 events_has '"issuer suspended"' || fail "no refusal names the suspended issuer"

@@ -391,7 +391,8 @@ ok "SIGTERM stops the daemon cleanly; commands work on the store without it"
 grep -q 'level=WARN msg="CA keys are not encrypted at rest' "$WORK/serve.log" || fail "serve did not warn about clear CA keys"
 grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "the clear-key check below would prove nothing"
 printf 'correct horse\n' >"$WORK/pass"; printf 'wrong\n' >"$WORK/wrong"; chmod 600 "$WORK/pass" "$WORK/wrong"
-gh ca passphrase set --new-passphrase-file "$WORK/pass" | has "encrypted 2 CA keys" || fail "ca passphrase set"
+# Four keys: the root, the default issuing CA and issuers.sh's tenant-a and instance.
+gh ca passphrase set --new-passphrase-file "$WORK/pass" | has "encrypted 4 CA keys" || fail "ca passphrase set"
 ! grep -qa 'PRIVATE KEY' "$DATA/gatehouse.db" || fail "a clear CA key is left in the store file"
 expect_exit 1 gh cert list
 grep -q -- '--ca-passphrase-file' "$WORK/err" || fail "a sealed store does not say how to give the passphrase: $(cat "$WORK/err")"
