@@ -180,7 +180,7 @@ func (f *fakeBackend) Emit(ev broker.Event) {
 func (f *fakeBackend) CreateCert(_ context.Context, req app.CreateRequest) (app.CreateResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record("CreateCert %+v", req)
+	f.record("CreateCert cn=%s ttl=%s key=%s out=%s", req.CN, req.TTL, req.KeyType, req.OutDir)
 	if f.failWith != nil {
 		return app.CreateResult{}, f.failWith
 	}

@@ -62,7 +62,7 @@ func TestFlow(t *testing.T) {
 		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 suspended ""`,
 		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 active ""`,
 		`Transition 3f2a9c1b7d5e4a01/5a1e0c7d9b2f4e61 revoked ""`,
-		`CreateCert {CN:dev9 TTL: KeyType:ecdsa-p256 OutDir: Bundle:false P12: P12Password:}`,
+		`CreateCert cn=dev9 ttl= key=ecdsa-p256 out=`,
 	}
 	calls := f.Calls()
 	for _, w := range want {
