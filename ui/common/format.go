@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/ui/styles"
 )
 
 // ShortSerial is the 8-hex-digit prefix operators see in tables; enough to
@@ -129,4 +132,17 @@ func Fit(s string, width, height int) string {
 		lines = append(lines, "")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// EventStyle is how an event of type t is coloured in lists and strips.
+func EventStyle(st *styles.Styles, t string) lipgloss.Style {
+	switch t {
+	case broker.EventConnected:
+		return st.EventConnected
+	case broker.EventDisconnected:
+		return st.EventDisconnected
+	case broker.EventRefused, broker.EventDenied:
+		return st.EventRefused
+	}
+	return st.EventOther
 }

@@ -15,6 +15,7 @@
 package table
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -294,4 +295,17 @@ func fit(s string, w int) string {
 		return s + strings.Repeat(" ", w-sw)
 	}
 	return s
+}
+
+// NextSort is the sort order after (col, desc) when the operator asks for the
+// next one: reverse flips the direction; otherwise the column after col in
+// cols, ascending, and after the last one -1, the list's own order.
+func NextSort(cols []int, col int, desc, reverse bool) (int, bool) {
+	if reverse {
+		return col, !desc
+	}
+	if i := slices.Index(cols, col); i+1 < len(cols) {
+		return cols[i+1], false
+	}
+	return -1, false
 }

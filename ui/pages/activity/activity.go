@@ -126,7 +126,7 @@ func (p *Page) View() string {
 		e := p.log[p.shown[i]]
 		return table.Row{
 			Cells:  []string{e.At.Local().Format("15:04:05"), e.Type, who(e), e.ClientID, e.Transport, e.Remote, detail(e)},
-			Styles: []lipgloss.Style{st.Cell, p.typeStyle(e.Type)},
+			Styles: []lipgloss.Style{st.Cell, common.EventStyle(p.c.Styles, e.Type)},
 		}
 	}
 	return common.Fit(summary+"\n"+p.table.View(row), p.width, p.height)
@@ -146,19 +146,6 @@ func detail(e broker.Event) string {
 		return common.ShortSerial(e.Serial) + " " + e.Reason
 	}
 	return e.Reason
-}
-
-func (p *Page) typeStyle(t string) lipgloss.Style {
-	st := p.c.Styles
-	switch t {
-	case broker.EventConnected:
-		return st.EventConnected
-	case broker.EventDisconnected:
-		return st.EventDisconnected
-	case broker.EventRefused, broker.EventDenied:
-		return st.EventRefused
-	}
-	return st.EventOther
 }
 
 // ShortHelp implements help.KeyMap.

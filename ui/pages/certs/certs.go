@@ -142,15 +142,7 @@ func (p *Page) sort() {
 
 // nextSort steps the sort column (o) or reverses the order (O).
 func (p *Page) nextSort(reverse bool) {
-	if reverse {
-		p.sortDesc = !p.sortDesc
-	} else {
-		i := slices.Index(sortColumns, p.sortCol)
-		p.sortCol, p.sortDesc = -1, false
-		if i+1 < len(sortColumns) {
-			p.sortCol = sortColumns[i+1]
-		}
-	}
+	p.sortCol, p.sortDesc = table.NextSort(sortColumns, p.sortCol, p.sortDesc, reverse)
 	p.sort()
 	p.refilter()
 }

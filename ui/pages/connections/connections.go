@@ -176,15 +176,7 @@ func (p *Page) compare(a, b broker.Session) int {
 var sortable = []int{0, 1, 2, 3, 4, 5, 6}
 
 func (p *Page) nextSort(reverse bool) {
-	if reverse {
-		p.desc = !p.desc
-	} else {
-		i := slices.Index(sortable, p.sortCol)
-		p.sortCol, p.desc = -1, false
-		if i+1 < len(sortable) {
-			p.sortCol = sortable[i+1]
-		}
-	}
+	p.sortCol, p.desc = table.NextSort(sortable, p.sortCol, p.desc, reverse)
 	p.rebuild()
 }
 

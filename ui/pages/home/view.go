@@ -146,7 +146,7 @@ func (p *Page) strip() []string {
 			detail = e.Reason // "publish TOPIC denied by rule r2": the topic is the device's, cleaned below
 		}
 		line := st.Muted.Render(e.At.Local().Format("15:04:05")) + " " +
-			p.typeStyle(e.Type).Render(fmt.Sprintf("%-12s", e.Type)) + " " +
+			common.EventStyle(p.c.Styles, e.Type).Render(fmt.Sprintf("%-12s", e.Type)) + " " +
 			fit(termsafe.Clean(who), 15) + " " + termsafe.Clean(detail)
 		lines = append(lines, ansi.Truncate(line, p.width, "…"))
 	}
@@ -154,19 +154,6 @@ func (p *Page) strip() []string {
 		lines = append(lines, st.Muted.Render("no activity yet"))
 	}
 	return lines
-}
-
-func (p *Page) typeStyle(t string) lipgloss.Style {
-	st := p.c.Styles
-	switch t {
-	case broker.EventConnected:
-		return st.EventConnected
-	case broker.EventDisconnected:
-		return st.EventDisconnected
-	case broker.EventRefused, broker.EventDenied:
-		return st.EventRefused
-	}
-	return st.EventOther
 }
 
 // fit pads or cuts a one-line string to w cells.
