@@ -19,12 +19,13 @@ type migration struct {
 
 // SchemaVersion is the store layout this build reads and writes: the last
 // migration's version.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations lists every schema change in order, one version each.
 var migrations = []migration{
 	{to: 2, name: "certificates keyed by issuer and serial, serials in openssl form", run: certsByIssuerAndSerial},
 	{to: 3, name: "policy", run: migratePolicy},
+	{to: 4, name: "keys of revoked certificates blocked", run: blockRevokedKeys},
 }
 
 // migrate runs the migrations past version and records the new version.
