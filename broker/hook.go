@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -26,16 +25,12 @@ func (h *gateHook) ID() string { return "gatehouse-gate" }
 
 // Provides lists the hook methods mochi should call.
 func (h *gateHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate,
-		mqtt.OnACLCheck,
-		mqtt.OnSubscribed,
-		mqtt.OnSessionEstablish,
-		mqtt.OnDisconnect,
-		mqtt.OnPacketRead,
-		mqtt.OnPublish,
-		mqtt.OnPacketSent,
-	}, []byte{b})
+	switch b { // mochi asks on every hook call: a switch, not a slice search
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnSessionEstablish,
+		mqtt.OnDisconnect, mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnPacketSent:
+		return true
+	}
+	return false
 }
 
 // OnConnectAuthenticate admits or refuses a CONNECT and registers the

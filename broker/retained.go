@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -49,7 +48,7 @@ func (h *retainHook) ID() string { return "gatehouse-retained" }
 
 // Provides lists the hook methods mochi should call.
 func (h *retainHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnRetainMessage, mqtt.OnRetainedExpired}, []byte{b})
+	return b == mqtt.OnRetainMessage || b == mqtt.OnRetainedExpired
 }
 
 // OnRetainMessage records who set a retained message (r is 1) or forgets the
