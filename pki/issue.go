@@ -93,6 +93,10 @@ func (a *Authority) notAfter(iss *issuer, now time.Time, ttl time.Duration) (tim
 	return end, nil
 }
 
+// Days is a remaining lifetime in whole days, rounded to the nearest, so a
+// certificate issued for 30d has 30 days left a second later, not 29.
+func Days(d time.Duration) int { return int((d + day/2) / day) }
+
 func formatTTL(d time.Duration) string {
 	if d%day == 0 {
 		return fmt.Sprintf("%dd", d/day)

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/ui/styles"
 )
 
@@ -26,7 +27,8 @@ func ShortSerial(serial string) string {
 
 // Duration renders d compactly at the coarsest useful unit: "42s", "17m",
 // "5h", "364d". Hours run up to two days because "36h" reads better than
-// "1d" for something about to expire.
+// "1d" for something about to expire. Days are rounded to the nearest, so a
+// certificate issued for 30d reads "30d", not "29d", a second later.
 func Duration(d time.Duration) string {
 	if d < 0 {
 		d = -d
@@ -39,7 +41,7 @@ func Duration(d time.Duration) string {
 	case d < 48*time.Hour:
 		return strconv.Itoa(int(d/time.Hour)) + "h"
 	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	return strconv.Itoa(pki.Days(d)) + "d"
 }
 
 // Until renders the time left until t, or how long ago it passed.

@@ -15,7 +15,8 @@ func TestDuration(t *testing.T) {
 		"ok/minutes":          {17*time.Minute + 59*time.Second, "17m"},
 		"ok/hours":            {5*time.Hour + 30*time.Minute, "5h"},
 		"ok/hours up to 2d":   {47 * time.Hour, "47h"},
-		"ok/days":             {364*24*time.Hour + 23*time.Hour, "364d"},
+		"ok/days":             {364*24*time.Hour + 11*time.Hour, "364d"},
+		"ok/days round":       {29*24*time.Hour + 23*time.Hour + 59*time.Minute, "30d"},
 		"ok/negative as size": {-3 * time.Minute, "3m"},
 	}
 	for name, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -58,9 +59,8 @@ func (a *App) warnExpiring(ctx context.Context, window time.Duration, every time
 // daysLeft renders a remaining lifetime in whole days, rounded to the
 // nearest, so a certificate issued for 30d reads "30d" a second later.
 func daysLeft(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d < day {
+	if d < 24*time.Hour {
 		return d.Round(time.Hour).String()
 	}
-	return fmt.Sprintf("%dd", (d+day/2)/day)
+	return fmt.Sprintf("%dd", pki.Days(d))
 }
