@@ -212,9 +212,11 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 }
 
 // emit is where every event passes: the broker's, lifecycle changes and
-// auth switches. It notes when certificates were last seen and hands the
-// event to the hub; it never blocks (see Hub).
+// auth switches. It caps the strings a device chooses (see capEvent), notes
+// when certificates were last seen and hands the event to the hub, which
+// feeds the log and the store; it never blocks (see Hub).
 func (a *App) emit(e broker.Event) {
+	e = capEvent(e)
 	a.seen.observe(e)
 	a.hub.Emit(e)
 }

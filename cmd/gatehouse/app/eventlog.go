@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
@@ -22,6 +23,36 @@ const (
 	eventFlushDelay = 200 * time.Millisecond
 	eventBatch      = 512
 )
+
+// maxEventField caps each string of an event a device chooses (its client
+// ID, a topic, the CN and remote address of its certificate and connection,
+// a reason quoting them), so a device cannot fill the log, the store or a
+// screen with one event.
+const maxEventField = 256
+
+// capEvent returns e with its device-chosen strings cut to maxEventField
+// bytes (see capField).
+func capEvent(e broker.Event) broker.Event {
+	for _, f := range []*string{&e.ClientID, &e.CN, &e.Topic, &e.Reason, &e.Remote} {
+		*f = capField(*f)
+	}
+	return e
+}
+
+// capField cuts s to at most maxEventField bytes on a rune boundary and
+// marks the cut with how many bytes it dropped, so a capped value is never
+// mistaken for a whole one.
+func capField(s string) string {
+	if len(s) <= maxEventField {
+		return s
+	}
+	marker := func(dropped int) string { return fmt.Sprintf("…[+%d bytes]", dropped) }
+	n := maxEventField - len(marker(len(s)))
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + marker(len(s)-n)
+}
 
 // EventQuery selects persisted events. Zero fields select everything.
 type EventQuery struct {

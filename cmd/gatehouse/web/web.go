@@ -14,6 +14,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+)
+
+// Bounds on what a client of the HTTP server may hold, so one that opens
+// connections and sends nothing (or headers and no body) cannot keep them,
+// or the daemon's file descriptors, forever. The listener is public when
+// /ocsp and /crl are served, so they hold for every endpoint. They are
+// variables so the tests can shorten them.
+var (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second // the whole request, body included
+	writeTimeout      = 30 * time.Second // a /metrics scrape of a large fleet fits
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	maxConns          = 256 // connections served at once; more wait in the accept queue
 )
 
 // Config says what the server exposes.
@@ -42,8 +57,10 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{mux: http.NewServeMux(), ln: ln, log: cfg.Logger}
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	s := &Server{mux: http.NewServeMux(), ln: netutil.LimitListener(ln, maxConns), log: cfg.Logger}
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
