@@ -10,7 +10,9 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 	"github.com/gatehouse/gatehouse/pki"
+	"github.com/gatehouse/gatehouse/store"
 	"github.com/gatehouse/gatehouse/ui/styles"
 )
 
@@ -147,4 +149,14 @@ func EventStyle(st *styles.Styles, t string) lipgloss.Style {
 		return st.EventRefused
 	}
 	return st.EventOther
+}
+
+// Expiry is a certificate's EXPIRES cell and its style: the time left, marked
+// with "!" and in the warning style when the certificate is in use and
+// expires within app.DefaultExpiryWarning (readable without colour too).
+func Expiry(st *styles.Styles, c store.Cert, now time.Time) (string, lipgloss.Style) {
+	if app.Expiring(c, now, app.DefaultExpiryWarning) {
+		return Until(now, c.NotAfter) + "!", st.ExpiresSoon
+	}
+	return Until(now, c.NotAfter), st.Cell
 }

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/store"
+	"github.com/gatehouse/gatehouse/ui/styles"
 )
 
 func TestDuration(t *testing.T) {
@@ -90,5 +93,28 @@ func TestFit(t *testing.T) {
 	}
 	if n := strings.Count(Fit("a", 4, 3), "\n"); n != 2 {
 		t.Fatalf("Fit pads to %d lines, want 3", n+1)
+	}
+}
+
+func TestExpiryWarnsInUseCertificatesOnly(t *testing.T) {
+	st := styles.DefaultStyles()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		state store.State
+		left  time.Duration
+		want  string
+	}{
+		"warn/active, 10 days":   {store.StateActive, 10 * 24 * time.Hour, "10d!"},
+		"warn/inactive, 2 days":  {store.StateInactive, 47 * time.Hour, "47h!"},
+		"calm/active, 90 days":   {store.StateActive, 90 * 24 * time.Hour, "90d"},
+		"calm/revoked, 10 days":  {store.StateRevoked, 10 * 24 * time.Hour, "10d"},
+		"calm/suspended, 2 days": {store.StateSuspended, 47 * time.Hour, "47h"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, _ := Expiry(st, store.Cert{State: tc.state, NotAfter: now.Add(tc.left)}, now)
+			if got != tc.want {
+				t.Errorf("Expiry = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -43,6 +43,8 @@ type Styles struct {
 
 	// Certificate display states.
 	StateInactive, StateActive, StateSuspended, StateRevoked, StateExpired lipgloss.Style
+	// ExpiresSoon marks a certificate in use that expires within the warning window.
+	ExpiresSoon lipgloss.Style
 
 	// Good and Bad mark a safe or unsafe posture (TLS, client-cert auth).
 	Good, Bad lipgloss.Style
@@ -87,6 +89,7 @@ func DefaultStyles() *Styles {
 	s.StateSuspended = lipgloss.NewStyle().Foreground(yellow)
 	s.StateRevoked = lipgloss.NewStyle().Foreground(red)
 	s.StateExpired = lipgloss.NewStyle().Foreground(red).Faint(true)
+	s.ExpiresSoon = lipgloss.NewStyle().Foreground(yellow).Bold(true)
 
 	s.Good = lipgloss.NewStyle().Foreground(green)
 	s.Bad = lipgloss.NewStyle().Foreground(red).Bold(true)

@@ -23,12 +23,13 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 	return func(i int) table.Row {
 		c := p.certs[p.shown[i]]
 		state := c.DisplayState(now)
+		expires, expStyle := common.Expiry(p.c.Styles, c, now)
 		return table.Row{
 			Cells: []string{
-				common.ShortSerial(c.Serial), c.CN, state, common.Until(now, c.NotAfter),
+				common.ShortSerial(c.Serial), c.CN, state, expires,
 				strconv.Itoa(p.live[c.ID]), common.Ago(now, c.LastSeen),
 			},
-			Styles: []lipgloss.Style{cell, cell, p.c.Styles.State(state)},
+			Styles: []lipgloss.Style{cell, cell, p.c.Styles.State(state), expStyle},
 		}
 	}
 }

@@ -84,9 +84,10 @@ func (p *Page) certRow(now time.Time) func(int) table.Row {
 		}
 		c := p.rows[i-1]
 		state := c.DisplayState(now)
+		expires, expStyle := common.Expiry(st, c, now)
 		return table.Row{
-			Cells:  []string{c.CN, state, strconv.Itoa(p.live[c.ID]), common.ShortSerial(c.Serial), common.Until(now, c.NotAfter)},
-			Styles: []lipgloss.Style{st.Cell, st.State(state)},
+			Cells:  []string{c.CN, state, strconv.Itoa(p.live[c.ID]), common.ShortSerial(c.Serial), expires},
+			Styles: []lipgloss.Style{st.Cell, st.State(state), st.Cell, st.Cell, expStyle},
 		}
 	}
 }
