@@ -50,7 +50,7 @@ func TestConnectedEventAddsSession(t *testing.T) {
 	ch := subscribed(m)
 	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "sensor-7-x",
 		Serial: "5d0e8812cc3b9a03", CertID: "5d0e8812cc3b9a03/" + issuerHash, CN: "sensor-7", Transport: "mqtts", Remote: "10.0.0.7:1"})
-	requireContains(t, m.View(), "sensor-7                            inactive  5h       1")
+	requireContains(t, m.View(), "sensor-7                            inactive  5h!      1")
 	press(m, "2")
 	requireContains(t, m.View(), "4 live sessions", "sensor-7-x")
 	press(m, "4")
