@@ -41,14 +41,19 @@ func (a *Authority) keyBlocked(spki []byte) bool {
 }
 
 // blockKeyLocked puts the key of the stored certificate c on the blocklist
-// and returns its hash. The caller holds a.mu and records the block in the
-// audit record of the revocation.
-func (a *Authority) blockKeyLocked(c store.Cert) (string, error) {
+// and returns its hash, or "" when the key hashes to spare: a certificate
+// superseded by a renewal that kept the device's key must not take that key,
+// and so the successor, down with it. The caller holds a.mu and records the
+// block in the audit record of the revocation.
+func (a *Authority) blockKeyLocked(c store.Cert, spare string) (string, error) {
 	leaf, err := parseCertPEM([]byte(c.CertPEM))
 	if err != nil {
 		return "", fmt.Errorf("block key of %s: %w", c.Serial, err)
 	}
 	h := spkiHash(leaf.RawSubjectPublicKeyInfo)
+	if h == spare {
+		return "", nil
+	}
 	if a.keyBlocked(leaf.RawSubjectPublicKeyInfo) {
 		return h, nil
 	}
