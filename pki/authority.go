@@ -264,8 +264,10 @@ func caRecord(cert *x509.Certificate, role store.CARole, now time.Time) store.CA
 	}
 }
 
-// RootPEM returns our root CA certificate: the ca.pem clients need to verify the server.
-func (a *Authority) RootPEM() []byte { return append([]byte(nil), a.issuers.Load().def.rootPEM...) }
+// RootPEM returns the ca.pem clients need to verify the server: the root of
+// the issuing CA that signs the server certificate (ours, unless an
+// operator's imported issuer was chosen with SetServerIssuer).
+func (a *Authority) RootPEM() []byte { return append([]byte(nil), a.issuers.Load().server.rootPEM...) }
 
 // IssuingPEM returns the issuing intermediate that signs client and server leaves.
 func (a *Authority) IssuingPEM() []byte { return append([]byte(nil), a.issuers.Load().def.certPEM...) }

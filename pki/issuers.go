@@ -33,6 +33,7 @@ type issuer struct {
 // issuerSet is the immutable set of issuers, swapped as a whole.
 type issuerSet struct {
 	def    *issuer
+	server *issuer            // signs the server certificate; its root is what devices need
 	byName map[string]*issuer // every issuer, the default included
 }
 
@@ -50,7 +51,7 @@ func newIssuer(name string, ca store.CA, kp *caKeyPair, rootPEM []byte) *issuer 
 // loadIssuers reads every issuing CA from the store; def is the built-in
 // one, already loaded by Init.
 func (a *Authority) loadIssuers(cas []store.CA, def *issuer) error {
-	set := &issuerSet{def: def, byName: map[string]*issuer{DefaultIssuer: def}}
+	set := &issuerSet{def: def, server: def, byName: map[string]*issuer{DefaultIssuer: def}}
 	roots := map[string][]byte{} // name -> root PEM, for imported issuers
 	for _, ca := range cas {
 		if ca.Role == store.RoleRoot && ca.Name != "" {
@@ -75,6 +76,41 @@ func (a *Authority) loadIssuers(cas []store.CA, def *issuer) error {
 		}
 		set.byName[ca.Name] = newIssuer(ca.Name, ca, kp, root)
 	}
+	st, err := a.st.Settings()
+	if err != nil {
+		return err
+	}
+	if iss, ok := set.byName[st.ServerIssuer]; ok {
+		set.server = iss
+	}
+	a.issuers.Store(set)
+	return nil
+}
+
+// SetServerIssuer makes the issuing CA called name sign the server
+// certificate from its next issuance (the caller rotates it), so that
+// devices verify the server with that CA's root: an imported issuer's
+// offline root. Devices holding the previous ca.pem need the new one
+// (ca export). Audited.
+func (a *Authority) SetServerIssuer(name, actor string) error {
+	iss, err := a.issuer(name)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	stored := iss.name
+	if stored == DefaultIssuer {
+		stored = ""
+	}
+	if _, err := a.st.UpdateSettings(func(s *store.Settings) error {
+		s.ServerIssuer = stored
+		return nil
+	}, store.AuditRecord{At: a.opts.now(), Actor: actor, Action: "ca.server_issuer", Detail: "the server certificate is signed by issuing CA " + iss.name}); err != nil {
+		return err
+	}
+	set := a.cloneIssuers()
+	set.server = iss
 	a.issuers.Store(set)
 	return nil
 }
@@ -237,6 +273,9 @@ func (a *Authority) SuspendIssuer(name string, suspended bool, actor string) (st
 	if iss.name == DefaultIssuer {
 		set.def = &next
 	}
+	if set.server.name == iss.name {
+		set.server = &next
+	}
 	a.issuers.Store(set)
 	return updated, a.reloadTrust()
 }
@@ -270,7 +309,7 @@ func (a *Authority) addIssuers(recs []store.CA, audit store.AuditRecord, add fun
 
 func (a *Authority) cloneIssuers() *issuerSet {
 	cur := a.issuers.Load()
-	return &issuerSet{def: cur.def, byName: maps.Clone(cur.byName)}
+	return &issuerSet{def: cur.def, server: cur.server, byName: maps.Clone(cur.byName)}
 }
 
 // parseStoredRoot loads our root with its key, to sign a new issuer.

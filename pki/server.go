@@ -19,7 +19,7 @@ func (a *Authority) IssueServer(sans []string) (*tls.Certificate, error) {
 	if len(sans) == 0 {
 		return nil, errors.New("issue server certificate: no DNS names or IP addresses given")
 	}
-	iss := a.issuers.Load().def
+	iss := a.issuers.Load().server
 	now := a.opts.now()
 	end := now.Add(ServerValidity)
 	if end.After(iss.cert.NotAfter) {

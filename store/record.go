@@ -132,6 +132,10 @@ type Settings struct {
 	// RenewalOff refuses in-band renewal requests from devices (MQTT topic
 	// $gatehouse/certificates/csr); renewal is on by default.
 	RenewalOff bool `json:"renewal_off,omitempty"`
+	// ServerIssuer names the issuing CA that signs the server certificate
+	// (an imported one, so that devices verify the server with the
+	// operator's root); "" is the built-in one.
+	ServerIssuer string `json:"server_issuer,omitempty"`
 }
 
 // AuditRecord is one entry in the append-only audit log.

@@ -26,7 +26,7 @@ CRL, and 'ca issuer suspend NAME' refuses its whole fleet at once.`,
 		Args: cobra.NoArgs,
 		RunE: needsSubcommand,
 	}
-	c.AddCommand(newIssuerCreate(g), newIssuerImport(g), newIssuerSuspend(g, true), newIssuerSuspend(g, false))
+	c.AddCommand(newIssuerCreate(g), newIssuerImport(g), newIssuerServer(g), newIssuerSuspend(g, true), newIssuerSuspend(g, false))
 	return c
 }
 
@@ -92,6 +92,27 @@ it issued; devices verify the server with Gatehouse's own root (ca export).`,
 	c.Flags().StringVar(&certFile, "cert", "", "PEM: the issuing certificate, then its root")
 	c.Flags().StringVar(&keyFile, "key", "", "PEM private key of the issuing certificate")
 	return c
+}
+
+func newIssuerServer(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "server NAME",
+		Short: "Have an issuing CA sign the server certificate (devices then need its root)",
+		Long: `Make the issuing CA called NAME sign the broker's server certificate, so that
+devices verify the server with that CA's root: after 'ca issuer import', the
+root you keep offline. A running daemon rotates its certificate at once.
+'ca export' then gives that root; devices holding the old ca.pem need the new
+one. 'ca issuer server default' goes back to Gatehouse's own.`,
+		Example: "  gatehouse ca issuer server instance\n  gatehouse ca export --out ca.pem",
+		Args:    exactArgs(1, "issuer server needs one issuer NAME"),
+		RunE: g.withService(func(cmd *cobra.Command, svc app.Service, args []string) error {
+			if err := svc.SetServerIssuer(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			printf(g.stdout, "the server certificate is signed by issuing CA %s; give devices the root from 'gatehouse ca export'\n", args[0])
+			return nil
+		}),
+	}
 }
 
 func newIssuerSuspend(g *globals, suspend bool) *cobra.Command {

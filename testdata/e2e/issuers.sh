@@ -30,4 +30,10 @@ gh ca issuer import instance --cert "$I/chain.pem" --key "$I/inst.key" >/dev/nul
 gh cert create --cn inst-1 --issuer instance --out "$I/inst-1" >/dev/null 2>&1
 openssl verify -CAfile "$I/root.pem" -untrusted "$I/inst.pem" "$I/inst-1/client.crt" >/dev/null || fail "the imported issuer's certificate does not chain to the offline root"
 pubas inst-1 || fail "a device of the imported issuer cannot publish"
-ok "a second issuer and an imported one (offline root) work with mosquitto; suspending an issuer drops and refuses its fleet"
+gh ca issuer server instance >/dev/null
+gh ca export --out "$I/offline-ca.pem"
+cmp -s "$I/offline-ca.pem" "$I/root.pem" || fail "ca export does not give the offline root once the imported issuer signs the server"
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$I/root.pem" --cert "$I/inst-1/client.crt" --key "$I/inst-1/client.key" \
+	-t devices/inst-1/t -m y || fail "the server certificate does not chain to the offline root"
+gh ca issuer server default >/dev/null
+ok "a second issuer and an imported one (offline root, which then signs the server too) work with mosquitto; suspending an issuer drops and refuses its fleet"

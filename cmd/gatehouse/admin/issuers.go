@@ -25,6 +25,9 @@ func (s *Server) issuerRoutes(m *http.ServeMux) {
 		}
 		return s.svc.CreateIssuer(ctx(r), req.Name)
 	}))
+	m.HandleFunc("PUT /v1/server-issuer", post(func(r *http.Request, req issuerRequest) (struct{}, error) {
+		return struct{}{}, s.svc.SetServerIssuer(ctx(r), req.Name)
+	}))
 	m.HandleFunc("PUT /v1/issuers/{name}/suspended", post(func(r *http.Request, req switchRequest) (app.IssuerResult, error) {
 		return s.svc.SuspendIssuer(ctx(r), r.PathValue("name"), req.On)
 	}))
@@ -42,6 +45,11 @@ func (c *Client) ImportIssuer(ctx context.Context, name string, chainPEM, keyPEM
 	var ca store.CA
 	err := c.do(ctx, http.MethodPost, "/v1/issuers", issuerRequest{Name: name, ChainPEM: string(chainPEM), KeyPEM: string(keyPEM)}, &ca)
 	return ca, err
+}
+
+// SetServerIssuer implements app.Service.
+func (c *Client) SetServerIssuer(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, "/v1/server-issuer", issuerRequest{Name: name}, nil)
 }
 
 // SuspendIssuer implements app.Service.

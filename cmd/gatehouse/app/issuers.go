@@ -18,12 +18,14 @@ type IssuerResult struct {
 // CreateIssuer implements Service.
 func (a *App) CreateIssuer(ctx context.Context, name string) (store.CA, error) {
 	ca, err := a.ca.CreateIssuer(name, a.actorOf(ctx))
+	a.refreshPolicy() // ca:NAME rules may name it
 	return ca, issuerError(err)
 }
 
 // ImportIssuer implements Service.
 func (a *App) ImportIssuer(ctx context.Context, name string, chainPEM, keyPEM []byte) (store.CA, error) {
 	ca, err := a.ca.ImportIssuer(name, chainPEM, keyPEM, a.actorOf(ctx))
+	a.refreshPolicy() // ca:NAME rules may name it
 	return ca, issuerError(err)
 }
 
@@ -40,6 +42,18 @@ func (a *App) SuspendIssuer(ctx context.Context, name string, suspended bool) (I
 	}
 	a.certs.invalidate()
 	return res, nil
+}
+
+// SetServerIssuer implements Service: the issuing CA called name signs the
+// server certificate from now on; a running broker rotates it at once.
+func (a *App) SetServerIssuer(ctx context.Context, name string) error {
+	if err := a.ca.SetServerIssuer(name, a.actorOf(ctx)); err != nil {
+		return issuerError(err)
+	}
+	if a.broker() != nil {
+		return a.RotateServerCert(ctx)
+	}
+	return nil
 }
 
 // issuerError makes a malformed issuer name a usage error.

@@ -73,6 +73,9 @@ type Service interface {
 	// ImportIssuer adds an issuing CA the operator brings with its key,
 	// signed by a root kept offline (chainPEM: issuer first, root last).
 	ImportIssuer(ctx context.Context, name string, chainPEM, keyPEM []byte) (store.CA, error)
+	// SetServerIssuer makes an issuing CA sign the server certificate, so
+	// devices verify the server with its root (ca export).
+	SetServerIssuer(ctx context.Context, name string) error
 	// SuspendIssuer refuses (or, with suspended false, admits again) every
 	// certificate an issuing CA issued and drops their live sessions.
 	SuspendIssuer(ctx context.Context, name string, suspended bool) (IssuerResult, error)
