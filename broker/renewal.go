@@ -3,8 +3,11 @@ package broker
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -41,6 +44,33 @@ type renewReply struct {
 	ID             string `json:"id,omitempty"`
 	CertificatePEM string `json:"certificate_pem,omitempty"`
 	Error          string `json:"error,omitempty"`
+
+	topicRefused bool // the asked response topic is refused: reply on RenewReplyTopic
+}
+
+// maxReplyTopic bounds a response topic; ours is 33 bytes.
+const maxReplyTopic = 256
+
+// badReplyTopic says why a device's response topic may not carry a
+// certificate, or "" when it may (or none was asked). The reply is written to
+// the asking client alone, but a topic name it could not publish to, or one
+// under a reserved $ prefix another subsystem owns, must not be accepted.
+func badReplyTopic(t string) string {
+	switch {
+	case t == "" || t == RenewReplyTopic:
+		return ""
+	case len(t) > maxReplyTopic:
+		return fmt.Sprintf("longer than %d bytes", maxReplyTopic)
+	case !utf8.ValidString(t) || strings.ContainsRune(t, 0):
+		return "not valid UTF-8 without NUL"
+	case strings.ContainsAny(t, "#+"):
+		return "wildcards (# or +) are not topic names"
+	case strings.HasPrefix(t, "$"):
+		return "$ topics are reserved; use " + RenewReplyTopic + " or your own"
+	case strings.HasPrefix(t, "/"):
+		return "empty first level"
+	}
+	return ""
 }
 
 // renewHook answers renewal requests. It is added before the gate hook:
@@ -81,9 +111,10 @@ func (h *renewHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		return pk, packets.CodeSuccessIgnore
 	}
 	var req renewRequest
-	reply := h.renew(p.certID, pk.Payload, &req)
+	reply := h.renew(p.certID, pk.Properties.ResponseTopic, pk.Payload, &req)
 	topic := RenewReplyTopic
 	switch {
+	case reply.topicRefused: // the reply says why on the default topic
 	case pk.Properties.ResponseTopic != "":
 		topic = pk.Properties.ResponseTopic
 	case req.ResponseTopic != "":
@@ -102,8 +133,9 @@ func (h *renewHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	return pk, packets.CodeSuccessIgnore
 }
 
-// renew decodes and rate-limits one request and signs it.
-func (h *renewHook) renew(id string, payload []byte, req *renewRequest) renewReply {
+// renew decodes, checks and rate-limits one request and signs it. prop is
+// the MQTT 5 Response Topic, if any.
+func (h *renewHook) renew(id, prop string, payload []byte, req *renewRequest) renewReply {
 	reject := func(why string) renewReply { return renewReply{Status: "rejected", Error: why} }
 	if h.b.cfg.Renew == nil {
 		return reject("in-band renewal is off")
@@ -113,6 +145,13 @@ func (h *renewHook) renew(id string, payload []byte, req *renewRequest) renewRep
 	}
 	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(req); err != nil || req.CSR == "" {
 		return reject(`want JSON {"csr": "-----BEGIN CERTIFICATE REQUEST-----..."}`)
+	}
+	for _, t := range []string{prop, req.ResponseTopic} {
+		if why := badReplyTopic(t); why != "" {
+			r := reject("response topic refused: " + why)
+			r.topicRefused = true
+			return r
+		}
 	}
 	now := time.Now()
 	h.mu.Lock()

@@ -59,7 +59,8 @@ func (a *App) supersede(c store.Cert) {
 
 // renewInBand is the broker's Config.Renew: a device asks, over MQTT, for the
 // successor of the certificate it is connected with. The successor keeps the
-// old lifetime and retires the old certificate on first use, as `cert renew`.
+// old lifetime, and only the SANs the old certificate has, and retires the
+// old certificate on first use, as `cert renew`.
 func (a *App) renewInBand(id string, csrPEM []byte) ([]byte, string, error) {
 	st, err := a.st.Settings()
 	if err != nil {
@@ -72,7 +73,7 @@ func (a *App) renewInBand(id string, csrPEM []byte) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	iss, err := a.ca.Renew(id, 0, csrPEM, "device "+old.CN)
+	iss, err := a.ca.RenewSelf(id, csrPEM, "device "+old.CN)
 	if err != nil {
 		return nil, "", err
 	}
