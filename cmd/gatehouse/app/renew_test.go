@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	pahov5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/pki"
@@ -371,5 +372,64 @@ func TestInBandRenewalChecksTheRequest(t *testing.T) {
 	}
 	if n, _ := a.st.GetCert(r["id"]); len(n.SANs) != 0 {
 		t.Errorf("the device's own renewal took SANs %v its certificate never had", n.SANs)
+	}
+}
+
+// The MQTT 5 Response Topic property is checked like the JSON field; an
+// accepted reply goes to it with the request's correlation data.
+func TestInBandRenewalChecksTheMQTT5ResponseTopic(t *testing.T) {
+	a, addr := openTestApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	old, err := a.IssueClient(ctx, IssueRequest{CN: "dev-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair([]byte(old.ChainPEM), []byte(old.KeyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(old.CAPEM))
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := make(chan *pahov5.Publish, 4)
+	c := pahov5.NewClient(pahov5.ClientConfig{Conn: conn, OnPublishReceived: []func(pahov5.PublishReceived) (bool, error){
+		func(p pahov5.PublishReceived) (bool, error) { replies <- p.Packet; return true, nil }}})
+	if _, err := c.Connect(ctx, &pahov5.Connect{ClientID: "dev-5", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(&pahov5.Disconnect{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	body, _ := json.Marshal(map[string]string{"csr": csrWith(t, key, "dev-5")})
+	ask := func(topic string) (*pahov5.Publish, map[string]string) {
+		t.Helper()
+		if _, err := c.Publish(ctx, &pahov5.Publish{Topic: "$gatehouse/certificates/csr", QoS: 1, Payload: body,
+			Properties: &pahov5.PublishProperties{ResponseTopic: topic, CorrelationData: []byte("req-1")}}); err != nil {
+			t.Fatalf("publish CSR: %v", err)
+		}
+		select {
+		case p := <-replies:
+			var out map[string]string
+			if err := json.Unmarshal(p.Payload, &out); err != nil {
+				t.Fatalf("reply %q: %v", p.Payload, err)
+			}
+			return p, out
+		case <-time.After(5 * time.Second):
+			t.Fatal("no renewal reply")
+		}
+		return nil, nil
+	}
+	if p, r := ask("devices/+/reply"); p.Topic != "$gatehouse/certificates/csr/reply" || r["status"] != "rejected" {
+		t.Errorf("wildcard Response Topic: reply on %q: %v, want rejected on the default topic", p.Topic, r)
+	}
+	p, r := ask("devices/dev-5/reply")
+	if p.Topic != "devices/dev-5/reply" || r["status"] != "accepted" {
+		t.Fatalf("plain Response Topic: reply on %q: %v", p.Topic, r)
+	}
+	if p.Properties == nil || string(p.Properties.CorrelationData) != "req-1" {
+		t.Errorf("correlation data %+v, want req-1", p.Properties)
 	}
 }
