@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -43,4 +44,29 @@ func migrate(tx *bolt.Tx, version int, path string) error {
 		return fmt.Errorf("open store %s: write schema version: %w", path, err)
 	}
 	return nil
+}
+
+// PendingUpgrade reads, without changing a byte, the schema version of the
+// existing store at path and whether it is older than SchemaVersion: a store
+// a read-only open refuses and the next read-write open migrates. Damage and
+// a lock are errors, as Open reports them; a store without a readable
+// version is not pending.
+func PendingUpgrade(path string, timeout time.Duration) (version int, pending bool, err error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	db, err := openBolt(path, timeout, true)
+	if err != nil {
+		return 0, false, err
+	}
+	defer db.Close()
+	err = guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if meta := tx.Bucket(bucketMeta); meta != nil {
+				version, _ = checkSchema(meta.Get(keySchema), path)
+			}
+			return nil
+		})
+	})
+	return version, err == nil && version > 0 && version < SchemaVersion, err
 }

@@ -33,11 +33,20 @@ func newAudit(g *globals) *cobra.Command {
 				if r.From != "" || r.To != "" {
 					change = string(r.From) + " -> " + string(r.To)
 				}
-				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, r.Reason + r.Detail}
+				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, auditDetail(r)}
 			})
 		}),
 	}
 	c.Flags().StringVar(&q.Serial, "serial", "", "only records about this certificate")
 	c.Flags().IntVar(&q.Limit, "limit", 0, "at most N records")
 	return c
+}
+
+// auditDetail is the DETAIL column: the operator's reason, then what the
+// action did, set apart so neither reads as part of the other.
+func auditDetail(r store.AuditRecord) string {
+	if r.Reason != "" && r.Detail != "" {
+		return r.Reason + "; " + r.Detail
+	}
+	return r.Reason + r.Detail
 }

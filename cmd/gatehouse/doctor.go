@@ -25,7 +25,13 @@ type diagnosis struct {
 	OK       bool            `json:"ok"`
 	Findings []store.Finding `json:"findings"`
 	Restore  string          `json:"restore,omitempty"`
+	// Upgrade is set for a healthy store of an older schema: not damage, so
+	// doctor exits 0, but its records are checked only once it is upgraded.
+	Upgrade string `json:"upgrade,omitempty"`
 }
+
+// upgradePending is what doctor says of a store of an older schema.
+const upgradePending = "upgrade pending: run 'gatehouse init' (or start 'gatehouse serve') once to upgrade it, then run doctor again to check its records"
 
 func newDoctor(g *globals) *cobra.Command {
 	var file string
@@ -35,7 +41,8 @@ func newDoctor(g *globals) *cobra.Command {
 		Long: `Check the store without changing a byte of it: its file mode, bbolt's page
 consistency check, the schema version, that every record decodes and that the
 CA certificates and keys parse. Exits 1 when something is damaged and says how
-to restore from a backup made with 'gatehouse backup'. A running daemon holds
+to restore from a backup made with 'gatehouse backup'. A healthy store of an
+older schema is not damage: doctor says the upgrade is pending and exits 0. A running daemon holds
 the store: stop it first, or check a backup file with --file.`,
 		Example: "  gatehouse doctor\n  gatehouse doctor --file /var/backups/gatehouse-2026-12-01.db",
 		Args:    cobra.NoArgs,
@@ -99,6 +106,12 @@ func diagnose(path string, pass []byte) (diagnosis, error) {
 	}
 	st, err := store.Open(path, store.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
+		// A read-only open refuses an older schema; that store is not damaged.
+		if v, pending, _ := store.PendingUpgrade(path, time.Second); pending {
+			add(store.Finding{Check: "schema", OK: true, Detail: fmt.Sprintf("version %d, older than this gatehouse's %d", v, store.SchemaVersion)})
+			d.OK, d.Upgrade = true, upgradePending
+			return d, nil
+		}
 		add(store.Finding{Check: "open", Detail: err.Error()})
 		return d, nil
 	}
@@ -148,6 +161,10 @@ func printDiagnosis(g *globals, d diagnosis) {
 			mark = "DAMAGED"
 		}
 		fmt.Fprintf(g.stdout, "  %s  %-14s %s\n", mark, f.Check, termsafe.Clean(f.Detail))
+	}
+	if d.Upgrade != "" {
+		fmt.Fprintln(g.stdout, d.Upgrade)
+		return
 	}
 	if d.OK {
 		fmt.Fprintln(g.stdout, "the store is healthy")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 func newInit(g *globals) *cobra.Command {
@@ -20,7 +21,7 @@ issuing CA, and print where they are. With a CA passphrase (from
 ` + passphraseSources + `) the CA keys are created
 encrypted. Other commands never create a store: on a data directory without
 one they fail and point here. Run on an existing store, init changes nothing
-but a pending schema upgrade, and says so.`,
+but a pending schema upgrade, and says which it did.`,
 		Example: "  gatehouse init --data /var/lib/gatehouse",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -40,11 +41,25 @@ but a pending schema upgrade, and says so.`,
 			if err != nil {
 				return err
 			}
+			from := 0 // the schema an existing store is upgraded from
+			if existed {
+				if v, pending, _ := store.PendingUpgrade(path, 0); pending {
+					from = v
+				}
+			}
 			a, err := openApp(dir, admin.CurrentUser(), &app.Config{Access: app.AccessCreate, Logger: warnLogger(g.stderr), CAPassphrase: pass})
 			if err != nil {
 				return err
 			}
 			if err := a.Close(); err != nil {
+				return err
+			}
+			if existed && from > 0 {
+				if g.json {
+					return g.printJSON(map[string]any{"data_dir": dir, "store": path, "created": false,
+						"upgraded_from": from, "schema": store.SchemaVersion})
+				}
+				_, err := fmt.Fprintf(g.stdout, "upgraded the store at %s from schema %d to %d\n", path, from, store.SchemaVersion)
 				return err
 			}
 			if existed {

@@ -57,8 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
+// isUsage reports a mistake in the command line: a usage error, an unknown
+// command or flag, or a serial prefix that names several certificates (as
+// an ambiguous CN does).
 func isUsage(err error) bool {
-	return errors.Is(err, app.ErrUsage) ||
+	var amb *store.AmbiguousError
+	return errors.Is(err, app.ErrUsage) || errors.As(err, &amb) ||
 		strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.HasPrefix(err.Error(), "unknown shorthand flag")
 }
