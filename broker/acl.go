@@ -25,8 +25,28 @@ const (
 // SetPolicy swaps the authorization policy. It applies at once to every
 // session: each rebuilds its compiled rules at its next check, so a publish,
 // a subscribe and every delivery to an existing subscription are decided by
-// the new policy. Nil allows every topic.
-func (b *Broker) SetPolicy(p *policy.Policy) { b.policy.Store(p) }
+// the new policy, and a live session's will the new policy would not let it
+// publish is cleared now (a cleared will stays cleared). Nil allows every
+// topic.
+func (b *Broker) SetPolicy(p *policy.Policy) {
+	b.policy.Store(p)
+	if p == nil {
+		return
+	}
+	b.idx.mu.Lock()
+	live := map[*peer]*mqtt.Client{}
+	for _, set := range b.idx.byCert {
+		for p := range set {
+			if p.cl != nil {
+				live[p] = p.cl
+			}
+		}
+	}
+	b.idx.mu.Unlock()
+	for p, cl := range live { // checkWill emits: without the index mutex
+		b.checkWill(cl, p)
+	}
+}
 
 // Denials returns how many publishes and subscriptions of the certificate
 // with ID id (Session.CertID) the policy refused since the broker started;
@@ -49,7 +69,7 @@ func (b *Broker) aclSession(cl *mqtt.Client, p *peer) *policy.Session {
 	if s := p.acl.Load(); s != nil && s.From() == pol {
 		return s
 	}
-	s := pol.Session(policy.Identity{Anonymous: p.serial == "", Serial: p.serial, CN: p.cn, Issuer: p.issuer, ClientID: cl.ID})
+	s := pol.Session(policy.Identity{Anonymous: p.serial == "", Serial: p.serial, CertID: p.certID, CN: p.cn, Issuer: p.issuer, ClientID: cl.ID})
 	p.acl.Store(s)
 	return s
 }
@@ -105,7 +125,7 @@ func (h *gateHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte
 }
 
 // checkWill drops a will the policy would not let the client publish: mochi
-// sends wills without an ACL check.
+// sends wills without an ACL check. Called at CONNECT and on SetPolicy.
 func (b *Broker) checkWill(cl *mqtt.Client, p *peer) {
 	s := b.aclSession(cl, p)
 	if s == nil || atomic.LoadUint32(&cl.Properties.Will.Flag) == 0 {

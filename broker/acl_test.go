@@ -2,8 +2,14 @@ package broker_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -189,7 +195,7 @@ func TestPolicySelectorsOnLiveSessions(t *testing.T) {
 	e.b.SetPolicy(compilePolicy(t,
 		policy.Rule{ID: "ca", Effect: policy.Allow, Action: policy.ActionPublish, Topic: "by-ca/${serial}", Who: "ca:" + iss.Cert.Issuer},
 		policy.Rule{ID: "anon", Effect: policy.Allow, Action: policy.ActionPubSub, Topic: "public/#", Who: policy.WhoAnonymous},
-	))
+	).WithIssuers(policy.Issuers{iss.Cert.Issuer: {iss.Cert.ID[strings.Index(iss.Cert.ID, "/")+1:]}}))
 	dev := e.mustConnect(t, broker.TransportMQTTS, &cert, "dev-a")
 	anon := e.mustConnect(t, broker.TransportMQTT, nil, "anon")
 	if got := subscribe(t, anon, "public/#"); got != 1 {
@@ -275,5 +281,112 @@ func TestPolicyReasonCodesV5(t *testing.T) {
 	}
 	if got := fmt.Sprint(sa.Reasons); got != "[135 1 135]" {
 		t.Fatalf("SUBACK reasons = %v, want [0x87 1 0x87]", got)
+	}
+}
+
+// signWithSerial issues a client leaf for cn from the partner CA with the
+// given serial, such as one of our own certificates'.
+func signWithSerial(tb testing.TB, ca partnerCA, serial *big.Int, cn string) tls.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// The review's case: an operator-trusted partner CA whose subject CN is our
+// issuing CA's issues a leaf with our device k1's serial. It gets neither
+// k1's cert: rule nor our ca: rules; k1 gets them, and a rule stored in the
+// old serial-only form still selects k1.
+func TestPolicyPartnerCANamedLikeOursBorrowsNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	k1Cert, k1ID := e.issue(t, "k1")
+	serial, ourHash, _ := strings.Cut(k1ID, "/")
+	partner := newPartnerCA(t, "Gatehouse Issuing CA")
+	if _, err := e.a.Trust(partner.pem(), false, "test"); err != nil {
+		t.Fatal(err)
+	}
+	copyCert := signWithSerial(t, partner, k1Cert.Leaf.SerialNumber, "copy")
+	copyID := idOf(t, copyCert)
+	_, partnerHash, _ := strings.Cut(copyID, "/")
+	if !strings.HasPrefix(copyID, serial+"/") || partnerHash == ourHash {
+		t.Fatalf("partner leaf ID %s, want serial %s under another issuer", copyID, serial)
+	}
+	rule := func(id, who string) policy.Rule {
+		return policy.Rule{ID: id, Effect: policy.Allow, Action: policy.ActionSubscribe, Topic: id + "/#", Who: who}
+	}
+	// The names the app resolves (app.policyIssuers): our CA by its name and
+	// CN, the partner only by what no CA of ours is called.
+	e.b.SetPolicy(compilePolicy(t,
+		rule("by-id", "cert:"+k1ID),
+		rule("by-serial", "cert:"+serial),
+		rule("by-ca", "ca:default"),
+		rule("by-ca-cn", "ca:Gatehouse Issuing CA"),
+		rule("by-partner", "ca:partner"),
+		rule("by-none", "ca:nobody"),
+	).WithIssuers(policy.Issuers{"default": {ourHash}, "Gatehouse Issuing CA": {ourHash}, "partner": {partnerHash}}))
+	k1 := e.mustConnect(t, broker.TransportMQTTS, &k1Cert, "k1")
+	cp := e.mustConnect(t, broker.TransportMQTTS, &copyCert, "copy")
+	for name, tc := range map[string]struct {
+		c      *client
+		filter string
+		want   byte
+	}{
+		"ok/k1 by id":                     {k1, "by-id/#", 1},
+		"ok/k1 by old serial form":        {k1, "by-serial/#", 1},
+		"ok/k1 by ca name":                {k1, "by-ca/#", 1},
+		"ok/k1 by ca common name":         {k1, "by-ca-cn/#", 1},
+		"fail/k1 by partner ca":           {k1, "by-partner/#", 0x80},
+		"fail/copy by k1's id":            {cp, "by-id/#", 0x80},
+		"fail/copy by our ca name":        {cp, "by-ca/#", 0x80},
+		"fail/copy by our ca cn":          {cp, "by-ca-cn/#", 0x80},
+		"ok/copy by its own ca":           {cp, "by-partner/#", 1},
+		"fail/copy by k1's topics":        {cp, "devices/k1/#", 0x80},
+		"ok/copy by its own topics":       {cp, "devices/copy/#", 1},
+		"fail/unresolved ca matches none": {k1, "by-none/#", 0x80},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := subscribe(t, tc.c, tc.filter); got != tc.want {
+				t.Fatalf("SUBACK for %s = %#x, want %#x", tc.filter, got, tc.want)
+			}
+		})
+	}
+}
+
+// A will is checked again when the policy changes: denied while its client
+// is connected, it is not sent when the client dies; the control, whose will
+// is still allowed, leaves its.
+func TestPolicyChangeClearsAForbiddenWill(t *testing.T) {
+	watch := policy.Rule{ID: "watch", Effect: policy.Allow, Action: policy.ActionSubscribe, Topic: "will/#", Who: "cn:watcher"}
+	wills := policy.Rule{ID: "wills", Effect: policy.Allow, Action: policy.ActionPublish, Topic: "will/${cn}", Who: policy.WhoAny}
+	e := newEnv(t, withPolicy(compilePolicy(t, watch, wills)))
+	watcherCert, _ := e.issue(t, "watcher")
+	certA, idA := e.issue(t, "devA")
+	certB, _ := e.issue(t, "devB")
+	watcher := e.subscriber(t, &watcherCert, "watcher", "will/#")
+	a := e.connectWithWill(t, &certA, "devA")
+	b := e.connectWithWill(t, &certB, "devB")
+
+	deny := policy.Rule{ID: "no-will", Effect: policy.Deny, Action: policy.ActionPublish, Topic: "will/devA", Who: "cn:devA"}
+	e.b.SetPolicy(compilePolicy(t, watch, wills, deny))
+	if ev := e.ev.wait(t, 1, broker.EventDenied, "", idA)[0]; ev.Topic != "will/devA" || ev.Rule != "no-will" {
+		t.Fatalf("denied event %+v, want the will's", ev)
+	}
+	a.cut()
+	b.cut()
+	waitFor(t, func() bool { return len(e.b.Sessions()) == 1 }, wait, "devA's and devB's sessions to end")
+	if got := received(watcher); len(got) != 1 || got[0] != "will/devB" {
+		t.Fatalf("watcher got %v, want only will/devB", got)
 	}
 }

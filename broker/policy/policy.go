@@ -3,6 +3,11 @@
 // for clients selected by certificate, common name, issuing CA or the absence
 // of a certificate.
 //
+// Certificates are selected by ID (cert:SERIAL/ISSUERHASH, as the store names
+// them) and issuing CAs by the hash of their DER subject (ca:NAME, resolved
+// to hashes with WithIssuers), never by a name string a foreign CA could
+// copy into its own subject.
+//
 // A Policy is compiled once from the stored rules and is immutable, so the
 // broker swaps it with an atomic pointer. Each session compiles its own view
 // (Policy.Session) once, at CONNECT: its common name, client ID and serial
@@ -22,6 +27,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -62,18 +68,28 @@ type Rule struct {
 	Effect string `json:"effect"` // allow | deny
 	Action string `json:"action"` // publish | subscribe | pubsub
 	Topic  string `json:"topic"`  // an MQTT filter, may hold ${cn}, ${client_id}, ${serial}
-	Who    string `json:"who"`    // any | anonymous | cert:SERIAL | cn:GLOB | ca:NAME
+	Who    string `json:"who"`    // any | anonymous | cert:ID | cert:SERIAL | cn:GLOB | ca:NAME
 }
 
 // Identity is who a session is. Anonymous sessions have no certificate, and
-// so no serial, CN or issuer.
+// so no serial, ID, CN or issuer.
 type Identity struct {
 	Anonymous bool
 	Serial    string // lowercase hex, as the broker derives it
-	CN        string
-	Issuer    string // the issuing CA's common name
-	ClientID  string
+	// CertID is the certificate's ID: its serial, "/", and the issuer hash,
+	// the first 16 hex digits of the SHA-256 of the issuer's DER name
+	// (store.CertID). cert:ID and ca:NAME rules match it.
+	CertID string
+	CN     string
+	// Issuer is the issuing CA's common name. No selector reads it: a CA
+	// chooses its own CN, so ca:NAME matches CertID's issuer hash instead.
+	Issuer   string
+	ClientID string
 }
+
+// Issuers maps the NAME of ca:NAME rules to the issuer hashes (the part of a
+// certificate ID after "/") of the CAs so named.
+type Issuers map[string][]string
 
 // actions is a bit set of the actions a rule covers.
 type actions uint8
@@ -97,6 +113,7 @@ type rule struct {
 type Policy struct {
 	rules        []rule
 	defaultAllow bool
+	issuers      Issuers
 }
 
 // Compile validates rules and the default effect into a Policy. Rule IDs must
@@ -123,6 +140,15 @@ func Compile(rules []Rule, defaultEffect string) (*Policy, error) {
 		p.rules = append(p.rules, c)
 	}
 	return p, nil
+}
+
+// WithIssuers returns a copy of p whose ca:NAME rules select the
+// certificates issued by the CAs iss names NAME; a ca: rule whose NAME iss
+// lacks selects nobody. A Policy never given issuers matches no ca: rule.
+func (p *Policy) WithIssuers(iss Issuers) *Policy {
+	c := *p
+	c.issuers = iss
+	return &c
 }
 
 // Validate checks a rule's effect, action, topic filter and selector; the ID
@@ -199,7 +225,8 @@ func parseActions(s string) (actions, error) {
 const (
 	selAny = iota
 	selAnonymous
-	selCert
+	selCert   // by certificate ID
+	selSerial // by serial alone: rules stored before certificate IDs
 	selCN
 	selCA
 )
@@ -215,14 +242,36 @@ func parseSelector(s string) (selector, error) {
 		return selector{kind: selAny}, nil
 	case s == WhoAnonymous:
 		return selector{kind: selAnonymous}, nil
-	case strings.HasPrefix(s, whoCert) && isHex(s[len(whoCert):]):
-		return selector{kind: selCert, arg: strings.TrimLeft(strings.ToLower(s[len(whoCert):]), "0")}, nil
+	case strings.HasPrefix(s, whoCert):
+		if sel, ok := parseCert(strings.ToLower(s[len(whoCert):])); ok {
+			return sel, nil
+		}
 	case strings.HasPrefix(s, whoCN) && len(s) > len(whoCN):
 		return selector{kind: selCN, arg: s[len(whoCN):]}, nil
 	case strings.HasPrefix(s, whoCA) && len(s) > len(whoCA):
 		return selector{kind: selCA, arg: s[len(whoCA):]}, nil
 	}
-	return selector{}, fmt.Errorf("%w: who %q: want any, anonymous, cert:SERIAL (hex), cn:GLOB or ca:NAME", ErrInvalid, s)
+	return selector{}, fmt.Errorf("%w: who %q: want any, anonymous, cert:ID (SERIAL/ISSUERHASH, hex), cert:SERIAL, cn:GLOB or ca:NAME", ErrInvalid, s)
+}
+
+// issuerHashLen is the length of a certificate ID's issuer part.
+const issuerHashLen = 16
+
+// parseCert reads a lowercase cert: argument: an ID (SERIAL/ISSUERHASH),
+// matched whole, or a bare serial, the form rules were stored in before
+// certificates had IDs, matched against the serial alone.
+func parseCert(arg string) (selector, bool) {
+	serial, hash, withIssuer := strings.Cut(arg, "/")
+	if !isHex(serial) {
+		return selector{}, false
+	}
+	if !withIssuer {
+		return selector{kind: selSerial, arg: strings.TrimLeft(serial, "0")}, true
+	}
+	if len(hash) != issuerHashLen || strings.Trim(hash, "0123456789abcdef") != "" {
+		return selector{}, false
+	}
+	return selector{kind: selCert, arg: arg}, true
 }
 
 func isHex(s string) bool {
@@ -237,19 +286,22 @@ func isHex(s string) bool {
 	return true
 }
 
-// applies reports whether the selector picks id.
-func (s selector) applies(id Identity) bool {
+// applies reports whether the selector picks id; iss resolves ca:NAME.
+func (s selector) applies(id Identity, iss Issuers) bool {
 	switch s.kind {
 	case selAnonymous:
 		return id.Anonymous
 	case selAny:
 		return !id.Anonymous
 	case selCert:
-		return !id.Anonymous && id.Serial == s.arg
+		return !id.Anonymous && id.CertID == s.arg
+	case selSerial:
+		return !id.Anonymous && strings.TrimLeft(id.Serial, "0") == s.arg
 	case selCN:
 		return !id.Anonymous && glob(s.arg, id.CN)
 	case selCA:
-		return !id.Anonymous && id.Issuer == s.arg
+		_, hash, ok := strings.Cut(id.CertID, "/")
+		return !id.Anonymous && ok && slices.Contains(iss[s.arg], hash)
 	}
 	return false
 }

@@ -13,7 +13,18 @@ var starter = []Rule{
 	{ID: "r2", Effect: Allow, Action: ActionPubSub, Topic: "devices/${cn}/#", Who: WhoAny},
 }
 
-var dev1 = Identity{Serial: "3f2a9c", CN: "dev1", Issuer: "Gatehouse Issuing CA", ClientID: "dev1"}
+// ours and partner are issuer hashes: dev1 is ours; partnerDev1 has dev1's
+// serial and CN from a partner CA that copied our issuing CA's common name.
+const (
+	ours    = "00112233aabbccdd"
+	partner = "99887766ffeeddcc"
+)
+
+var (
+	dev1        = Identity{Serial: "3f2a9c", CertID: "3f2a9c/" + ours, CN: "dev1", Issuer: "Gatehouse Issuing CA", ClientID: "dev1"}
+	partnerDev1 = Identity{Serial: "3f2a9c", CertID: "3f2a9c/" + partner, CN: "dev1", Issuer: "Gatehouse Issuing CA", ClientID: "dev1"}
+	issuers     = Issuers{"default": {ours}, "Gatehouse Issuing CA": {ours}, "Partner CA": {partner}}
+)
 
 func compile(t testing.TB, def string, rules ...Rule) *Policy {
 	t.Helper()
@@ -52,6 +63,7 @@ func TestDecisions(t *testing.T) {
 	tests := map[string]struct {
 		def    string
 		rules  []Rule
+		iss    Issuers
 		id     Identity
 		checks []check
 	}{
@@ -167,16 +179,28 @@ func TestDecisions(t *testing.T) {
 		"fail/empty variable value matches nothing": {def: Deny, rules: starter, id: Identity{Serial: "1", CN: ""}, checks: []check{
 			{ActionPublish, "devices//x", false, DefaultRule},
 		}},
-		"ok/selectors cert cn ca": {def: Deny, rules: []Rule{
-			{ID: "cert", Effect: Allow, Action: ActionPublish, Topic: "by/cert", Who: "cert:003F2A9C"},
-			{ID: "cn", Effect: Allow, Action: ActionPublish, Topic: "by/cn", Who: "cn:dev?"},
-			{ID: "ca", Effect: Allow, Action: ActionPublish, Topic: "by/ca", Who: "ca:Gatehouse Issuing CA"},
-			{ID: "other", Effect: Allow, Action: ActionPublish, Topic: "by/other", Who: "cn:backend-*"},
-		}, id: dev1, checks: []check{
-			{ActionPublish, "by/cert", true, "cert"},
+		"ok/selectors cert cn ca": {def: Deny, rules: selectorRules, iss: issuers, id: dev1, checks: []check{
+			{ActionPublish, "by/id", true, "id"},
+			{ActionPublish, "by/serial", true, "serial"},
 			{ActionPublish, "by/cn", true, "cn"},
 			{ActionPublish, "by/ca", true, "ca"},
+			{ActionPublish, "by/ca-cn", true, "ca-cn"},
+			{ActionPublish, "by/partner", false, DefaultRule},
 			{ActionPublish, "by/other", false, DefaultRule},
+		}},
+		// The review's case: the same serial and issuer CN from another CA
+		// is not the certificate, nor issued by our CA. Only a rule in the
+		// old serial-only form still picks it.
+		"fail/partner certificate with our serial and CA name": {def: Deny, rules: selectorRules, iss: issuers, id: partnerDev1, checks: []check{
+			{ActionPublish, "by/id", false, DefaultRule},
+			{ActionPublish, "by/ca", false, DefaultRule},
+			{ActionPublish, "by/ca-cn", false, DefaultRule},
+			{ActionPublish, "by/partner", true, "partner"},
+			{ActionPublish, "by/serial", true, "serial"},
+		}},
+		"fail/ca rules match nothing unresolved": {def: Deny, rules: selectorRules, id: dev1, checks: []check{
+			{ActionPublish, "by/ca", false, DefaultRule},
+			{ActionPublish, "by/id", true, "id"},
 		}},
 		"ok/backend reader": {def: Deny, rules: append([]Rule{
 			{ID: "b", Effect: Allow, Action: ActionSubscribe, Topic: "kp1/#", Who: "cn:backend-*"}}, starter...),
@@ -191,12 +215,23 @@ func TestDecisions(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s := compile(t, tc.def, tc.rules...).Session(tc.id)
+			s := compile(t, tc.def, tc.rules...).WithIssuers(tc.iss).Session(tc.id)
 			for _, c := range tc.checks {
 				c.run(t, s)
 			}
 		})
 	}
+}
+
+// selectorRules select dev1 in every way; "partner" the partner CA.
+var selectorRules = []Rule{
+	{ID: "id", Effect: Allow, Action: ActionPublish, Topic: "by/id", Who: "cert:3F2A9C/" + ours},
+	{ID: "serial", Effect: Allow, Action: ActionPublish, Topic: "by/serial", Who: "cert:003F2A9C"},
+	{ID: "cn", Effect: Allow, Action: ActionPublish, Topic: "by/cn", Who: "cn:dev?"},
+	{ID: "ca", Effect: Allow, Action: ActionPublish, Topic: "by/ca", Who: "ca:default"},
+	{ID: "ca-cn", Effect: Allow, Action: ActionPublish, Topic: "by/ca-cn", Who: "ca:Gatehouse Issuing CA"},
+	{ID: "partner", Effect: Allow, Action: ActionPublish, Topic: "by/partner", Who: "ca:Partner CA"},
+	{ID: "other", Effect: Allow, Action: ActionPublish, Topic: "by/other", Who: "cn:backend-*"},
 }
 
 func TestInvalid(t *testing.T) {
@@ -214,6 +249,9 @@ func TestInvalid(t *testing.T) {
 		"fail/who empty":         func(r *Rule) { r.Who = "" },
 		"fail/who cert not hex":  func(r *Rule) { r.Who = "cert:xyz" },
 		"fail/who cert zero":     func(r *Rule) { r.Who = "cert:000" },
+		"fail/who id short hash": func(r *Rule) { r.Who = "cert:3f/0011" },
+		"fail/who id bad hash":   func(r *Rule) { r.Who = "cert:3f/00112233aabbccdz" },
+		"fail/who id no serial":  func(r *Rule) { r.Who = "cert:/00112233aabbccdd" },
 		"fail/who cn empty glob": func(r *Rule) { r.Who = "cn:" },
 		"fail/who unknown":       func(r *Rule) { r.Who = "user:bob" },
 	}

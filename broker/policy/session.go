@@ -25,7 +25,7 @@ type Session struct {
 func (p *Policy) Session(id Identity) *Session {
 	s := &Session{from: p, defaultAllow: p.defaultAllow}
 	for _, r := range p.rules {
-		if !r.who.applies(id) {
+		if !r.who.applies(id, p.issuers) {
 			continue
 		}
 		sr := sessionRule{id: r.src.ID, allow: r.allow, levels: substitute(r.levels, id), src: r.src}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,9 +20,14 @@ func newACL(g *globals) *cobra.Command {
 publish, subscribe or both (pubsub) on an MQTT topic filter, which may hold
 ${cn}, ${client_id} and ${serial}, for the clients its --who selects: any
 (every client with a verified certificate), anonymous (clients without one),
-cert:SERIAL, cn:GLOB or ca:NAME (the issuing CA's common name). Deny wins;
-when no rule applies the default decides. Changes apply at once to connected
-clients, including to messages for subscriptions they already hold.`,
+cert:CERT (one certificate: give its CN, serial, serial prefix or ID; the rule
+stores its ID, SERIAL/ISSUERHASH, so another CA's certificate with the same
+serial is not selected), cn:GLOB or ca:NAME (the certificates of one CA: our
+issuing CA's name, "default" for the built-in one, or an operator-trusted CA's
+common name or subject; a CA that copies our CA's name is not selected). Deny
+wins; when no rule applies the default decides. Changes apply at once to
+connected clients, including to messages for subscriptions they already hold
+and to their wills.`,
 		Example: `  gatehouse acl list
   gatehouse acl add --allow --action subscribe --topic 'kp1/#' --who 'cn:backend-*'
   gatehouse acl test --cn dev1 --action publish --topic kp1/demo-v1/dcx/dev1/json`,
@@ -75,6 +81,8 @@ func newACLAdd(g *globals) *cobra.Command {
 		Short: "Append a rule; prints its ID",
 		Example: `  gatehouse acl add --allow --action subscribe --topic 'kp1/#' --who 'cn:backend-*'
   gatehouse acl add --allow --action subscribe --topic 'kp1/#' --who anonymous
+  gatehouse acl add --allow --action publish --topic 'fleet/#' --who cert:dev1
+  gatehouse acl add --allow --action subscribe --topic 'kp1/#' --who ca:default
   gatehouse acl add --deny --action publish --topic 'kp1/+/+/${cn}/config' --who any`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,7 +93,11 @@ func newACLAdd(g *globals) *cobra.Command {
 			if allow {
 				r.Effect = policy.Allow
 			}
-			if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}); err != nil {
+			who := r.Who
+			if strings.HasPrefix(who, "cert:") {
+				who = policy.WhoAny // the service resolves the certificate to its ID
+			}
+			if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: who}); err != nil {
 				return usageErr{Err: err}
 			}
 			svc, done, err := g.service()
@@ -108,7 +120,7 @@ func newACLAdd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&deny, "deny", false, "the rule denies (deny wins over allow)")
 	c.Flags().StringVar(&r.Action, "action", "", "publish, subscribe or pubsub")
 	c.Flags().StringVar(&r.Topic, "topic", "", "MQTT topic filter; may hold ${cn}, ${client_id}, ${serial}")
-	c.Flags().StringVar(&r.Who, "who", policy.WhoAny, "any, anonymous, cert:SERIAL, cn:GLOB or ca:NAME")
+	c.Flags().StringVar(&r.Who, "who", policy.WhoAny, "any, anonymous, cert:CN|SERIAL|ID, cn:GLOB or ca:NAME")
 	return c
 }
 
@@ -222,7 +234,7 @@ func newACLTest(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().StringVar(&q.Cert, "cert", "", "a certificate serial (or unique prefix) in the store")
+	c.Flags().StringVar(&q.Cert, "cert", "", "a certificate in the store: its CN, serial, serial prefix or ID")
 	c.Flags().StringVar(&q.CN, "cn", "", "a certificate common name")
 	c.Flags().BoolVar(&q.Anonymous, "anonymous", false, "a client without a certificate")
 	c.Flags().StringVar(&q.ClientID, "client-id", "", "the MQTT client ID, for ${client_id} rules")

@@ -3,7 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -227,19 +235,147 @@ func TestTUIPolicyPage(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
 
-// A cert: selector takes a serial prefix, as every command does, and
-// stores the full serial.
+// A cert: selector takes a serial prefix or a CN, as every command does,
+// and stores the certificate's ID.
 func TestACLCertSelectorResolvesPrefix(t *testing.T) {
 	data := initData(t)
 	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "ops", "--out", filepath.Join(t.TempDir(), "ops")))
+	id := certIDOf(t, data, "ops")
 	mustGH(t, data, "acl", "add", "--allow", "--action", "subscribe", "--topic", "$SYS/#", "--who", "cert:"+serial[:8])
-	if p := policyOf(t, data); p.Rules[2].Who != "cert:"+serial {
-		t.Fatalf("stored selector %q, want cert:%s", p.Rules[2].Who, serial)
+	mustGH(t, data, "acl", "add", "--allow", "--action", "publish", "--topic", "ops/#", "--who", "cert:ops")
+	if p := policyOf(t, data); p.Rules[2].Who != "cert:"+id || p.Rules[3].Who != "cert:"+id {
+		t.Fatalf("stored selectors %q %q, want cert:%s", p.Rules[2].Who, p.Rules[3].Who, id)
 	}
-	if out := mustGH(t, data, "acl", "test", "--cert", serial[:8], "--action", "subscribe", "--topic", "$SYS/#"); !strings.HasPrefix(out, "allow:") {
-		t.Fatalf("acl test: %q", out)
+	for _, ref := range []string{serial[:8], id, "ops"} {
+		if out := mustGH(t, data, "acl", "test", "--cert", ref, "--action", "subscribe", "--topic", "$SYS/#"); !strings.HasPrefix(out, "allow:") {
+			t.Fatalf("acl test --cert %s: %q", ref, out)
+		}
 	}
 	if _, _, code := gh(t, data, "acl", "add", "--allow", "--action", "publish", "--topic", "x", "--who", "cert:abcdef99"); code != exitError {
 		t.Fatalf("a rule for an unknown certificate: exit %d, want 1", code)
 	}
+}
+
+// certIDOf is the ID of the stored certificate with common name cn.
+func certIDOf(t *testing.T, data, cn string) string {
+	t.Helper()
+	var certs []struct{ ID, CN string }
+	if err := json.Unmarshal([]byte(mustGH(t, data, "cert", "list", "--json")), &certs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		if c.CN == cn {
+			return c.ID
+		}
+	}
+	t.Fatalf("no certificate %s in %+v", cn, certs)
+	return ""
+}
+
+// ca:NAME selects by the issuer's DER name: our issuing CA by its name or
+// CN, an operator-trusted CA by its own; a trusted partner CA whose CN copies
+// ours, with a leaf holding our k1's serial, gets none of k1's or our CA's
+// rules. A CA trusted after its rule was written is selected at once.
+func TestACLCASelectorIsTheIssuersIdentity(t *testing.T) {
+	data, dir := t.TempDir(), t.TempDir()
+	d := startTestDaemon(t, data, "")
+	k1Dir := filepath.Join(t.TempDir(), "k1")
+	serial := strings.TrimSpace(mustGH(t, data, "cert", "create", "--cn", "k1", "--out", k1Dir))
+	k1 := certIDOf(t, data, "k1")
+	for _, r := range [][2]string{
+		{"by-id/#", "cert:k1"}, {"by-ca/#", "ca:default"}, {"by-ca-cn/#", "ca:Gatehouse Issuing CA"},
+		{"by-partner/#", "ca:Partner Meters"}, {"by-none/#", "ca:nobody"},
+	} {
+		mustGH(t, data, "acl", "add", "--allow", "--action", "subscribe", "--topic", r[0], "--who", r[1])
+	}
+	copycat := namedCA(t, dir, "Gatehouse Issuing CA", "copy", serial)
+	partner := namedCA(t, t.TempDir(), "Partner Meters", "meter", "1004")
+	mustGH(t, data, "ca", "trust", copycat)
+	mustGH(t, data, "ca", "trust", partner, "--auto-register")
+	mustGH(t, data, "cert", "import", filepath.Join(dir, "leaf.pem"))
+	copyID := certIDOf(t, data, "copy")
+	if !strings.HasPrefix(copyID, serial+"/") || copyID == k1 {
+		t.Fatalf("the copycat's leaf %s, want serial %s under another issuer than %s", copyID, serial, k1)
+	}
+	for name, tc := range map[string]struct {
+		cert, topic, want string
+	}{
+		"ok/k1 by id":            {k1, "by-id/#", "allow"},
+		"ok/k1 by ca name":       {k1, "by-ca/#", "allow"},
+		"ok/k1 by ca cn":         {k1, "by-ca-cn/#", "allow"},
+		"fail/k1 by partner":     {k1, "by-partner/#", "deny"},
+		"fail/k1 by no ca":       {k1, "by-none/#", "deny"},
+		"fail/copy by k1's id":   {copyID, "by-id/#", "deny"},
+		"fail/copy by our name":  {copyID, "by-ca/#", "deny"},
+		"fail/copy by our ca cn": {copyID, "by-ca-cn/#", "deny"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var got app.PolicyDecision
+			if err := json.Unmarshal([]byte(mustGH(t, data, "acl", "test", "--json", "--cert", tc.cert, "--action", "subscribe", "--topic", tc.topic)), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Decision != tc.want {
+				t.Fatalf("acl test = %+v, want %s", got, tc.want)
+			}
+		})
+	}
+
+	// The broker got the policy rebuilt when the partner CA was trusted,
+	// after its rule was written.
+	mustGH(t, data, "ca", "export", "--out", filepath.Join(filepath.Dir(partner), "ca.pem"))
+	c := connectDevice(t, d, filepath.Dir(partner), "meter", nil)
+	defer c.Disconnect(0)
+	tok := c.Subscribe("by-partner/#", 0, nil)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	if code := tok.(*paho.SubscribeToken).Result()["by-partner/#"]; code != 0 {
+		t.Fatalf("the partner's device: SUBACK %#x, want 0", code)
+	}
+}
+
+// namedCA writes to dir a CA with common name caCN (partner-ca.pem) and its
+// client leaf for cn with the hex serial (leaf.pem, client.crt, client.key).
+func namedCA(t *testing.T, dir, caCN, cn, serial string) string {
+	t.Helper()
+	n, ok := new(big.Int).SetString(serial, 16)
+	if !ok {
+		t.Fatalf("serial %q", serial)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: caCN},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: n, Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(12 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
+	for name, body := range map[string][]byte{
+		"partner-ca.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"leaf.pem":       leaf, "client.crt": leaf,
+		"client.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "partner-ca.pem")
 }

@@ -2,16 +2,20 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/policy"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
 // PolicyTest asks what the policy decides for one client and topic. Exactly
-// one of Cert (a serial or unique prefix), CN and Anonymous names the client.
+// one of Cert (a unique CN, serial, serial prefix or certificate ID), CN and
+// Anonymous names the client.
 type PolicyTest struct {
 	Cert      string `json:"cert,omitempty"`
 	CN        string `json:"cn,omitempty"`
@@ -31,13 +35,77 @@ type PolicyDecision struct {
 	Explain  string `json:"explain"` // the deciding rule in one line
 }
 
-// toPolicy converts the stored policy into the broker's engine form.
-func toPolicy(p store.Policy) (*policy.Policy, error) {
+// toPolicy converts the stored policy into the broker's engine form, its
+// ca:NAME rules resolved to the CAs so named now (see policyIssuers).
+func (a *App) toPolicy(p store.Policy) (*policy.Policy, error) {
 	rules := make([]policy.Rule, len(p.Rules))
 	for i, r := range p.Rules {
 		rules[i] = policy.Rule(r) // the same fields: the store keeps what the engine reads
 	}
-	return policy.Compile(rules, p.Default)
+	c, err := policy.Compile(rules, p.Default)
+	if err != nil {
+		return nil, fmt.Errorf("stored policy: %w", err)
+	}
+	cas, err := a.ca.CAs()
+	if err != nil {
+		return nil, fmt.Errorf("resolve ca: rules: %w", err)
+	}
+	iss, err := policyIssuers(cas)
+	if err != nil {
+		return nil, fmt.Errorf("resolve ca: rules: %w", err)
+	}
+	return c.WithIssuers(iss), nil
+}
+
+// policyIssuers maps each name a ca:NAME rule may give to the issuer hashes
+// (the part of a certificate ID after "/") of the CAs it names, so a rule
+// selects certificates by their issuer's DER name, which a foreign CA cannot
+// share without being the same issuer, rather than by a common name any CA
+// may choose. A name resolves in the first of these that has it:
+//  1. our issuing CAs by operator name ("default" for the built-in one);
+//  2. our issuing CAs by subject common name (rules written that way before);
+//  3. operator-trusted CAs by subject common name or full subject.
+//
+// So an operator-trusted CA that copies our issuing CA's name never joins its
+// rules. A ca: rule whose name no CA has selects nobody.
+func policyIssuers(cas []store.CA) (policy.Issuers, error) {
+	tiers := [3]policy.Issuers{{}, {}, {}}
+	for _, ca := range cas {
+		if ca.Role != store.RoleIssuing && ca.Role != store.RoleTrusted {
+			continue
+		}
+		block, _ := pem.Decode([]byte(ca.CertPEM))
+		if block == nil {
+			return nil, fmt.Errorf("CA %s: no PEM certificate", ca.ID)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("CA %s: %w", ca.ID, err)
+		}
+		hash := strings.TrimPrefix(store.CertID("", cert.RawSubject), "/")
+		if ca.Role == store.RoleIssuing {
+			name := ca.Name
+			if name == "" {
+				name = pki.DefaultIssuer
+			}
+			tiers[0][name] = append(tiers[0][name], hash)
+			tiers[1][cert.Subject.CommonName] = append(tiers[1][cert.Subject.CommonName], hash)
+			continue
+		}
+		tiers[2][cert.Subject.CommonName] = append(tiers[2][cert.Subject.CommonName], hash)
+		if ca.Subject != cert.Subject.CommonName {
+			tiers[2][ca.Subject] = append(tiers[2][ca.Subject], hash)
+		}
+	}
+	out := policy.Issuers{}
+	for _, tier := range tiers {
+		for name, hashes := range tier {
+			if _, taken := out[name]; !taken && name != "" {
+				out[name] = hashes
+			}
+		}
+	}
+	return out, nil
 }
 
 // compiledPolicy reads and compiles the stored policy.
@@ -46,11 +114,7 @@ func (a *App) compiledPolicy() (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := toPolicy(p)
-	if err != nil {
-		return nil, fmt.Errorf("stored policy: %w", err)
-	}
-	return c, nil
+	return a.toPolicy(p)
 }
 
 // applyPolicy hands the stored policy to the running broker, whose sessions
@@ -61,12 +125,22 @@ func (a *App) applyPolicy(p store.Policy) error {
 	if br == nil {
 		return nil
 	}
-	c, err := toPolicy(p)
+	c, err := a.toPolicy(p)
 	if err != nil {
-		return fmt.Errorf("stored policy: %w", err)
+		return err
 	}
 	br.SetPolicy(c)
 	return nil
+}
+
+// refreshPolicy hands the broker the policy compiled again after a change
+// to the CAs, which ca:NAME rules are resolved to. The CA change is done by
+// then, so a failure is logged: the broker keeps the previous policy, whose
+// ca: rules name no CA added since.
+func (a *App) refreshPolicy() {
+	if err := a.policyChange(func() error { return nil }); err != nil {
+		a.log.Error("apply the policy after a CA change", "err", err)
+	}
 }
 
 // Policy implements Service.
@@ -92,21 +166,18 @@ func (a *App) AddRule(ctx context.Context, r store.Rule) (store.Rule, error) {
 	if r.Who == "" {
 		r.Who = policy.WhoAny
 	}
+	if ref, ok := strings.CutPrefix(r.Who, "cert:"); ok {
+		// A certificate is named as everywhere (a unique CN, serial, serial
+		// prefix or ID); the rule stores its ID, so another CA's certificate
+		// with the same serial is not selected.
+		id, err := a.ResolveSerial(ctx, ref)
+		if err != nil {
+			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", ref, err)
+		}
+		r.Who = "cert:" + id
+	}
 	if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: r.Who}); err != nil {
 		return store.Rule{}, usageError(err)
-	}
-	if prefix, ok := strings.CutPrefix(r.Who, "cert:"); ok {
-		// A serial may be given as a unique prefix, as everywhere; the rule
-		// stores the full serial the broker compares with.
-		id, err := a.st.ResolveSerial(prefix)
-		if err != nil {
-			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", prefix, err)
-		}
-		c, err := a.st.GetCert(id)
-		if err != nil {
-			return store.Rule{}, fmt.Errorf("rule for certificate %s: %w", prefix, err)
-		}
-		r.Who = "cert:" + c.Serial
 	}
 	var added store.Rule
 	err := a.policyChange(func() (err error) {
@@ -150,7 +221,7 @@ func (a *App) audit(ctx context.Context, action string) store.AuditRecord {
 }
 
 // TestPolicy implements Service: the decision the broker would make now.
-func (a *App) TestPolicy(_ context.Context, q PolicyTest) (PolicyDecision, error) {
+func (a *App) TestPolicy(ctx context.Context, q PolicyTest) (PolicyDecision, error) {
 	named := 0
 	for _, set := range []bool{q.Cert != "", q.CN != "", q.Anonymous} {
 		if set {
@@ -165,7 +236,7 @@ func (a *App) TestPolicy(_ context.Context, q PolicyTest) (PolicyDecision, error
 	}
 	id := policy.Identity{Anonymous: q.Anonymous, CN: q.CN, ClientID: q.ClientID}
 	if q.Cert != "" {
-		certID, err := a.st.ResolveSerial(q.Cert)
+		certID, err := a.ResolveSerial(ctx, q.Cert)
 		if err != nil {
 			return PolicyDecision{}, fmt.Errorf("certificate %s: %w", q.Cert, err)
 		}
@@ -173,15 +244,15 @@ func (a *App) TestPolicy(_ context.Context, q PolicyTest) (PolicyDecision, error
 		if err != nil {
 			return PolicyDecision{}, fmt.Errorf("certificate %s: %w", q.Cert, err)
 		}
-		id.Serial, id.CN, id.Issuer = c.Serial, c.CN, c.Issuer
+		id.Serial, id.CertID, id.CN, id.Issuer = c.Serial, c.ID, c.CN, c.Issuer
 	}
 	stored, err := a.st.Policy()
 	if err != nil {
 		return PolicyDecision{}, err
 	}
-	p, err := toPolicy(stored)
+	p, err := a.toPolicy(stored)
 	if err != nil {
-		return PolicyDecision{}, fmt.Errorf("stored policy: %w", err)
+		return PolicyDecision{}, err
 	}
 	s := p.Session(id)
 	var ok bool
@@ -217,7 +288,7 @@ func (a *App) certRights(c store.Cert) ([]policy.Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Session(policy.Identity{Serial: c.Serial, CN: c.CN, Issuer: c.Issuer, ClientID: "${client_id}"}).Grants(), nil
+	return p.Session(policy.Identity{Serial: c.Serial, CertID: c.ID, CN: c.CN, Issuer: c.Issuer, ClientID: "${client_id}"}).Grants(), nil
 }
 
 // denials is how many publishes and subscriptions of the certificate with

@@ -13,6 +13,7 @@ func (a *App) UntrustCA(ctx context.Context, name string) (UntrustResult, error)
 	if err != nil {
 		return UntrustResult{}, err
 	}
+	a.refreshPolicy() // its ca:NAME rules select nobody now
 	dropped := 0
 	if br := a.broker(); br != nil {
 		dropped = br.Recheck("CA untrusted")

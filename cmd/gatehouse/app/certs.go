@@ -164,6 +164,7 @@ func (a *App) TrustCA(ctx context.Context, pemChain []byte, strict bool) ([]stor
 	if err != nil {
 		return nil, err
 	}
+	a.refreshPolicy() // ca:NAME rules may name it
 	return cas, nil
 }
 
