@@ -18,11 +18,17 @@ type EventEntry struct {
 }
 
 // EventRetention bounds the event log: at most Keep entries (0: no count
-// bound) and none older than MaxAge (0: no age bound).
+// bound), none older than MaxAge (0: no age bound) and at most MaxBytes of
+// keys and values (0: no size bound).
 type EventRetention struct {
-	Keep   int
-	MaxAge time.Duration
+	Keep     int
+	MaxAge   time.Duration
+	MaxBytes int64
 }
+
+// keyEventBytes (in the meta bucket) holds the event log's size in bytes,
+// keys and values, so the size bound needs no scan.
+var keyEventBytes = []byte("events_bytes")
 
 // AppendEvents appends entries, in order, to the event log in one
 // transaction and then trims it to r, oldest entries first. now anchors the
@@ -37,6 +43,7 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 		if err != nil {
 			return err
 		}
+		size := eventBytes(tx.Bucket(bucketMeta), b)
 		for _, e := range entries {
 			seq, err := b.NextSequence()
 			if err != nil {
@@ -44,11 +51,16 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 			}
 			v := make([]byte, 8, 8+len(e.Data))
 			binary.BigEndian.PutUint64(v, uint64(e.At.UnixNano()))
-			if err := b.Put(seqKey(seq), append(v, e.Data...)); err != nil {
+			k := seqKey(seq)
+			if err := b.Put(k, append(v, e.Data...)); err != nil {
 				return err
 			}
+			size += int64(len(k) + len(v) + len(e.Data))
 		}
-		return trimEvents(b, r, now)
+		if size, err = trimEvents(b, r, now, size); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyEventBytes, binary.BigEndian.AppendUint64(nil, uint64(size)))
 	})
 	if err != nil {
 		return fmt.Errorf("append %d events: %w", len(entries), err)
@@ -56,13 +68,28 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 	return nil
 }
 
+// eventBytes is the event log's size as recorded in meta; a log written
+// before the size was recorded is measured once.
+func eventBytes(meta, b *bolt.Bucket) int64 {
+	if raw := meta.Get(keyEventBytes); len(raw) == 8 {
+		return int64(binary.BigEndian.Uint64(raw))
+	}
+	var size int64
+	_ = b.ForEach(func(k, v []byte) error {
+		size += int64(len(k) + len(v))
+		return nil
+	})
+	return size
+}
+
 // trimEvents deletes entries from the front while the log is longer than
-// r.Keep or the oldest entry is older than r.MaxAge.
-func trimEvents(b *bolt.Bucket, r EventRetention, now time.Time) error {
+// r.Keep, larger than r.MaxBytes (size is its size now) or the oldest entry
+// is older than r.MaxAge. It returns the size left.
+func trimEvents(b *bolt.Bucket, r EventRetention, now time.Time, size int64) (int64, error) {
 	c := b.Cursor()
 	lastKey, _ := c.Last()
 	if lastKey == nil {
-		return nil
+		return 0, nil
 	}
 	last := binary.BigEndian.Uint64(lastKey)
 	cutoff := int64(0)
@@ -73,14 +100,16 @@ func trimEvents(b *bolt.Bucket, r EventRetention, now time.Time) error {
 		n := last - binary.BigEndian.Uint64(k) + 1
 		tooMany := r.Keep > 0 && n > uint64(r.Keep)
 		tooOld := cutoff != 0 && len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cutoff
-		if !tooMany && !tooOld {
-			return nil
+		tooBig := r.MaxBytes > 0 && size > r.MaxBytes
+		if !tooMany && !tooOld && !tooBig {
+			return size, nil
 		}
+		size -= int64(len(k) + len(v))
 		if err := c.Delete(); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 // ListEvents returns the persisted events at or after since, oldest first;

@@ -36,6 +36,8 @@ func TestEventRetention(t *testing.T) {
 		"keep 2":         {store.EventRetention{Keep: 2}, t0, []string{"e3", "e4"}},
 		"max age 90s":    {store.EventRetention{MaxAge: 90 * time.Second}, t0.Add(4 * time.Minute), []string{"e3", "e4"}},
 		"both, age wins": {store.EventRetention{Keep: 4, MaxAge: 30 * time.Second}, t0.Add(4 * time.Minute), []string{"e4"}},
+		// An entry is 18 bytes: an 8-byte key, an 8-byte time, 2 bytes of data.
+		"max bytes 40": {store.EventRetention{MaxBytes: 40}, t0, []string{"e3", "e4"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -106,6 +108,36 @@ func TestEventsSurviveReopen(t *testing.T) {
 	got, err := s.ListEvents(time.Time{}, 0)
 	if err != nil || len(got) != 1 || !got[0].At.Equal(at) || string(got[0].Data) != `{"type":"refused"}` {
 		t.Fatalf("after reopen: %v, %v", got, err)
+	}
+}
+
+// The size bound holds across batches and reopens: the log's size is kept,
+// not recounted from the batch alone.
+func TestEventByteBoundAcrossAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := store.EventRetention{MaxBytes: 40}
+	for i := range 5 {
+		s, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := store.EventEntry{At: t0, Data: []byte(fmt.Sprintf("e%d", i))}
+		if err := s.AppendEvents([]store.EventEntry{e}, r, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ListEvents(time.Time{}, 0)
+	if err != nil || fmt.Sprint(datas(got)) != "[e3 e4]" {
+		t.Fatalf("kept %v (%v), want [e3 e4]", datas(got), err)
 	}
 }
 

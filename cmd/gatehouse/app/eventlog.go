@@ -14,7 +14,9 @@ import (
 )
 
 // DefaultEventRetention bounds the persisted event log when Config does not.
-var DefaultEventRetention = store.EventRetention{Keep: 100_000, MaxAge: 30 * 24 * time.Hour}
+// Its size bound also applies when Config sets none (serve's flags set the
+// count and age only): the store's disk is never the log's to fill.
+var DefaultEventRetention = store.EventRetention{Keep: 100_000, MaxAge: 30 * 24 * time.Hour, MaxBytes: 64 << 20}
 
 // Event log batching: events are written at most this long after they
 // happened, in transactions of at most eventBatch events, so a connect storm
@@ -105,13 +107,17 @@ func (a *App) startEventLog() error {
 // cannot recover them. A flush request writes everything emitted so far.
 func (a *App) persistEvents(ch <-chan broker.Event) {
 	defer close(a.persisted)
+	retention := a.retention
+	if retention.MaxBytes == 0 {
+		retention.MaxBytes = DefaultEventRetention.MaxBytes
+	}
 	var batch []store.EventEntry
 	var flush <-chan time.Time
 	write := func() {
 		if len(batch) == 0 {
 			return
 		}
-		if err := a.st.AppendEvents(batch, a.retention, a.now()); err != nil {
+		if err := a.st.AppendEvents(batch, retention, a.now()); err != nil {
 			a.log.Error("event log write failed", "events", len(batch), "err", err)
 		}
 		batch, flush = batch[:0], nil
