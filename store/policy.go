@@ -27,7 +27,7 @@ type Rule struct {
 	Effect string `json:"effect"` // allow | deny
 	Action string `json:"action"` // publish | subscribe | pubsub
 	Topic  string `json:"topic"`  // MQTT filter with ${cn}, ${client_id}, ${serial}
-	Who    string `json:"who"`    // any | anonymous | cert:SERIAL | cn:GLOB | ca:NAME
+	Who    string `json:"who"`    // any | anonymous | cert:ID (cert:SERIAL in older rules) | cn:GLOB | ca:NAME
 }
 
 // Policy is the stored authorization policy.
