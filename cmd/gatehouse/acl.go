@@ -94,7 +94,7 @@ func newACLAdd(g *globals) *cobra.Command {
 				r.Effect = policy.Allow
 			}
 			who := r.Who
-			if strings.HasPrefix(who, "cert:") {
+			if strings.HasPrefix(who, "cert:") && who != "cert:" {
 				who = policy.WhoAny // the service resolves the certificate to its ID
 			}
 			if err := policy.Validate(policy.Rule{Effect: r.Effect, Action: r.Action, Topic: r.Topic, Who: who}); err != nil {

@@ -127,6 +127,7 @@ func TestACLUsageErrorsExit2(t *testing.T) {
 		"fail/bad filter":      {"acl", "add", "--allow", "--action", "publish", "--topic", "a/#/b"},
 		"fail/bad variable":    {"acl", "add", "--allow", "--action", "publish", "--topic", "a/${user}"},
 		"fail/bad who":         {"acl", "add", "--allow", "--action", "publish", "--topic", "a", "--who", "user:bob"},
+		"fail/empty cert":      {"acl", "add", "--allow", "--action", "publish", "--topic", "a", "--who", "cert:"},
 		"fail/bad default":     {"acl", "default", "open"},
 		"fail/move no before":  {"acl", "move", "r1"},
 		"fail/test no client":  {"acl", "test", "--action", "publish", "--topic", "a"},

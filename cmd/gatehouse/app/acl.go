@@ -166,7 +166,7 @@ func (a *App) AddRule(ctx context.Context, r store.Rule) (store.Rule, error) {
 	if r.Who == "" {
 		r.Who = policy.WhoAny
 	}
-	if ref, ok := strings.CutPrefix(r.Who, "cert:"); ok {
+	if ref, ok := strings.CutPrefix(r.Who, "cert:"); ok && ref != "" {
 		// A certificate is named as everywhere (a unique CN, serial, serial
 		// prefix or ID); the rule stores its ID, so another CA's certificate
 		// with the same serial is not selected.
