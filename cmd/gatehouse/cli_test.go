@@ -191,7 +191,7 @@ func TestAmbiguousPrefixListsCandidates(t *testing.T) {
 	}
 	st.Close()
 	_, errOut, code := gh(t, data, "cert", "suspend", "abcdef")
-	if code != exitError || !strings.Contains(errOut, "abcdef01") || !strings.Contains(errOut, "abcdef02") {
+	if code != exitUsage || !strings.Contains(errOut, "abcdef01") || !strings.Contains(errOut, "abcdef02") {
 		t.Fatalf("exit %d, stderr %q: want both candidates", code, errOut)
 	}
 }
