@@ -1,8 +1,6 @@
 package pki
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 
@@ -14,12 +12,6 @@ import (
 // the same key under another serial, re-signed by an operator's CA or by us.
 // The set is immutable once published and swapped whole, like the snapshot
 // shards; it is read lock-free at every handshake.
-
-// spkiHash is the blocklist key of a DER SubjectPublicKeyInfo.
-func spkiHash(spki []byte) string {
-	sum := sha256.Sum256(spki)
-	return hex.EncodeToString(sum[:])
-}
 
 // loadBlocked reads the blocklist from the store.
 func (a *Authority) loadBlocked() error {
@@ -37,7 +29,7 @@ func (a *Authority) loadBlocked() error {
 
 // keyBlocked reports whether a DER SubjectPublicKeyInfo is on the blocklist.
 func (a *Authority) keyBlocked(spki []byte) bool {
-	return (*a.blocked.Load())[spkiHash(spki)]
+	return (*a.blocked.Load())[store.SPKIHash(spki)]
 }
 
 // blockKeyLocked puts the key of the stored certificate c on the blocklist
@@ -50,7 +42,7 @@ func (a *Authority) blockKeyLocked(c store.Cert, spare string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("block key of %s: %w", c.Serial, err)
 	}
-	h := spkiHash(leaf.RawSubjectPublicKeyInfo)
+	h := store.SPKIHash(leaf.RawSubjectPublicKeyInfo)
 	if h == spare {
 		return "", nil
 	}

@@ -184,7 +184,7 @@ func (a *Authority) Supersede(successor store.Cert, dropped int) (store.Cert, bo
 	if err != nil {
 		return store.Cert{}, false, fmt.Errorf("supersede by %s: %w", successor.Serial, err)
 	}
-	m := move{from: []store.State{store.StateInactive, store.StateActive}, to: store.StateRevoked, spare: spkiHash(leaf.RawSubjectPublicKeyInfo)}
+	m := move{from: []store.State{store.StateInactive, store.StateActive}, to: store.StateRevoked, spare: store.SPKIHash(leaf.RawSubjectPublicKeyInfo)}
 	old, err := a.move(successor.Renews, m, store.AuditRecord{Actor: "broker", Reason: ReasonSuperseded + " by " + successor.Serial, Dropped: dropped})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -45,7 +45,7 @@ func TestTwoCAsCertificatesWithTheSameSerial(t *testing.T) {
 		t.Fatalf("two certificates expected, got %+v", certs)
 	}
 	_, errOut, code := gh(t, data, "cert", "suspend", "1004")
-	if code != exitError || !strings.Contains(errOut, ids["devA"]) || !strings.Contains(errOut, ids["devB"]) {
+	if code != exitUsage || !strings.Contains(errOut, ids["devA"]) || !strings.Contains(errOut, ids["devB"]) {
 		t.Fatalf("suspend by the shared serial: exit %d %q, want both IDs as candidates", code, errOut)
 	}
 	if out := mustGH(t, data, "cert", "suspend", ids["devA"]); !strings.Contains(out, "dropped 1 session") {

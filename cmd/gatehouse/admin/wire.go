@@ -69,6 +69,7 @@ var sentinels = map[string]error{
 	codeMalformed:  pki.ErrMalformed,
 	codeWeakKey:    pki.ErrWeakKey,
 	codeKeyRevoked: pki.ErrKeyRevoked,
+	codeAmbiguous:  app.ErrUsage, // an ambiguous serial is a usage error, with or without a daemon
 }
 
 func classify(err error) (int, string) {
