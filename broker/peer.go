@@ -25,7 +25,7 @@ type peer struct {
 	certID   string              // serial and issuer (Session.CertID); empty with serial
 	chain    []*x509.Certificate // as presented, leaf first; for Broker.Recheck
 	cn       string
-	issuer   string // the issuing CA's common name, for ca:NAME rules
+	issuer   string // the issuing CA's common name, for explanations (ca:NAME rules match certID's issuer hash)
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 

@@ -87,7 +87,7 @@ func (m *Model) refreshRights() {
 	}
 	for _, c := range snap.Certs {
 		if c.ID == id {
-			m.certs.SetRights(id, acl.Rights(snap.Policy, c, snap.Denials[c.ID]))
+			m.certs.SetRights(id, acl.Rights(snap.Policy, snap.PolicyIssuers, c, snap.Denials[c.ID]))
 			return
 		}
 	}

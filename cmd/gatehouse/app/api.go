@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/policy"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -20,6 +21,9 @@ type Snapshot struct {
 	Telemetry  []Series               `json:"telemetry"`  // what clients published recently, by client
 	Policy     store.Policy           `json:"policy"`     // the authorization rules and default
 	Denials    map[string]uint64      `json:"denials"`    // refused publishes and subscriptions by certificate ID, since the broker started
+	// PolicyIssuers resolves the policy's ca:NAME rules (name to issuer
+	// hashes), so the TUI shows a certificate's rights as the broker decides.
+	PolicyIssuers policy.Issuers `json:"policy_issuers,omitempty"`
 	// Warnings are what the operator should fix in this installation, one
 	// line each (CA keys not encrypted at rest); the TUI shows them once.
 	Warnings []string `json:"warnings,omitempty"`

@@ -40,17 +40,22 @@ func (a *App) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
+	issuers, err := policyIssuers(cas)
+	if err != nil {
+		return Snapshot{}, err
+	}
 	transports, _ := a.Transports(ctx)
 	return Snapshot{
-		Certs:      certs,
-		Sessions:   sessions,
-		Transports: transports,
-		CAs:        cas,
-		Events:     a.hub.Recent(),
-		Telemetry:  a.tele.Snapshot(),
-		Policy:     pol,
-		Denials:    denials,
-		Warnings:   a.Warnings(),
+		Certs:         certs,
+		Sessions:      sessions,
+		Transports:    transports,
+		CAs:           cas,
+		Events:        a.hub.Recent(),
+		Telemetry:     a.tele.Snapshot(),
+		Policy:        pol,
+		Denials:       denials,
+		PolicyIssuers: issuers,
+		Warnings:      a.Warnings(),
 	}, nil
 }
 

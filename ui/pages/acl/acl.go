@@ -155,15 +155,16 @@ func Posture(pol store.Policy) (text string, open bool) {
 	return "policy default " + pol.Default, false
 }
 
-// Rights describes what certificate c may do under pol, one line per rule
+// Rights describes what certificate c may do under pol (its ca:NAME rules
+// resolved by issuers), one line per rule
 // that applies (variables filled; ${client_id} depends on the connection),
 // then the default and the certificate's denials.
-func Rights(pol store.Policy, c store.Cert, denials uint64) []string {
+func Rights(pol store.Policy, issuers policy.Issuers, c store.Cert, denials uint64) []string {
 	compiled, err := compile(pol)
 	if err != nil {
 		return []string{"the stored policy does not compile: " + oneLine(err.Error())}
 	}
-	grants := compiled.Session(policy.Identity{Serial: c.Serial, CN: c.CN, Issuer: c.Issuer, ClientID: "${client_id}"}).Grants()
+	grants := compiled.WithIssuers(issuers).Session(policy.Identity{Serial: c.Serial, CertID: c.ID, CN: c.CN, Issuer: c.Issuer, ClientID: "${client_id}"}).Grants()
 	out := make([]string, 0, len(grants)+1)
 	for _, g := range grants {
 		out = append(out, fmt.Sprintf("%-4s %-5s %-9s %s", g.Rule, g.Effect, g.Action, termsafe.Clean(g.Topic)))
