@@ -81,6 +81,9 @@ func (b *Broker) aclSession(cl *mqtt.Client, p *peer) *policy.Session {
 // message. Denied publishes are reported here; denied subscriptions in
 // OnSubscribed, where they are known to be subscriptions.
 func (h *gateHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write && topic == RenewTopic {
+		return h.b.renew.allows(cl)
+	}
 	p := peerOf(cl)
 	if p == nil {
 		return false

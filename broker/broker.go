@@ -46,6 +46,7 @@ type Broker struct {
 	limits           Limits
 	conns            connLimiter
 	retained         retainIndex
+	renew            renewer                       // in-band certificate renewal, called by the gate hook
 	policy           atomic.Pointer[policy.Policy] // nil: every topic allowed
 	denials          sync.Map                      // certificate ID ("" anonymous) -> *atomic.Uint64
 
@@ -108,12 +109,10 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities: caps,
 		Logger:       slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),
 	})
+	b.renew.b = b
 	// The limit hook comes first: mochi calls hooks in the order added.
 	if err := b.server.AddHook(&limitHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add limit hook: %w", err)
-	}
-	if err := b.server.AddHook(&renewHook{b: b}, nil); err != nil {
-		return nil, fmt.Errorf("new broker: add renewal hook: %w", err)
 	}
 	if err := b.server.AddHook(&gateHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("new broker: add gate hook: %w", err)

@@ -50,6 +50,9 @@ func TestPublishSubscribe(t *testing.T) {
 				}
 				return in && out
 			}, wait, "message counters on %v", e.b.Sessions())
+			// The previous transport's clients disconnected at its cleanup;
+			// the broker may still be ending those sessions.
+			waitFor(t, func() bool { return len(e.b.Sessions()) == 2 }, wait, "the previous subtest's sessions to end: %v", e.b.Sessions())
 			sessions := e.b.Sessions()
 			if len(sessions) != 2 || e.b.SessionCount(serial) != 2 {
 				t.Fatalf("want 2 sessions of %s, got %+v", serial, sessions)

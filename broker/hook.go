@@ -124,6 +124,9 @@ func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 // calls it after OnACLCheck (and after resolving a topic alias), so refused
 // messages never reach telemetry.
 func (h *gateHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.TopicName == RenewTopic {
+		return h.b.renew.handle(cl, pk)
+	}
 	if fn := h.b.cfg.OnPublish; fn != nil && peerOf(cl) != nil {
 		fn(cl.ID, pk.TopicName, pk.Payload, time.Now())
 	}
