@@ -6,8 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
 	"strings"
@@ -284,25 +282,15 @@ func TestPolicyReasonCodesV5(t *testing.T) {
 	}
 }
 
-// signWithSerial issues a client leaf for cn from the partner CA with the
-// given serial, such as one of our own certificates'.
+// signWithSerial issues a client leaf for cn, with a new key, from the
+// partner CA with the given serial, such as one of our own certificates'.
 func signWithSerial(tb testing.TB, ca partnerCA, serial *big.Int, cn string) tls.Certificate {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return ca.signSerial(tb, key, serial, cn)
 }
 
 // The review's case: an operator-trusted partner CA whose subject CN is our

@@ -49,8 +49,14 @@ func (p partnerCA) pem() []byte {
 // sign issues a client leaf for key with serial and CN.
 func (p partnerCA) sign(tb testing.TB, key *ecdsa.PrivateKey, serial int64, cn string) tls.Certificate {
 	tb.Helper()
+	return p.signSerial(tb, key, big.NewInt(serial), cn)
+}
+
+// signSerial is sign with any serial, such as one of our own certificates'.
+func (p partnerCA) signSerial(tb testing.TB, key *ecdsa.PrivateKey, serial *big.Int, cn string) tls.Certificate {
+	tb.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
