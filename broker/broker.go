@@ -43,7 +43,7 @@ type Broker struct {
 	modes            map[string]*atomic.Bool // fixed keys; values switched at run time
 	server           *mqtt.Server
 	idx              index
-	limits           Limits
+	limits           atomic.Pointer[Limits] // swapped whole by SetLimits; read lock-free
 	conns            connLimiter
 	retained         retainIndex
 	renew            renewer                       // in-band certificate renewal, called by the gate hook
@@ -90,7 +90,6 @@ func New(cfg Config) (*Broker, error) {
 		expiryCheck:      orDefault(cfg.ExpiryCheck, DefaultExpiryCheck),
 		modes:            map[string]*atomic.Bool{},
 		idx:              newIndex(),
-		limits:           cfg.Limits.withDefaults(),
 		conns:            connLimiter{perIP: map[string]int{}},
 		retained:         retainIndex{byTopic: map[string]retainedBy{}},
 		stop:             make(chan struct{}),
@@ -104,7 +103,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumSessionExpiryInterval = maxSessionExpiry
-	b.limits.capabilities(caps)
+	l := cfg.Limits.withDefaults()
+	b.limits.Store(&l)
+	l.capabilities(caps)
 	b.server = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),

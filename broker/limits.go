@@ -138,6 +138,36 @@ func (l Limits) Validate() error {
 const minPacketSize = 128
 
 // withDefaults fills the limits that cannot be lifted.
+// SetLimits applies new limits to a running broker: rates, subscriptions,
+// connection caps, the keep-alive cap and the retained caps take effect at
+// once (for new packets and connections; live sessions keep their agreed
+// keep alive). The packet size, inflight and queue limits are fixed in the
+// broker at start: when l changes them they keep their values and their
+// flag names are returned, to say they need a restart.
+func (b *Broker) SetLimits(l Limits) ([]string, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	l = l.withDefaults()
+	cur := b.limits.Load()
+	var restart []string
+	for _, f := range []struct {
+		name     string
+		now, was *int
+	}{
+		{"max-packet-size", &l.MaxPacketSize, &cur.MaxPacketSize},
+		{"max-inflight", &l.MaxInflight, &cur.MaxInflight},
+		{"max-queued", &l.MaxQueued, &cur.MaxQueued},
+	} {
+		if *f.now != *f.was {
+			restart = append(restart, f.name)
+			*f.now = *f.was
+		}
+	}
+	b.limits.Store(&l)
+	return restart, nil
+}
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxPacketSize == 0 {
 		l.MaxPacketSize = DefaultMaxPacketSize
@@ -299,10 +329,10 @@ func (b *Broker) acquire(ip string) string {
 	c := &b.conns
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if max := b.limits.MaxConns; max > 0 && c.total >= max {
+	if max := b.limits.Load().MaxConns; max > 0 && c.total >= max {
 		return ReasonTooManyConns
 	}
-	if max := b.limits.MaxConnsPerIP; max > 0 && c.perIP[ip] >= max {
+	if max := b.limits.Load().MaxConnsPerIP; max > 0 && c.perIP[ip] >= max {
 		return reasonTooManyConnsFrom + ip
 	}
 	c.total++
@@ -373,7 +403,7 @@ func (h *limitHook) Provides(b byte) bool {
 // OnConnect caps the keep alive the client asked for; mochi sets the read
 // deadline from it and, when ServerKeepalive is set, announces it in CONNACK.
 func (h *limitHook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
-	if max := uint16(h.b.limits.MaxKeepalive); max > 0 && (cl.State.Keepalive == 0 || cl.State.Keepalive > max) {
+	if max := uint16(h.b.limits.Load().MaxKeepalive); max > 0 && (cl.State.Keepalive == 0 || cl.State.Keepalive > max) {
 		cl.State.Keepalive = max
 		cl.State.ServerKeepalive = true
 	}
@@ -383,7 +413,7 @@ func (h *limitHook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
 // OnPacketRead refuses a PUBLISH over the client's message or byte rate with
 // DISCONNECT 0x96.
 func (h *limitHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	l := &h.b.limits
+	l := h.b.limits.Load()
 	if pk.FixedHeader.Type != packets.Publish || (l.MaxMsgRate == 0 && l.MaxByteRate == 0) {
 		return pk, nil
 	}
@@ -409,7 +439,7 @@ func (h *limitHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 // MaxSubscriptions: mochi rejects an empty filter without subscribing, and
 // OnPacketEncode puts the quota code in their place in the SUBACK.
 func (h *limitHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	max := h.b.limits.MaxSubscriptions
+	max := h.b.limits.Load().MaxSubscriptions
 	p := peerOf(cl)
 	if max == 0 || p == nil {
 		return pk
@@ -438,7 +468,7 @@ func (h *limitHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Pack
 func (h *limitHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
-		pk.Properties.MaximumPacketSize = uint32(h.b.limits.MaxPacketSize)
+		pk.Properties.MaximumPacketSize = uint32(h.b.limits.Load().MaxPacketSize)
 	case packets.Suback:
 		p := peerOf(cl)
 		if p == nil || len(p.lim.subRefused) == 0 || p.lim.subPacket != pk.PacketID {
@@ -465,7 +495,7 @@ func (h *limitHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	if !pk.FixedHeader.Retain {
 		return pk, nil
 	}
-	l := &h.b.limits
+	l := h.b.limits.Load()
 	r := &h.b.retained
 	r.mu.Lock()
 	old, had := r.byTopic[pk.TopicName]

@@ -655,3 +655,39 @@ func TestLimitsValidate(t *testing.T) {
 		})
 	}
 }
+
+// SetLimits changes the limits of a running broker: a subscription cap set
+// live applies to the next SUBSCRIBE; limits fixed at start stay and are
+// named; a bad value is refused and changes nothing.
+func TestSetLimitsLive(t *testing.T) {
+	e := newEnv(t, nil)
+	cert, _ := e.issue(t, "live")
+	c, _ := e.session(t, broker.TransportMQTTS, &cert, connectPacket(5, "live-1"))
+	if _, err := c.Write(subscribeMany(5, "a/1", "a/2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.suback(t); string(got) != string([]byte{1, 1}) {
+		t.Fatalf("SUBACK codes %x before the change, want 01 01", got)
+	}
+	l := broker.DefaultLimits()
+	l.MaxSubscriptions = 2
+	l.MaxQueued = broker.DefaultMaxQueued + 1
+	restart, err := e.b.SetLimits(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(restart) != 1 || restart[0] != "max-queued" {
+		t.Errorf("restart needed for %v, want [max-queued]", restart)
+	}
+	if _, err := c.Write(subscribeMany(5, "a/3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.suback(t); string(got) != string([]byte{codeQuotaExceeded}) {
+		t.Fatalf("SUBACK codes %x after the cap was set live, want %02x", got, codeQuotaExceeded)
+	}
+	l.MaxSubscriptions = -1
+	if _, err := e.b.SetLimits(l); err == nil {
+		t.Error("a negative limit was accepted")
+	}
+	healthy(t, e)
+}

@@ -119,7 +119,7 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		p := newPeer(l.name, conn)
-		p.lim.b, p.lim.guard.max = l.b, l.b.limits.MaxPacketSize
+		p.lim.b, p.lim.guard.max = l.b, l.b.limits.Load().MaxPacketSize
 		if !l.track(p, conn) {
 			_ = conn.Close()
 			return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -83,7 +84,7 @@ func portHint(err error, flag string) error {
 // on the command line still win), applies the log level live and logs every
 // other changed setting as needing a restart. The server certificate files
 // are re-read by the rotation that follows; a new path needs a restart.
-func reload(g *globals, running *cobra.Command, dir string, level *slog.LevelVar, log *slog.Logger) {
+func reload(g *globals, running *cobra.Command, dir string, level *slog.LevelVar, log *slog.Logger, applyLimits func() ([]string, error)) {
 	fresh := newServe(g)
 	running.LocalFlags().VisitAll(func(f *pflag.Flag) {
 		if f.Changed {
@@ -98,12 +99,19 @@ func reload(g *globals, running *cobra.Command, dir string, level *slog.LevelVar
 		log.Error("config not reloaded", "err", err)
 		return
 	}
+	var limits []string // limit keys changed: set on the running flags, applied together below
 	for _, s := range cfg.Settings {
 		cur := running.Flags().Lookup(s.Key)
 		if cur == nil || flagString(cur) == s.Value {
 			continue
 		}
 		switch {
+		case strings.HasPrefix(s.Key, "max-"):
+			if err := setFlag(cur, []string{s.Value}); err != nil {
+				log.Error("limit not changed", "key", s.Key, "err", err)
+				continue
+			}
+			limits = append(limits, s.Key)
 		case s.Key == "log-level":
 			if err := setLevel(level, s.Value); err != nil {
 				log.Error("log level not changed", "err", err)
@@ -115,4 +123,16 @@ func reload(g *globals, running *cobra.Command, dir string, level *slog.LevelVar
 			log.Warn("setting changed; restart gatehouse serve to apply it", "key", s.Key, "value", s.Value, "source", s.Source)
 		}
 	}
+	if len(limits) == 0 {
+		return
+	}
+	restart, err := applyLimits()
+	if err != nil {
+		log.Error("limits not changed", "err", err)
+		return
+	}
+	for _, k := range restart {
+		log.Warn("setting changed; restart gatehouse serve to apply it", "key", k)
+	}
+	log.Info("limits reloaded", "changed", strings.Join(limits, ","))
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/spf13/cobra"
 )
 
 // showConfig runs `config show --json` and returns the settings by key.
@@ -146,8 +149,16 @@ func TestReloadConfig(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 
+	var applied []broker.Limits
+	apply := func() ([]string, error) {
+		applied = append(applied, servedLimits(t, serve))
+		return []string{"max-queued"}, nil
+	}
 	write("log-level = \"debug\"\nmqtts = \"127.0.0.1:2883\"\nwss = \"127.0.0.1:2\"\n")
-	reload(g, serve, data, level, log)
+	reload(g, serve, data, level, log, apply)
+	if len(applied) != 0 {
+		t.Fatal("limits were applied although none changed")
+	}
 	if level.Level() != slog.LevelDebug {
 		t.Fatalf("log level %v after reload, want debug", level.Level())
 	}
@@ -161,10 +172,35 @@ func TestReloadConfig(t *testing.T) {
 		t.Fatalf("a setting given as a flag was reported as changed by the file:\n%s", out)
 	}
 
+	// Limits are applied live, together; those the broker fixed at start are
+	// reported as needing a restart.
+	logs.Reset()
+	write("log-level = \"debug\"\nmqtts = \"127.0.0.1:2883\"\nmax-msg-rate = 7\nmax-queued = 9\n")
+	reload(g, serve, data, level, log, apply)
+	if len(applied) != 1 || applied[0].MaxMsgRate != 7 {
+		t.Fatalf("limits applied %+v, want one call with max-msg-rate 7", applied)
+	}
+	if out := logs.String(); !strings.Contains(out, "limits reloaded") || !strings.Contains(out, "key=max-queued") {
+		t.Fatalf("reload log:\n%s", out)
+	}
+
 	write("no-such-key = 1\n")
 	logs.Reset()
-	reload(g, serve, data, level, log)
+	reload(g, serve, data, level, log, apply)
 	if !strings.Contains(logs.String(), "config not reloaded") || level.Level() != slog.LevelDebug {
 		t.Fatalf("a bad file must be refused and change nothing:\n%s", logs.String())
 	}
+}
+
+// servedLimits reads the limit flags of a serve command as the daemon would.
+func servedLimits(t *testing.T, serve *cobra.Command) broker.Limits {
+	t.Helper()
+	get := func(name string) int {
+		v, err := serve.Flags().GetInt(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	return broker.Limits{MaxMsgRate: get("max-msg-rate"), MaxQueued: get("max-queued")}
 }

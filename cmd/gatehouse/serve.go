@@ -82,7 +82,7 @@ restart.`,
 			for {
 				select {
 				case <-hup:
-					reload(g, cmd, dir, level, log)
+					reload(g, cmd, dir, level, log, func() ([]string, error) { return d.app.SetLimits(bf.cfg.Limits) })
 					if err := d.app.RotateServerCert(app.WithActor(ctx, admin.CurrentUser()+" (SIGHUP)")); err != nil {
 						log.Error("server certificate not rotated", "err", err)
 					} else {

@@ -400,3 +400,13 @@ func (a *App) actorOf(ctx context.Context) string {
 	}
 	return "unknown"
 }
+
+// SetLimits applies new broker limits live (see broker.Broker.SetLimits) and
+// returns the flag names of those that need a restart.
+func (a *App) SetLimits(l broker.Limits) ([]string, error) {
+	br := a.broker()
+	if br == nil {
+		return nil, errors.New("no broker runs: limits apply when it starts")
+	}
+	return br.SetLimits(l)
+}
