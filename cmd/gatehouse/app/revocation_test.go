@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"golang.org/x/crypto/ocsp"
@@ -67,7 +68,7 @@ func TestRevocationHandler(t *testing.T) {
 	}
 	for name, raw := range map[string][]byte{
 		"ok/post": post(req),
-		"ok/get":  get(t, srv.URL+"/ocsp/"+base64.StdEncoding.EncodeToString(req)),
+		"ok/get":  get(t, srv.URL+"/ocsp/"+url.PathEscape(base64.StdEncoding.EncodeToString(req))),
 	} {
 		resp, err := ocsp.ParseResponseForCert(raw, leaf, issuer)
 		if err != nil {
