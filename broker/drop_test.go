@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"net"
 	"net/url"
@@ -156,24 +155,7 @@ func TestNothingIsProcessedAfterTheDrop(t *testing.T) {
 	watcherCert, _ := e.issue(t, "watcher")
 	cert, serial := e.issue(t, "stall")
 	watcher := e.subscriber(t, &watcherCert, "watcher", "after/#")
-	c, err := dialRawWith(e.addr[broker.TransportMQTTS], e.tlsConfig(&cert), connectPacketWith(4, "stall", true, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write(subscribePacket("loop")); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.readPacket(); err != nil { // SUBACK; from now on it never reads
-		t.Fatal(err)
-	}
-	payload := bytes.Repeat([]byte("x"), 60000)
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	for range 400 { // echoed back unread until the socket buffers are full
-		if _, err := c.Write(publishPacket("loop", payload)); err != nil {
-			break
-		}
-	}
+	c, _ := stalledClient(t, e, cert)
 	e.transition(t, serial, store.StateSuspended)
 	done := make(chan int, 1)
 	go func() { done <- e.b.DropSerial(serial, pki.ReasonSuspended) }()

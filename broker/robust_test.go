@@ -238,24 +238,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 func TestStalledClientCannotHoldADrop(t *testing.T) {
 	e := newEnv(t, nil)
 	cert, serial := e.issue(t, "stall")
-	c, err := dialRawWith(e.addr[broker.TransportMQTTS], e.tlsConfig(&cert), connectPacketWith(4, "stall", true, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write(subscribePacket("loop")); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.readPacket(); err != nil { // SUBACK; from now on it never reads
-		t.Fatal(err)
-	}
-	payload := bytes.Repeat([]byte("x"), 60000)
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	for range 400 { // about 24 MB echoed back, unread, until the socket buffers are full
-		if _, err := c.Write(publishPacket("loop", payload)); err != nil {
-			break
-		}
-	}
+	c, payload := stalledClient(t, e, cert)
 	e.transition(t, serial, store.StateSuspended)
 	done := make(chan int, 1)
 	go func() { done <- e.b.DropSerial(serial, pki.ReasonSuspended) }()
@@ -320,4 +303,31 @@ func TestWebSocketOrigins(t *testing.T) {
 			e.ev.wait(t, 1, broker.EventRefused, broker.ReasonOrigin+": "+tc.origin, "")
 		})
 	}
+}
+
+// stalledClient connects "stall" with cert over mqtts, subscribes to its own
+// topic, then stops reading while it publishes large messages that come
+// back to it, until the socket buffers are full. It returns the connection
+// (closed when the test ends) and the payload it sent.
+func stalledClient(t *testing.T, e *env, cert tls.Certificate) (*rawClient, []byte) {
+	t.Helper()
+	c, err := dialRawWith(e.addr[broker.TransportMQTTS], e.tlsConfig(&cert), connectPacketWith(4, "stall", true, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(subscribePacket("loop")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.readPacket(); err != nil { // SUBACK; from now on it never reads
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 60000)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for range 400 { // about 24 MB echoed back, unread
+		if _, err := c.Write(publishPacket("loop", payload)); err != nil {
+			break
+		}
+	}
+	return c, payload
 }
