@@ -22,8 +22,8 @@ import (
 // HTTPS device API paths: the topic or filter follows, percent-encoded where
 // URLs need it (a filter's # is %23).
 const (
-	HTTPSPublishPath   = "/v1/publish/"
-	HTTPSSubscribePath = "/v1/subscribe/"
+	httpsPublishPath   = "/v1/publish/"
+	httpsSubscribePath = "/v1/subscribe/"
 )
 
 // Reasons of the HTTPS API's own 400 answers; every other answer carries the
@@ -79,8 +79,8 @@ type httpsFront struct {
 func newHTTPSFront(l *gateListener) *httpsFront {
 	f := &httpsFront{l: l, conns: newConnQueue(l.ln.Addr())}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+HTTPSPublishPath+"{topic...}", f.publish)
-	mux.HandleFunc("GET "+HTTPSSubscribePath+"{filter...}", f.subscribe)
+	mux.HandleFunc("POST "+httpsPublishPath+"{topic...}", f.publish)
+	mux.HandleFunc("GET "+httpsSubscribePath+"{filter...}", f.subscribe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, &httpError{http.StatusNotFound, "no such endpoint", "not found"})
 	})

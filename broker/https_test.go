@@ -50,7 +50,7 @@ type answer struct {
 // post publishes body to path (topic and query) and decodes the answer.
 func (e *env) post(tb testing.TB, c *http.Client, path, body string) answer {
 	tb.Helper()
-	res, err := c.Post(e.httpsURL(broker.HTTPSPublishPath+path), "application/octet-stream", strings.NewReader(body))
+	res, err := c.Post(e.httpsURL("/v1/publish/"+path), "application/octet-stream", strings.NewReader(body))
 	if err != nil {
 		tb.Fatalf("post %s: %v", path, err)
 	}
@@ -84,7 +84,7 @@ func (e *env) subscribeSSE(tb testing.TB, c *http.Client, filter string) (*sse, 
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.httpsURL(broker.HTTPSSubscribePath+filter), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.httpsURL("/v1/subscribe/"+filter), nil)
 	sc := *c
 	sc.Timeout = 0 // a stream lives longer than a request
 	res, err := sc.Do(req)
@@ -287,6 +287,7 @@ func TestHTTPSRefusals(t *testing.T) {
 	revoked, revokedID := e.issue(t, "revoked")
 	e.transition(t, revokedID, store.StateRevoked)
 	foreign, _ := pkitest.Foreign(t, "stranger")
+	selfSigned := pkitest.SelfSigned(t, "loner")
 	expired := pkitest.ClientTLS(t, pkitest.Expired(t, e.a))
 
 	for name, tc := range map[string]struct {
@@ -300,6 +301,7 @@ func TestHTTPSRefusals(t *testing.T) {
 	}{
 		"no certificate":   {nil, "tele/x", "", "1", http.StatusUnauthorized, broker.ReasonNoClientCert, broker.EventRefused},
 		"unknown CA":       {&foreign, "tele/x", "", "1", http.StatusUnauthorized, pki.ReasonUnknownCA, broker.EventRefused},
+		"self-signed":      {&selfSigned, "tele/x", "", "1", http.StatusUnauthorized, pki.ReasonSelfSigned, broker.EventRefused},
 		"suspended":        {&suspended, "tele/x", "", "1", http.StatusForbidden, pki.ReasonSuspended, broker.EventRefused},
 		"revoked":          {&revoked, "tele/x", "", "1", http.StatusForbidden, pki.ReasonRevoked, broker.EventRefused},
 		"expired":          {&expired, "tele/x", "", "1", http.StatusForbidden, pki.ReasonExpired, broker.EventRefused},
@@ -399,7 +401,7 @@ func TestHTTPSDropsStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		req, _ := http.NewRequest(http.MethodPost, e.httpsURL(broker.HTTPSPublishPath+"tele/k"), strings.NewReader("1"))
+		req, _ := http.NewRequest(http.MethodPost, e.httpsURL("/v1/publish/"+"tele/k"), strings.NewReader("1"))
 		if err := req.Write(conn); err != nil {
 			t.Fatal(err)
 		}
@@ -457,11 +459,45 @@ func TestHTTPSClientAuthSwitch(t *testing.T) {
 
 func TestHTTPSRejectsPlainHTTP(t *testing.T) {
 	e := newEnv(t, withHTTPS(nil))
-	res, err := http.Post("http://"+e.addr[broker.TransportHTTPS]+broker.HTTPSPublishPath+"tele/x", "text/plain", bytes.NewReader([]byte("1")))
+	res, err := http.Post("http://"+e.addr[broker.TransportHTTPS]+"/v1/publish/"+"tele/x", "text/plain", bytes.NewReader([]byte("1")))
 	if err == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		t.Fatalf("plain HTTP answered %d", res.StatusCode)
 	}
 	e.waitHandshakeRefusal(t, broker.ReasonNotTLS, broker.TransportHTTPS)
+}
+
+func TestHTTPSCloseEndsStreams(t *testing.T) {
+	e := newEnv(t, withHTTPS(nil))
+	cert, _ := e.issue(t, "dev1")
+	s, _ := e.subscribeSSE(t, e.httpsClient(t, &cert), "tele/%23")
+	done := make(chan error, 1)
+	go func() { done <- e.b.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Close hangs on an open event stream")
+	}
+	s.ended(t)
+	e.ev.wait(t, 1, broker.EventDisconnected, broker.CauseStopped, "")
+}
+
+func TestHTTPSConnectionLimit(t *testing.T) {
+	e := newEnv(t, withHTTPS(func(c *broker.Config) { c.Limits.MaxConnsPerIP = 1 }))
+	cert, _ := e.issue(t, "dev1")
+	c := e.httpsClient(t, &cert)
+	if a := e.post(t, c, "tele/x", "1"); a.status != http.StatusAccepted {
+		t.Fatalf("answer %+v", a)
+	}
+	// c keeps its connection alive: a second one from this IP is closed
+	// before the TLS handshake.
+	if res, err := e.httpsClient(t, &cert).Post(e.httpsURL("/v1/publish/tele/x"), "text/plain", strings.NewReader("2")); err == nil {
+		res.Body.Close()
+		t.Fatalf("second connection answered %d", res.StatusCode)
+	}
+	e.waitHandshakeRefusal(t, "too many connections from 127.0.0.1", broker.TransportHTTPS)
 }
