@@ -39,6 +39,8 @@ const (
 	// httpsIdleTimeout closes a keep-alive connection, and so its session,
 	// after this long without a request.
 	httpsIdleTimeout = 60 * time.Second
+	// httpsBodyTimeout bounds the upload of a publish's body.
+	httpsBodyTimeout = 60 * time.Second
 	// httpsKeepalive is the MQTT keep alive the front asks for its sessions;
 	// it pings at half of it (or of the server's cap).
 	httpsKeepalive = 60
@@ -230,6 +232,7 @@ func (f *httpsFront) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	max := f.l.b.limits.Load().MaxPacketSize
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(httpsBodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {

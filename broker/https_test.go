@@ -501,3 +501,27 @@ func TestHTTPSConnectionLimit(t *testing.T) {
 	}
 	e.waitHandshakeRefusal(t, "too many connections from 127.0.0.1", broker.TransportHTTPS)
 }
+
+// BenchmarkHTTPSPublish times one POST on a kept-alive connection, answered
+// once the broker processed it (QoS 0) or acknowledged it (QoS 1).
+func BenchmarkHTTPSPublish(b *testing.B) {
+	e := newEnv(b, withHTTPS(nil))
+	cert, _ := e.issue(b, "bench")
+	c := e.httpsClient(b, &cert)
+	for _, qos := range []string{"0", "1"} {
+		b.Run("qos"+qos, func(b *testing.B) {
+			url := e.httpsURL("/v1/publish/tele/bench?qos=" + qos)
+			for b.Loop() {
+				res, err := c.Post(url, "application/octet-stream", strings.NewReader("21.5"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode >= 300 {
+					b.Fatalf("status %d", res.StatusCode)
+				}
+			}
+		})
+	}
+}
