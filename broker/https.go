@@ -189,8 +189,7 @@ func refusal(reason string) *httpError {
 		return &httpError{http.StatusUnauthorized, "client not authenticated", reason}
 	case reason == ReasonPacketTooLarge:
 		return &httpError{http.StatusRequestEntityTooLarge, "message too large", reason}
-	case reason == ReasonRateLimit, reason == ReasonTooManySubs, reason == ReasonTooManyConns,
-		strings.HasPrefix(reason, reasonTooManyConnsFrom):
+	case reason == ReasonRateLimit:
 		return &httpError{http.StatusTooManyRequests, "limit exceeded", reason}
 	case reason == CauseStopped:
 		return &httpError{http.StatusServiceUnavailable, "server stopping", reason}

@@ -415,8 +415,6 @@ func (s *httpsSession) publish(topic string, payload []byte, qos byte, retain bo
 		return nil
 	case code == packets.ErrNotAuthorized.Code: // the policy changed since asked
 		return &httpError{http.StatusForbidden, "publish denied", packets.ErrNotAuthorized.Reason}
-	case code == packets.ErrQuotaExceeded.Code:
-		return &httpError{http.StatusTooManyRequests, "limit exceeded", packets.ErrQuotaExceeded.Reason}
 	default:
 		return &httpError{http.StatusBadGateway, "publish refused by the broker", "0x" + hex.EncodeToString([]byte{code})}
 	}
@@ -454,8 +452,6 @@ func (s *httpsSession) subscribe(filter string, qos byte) *httpError {
 			}
 		}
 		return &httpError{http.StatusForbidden, "subscribe denied", reason}
-	case code == packets.ErrQuotaExceeded.Code:
-		return refusal(ReasonTooManySubs)
 	case code == packets.ErrTopicFilterInvalid.Code, code == packets.ErrSharedSubscriptionsNotSupported.Code:
 		return &httpError{http.StatusBadRequest, fmt.Sprintf("filter %q refused by the broker", filter), ReasonBadFilter}
 	default:

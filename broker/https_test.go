@@ -288,6 +288,7 @@ func TestHTTPSRefusals(t *testing.T) {
 	e.transition(t, revokedID, store.StateRevoked)
 	foreign, _ := pkitest.Foreign(t, "stranger")
 	selfSigned := pkitest.SelfSigned(t, "loner")
+	tampered := pkitest.Tampered(t, e.a)
 	expired := pkitest.ClientTLS(t, pkitest.Expired(t, e.a))
 
 	for name, tc := range map[string]struct {
@@ -301,6 +302,7 @@ func TestHTTPSRefusals(t *testing.T) {
 	}{
 		"no certificate":   {nil, "tele/x", "", "1", http.StatusUnauthorized, broker.ReasonNoClientCert, broker.EventRefused},
 		"unknown CA":       {&foreign, "tele/x", "", "1", http.StatusUnauthorized, pki.ReasonUnknownCA, broker.EventRefused},
+		"tampered":         {&tampered, "tele/x", "", "1", http.StatusUnauthorized, pki.ReasonBadSignature, broker.EventRefused},
 		"self-signed":      {&selfSigned, "tele/x", "", "1", http.StatusUnauthorized, pki.ReasonSelfSigned, broker.EventRefused},
 		"suspended":        {&suspended, "tele/x", "", "1", http.StatusForbidden, pki.ReasonSuspended, broker.EventRefused},
 		"revoked":          {&revoked, "tele/x", "", "1", http.StatusForbidden, pki.ReasonRevoked, broker.EventRefused},

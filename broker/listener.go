@@ -168,7 +168,7 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
 	if l.https != nil {
 		// The HTTPS front answers a refusal the gate deferred (see
-		// deferRefusal) and tracks the connection again once it holds a
+		// refuse) and tracks the connection again once it holds a
 		// session, as the websocket server does.
 		if p.refusal != "" {
 			l.b.emit(p.event(EventRefused, p.refusal, ""))
