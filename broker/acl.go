@@ -171,7 +171,7 @@ func (b *Broker) denied(p *peer, clientID, action, topic, rule string) {
 	}
 	c.(*atomic.Uint64).Add(1)
 
-	ev := p.event(EventDenied, action+" "+topic+" denied by rule "+rule, clientID)
+	ev := p.event(EventDenied, denyReason(action, topic, rule), clientID)
 	ev.Action, ev.Topic, ev.Rule = action, topic, rule
 	d := &p.denies
 	d.mu.Lock()
@@ -193,6 +193,11 @@ func (b *Broker) denied(p *peer, clientID, action, topic, rule string) {
 	if show {
 		b.emit(ev)
 	}
+}
+
+// denyReason words a policy refusal, in denied events and HTTPS answers.
+func denyReason(action, topic, rule string) string {
+	return action + " " + topic + " denied by rule " + rule
 }
 
 // flushDenials emits the summary of p's suppressed denials when its session

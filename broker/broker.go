@@ -60,10 +60,10 @@ type Broker struct {
 
 // New checks cfg and builds a broker; nothing listens until Start.
 func New(cfg Config) (*Broker, error) {
-	if cfg.MQTTSAddr == "" && cfg.WSSAddr == "" && cfg.MQTTAddr == "" {
+	if cfg.MQTTSAddr == "" && cfg.WSSAddr == "" && cfg.MQTTAddr == "" && cfg.HTTPSAddr == "" {
 		return nil, errors.New("new broker: no transport address configured")
 	}
-	if cfg.MQTTSAddr != "" || cfg.WSSAddr != "" {
+	if cfg.MQTTSAddr != "" || cfg.WSSAddr != "" || cfg.HTTPSAddr != "" {
 		if cfg.GetCertificate == nil {
 			return nil, errors.New("new broker: TLS transports need Config.GetCertificate")
 		}
@@ -95,7 +95,7 @@ func New(cfg Config) (*Broker, error) {
 		stop:             make(chan struct{}),
 	}
 	b.policy.Store(cfg.Policy)
-	for _, name := range []string{TransportMQTTS, TransportWSS} {
+	for _, name := range []string{TransportMQTTS, TransportWSS, TransportHTTPS} {
 		on, set := cfg.ClientAuth[name]
 		m := new(atomic.Bool)
 		m.Store(on || !set) // client-cert auth defaults to on
@@ -133,6 +133,7 @@ func (b *Broker) configured() []transportAddr {
 	for _, t := range []transportAddr{
 		{TransportMQTTS, b.cfg.MQTTSAddr},
 		{TransportWSS, b.cfg.WSSAddr},
+		{TransportHTTPS, b.cfg.HTTPSAddr},
 		{TransportMQTT, b.cfg.MQTTAddr},
 	} {
 		if t.addr != "" {

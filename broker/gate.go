@@ -136,7 +136,7 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		if l.b.ClientAuth(l.name) {
 			p.refusal = ReasonNoClientCert
-			return errNoClientCert
+			return l.refuse(errNoClientCert)
 		}
 		return nil
 	}
@@ -149,14 +149,26 @@ func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	p.notAfter = leaf.NotAfter
 	if err := l.b.cfg.Authorizer.Check(cs.PeerCertificates); err != nil {
 		p.refusal = reasonOf(err)
-		return fmt.Errorf("client certificate %s (%s): %w", p.serial, p.cn, err)
+		return l.refuse(fmt.Errorf("client certificate %s (%s): %w", p.serial, p.cn, err))
 	}
 	return nil
 }
 
+// refuse returns the error that fails a refused handshake, or nil on the
+// HTTPS transport, which completes it to answer the refusal (p.refusal) as
+// HTTP 401 or 403: a TLS alert tells a device nothing. Nothing is served to
+// such a connection but that answer.
+func (l *gateListener) refuse(err error) error {
+	if l.https != nil {
+		return nil
+	}
+	return err
+}
+
 // handshake peeks the first byte, then runs the TLS handshake within the
 // handshake timeout. It returns the established connection, or the reason it
-// refused; both empty means the client went away before saying anything.
+// refused; both empty means the client went away before saying anything. On
+// HTTPS a refused connection is returned too, with the reason in p.refusal.
 func (l *gateListener) handshake(p *peer, raw net.Conn) (*tls.Conn, string) {
 	deadline := time.Now().Add(l.b.handshakeTimeout)
 	if err := raw.SetDeadline(deadline); err != nil {
@@ -181,7 +193,14 @@ func (l *gateListener) handshake(p *peer, raw net.Conn) (*tls.Conn, string) {
 		}
 		return nil, handshakeReason(err)
 	}
+	if p.refusal != "" { // deferred by refuse: no first use
+		return conn, ""
+	}
 	if reason := l.firstUse(conn.ConnectionState()); reason != "" {
+		if l.https != nil {
+			p.refusal = reason
+			return conn, ""
+		}
 		return nil, reason
 	}
 	return conn, ""

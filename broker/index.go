@@ -191,7 +191,7 @@ func (b *Broker) ClientAuth(transport string) bool {
 func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
 	m, ok := b.modes[transport]
 	if !ok {
-		return 0, fmt.Errorf("set client auth on %q: not a TLS transport (want %s or %s)", transport, TransportMQTTS, TransportWSS)
+		return 0, fmt.Errorf("set client auth on %q: not a TLS transport (want %s, %s or %s)", transport, TransportMQTTS, TransportWSS, TransportHTTPS)
 	}
 	// Store before taking mu: a session registering after this drop finds the
 	// mode on and refuses itself; one registered before is dropped here.

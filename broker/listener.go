@@ -28,7 +28,8 @@ type gateListener struct {
 	ln         net.Listener
 	tlsConf    *tls.Config // nil for plain MQTT
 	nextProtos []string
-	ws         *wsFront // nil unless this is the WSS transport
+	ws         *wsFront    // nil unless this is the WSS transport
+	https      *httpsFront // nil unless this is the HTTPS transport
 	log        *slog.Logger
 	done       chan struct{}
 
@@ -61,6 +62,10 @@ func listen(b *Broker, name, addr string) (*gateListener, error) {
 	if name == TransportWSS {
 		l.nextProtos = []string{"http/1.1"}
 		l.ws = newWSFront(l)
+	}
+	if name == TransportHTTPS {
+		l.nextProtos = []string{"http/1.1"}
+		l.https = newHTTPSFront(l)
 	}
 	return l, nil
 }
@@ -97,6 +102,13 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 		l.mu.Lock()
 		if !l.closed { // Close waits for the HTTP server only if it started
 			l.ws.start(establish)
+		}
+		l.mu.Unlock()
+	}
+	if l.https != nil {
+		l.mu.Lock()
+		if !l.closed {
+			l.https.start(establish)
 		}
 		l.mu.Unlock()
 	}
@@ -141,7 +153,7 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 	start := time.Now()
 	conn, reason := l.handshake(p, raw)
 	if h := l.b.cfg.OnHandshake; h != nil {
-		h(l.name, time.Since(start), conn != nil)
+		h(l.name, time.Since(start), conn != nil && p.refusal == "")
 	}
 	if conn == nil {
 		_ = raw.Close()
@@ -154,6 +166,17 @@ func (l *gateListener) handle(p *peer, raw net.Conn, establish listeners.Establi
 	// A fresh deadline bounds the wait for CONNECT (or the HTTP upgrade);
 	// mochi replaces it with the keepalive deadline once CONNECT is read.
 	_ = conn.SetDeadline(time.Now().Add(l.b.handshakeTimeout))
+	if l.https != nil {
+		// The HTTPS front answers a refusal the gate deferred (see
+		// refuse) and tracks the connection again once it holds a
+		// session, as the websocket server does.
+		if p.refusal != "" {
+			l.b.emit(p.event(EventRefused, p.refusal, ""))
+		}
+		l.untrack(p)
+		l.https.deliver(&peerConn{Conn: conn, p: p})
+		return
+	}
 	if l.ws != nil {
 		// The websocket server tracks the session under the same peer once
 		// upgraded; untracking first keeps this goroutine from deleting that
@@ -225,6 +248,9 @@ func (l *gateListener) Close(listeners.CloseFn) {
 	_ = l.ln.Close()
 	if l.ws != nil {
 		l.ws.close()
+	}
+	if l.https != nil {
+		l.https.close()
 	}
 	for p, c := range open {
 		if cl := l.b.clientOf(p); cl != nil {

@@ -14,6 +14,7 @@ const (
 	TransportMQTTS = "mqtts" // MQTT over TLS
 	TransportWSS   = "wss"   // MQTT over secure WebSocket
 	TransportMQTT  = "mqtt"  // plain MQTT, no TLS
+	TransportHTTPS = "https" // the HTTPS device API (publish, server-sent events)
 )
 
 // Session is a snapshot of one live MQTT session.
@@ -91,6 +92,9 @@ type Config struct {
 	// any. Requests without an Origin header (devices) are always allowed.
 	WSSOrigins []string
 	MQTTAddr   string // plain MQTT; empty = off
+	// HTTPSAddr serves the HTTPS device API (POST /v1/publish/{topic},
+	// GET /v1/subscribe/{filter}) behind the same gate as mqtts; empty = off.
+	HTTPSAddr string
 
 	// GetCertificate returns the current server certificate; called per
 	// handshake so the certificate can be rotated without a restart.

@@ -28,6 +28,7 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.cfg.MQTTS, "mqtts", ":8883", "MQTT over TLS listen address (empty disables)")
 	fs.StringVar(&f.cfg.WSS, "wss", ":8884", "MQTT over secure WebSocket listen address, path /mqtt (empty disables)")
 	fs.StringVar(&f.cfg.MQTT, "mqtt", "", "plain MQTT listen address, no TLS (off by default)")
+	fs.StringVar(&f.cfg.HTTPS, "https", "", "HTTPS device API listen address: POST /v1/publish/TOPIC, GET /v1/subscribe/FILTER (server-sent events), client certificates as on mqtts (off by default)")
 	fs.StringArrayVar(&f.cfg.WSSOrigins, "wss-origin", nil, "browser origin allowed on wss besides the broker's own, e.g. https://dash.example.com (repeatable; * for any)")
 	fs.StringArrayVar(&f.cfg.SANs, "san", nil, "extra DNS name or IP for the server certificate (repeatable)")
 	fs.StringVar(&f.cfg.ServerCertFile, "server-cert", "", "use this server certificate chain (PEM) instead of issuing one")
@@ -70,7 +71,7 @@ func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, acto
 	if err := a.StartBroker(bf.cfg); err != nil {
 		a.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w; choose other addresses with --mqtts/--wss or stop what holds the port", err)
+			return nil, fmt.Errorf("%w; choose other addresses with --mqtts/--wss/--https or stop what holds the port", err)
 		}
 		return nil, err
 	}

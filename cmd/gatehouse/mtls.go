@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,7 @@ func newMTLS(g *globals) *cobra.Command {
 TLS transports. Switching it on drops, at once, every connected client that
 did not present a trusted certificate. Switched off, a transport does one-way
 TLS: presented certificates are still checked, clients without one connect.`,
-		Example: `  gatehouse mtls on                    # both mqtts and wss
+		Example: `  gatehouse mtls on                    # mqtts, wss and https
   gatehouse mtls off --transport wss
   gatehouse mtls status --json`,
 		Args: cobra.NoArgs,
@@ -54,13 +55,13 @@ func newMTLSSwitch(g *globals, on bool) *cobra.Command {
 		Example: fmt.Sprintf("  gatehouse mtls %s\n  gatehouse mtls %s --transport wss", name, name),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			targets := []string{broker.TransportMQTTS, broker.TransportWSS}
-			switch transport {
-			case "":
-			case broker.TransportMQTTS, broker.TransportWSS:
+			targets := app.TLSTransports()
+			switch {
+			case transport == "":
+			case slices.Contains(targets, transport):
 				targets = []string{transport}
 			default:
-				return usageErr{Err: fmt.Errorf("unknown transport %q: use mqtts or wss", transport)}
+				return usageErr{Err: fmt.Errorf("unknown transport %q: use mqtts, wss or https", transport)}
 			}
 			svc, done, err := g.service()
 			if err != nil {
@@ -89,7 +90,7 @@ func newMTLSSwitch(g *globals, on bool) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&transport, "transport", "", "mqtts or wss (default both)")
+	c.Flags().StringVar(&transport, "transport", "", "mqtts, wss or https (default all)")
 	return c
 }
 

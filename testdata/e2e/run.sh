@@ -71,7 +71,7 @@ grep -q "gatehouse init" "$WORK/err" || fail "a missing store is not explained: 
 ok "commands on a data directory without a store fail in one line naming 'gatehouse init'"
 
 # --- start the daemon on free loopback ports
-"$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 \
+"$BIN" serve --data "$DATA" --mqtts 127.0.0.1:0 --wss 127.0.0.1:0 --mqtt 127.0.0.1:0 --https 127.0.0.1:0 \
 	--ssh 127.0.0.1:0 --http 127.0.0.1:0 >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 wait_for 10 test -S "$DATA/admin.sock" || fail "daemon did not start"
@@ -171,6 +171,40 @@ wait_for 5 grep -q genuine "$WORK/isob.out" || fail "iso-b did not receive its o
 gh events --json | has '"type": "denied"' || fail "no denied event"
 gh acl test --cn iso-a --action subscribe --topic 'kp1/#' | has '^deny: .*rule default' || fail "acl test does not explain the refusal"
 ok "isolation: iso-a cannot subscribe to iso-b's topic, #, kp1/# or \$SYS/#, nor publish into iso-b's topic"
+
+# --- devices over HTTPS: curl with the same certificate files, the same policy and lifecycle
+gh cert create --cn http-dev --out "$WORK/http-dev" >/dev/null 2>&1
+HTTPS_URL="https://$(addr_of https)"
+curl_of() { echo --cacert "$WORK/$1/ca.pem" --cert "$WORK/$1/client.crt" --key "$WORK/$1/client.key"; }
+# shellcheck disable=SC2046
+mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of http-dev) -i http-dev-sub -t 'devices/http-dev/#' -v >"$WORK/httpsub.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 events_has '"client_id": "http-dev-sub"' || fail "http-dev's MQTT subscriber did not connect"
+# shellcheck disable=SC2046
+out=$(curl -sS $(curl_of http-dev) --data-binary '{"temperature":21}' "$HTTPS_URL/v1/publish/devices/http-dev/telemetry?qos=1")
+echo "$out" | has '"qos":1' || fail "HTTPS publish answered: $out"
+wait_for 5 grep -q 'devices/http-dev/telemetry {"temperature":21}' "$WORK/httpsub.out" || fail "mosquitto_sub did not get the HTTPS publish: $(cat "$WORK/httpsub.out")"
+# shellcheck disable=SC2046
+curl -sS -N $(curl_of http-dev) "$HTTPS_URL/v1/subscribe/devices/http-dev/cmd/%23" >"$WORK/sse.out" 2>&1 &
+SSE=$!; PIDS+=($SSE)
+wait_for 5 grep -q "event: subscribed" "$WORK/sse.out" || fail "the event stream did not start: $(cat "$WORK/sse.out")"
+gh conn list --json | has '"transport": "https"' || fail "conn list lacks the HTTPS session"
+# shellcheck disable=SC2046
+mosquitto_pub -h 127.0.0.1 -p "$MQTTS_PORT" $(tls_of http-dev) -i http-dev-pub -t devices/http-dev/cmd/led -m on
+wait_for 5 grep -q '"topic":"devices/http-dev/cmd/led","payload":"on"' "$WORK/sse.out" || fail "the event stream did not get the MQTT publish: $(cat "$WORK/sse.out")"
+# shellcheck disable=SC2046
+code=$(curl -sS -o "$WORK/deny.out" -w '%{http_code}' $(curl_of http-dev) --data-binary x "$HTTPS_URL/v1/publish/devices/iso-b/x")
+[ "$code" = 403 ] && has '"reason":"publish devices/iso-b/x denied by rule default"' <"$WORK/deny.out" || fail "HTTPS publish outside the policy: $code $(cat "$WORK/deny.out")"
+gh cert suspend http-dev >/dev/null
+wait_for 2 grep -q '"reason":"suspended by operator"' "$WORK/sse.out" || fail "suspend did not end the event stream: $(cat "$WORK/sse.out")"
+wait_for 2 bash -c "! kill -0 $SSE 2>/dev/null" || fail "curl -N still connected after suspend"
+# shellcheck disable=SC2046
+code=$(curl -sS -o "$WORK/susp.out" -w '%{http_code}' $(curl_of http-dev) --data-binary x "$HTTPS_URL/v1/publish/devices/http-dev/telemetry")
+[ "$code" = 403 ] && has '"reason":"suspended"' <"$WORK/susp.out" || fail "suspended certificate over HTTPS: $code $(cat "$WORK/susp.out")"
+gh mtls on --transport https | has "for https" || fail "mtls on --transport https failed"
+code=$(curl -sS -o "$WORK/nocert.out" -w '%{http_code}' --cacert "$WORK/ca.pem" --data-binary x "$HTTPS_URL/v1/publish/devices/x")
+[ "$code" = 401 ] && has '"reason":"no client certificate"' <"$WORK/nocert.out" || fail "no certificate over HTTPS: $code $(cat "$WORK/nocert.out")"
+ok "HTTPS: curl posts telemetry mosquitto_sub receives, curl -N streams what mosquitto_pub sends, policy 403, suspend ends the stream and 403s, no cert 401"
 
 # --- and over secure WebSocket
 /usr/bin/python3 "$HERE/device.py" --port "$WSS_PORT" --transport websockets --ca "$D/ca.pem" --cert "$D/client.crt" \

@@ -42,6 +42,7 @@ type Config struct {
 // BrokerConfig configures the embedded broker.
 type BrokerConfig struct {
 	MQTTS, WSS, MQTT string   // listen addresses; empty disables a transport
+	HTTPS            string   // the HTTPS device API's listen address; empty disables it
 	WSSOrigins       []string // browser origins allowed on wss besides the broker's own
 	SANs             []string // extra server certificate names
 	ServerCertFile   string   // operator-provided server certificate (PEM chain)
@@ -261,7 +262,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err != nil {
 		return err
 	}
-	modes := map[string]bool{broker.TransportMQTTS: true, broker.TransportWSS: true}
+	modes := map[string]bool{broker.TransportMQTTS: true, broker.TransportWSS: true, broker.TransportHTTPS: true}
 	for t, on := range settings.ClientAuth {
 		modes[t] = on
 	}
@@ -269,6 +270,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		MQTTSAddr:      cfg.MQTTS,
 		WSSAddr:        cfg.WSS,
 		MQTTAddr:       cfg.MQTT,
+		HTTPSAddr:      cfg.HTTPS,
 		WSSOrigins:     cfg.WSSOrigins,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,

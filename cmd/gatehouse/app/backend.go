@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
@@ -81,19 +82,25 @@ func (a *App) Transports(context.Context) ([]broker.TransportInfo, error) {
 		return nil, fmt.Errorf("read settings: %w", err)
 	}
 	var out []broker.TransportInfo
-	for _, t := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+	for _, t := range TLSTransports() {
 		on, set := s.ClientAuth[t]
 		out = append(out, broker.TransportInfo{Name: t, TLS: true, ClientAuth: on || !set})
 	}
 	return out, nil
 }
 
+// TLSTransports returns the transports with a client-cert auth switch, in
+// display order.
+func TLSTransports() []string {
+	return []string{broker.TransportMQTTS, broker.TransportWSS, broker.TransportHTTPS}
+}
+
 // SetClientAuth implements Service: the mode is persisted with an audit
 // record, then applied to the running broker, which drops every session on
 // that transport without a verified certificate when switching on.
 func (a *App) SetClientAuth(ctx context.Context, transport string, on bool) (int, error) {
-	if transport != broker.TransportMQTTS && transport != broker.TransportWSS {
-		return 0, usageError(fmt.Errorf("unknown TLS transport %q: use mqtts or wss", transport))
+	if !slices.Contains(TLSTransports(), transport) {
+		return 0, usageError(fmt.Errorf("unknown TLS transport %q: use mqtts, wss or https", transport))
 	}
 	action := "mtls.off"
 	if on {

@@ -302,7 +302,7 @@ func (p *Page) FullHelp() [][]key.Binding {
 
 // sortedTransports lists the transports in a fixed order.
 func sortedTransports(ts []broker.TransportInfo) []broker.TransportInfo {
-	order := map[string]int{broker.TransportMQTTS: 0, broker.TransportWSS: 1, broker.TransportMQTT: 2}
+	order := map[string]int{broker.TransportMQTTS: 0, broker.TransportWSS: 1, broker.TransportHTTPS: 2, broker.TransportMQTT: 3}
 	out := slices.Clone(ts)
 	slices.SortFunc(out, func(a, b broker.TransportInfo) int { return cmp.Compare(order[a.Name], order[b.Name]) })
 	return out
