@@ -27,6 +27,7 @@ type gateListener struct {
 	name       string
 	ln         net.Listener
 	tlsConf    *tls.Config // nil for plain MQTT
+	tickets    ticketKeys  // tlsConf's session ticket keys
 	nextProtos []string
 	ws         *wsFront // nil unless this is the WSS transport
 	log        *slog.Logger
@@ -57,6 +58,7 @@ func listen(b *Broker, name, addr string) (*gateListener, error) {
 	}
 	if name != TransportMQTT {
 		l.tlsConf = l.tlsConfig()
+		l.tickets.rotate(l.tlsConf, time.Now())
 	}
 	if name == TransportWSS {
 		l.nextProtos = []string{"http/1.1"}
