@@ -114,8 +114,8 @@ func (l *gateListener) tlsConfig() *tls.Config {
 // we could report. Session resumption is on: Go runs VerifyConnection on
 // resumed handshakes too, with the certificates the ticket carries, so a
 // resumed session is decided on the current state, trust and mode exactly as
-// a full handshake is; only the chain building and the key exchange's
-// certificate signatures are saved.
+// a full handshake is; only the certificate signatures and the parsing of
+// the client's certificates are saved.
 func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	pc, ok := hello.Conn.(peered)
 	if !ok {

@@ -10,7 +10,7 @@ import (
 
 // chainCacheSize bounds the chains one trust set remembers: a fleet of that
 // many certificates reconnecting at once (the broker's default connection cap
-// is 10,000) verifies each chain once. An entry is about 200 bytes.
+// is 10,000) verifies each chain once. An entry takes about 250 bytes.
 const chainCacheSize = 16384
 
 // chainFacts is what a decision needs of a verified chain beyond the leaf's
