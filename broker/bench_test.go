@@ -71,7 +71,9 @@ func BenchmarkSuspendDrop(b *testing.B) {
 	}
 }
 
-// BenchmarkHandshakeConnect measures mTLS handshake + CONNECT/CONNACK.
+// BenchmarkHandshakeConnect measures a full mTLS handshake + CONNECT/CONNACK
+// of one certificate, again and again: a reconnect, whose chain comes from
+// the Authority's cache after the first.
 func BenchmarkHandshakeConnect(b *testing.B) {
 	e := newEnv(b, nil)
 	cert, _ := e.issue(b, "bench")
@@ -83,6 +85,60 @@ func BenchmarkHandshakeConnect(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = c.Close()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+}
+
+// BenchmarkHandshakeConnectUncached is BenchmarkHandshakeConnect with the
+// chain verified every time: before each connect (off the clock) a trust
+// change empties the chain cache, as a first connect finds it.
+func BenchmarkHandshakeConnectUncached(b *testing.B) {
+	e := newEnv(b, nil)
+	ca := newPartnerCA(b, "Partner CA")
+	if _, err := e.a.Trust(ca.pem(), true, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	cert, _ := e.issue(b, "bench")
+	cfg := e.tlsConfig(&cert)
+	addr := e.addr[broker.TransportMQTTS]
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, err := e.a.SetStrict("Partner CA", i%2 == 0, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c, err := dialRaw(addr, cfg, 4, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+}
+
+// BenchmarkHandshakeResume is BenchmarkHandshakeConnect with TLS session
+// resumption: the client offers its last session ticket, the broker checks
+// the certificate's state and trust and skips the certificate signatures.
+func BenchmarkHandshakeResume(b *testing.B) {
+	e := newEnv(b, nil)
+	cert, _ := e.issue(b, "bench")
+	cfg := e.tlsConfig(&cert)
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	addr := e.addr[broker.TransportMQTTS]
+	resumed := 0
+	for b.Loop() {
+		c, err := dialRaw(addr, cfg, 4, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c.Conn.(*tls.Conn).ConnectionState().DidResume {
+			resumed++
+		}
+		_ = c.Close()
+	}
+	if resumed < b.N-1 {
+		b.Fatalf("%d of %d connects resumed", resumed, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -12,6 +13,8 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -95,7 +98,8 @@ var tls12Suites = []uint16{
 }
 
 // tlsConfig is the listener's base configuration: every handshake gets its
-// own configuration from configFor, bound to that connection's peer.
+// own configuration from configFor, bound to that connection's peer. The
+// base holds the session ticket keys (see ticketKeys).
 func (l *gateListener) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -107,25 +111,71 @@ func (l *gateListener) tlsConfig() *tls.Config {
 // configFor builds the configuration of one handshake. It always requests a
 // client certificate and leaves the decision to VerifyConnection, which reads
 // the transport's mode there: Go's own "required" failure carries no reason
-// we could report. Session tickets are off so every connection is verified
-// against the current certificate states.
+// we could report. Session resumption is on: Go runs VerifyConnection on
+// resumed handshakes too, with the certificates the ticket carries, so a
+// resumed session is decided on the current state, trust and mode exactly as
+// a full handshake is; only the certificate signatures and the parsing of
+// the client's certificates are saved.
 func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	pc, ok := hello.Conn.(peered)
 	if !ok {
 		return nil, fmt.Errorf("gate %s: unexpected connection type %T", l.name, hello.Conn)
 	}
+	l.tickets.rotate(l.tlsConf, time.Now())
 	p := pc.peer()
 	return &tls.Config{
-		MinVersion:             tls.VersionTLS12,
-		CipherSuites:           tls12Suites,
-		GetCertificate:         l.b.cfg.GetCertificate,
-		ClientAuth:             tls.RequestClientCert,
-		SessionTicketsDisabled: true,
-		NextProtos:             l.nextProtos,
+		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   tls12Suites,
+		GetCertificate: l.b.cfg.GetCertificate,
+		ClientAuth:     tls.RequestClientCert,
+		NextProtos:     l.nextProtos,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			return l.verify(p, cs)
 		},
 	}, nil
+}
+
+// ticketKeyPeriod is how long one session ticket key issues tickets. It is
+// kept one period more to decrypt them, so a ticket resumes for at most two
+// periods; then the client makes a full handshake.
+const ticketKeyPeriod = time.Hour
+
+// ticketKeys rotates a listener's session ticket keys: random, held in memory
+// only (a restart invalidates every ticket), replaced every ticketKeyPeriod.
+// It replaces Go's automatic keys, which issue tickets for a day and accept
+// them for a week.
+type ticketKeys struct {
+	next      atomic.Int64 // unix nanoseconds of the next rotation
+	mu        sync.Mutex   // serialises rotations
+	cur, prev [32]byte
+}
+
+// rotate installs a fresh key in conf when the current one is due. Rotations
+// keep a grid of ticketKeyPeriod: the previous key, whose tickets were all
+// issued before it was due (every handshake calls rotate first), decrypts
+// until one period after that, so no ticket lives more than two periods.
+func (k *ticketKeys) rotate(conf *tls.Config, now time.Time) {
+	if now.UnixNano() < k.next.Load() {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	due := k.next.Load()
+	if now.UnixNano() < due {
+		return
+	}
+	next := now.Add(ticketKeyPeriod).UnixNano()
+	k.prev = [32]byte{}
+	if due != 0 && now.UnixNano()-due < int64(ticketKeyPeriod) {
+		k.prev, next = k.cur, due+int64(ticketKeyPeriod)
+	}
+	rand.Read(k.cur[:]) // never fails: crypto/rand aborts the program instead
+	keys := [][32]byte{k.cur}
+	if k.prev != ([32]byte{}) {
+		keys = append(keys, k.prev)
+	}
+	conf.SetSessionTicketKeys(keys)
+	k.next.Store(next)
 }
 
 // verify is VerifyConnection: it records the identity and, on refusal, the

@@ -11,24 +11,27 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// verify checks chain (leaf first, then presented intermediates) against our
-// root and the operator-trusted CAs at the Authority's clock, for clientAuth,
-// then applies the key rules to the verified chain: an explicit clientAuth
-// EKU on the leaf and no weak key anywhere in it. It only reads. Failures are
-// *Refusal values with an operator-readable reason.
-func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, error) {
-	if len(chain) == 0 || chain[0] == nil {
-		return nil, refuse(ReasonNoCert, nil)
-	}
+// verify checks chain (leaf first, then presented intermediates) against the
+// trust set t (our root and the operator-trusted CAs) at the Authority's
+// clock, for clientAuth, then applies the key rules to the verified chain: an
+// explicit clientAuth EKU on the leaf and no weak key anywhere in it. fp is
+// the SHA-256 of the leaf's DER. A chain verified against t before and still
+// within its dates is taken from t's cache; the leaf's dates are checked
+// every time. It only reads. Failures are *Refusal values with an
+// operator-readable reason.
+func (a *Authority) verify(t *trustSet, chain []*x509.Certificate, fp [32]byte) (chainFacts, error) {
 	leaf := chain[0]
 	now := a.opts.now()
 	if now.Before(leaf.NotBefore) {
-		return nil, refuse(ReasonNotYetValid, fmt.Errorf("valid from %s", leaf.NotBefore.UTC().Format("2006-01-02 15:04:05Z")))
+		return chainFacts{}, refuse(ReasonNotYetValid, fmt.Errorf("valid from %s", leaf.NotBefore.UTC().Format("2006-01-02 15:04:05Z")))
 	}
 	if now.After(leaf.NotAfter) {
-		return nil, refuse(ReasonExpired, fmt.Errorf("expired %s", leaf.NotAfter.UTC().Format("2006-01-02 15:04:05Z")))
+		return chainFacts{}, refuse(ReasonExpired, fmt.Errorf("expired %s", leaf.NotAfter.UTC().Format("2006-01-02 15:04:05Z")))
 	}
-	t := a.trust.Load()
+	key := chainKey(chain, fp)
+	if f, ok := t.chains.get(key, now); ok {
+		return f, nil
+	}
 	inter := t.intermediates
 	if len(chain) > 1 {
 		inter = inter.Clone()
@@ -45,19 +48,32 @@ func (a *Authority) verify(chain []*x509.Certificate) ([][]*x509.Certificate, er
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return nil, whyUnverified(t, leaf, err)
+		return chainFacts{}, whyUnverified(t, leaf, err)
 	}
 	// Verify treats a leaf without EKU as good for any use; we want devices
 	// to say they are clients.
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
-		return nil, refuse(ReasonWrongKeyUsage, errors.New("the certificate has no clientAuth extended key usage"))
+		return chainFacts{}, refuse(ReasonWrongKeyUsage, errors.New("the certificate has no clientAuth extended key usage"))
 	}
 	for _, c := range chains[0] {
 		if _, err := keyTypeOf(c.PublicKey); err != nil {
-			return nil, refuse(ReasonWeakKey, fmt.Errorf("%s: %w", c.Subject.CommonName, err))
+			return chainFacts{}, refuse(ReasonWeakKey, fmt.Errorf("%s: %w", c.Subject.CommonName, err))
 		}
 	}
-	return chains, nil
+	f := factsOf(t, chains)
+	t.chains.put(key, f)
+	return f, nil
+}
+
+// verifyChain is verify against the current trust set, for a chain that may
+// be empty.
+func (a *Authority) verifyChain(chain []*x509.Certificate) (chainFacts, [32]byte, error) {
+	if len(chain) == 0 || chain[0] == nil {
+		return chainFacts{}, [32]byte{}, refuse(ReasonNoCert, nil)
+	}
+	fp := sha256.Sum256(chain[0].Raw)
+	f, err := a.verify(a.trust.Load(), chain, fp)
+	return f, fp, err
 }
 
 // whyUnverified names why a chain did not verify.
@@ -121,16 +137,18 @@ type verdict struct {
 // a non-strict operator CA vouches for it (then it is to be registered on
 // first use). Every error is a *Refusal.
 func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
-	chains, err := a.verify(chain)
+	f, fp, err := a.verifyChain(chain)
 	if err != nil {
 		return verdict{}, err
 	}
-	if err := a.issuerAdmits(chains); err != nil {
-		return verdict{}, err
+	// An issuing CA an operator suspended: every certificate it issued is out
+	// until it is reactivated.
+	if f.suspended != "" {
+		return verdict{}, refuse(ReasonIssuerSuspended, fmt.Errorf("issuing CA %q is suspended", f.suspended))
 	}
 	leaf := chain[0]
 	serial := FormatSerial(leaf.SerialNumber)
-	v := verdict{leaf: leaf, serial: serial, id: store.CertID(serial, leaf.RawIssuer), fp: sha256.Sum256(leaf.Raw)}
+	v := verdict{leaf: leaf, serial: serial, id: store.CertID(serial, leaf.RawIssuer), fp: fp}
 	if e, ok := a.snap.get(v.id); ok {
 		if e.fp != v.fp {
 			return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s belongs to another certificate", v.serial))
@@ -146,13 +164,11 @@ func (a *Authority) decide(chain []*x509.Certificate) (verdict, error) {
 	if v.known {
 		return v, nil
 	}
-	t := a.trust.Load()
-	anchor, ours := anchorOf(t, chains)
 	switch {
-	case ours:
+	case f.ours:
 		return verdict{}, refuse(ReasonUnknownCert, fmt.Errorf("serial %s was issued here but is not in the store", v.serial))
-	case anchor.Strict:
-		return verdict{}, refuse(ReasonNotRegistered, fmt.Errorf("CA %s is strict: import the certificate first", anchor.Subject))
+	case f.strict:
+		return verdict{}, refuse(ReasonNotRegistered, fmt.Errorf("CA %s is strict: import the certificate first", f.anchor))
 	}
 	return v, nil
 }
@@ -203,24 +219,6 @@ func stateRefusal(st store.State) error {
 		return refuse(ReasonRevoked, nil)
 	}
 	return refuse(ReasonInternal, fmt.Errorf("unknown state %q", st))
-}
-
-// anchorOf finds which CA vouched for the leaf: ours, or the operator CA
-// nearest to the leaf in the first verified chain.
-func anchorOf(t *trustSet, chains [][]*x509.Certificate) (store.CA, bool) {
-	var anchor store.CA
-	for _, chain := range chains {
-		for _, c := range chain[1:] {
-			id := fingerprint(c.Raw)
-			if t.ours[id] {
-				return store.CA{}, true
-			}
-			if ca, ok := t.trusted[id]; ok && anchor.ID == "" {
-				anchor = ca
-			}
-		}
-	}
-	return anchor, false
 }
 
 // admit applies the lifecycle state of a verified, known certificate.
@@ -274,18 +272,6 @@ func (a *Authority) Allowed(id string) error {
 		return refuse(ReasonSuspended, nil)
 	case e.state == store.StateRevoked:
 		return refuse(ReasonRevoked, nil)
-	}
-	return nil
-}
-
-// issuerAdmits refuses a chain through an issuing CA an operator suspended:
-// every certificate it issued is out until it is reactivated.
-func (a *Authority) issuerAdmits(chains [][]*x509.Certificate) error {
-	t := a.trust.Load()
-	for _, c := range chains {
-		if len(c) > 1 && t.suspended[fingerprint(c[1].Raw)] {
-			return refuse(ReasonIssuerSuspended, fmt.Errorf("issuing CA %q is suspended", c[1].Subject.CommonName))
-		}
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func (a *Authority) ImportClient(certPEM []byte, actor string) (store.Cert, erro
 	if leaf.IsCA {
 		return store.Cert{}, fmt.Errorf("import certificate %q: it is a CA certificate: use ca trust", leaf.Subject.CommonName)
 	}
-	if _, err := a.verify(certs); err != nil {
+	if _, _, err := a.verifyChain(certs); err != nil {
 		var r *Refusal
 		if errors.As(err, &r) && (r.Why == ReasonWeakKey || r.Why == ReasonWeakSignature) {
 			return store.Cert{}, fmt.Errorf("import certificate %q: %w: %w", leaf.Subject.CommonName, ErrWeakKey, err)

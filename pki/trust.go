@@ -9,7 +9,7 @@ import (
 )
 
 // trustSet is the immutable verification material swapped as a whole when an
-// operator trusts a CA.
+// operator trusts a CA; only its chain cache, which goes with it, changes.
 type trustSet struct {
 	roots         *x509.CertPool // our root and every operator-trusted CA
 	intermediates *x509.CertPool // our issuing CA
@@ -17,6 +17,7 @@ type trustSet struct {
 	trusted       map[string]store.CA // operator CAs by fingerprint
 	ours          map[string]bool     // our roots and issuing CAs by fingerprint
 	suspended     map[string]bool     // issuing CAs an operator suspended, by fingerprint
+	chains        *chainCache         // chains verified against this set; see chaincache.go
 }
 
 // reloadTrust rebuilds the trust set from the store. Callers hold a.mu, except
@@ -32,6 +33,7 @@ func (a *Authority) reloadTrust() error {
 		trusted:       map[string]store.CA{},
 		ours:          map[string]bool{},
 		suspended:     map[string]bool{},
+		chains:        newChainCache(chainCacheSize),
 	}
 	for _, ca := range cas {
 		cert, err := parseCertPEM([]byte(ca.CertPEM))
