@@ -380,8 +380,10 @@ func (l *gateListener) admitConn(conn net.Conn) (net.Conn, bool) {
 	return &countedConn{Conn: conn, release: func() { l.b.release(ip) }}, true
 }
 
-// limitHook enforces the limits mochi does not: it is registered before the
-// gate hook so a publish over the rate is refused before anything counts it.
+// limitHook enforces the limits mochi does not, apart from the two on every
+// message's path, the publish rate and the retained caps, which the gate
+// hook applies (withinRate, capRetained) so that mochi calls one hook fewer
+// per message.
 type limitHook struct {
 	mqtt.HookBase
 	b *Broker
@@ -393,8 +395,7 @@ func (h *limitHook) ID() string { return "gatehouse-limits" }
 // Provides lists the hook methods mochi should call.
 func (h *limitHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnect, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribe,
-		mqtt.OnPublish, mqtt.OnPublishDropped, mqtt.OnDisconnect:
+	case mqtt.OnConnect, mqtt.OnPacketEncode, mqtt.OnSubscribe, mqtt.OnPublishDropped, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -410,29 +411,26 @@ func (h *limitHook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
 	return nil
 }
 
-// OnPacketRead refuses a PUBLISH over the client's message or byte rate with
-// DISCONNECT 0x96.
-func (h *limitHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	l := h.b.limits.Load()
-	if pk.FixedHeader.Type != packets.Publish || (l.MaxMsgRate == 0 && l.MaxByteRate == 0) {
-		return pk, nil
-	}
-	p := peerOf(cl)
-	if p == nil {
-		return pk, nil
+// withinRate reports whether a PUBLISH of size bytes (its remaining length)
+// keeps p within its message and byte rates; a PUBLISH over either ends the
+// session with DISCONNECT 0x96. It runs on the client's reading goroutine.
+func (b *Broker) withinRate(cl *mqtt.Client, p *peer, size int) bool {
+	l := b.limits.Load()
+	if l.MaxMsgRate == 0 && l.MaxByteRate == 0 {
+		return true
 	}
 	now := time.Now().UnixNano()
 	ok := l.MaxMsgRate == 0 || p.lim.msgs.take(now, float64(l.MaxMsgRate), float64(l.MaxMsgRate), 1)
 	if ok && l.MaxByteRate > 0 {
 		burst := float64(max(l.MaxByteRate, l.MaxPacketSize))
-		ok = p.lim.bytes.take(now, float64(l.MaxByteRate), burst, float64(pk.FixedHeader.Remaining))
+		ok = p.lim.bytes.take(now, float64(l.MaxByteRate), burst, float64(size))
 	}
 	if ok {
-		return pk, nil
+		return true
 	}
-	h.b.setCause(p, ReasonRateLimit)
-	h.b.drop(cl, packets.ErrMessageRateTooHigh)
-	return pk, packets.ErrRejectPacket
+	b.setCause(p, ReasonRateLimit)
+	b.drop(cl, packets.ErrMessageRateTooHigh)
+	return false
 }
 
 // OnSubscribe refuses the filters that would take the client past
@@ -488,15 +486,13 @@ func (h *limitHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.P
 	return pk
 }
 
-// OnPublish keeps a retained message from being retained when it would take
-// the retained store past MaxRetained or MaxRetainedBytes; it is still
-// delivered. An empty retained payload deletes, and is always allowed.
-func (h *limitHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !pk.FixedHeader.Retain {
-		return pk, nil
-	}
-	l := h.b.limits.Load()
-	r := &h.b.retained
+// capRetained keeps a retained message from being retained when it would
+// take the retained store past MaxRetained or MaxRetainedBytes; it is still
+// delivered. An empty retained payload deletes, and is always allowed. p is
+// nil for a connection the broker did not accept.
+func (b *Broker) capRetained(cl *mqtt.Client, p *peer, pk *packets.Packet) {
+	l := b.limits.Load()
+	r := &b.retained
 	r.mu.Lock()
 	old, had := r.byTopic[pk.TopicName]
 	n := len(pk.Payload)
@@ -512,13 +508,10 @@ func (h *limitHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 		r.byTopic[pk.TopicName] = old // who set it is filled in by the retain hook
 	}
 	r.mu.Unlock()
-	if !pk.FixedHeader.Retain {
-		if p := peerOf(cl); p != nil {
-			p.lim.retainedRefused.Add(1)
-			h.b.limitEvent(p, ReasonRetainedFull, cl.ID)
-		}
+	if !pk.FixedHeader.Retain && p != nil {
+		p.lim.retainedRefused.Add(1)
+		b.limitEvent(p, ReasonRetainedFull, cl.ID)
 	}
-	return pk, nil
 }
 
 // OnPublishDropped counts a message dropped because the client's outbound
