@@ -99,6 +99,7 @@ func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if p := peerOf(cl); p != nil {
 		h.b.flushDenials(p)
+		h.b.reportDrops(p, cl.ID)
 		h.b.endSession(p, causeOf(cl, err))
 	}
 }

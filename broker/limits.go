@@ -40,7 +40,7 @@ const (
 	ReasonRateLimit        = "rate limit exceeded"
 	ReasonReceiveMaximum   = "receive maximum exceeded"
 	ReasonTooManySubs      = "too many subscriptions"
-	ReasonQueueFull        = "queue full: messages dropped"
+	ReasonQueueFull        = "queue full"
 	ReasonRetainedFull     = "quota exceeded: message not retained"
 	ReasonTooManyConns     = "too many connections"
 	reasonTooManyConnsFrom = "too many connections from "
@@ -199,9 +199,13 @@ type peerLimits struct {
 	subRefused []int  // SUBSCRIBE filter indexes over the cap, for its SUBACK
 	subPacket  uint16 // that SUBSCRIBE's packet id
 
-	droppedOut      atomic.Uint64 // messages dropped from its full outbound queue
 	retainedRefused atomic.Uint64 // its retained messages not retained
 	lastEvent       atomic.Int64  // unix nanoseconds of the last limit event
+
+	// Messages dropped for its full outbound queue (see drops.go).
+	droppedOut    atomic.Uint64
+	dropsReported atomic.Uint64 // how many of them EventDropped events reported
+	dropTimer     atomic.Bool   // a report of further drops is scheduled
 }
 
 // frameGuard follows the MQTT packet framing of a byte stream, so that a
@@ -511,15 +515,6 @@ func (b *Broker) capRetained(cl *mqtt.Client, p *peer, pk *packets.Packet) {
 	if !pk.FixedHeader.Retain && p != nil {
 		p.lim.retainedRefused.Add(1)
 		b.limitEvent(p, ReasonRetainedFull, cl.ID)
-	}
-}
-
-// OnPublishDropped counts a message dropped because the client's outbound
-// queue was full.
-func (h *limitHook) OnPublishDropped(cl *mqtt.Client, _ packets.Packet) {
-	if p := peerOf(cl); p != nil {
-		p.lim.droppedOut.Add(1)
-		h.b.limitEvent(p, ReasonQueueFull, cl.ID)
 	}
 }
 
