@@ -21,7 +21,8 @@ import (
 // It runs on the publisher's goroutine.
 func (b *Broker) droppedTo(p *peer, clientID string) {
 	p.lim.droppedOut.Add(1)
-	if p.lim.dropTimer.CompareAndSwap(false, true) {
+	// Load first: while a report is scheduled, a drop costs one atomic add.
+	if !p.lim.dropTimer.Load() && p.lim.dropTimer.CompareAndSwap(false, true) {
 		b.reportDrops(p, clientID)
 		time.AfterFunc(limitEventGap, func() { b.drainDrops(p, clientID) })
 	}
