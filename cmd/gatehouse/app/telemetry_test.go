@@ -85,6 +85,24 @@ func TestTelemetryWindowAndRate(t *testing.T) {
 	}
 }
 
+// A client flooding JSON has its payloads decoded at telemetryParseRate
+// after a burst of a window's worth; every message is still counted.
+func TestTelemetrySamplesAJSONFlood(t *testing.T) {
+	const window = 100
+	tel := NewTelemetry(0, window)
+	for i := range 1000 {
+		tel.Record("dev", "t", fmt.Appendf(nil, `{"n":%d}`, i), telemetryT0)
+	}
+	s := tel.Snapshot()[0]
+	if vals := s.Fields["n"]; s.Messages != 1000 || len(vals) != window || vals[window-1] != window-1 {
+		t.Fatalf("%d messages, values ending %v; want 1000 counted and the burst's %d decoded", s.Messages, vals[len(vals)-5:], window)
+	}
+	tel.Record("dev", "t", []byte(`{"n":-1}`), telemetryT0.Add(time.Second/telemetryParseRate))
+	if vals := tel.Snapshot()[0].Fields["n"]; vals[window-1] != -1 {
+		t.Fatalf("values end %v: a token refilled since was not spent on the next payload", vals[window-5:])
+	}
+}
+
 func TestTelemetryEvictsLeastRecentClient(t *testing.T) {
 	tel := NewTelemetry(3, 0)
 	for i, id := range []string{"a", "b", "c", "a", "d"} { // b is the least recent when d arrives
