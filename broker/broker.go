@@ -107,9 +107,10 @@ func New(cfg Config) (*Broker, error) {
 	b.limits.Store(&l)
 	l.capabilities(caps)
 	b.server = mqtt.New(&mqtt.Options{
-		Capabilities:            caps,
-		ClientNetReadBufferSize: clientReadBuffer,
-		Logger:                  slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),
+		Capabilities:             caps,
+		ClientNetReadBufferSize:  clientReadBuffer,
+		ClientNetWriteBufferSize: writeBatch,
+		Logger:                   slog.New(newMochiLog(cfg.Logger.Handler())).With("component", "mochi"),
 	})
 	b.renew.b = b
 	// The limit hook comes first: mochi calls hooks in the order added.

@@ -33,6 +33,11 @@ const (
 	// EventExpiring: a certificate in use expires within the warning window
 	// (the App raises it). Reason says when.
 	EventExpiring = "expiring"
+	// EventDropped: messages to a session were dropped because it read too
+	// slowly and its outbound queue (Limits.MaxQueued) was full. Count is
+	// how many since the session's previous EventDropped, so the counts add
+	// up to its total; at most one per session per second (drops.go).
+	EventDropped = "dropped"
 	// EventResync is synthetic: the stream lost events before this one, so
 	// the reader's state is stale and must be reloaded from a snapshot.
 	EventResync = "resync"
@@ -65,4 +70,6 @@ type Event struct {
 	Action string `json:"action,omitempty"`
 	Topic  string `json:"topic,omitempty"`
 	Rule   string `json:"rule,omitempty"`
+	// Count is how many messages an EventDropped reports.
+	Count uint64 `json:"count,omitempty"`
 }

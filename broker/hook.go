@@ -99,35 +99,47 @@ func (h *gateHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 func (h *gateHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if p := peerOf(cl); p != nil {
 		h.b.flushDenials(p)
+		h.b.reportDrops(p, cl.ID)
 		h.b.endSession(p, causeOf(cl, err))
 	}
 }
 
 // OnPacketRead rejects every packet of a session the broker has decided to
-// drop (which ends mochi's read loop) and counts inbound PUBLISH packets,
-// allowed or not.
+// drop (which ends mochi's read loop), ends a session over its publish rate
+// and counts the inbound PUBLISH packets that pass, allowed by the policy or
+// not. The rate check is here rather than in a hook of its own because
+// mochi copies the whole packet into and out of every hook it calls.
 func (h *gateHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	p := peerOf(cl)
-	if p != nil && p.dropped.Load() {
+	if p == nil {
+		return pk, nil
+	}
+	if p.dropped.Load() {
 		return pk, packets.ErrRejectPacket
 	}
 	if pk.FixedHeader.Type != packets.Publish {
 		return pk, nil
 	}
-	if p != nil {
-		p.msgsIn.Add(1)
+	if !h.b.withinRate(cl, p, pk.FixedHeader.Remaining) {
+		return pk, packets.ErrRejectPacket
 	}
+	p.msgsIn.Add(1)
 	return pk, nil
 }
 
-// OnPublish hands each PUBLISH the policy allowed to Config.OnPublish: mochi
-// calls it after OnACLCheck (and after resolving a topic alias), so refused
-// messages never reach telemetry.
+// OnPublish applies the retained caps, answers in-band renewal and hands
+// each other PUBLISH the policy allowed to Config.OnPublish: mochi calls it
+// after OnACLCheck (and after resolving a topic alias), so refused messages
+// never reach telemetry.
 func (h *gateHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	p := peerOf(cl)
+	if pk.FixedHeader.Retain {
+		h.b.capRetained(cl, p, &pk)
+	}
 	if pk.TopicName == RenewTopic {
 		return h.b.renew.handle(cl, pk)
 	}
-	if fn := h.b.cfg.OnPublish; fn != nil && peerOf(cl) != nil {
+	if fn := h.b.cfg.OnPublish; fn != nil && p != nil {
 		fn(cl.ID, pk.TopicName, pk.Payload, time.Now())
 	}
 	return pk, nil

@@ -394,7 +394,9 @@ func TestOutboundInflightCap(t *testing.T) {
 }
 
 // TestSlowReaderQueueOverflow fills the queue of a subscriber that does not
-// read: the dropped messages are counted on its session and reported.
+// read: every dropped message is counted on its session and in the totals,
+// and reported in dropped events, at most one a second while the drops go
+// on, whose counts add up to the session's total when it has ended.
 func TestSlowReaderQueueOverflow(t *testing.T) {
 	e := newEnv(t, func(c *broker.Config) { c.Limits.MaxQueued = 4 })
 	cert, _ := e.issue(t, "slow")
@@ -405,27 +407,58 @@ func TestSlowReaderQueueOverflow(t *testing.T) {
 	sub.suback(t) // and never read again
 	pub, _ := e.session(t, broker.TransportMQTTS, &cert, connectPacket(4, "fast"))
 	msg := publishPacket("slow/x", make([]byte, 32<<10))
-	dropped := func() uint64 {
+	session := func(id string) (broker.Session, bool) {
 		for _, s := range e.b.Sessions() {
-			if s.ClientID == "slow" {
-				return s.DroppedOut
+			if s.ClientID == id {
+				return s, true
 			}
 		}
-		return 0
+		return broker.Session{}, false
 	}
-	for i := 0; dropped() == 0; i++ {
-		if i == 4000 { // 128 MB: far beyond any socket buffer
-			t.Fatal("no message was dropped for the stalled subscriber")
+	dropped := func() uint64 { s, _ := session("slow"); return s.DroppedOut }
+	start := time.Now()
+	for i := 0; dropped() < 50; i++ {
+		if i == 8000 { // 256 MB: far beyond any socket buffer
+			t.Fatalf("only %d messages were dropped for the stalled subscriber", dropped())
 		}
 		if _, err := pub.Write(msg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	evs := e.ev.wait(t, 1, broker.EventRefused, broker.ReasonQueueFull, "")
-	if evs[0].ClientID != "slow" {
-		t.Fatalf("queue event for %q, want slow", evs[0].ClientID)
+	first := e.ev.wait(t, 1, broker.EventDropped, "", "")[0]
+	if first.ClientID != "slow" || first.Count == 0 || !strings.HasPrefix(first.Reason, broker.ReasonQueueFull+": ") {
+		t.Fatalf("first dropped event %+v, want slow's with a count", first)
 	}
+
+	_ = pub.Close() // every publish it sent is processed once its session has ended
+	waitFor(t, func() bool { _, ok := session("fast"); return !ok }, wait, "the publisher's session to end")
+	total := dropped()
+	if got := e.b.Stats().Dropped; got != int64(total) {
+		t.Fatalf("Stats().Dropped = %d, the session dropped %d", got, total)
+	}
+	reported := func() (uint64, []broker.Event) {
+		evs := e.ev.match(func(ev broker.Event) bool { return ev.Type == broker.EventDropped })
+		var sum uint64
+		for _, ev := range evs {
+			if ev.ClientID != "slow" || ev.Serial == "" {
+				t.Fatalf("dropped event %+v, want slow's", ev)
+			}
+			sum += ev.Count
+		}
+		return sum, evs
+	}
+	// The drops after the first event are reported a second later while
+	// the session lives on, and not again when it ends.
+	waitFor(t, func() bool { n, _ := reported(); return n == total }, wait, "the dropped events to report %d drops", total)
 	_ = sub.Close()
+	waitFor(t, func() bool { _, ok := session("slow"); return !ok }, wait, "the subscriber's session to end")
+	sum, evs := reported()
+	if sum != total {
+		t.Fatalf("dropped events count %d messages over %d events, the session dropped %d", sum, len(evs), total)
+	}
+	if most := 2 + int(time.Since(start)/time.Second); len(evs) > most {
+		t.Fatalf("%d dropped events for %d drops in %s: not rate limited", len(evs), total, time.Since(start))
+	}
 	healthy(t, e)
 }
 

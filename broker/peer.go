@@ -118,8 +118,11 @@ type peered interface{ peer() *peer }
 // peerOf returns the peer behind a mochi client, or nil for a connection the
 // broker did not accept (there are none unless someone adds a listener).
 func peerOf(cl *mqtt.Client) *peer {
-	if pc, ok := cl.Net.Conn.(peered); ok {
-		return pc.peer()
+	switch c := cl.Net.Conn.(type) {
+	case *meteredConn: // mqtts and mqtt: a type compare, cheaper than the interface assertion on every hook call
+		return c.p
+	case peered:
+		return c.peer()
 	}
 	return nil
 }

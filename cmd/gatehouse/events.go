@@ -33,7 +33,8 @@ func newEvents(g *globals) *cobra.Command {
 		Use:   "events",
 		Short: "Show the event log; --follow streams new events",
 		Long: `Show connections, disconnections with their cause, refusals with their
-reason, certificate state changes and client-cert auth switches, oldest first.
+reason, messages dropped for slow subscribers (type dropped, with a count),
+certificate state changes and client-cert auth switches, oldest first.
 The log is kept in the store (bounded by serve's --events-keep and
 --events-max-age), so it survives restarts. --json prints one JSON array;
 --ndjson one JSON object per line; --csv a header and one row per event.
@@ -96,7 +97,7 @@ With --follow, new events stream until interrupted (--json: one object per line)
 	fs := c.Flags()
 	fs.BoolVarP(&f.follow, "follow", "f", false, "stream new events until interrupted")
 	fs.StringVar(&f.since, "since", "", "only events since a duration ago (10m, 2h, 7d) or a time (RFC 3339)")
-	fs.StringSliceVar(&f.types, "type", nil, "only these event types, comma-separated (connected, disconnected, refused, denied, cert_state, mtls, ...)")
+	fs.StringSliceVar(&f.types, "type", nil, "only these event types, comma-separated (connected, disconnected, refused, denied, dropped, cert_state, mtls, ...)")
 	fs.StringVar(&f.serial, "serial", "", "only events of this certificate serial (or a prefix of it)")
 	fs.IntVar(&f.limit, "limit", 1000, "at most the newest N matching events (0: all kept)")
 	fs.BoolVar(&f.ndjson, "ndjson", false, "print one JSON object per line")

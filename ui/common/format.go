@@ -145,7 +145,7 @@ func EventStyle(st *styles.Styles, t string) lipgloss.Style {
 		return st.EventConnected
 	case broker.EventDisconnected:
 		return st.EventDisconnected
-	case broker.EventRefused, broker.EventDenied:
+	case broker.EventRefused, broker.EventDenied, broker.EventDropped:
 		return st.EventRefused
 	}
 	return st.EventOther

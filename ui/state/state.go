@@ -40,6 +40,9 @@ type Counters struct {
 	MsgsPerSec    float64 // over the latest two snapshots, in and out
 	RefusedPerMin int     // refusals in the last minute
 	DeniedPerMin  int     // topic denials in the last minute
+	// DroppedPerMin is how many messages were dropped for slow subscribers
+	// in the last minute: the counts of the dropped events.
+	DroppedPerMin uint64
 }
 
 // rateWindow is how far back a rate looks. Counting over several snapshots
@@ -309,6 +312,8 @@ func (s *State) Counters(now time.Time) Counters {
 			c.RefusedPerMin++
 		case broker.EventDenied:
 			c.DeniedPerMin++
+		case broker.EventDropped:
+			c.DroppedPerMin += s.recent[i].Count
 		}
 	}
 	return c

@@ -61,7 +61,7 @@ func newMetrics(a *App) *Metrics {
 		reg:    prometheus.NewRegistry(),
 		labels: map[string]struct{}{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_events_total", Help: "Events by type (connected, disconnected, refused, denied, cert_state, mtls, ...).",
+			Name: "gatehouse_events_total", Help: "Events by type (connected, disconnected, refused, denied, dropped, cert_state, mtls, ...).",
 		}, []string{"type"}),
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_connects_total", Help: "MQTT sessions established, by transport.",

@@ -3,10 +3,11 @@ package app
 import (
 	"bytes"
 	"cmp"
-	"container/list"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,32 +64,51 @@ func (s Series) Names() []string {
 	return names
 }
 
+// telemetryParseRate is how many payloads per second, after a burst of a
+// window's worth, are decoded per client. A device reporting every second
+// has every sample shown; one publishing thousands of JSON messages a second
+// is sampled, so decoding cannot dominate the broker's CPU (every message is
+// still counted and timed).
+const telemetryParseRate = 20
+
 // Telemetry collects per-client series from published payloads. Kaa-style
 // JSON, an array of samples or one object ([{"timestamp":..,"temperature":..,
 // "humidity":..}]), contributes its top-level numeric fields except
 // "timestamp"; any other payload is only counted.
 //
-// It is safe for concurrent use. Record is called from the broker's client
-// goroutines, so it decodes outside the lock and holds the mutex only to
-// append a few numbers. Memory is bounded by TelemetryClients x
+// It is safe for concurrent use, and built for Record being on every
+// message's path (the broker calls it from the publishing client's
+// goroutine): finding a known client is a lock-free map read, and its state
+// has a mutex of its own, which only that client's goroutine and Snapshot
+// take, so publishers never wait for each other. Adding a client takes the
+// collector's mutex; when TelemetryClients are tracked, the one heard from
+// least recently is forgotten. Memory is bounded by TelemetryClients x
 // telemetryFields x TelemetryWindow values, one topic and one client ID of
 // bounded length per client, whatever the clients publish.
 type Telemetry struct {
 	maxClients, window int
 
-	mu      sync.Mutex
-	clients map[string]*list.Element // of *track; front = heard from most recently
-	lru     list.List
+	clients sync.Map // client ID -> *track
+
+	mu      sync.Mutex // serialises adding and forgetting tracks
+	tracked int        // entries in clients, guarded by mu
 }
 
-// track is one client's mutable state, guarded by Telemetry.mu.
+// track is one client's state. seen is read by eviction without the lock;
+// the rest is guarded by mu.
 type track struct {
-	id       string
+	id   string
+	seen atomic.Int64 // unix nanoseconds of the latest message
+
+	mu       sync.Mutex
 	topic    string
-	fields   map[string][]float64
+	fields   map[string]*ring[float64]
 	messages uint64
 	bytes    uint64
-	arrivals []time.Time // last window arrival times, oldest first
+	lastAt   time.Time
+	arrivals ring[int64] // unix nanoseconds of the last window messages
+	tokens   float64     // payloads it may still have decoded now (telemetryParseRate)
+	refilled int64       // unix nanoseconds tokens were last refilled; 0 before the first message
 }
 
 // NewTelemetry returns an empty collector keeping up to maxClients clients and
@@ -100,7 +120,7 @@ func NewTelemetry(maxClients, window int) *Telemetry {
 	if window <= 0 {
 		window = TelemetryWindow
 	}
-	return &Telemetry{maxClients: maxClients, window: window, clients: map[string]*list.Element{}}
+	return &Telemetry{maxClients: maxClients, window: window}
 }
 
 // Record accounts one message published by clientID on topic at the given time.
@@ -108,72 +128,161 @@ func (t *Telemetry) Record(clientID, topic string, payload []byte, at time.Time)
 	if len(clientID) > telemetryClientID {
 		return
 	}
-	samples := parseSamples(payload)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tr := t.trackFor(clientID)
-	tr.topic = topic[:min(len(topic), telemetryTopic)]
+	now := at.UnixNano()
+	tr := t.trackFor(clientID, now)
+	tr.seen.Store(now)
+	body := bytes.TrimSpace(payload)
+	decode := len(body) > 0 && len(body) <= telemetryParseLimit && (body[0] == '[' || body[0] == '{')
+
+	tr.mu.Lock()
+	if len(topic) > telemetryTopic {
+		topic = topic[:telemetryTopic]
+	}
+	if tr.topic != topic {
+		tr.topic = strings.Clone(topic) // not a slice of the client's packet
+	}
 	tr.messages++
 	tr.bytes += uint64(len(payload))
-	tr.arrivals = pushBounded(tr.arrivals, at, t.window)
+	tr.lastAt = at
+	tr.arrivals.push(now, t.window)
+	decode = decode && tr.mayParse(now, t.window)
+	tr.mu.Unlock()
+	if !decode {
+		return
+	}
+
+	samples := parseSamples(body) // outside the lock: Snapshot need not wait for it
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	for _, s := range samples {
 		for _, name := range s.names {
 			vals, ok := tr.fields[name]
-			if !ok && len(tr.fields) >= telemetryFields {
-				continue
+			if !ok {
+				if len(tr.fields) >= telemetryFields {
+					continue
+				}
+				vals = new(ring[float64])
+				tr.fields[name] = vals
 			}
-			tr.fields[name] = pushBounded(vals, s.values[name], t.window)
+			vals.push(s.values[name], t.window)
 		}
 	}
 }
 
-// trackFor returns the client's track, making it the most recent and evicting
-// the least recent client when full. The caller holds t.mu.
-func (t *Telemetry) trackFor(clientID string) *track {
-	if el, ok := t.clients[clientID]; ok {
-		t.lru.MoveToFront(el)
-		return el.Value.(*track)
+// mayParse spends one of the client's decoding tokens, if it has one: a
+// token bucket of burst tokens refilled at telemetryParseRate per second.
+// The caller holds tr.mu.
+func (tr *track) mayParse(now int64, burst int) bool {
+	switch {
+	case tr.refilled == 0:
+		tr.tokens = float64(burst)
+	case now > tr.refilled:
+		tr.tokens = min(float64(burst), tr.tokens+float64(now-tr.refilled)*telemetryParseRate/float64(time.Second))
 	}
-	if t.lru.Len() >= t.maxClients {
-		oldest := t.lru.Back()
-		delete(t.clients, oldest.Value.(*track).id)
-		t.lru.Remove(oldest)
+	tr.refilled = max(tr.refilled, now)
+	if tr.tokens < 1 {
+		return false
 	}
-	tr := &track{id: clientID, fields: map[string][]float64{}}
-	t.clients[clientID] = t.lru.PushFront(tr)
+	tr.tokens--
+	return true
+}
+
+// trackFor returns the client's track, adding it, and forgetting the least
+// recently heard from client when full, if it is new.
+func (t *Telemetry) trackFor(clientID string, now int64) *track {
+	if v, ok := t.clients.Load(clientID); ok {
+		return v.(*track)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.clients.Load(clientID); ok {
+		return v.(*track)
+	}
+	if t.tracked >= t.maxClients {
+		t.forgetOldestLocked()
+	}
+	tr := &track{id: clientID, fields: map[string]*ring[float64]{}}
+	tr.seen.Store(now)
+	t.clients.Store(clientID, tr)
+	t.tracked++
 	return tr
+}
+
+// forgetOldestLocked drops the client heard from least recently. It scans
+// every track, which happens only when a new client arrives while the
+// collector is full. A message being recorded for the dropped client
+// concurrently is lost, which telemetry can afford. The caller holds t.mu.
+func (t *Telemetry) forgetOldestLocked() {
+	var oldest *track
+	t.clients.Range(func(_, v any) bool {
+		if tr := v.(*track); oldest == nil || tr.seen.Load() < oldest.seen.Load() {
+			oldest = tr
+		}
+		return true
+	})
+	if oldest != nil {
+		t.clients.Delete(oldest.id)
+		t.tracked--
+	}
 }
 
 // Snapshot returns a copy of every tracked series, sorted by client ID.
 func (t *Telemetry) Snapshot() []Series {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]Series, 0, t.lru.Len())
-	for el := t.lru.Front(); el != nil; el = el.Next() {
-		tr := el.Value.(*track)
-		fields := make(map[string][]float64, len(tr.fields))
-		for name, vals := range tr.fields {
-			fields[name] = slices.Clone(vals)
-		}
-		s := Series{ClientID: tr.id, Topic: tr.topic, Fields: fields, Messages: tr.messages, Bytes: tr.bytes}
-		if n := len(tr.arrivals); n > 0 {
-			s.LastAt = tr.arrivals[n-1]
-			if span := tr.arrivals[n-1].Sub(tr.arrivals[0]).Seconds(); n > 1 && span > 0 {
-				s.Rate = float64(n-1) / span
-			}
-		}
-		out = append(out, s)
-	}
+	var out []Series
+	t.clients.Range(func(_, v any) bool {
+		out = append(out, v.(*track).series())
+		return true
+	})
 	slices.SortFunc(out, func(a, b Series) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	if out == nil {
+		out = []Series{}
+	}
 	return out
 }
 
-// pushBounded appends v, dropping the oldest value once n are held.
-func pushBounded[T any](s []T, v T, n int) []T {
-	if len(s) >= n {
-		s = append(s[:0], s[len(s)-n+1:]...)
+// series copies the track.
+func (tr *track) series() Series {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	fields := make(map[string][]float64, len(tr.fields))
+	for name, vals := range tr.fields {
+		fields[name] = vals.values()
 	}
-	return append(s, v)
+	s := Series{ClientID: tr.id, Topic: tr.topic, Fields: fields, Messages: tr.messages, Bytes: tr.bytes, LastAt: tr.lastAt}
+	if n := tr.arrivals.len(); n > 1 {
+		if span := time.Duration(tr.arrivals.newest() - tr.arrivals.oldest()).Seconds(); span > 0 {
+			s.Rate = float64(n-1) / span
+		}
+	}
+	return s
+}
+
+// ring keeps the last values pushed, up to the n given to push, without
+// moving them: each message costs one store, not a copy of the window.
+type ring[T any] struct {
+	buf   []T
+	start int // index of the oldest value once buf is full
+}
+
+// push adds v, replacing the oldest value once n are held.
+func (r *ring[T]) push(v T, n int) {
+	if len(r.buf) < n {
+		r.buf = append(r.buf, v)
+		return
+	}
+	r.buf[r.start] = v
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+func (r *ring[T]) len() int { return len(r.buf) }
+
+func (r *ring[T]) oldest() T { return r.buf[r.start] }
+
+func (r *ring[T]) newest() T { return r.buf[(r.start+len(r.buf)-1)%len(r.buf)] }
+
+// values returns a copy, oldest first.
+func (r *ring[T]) values() []T {
+	return append(slices.Clone(r.buf[r.start:]), r.buf[:r.start]...)
 }
 
 // sample is one JSON object's numeric fields, names sorted so that the

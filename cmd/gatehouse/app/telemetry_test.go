@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,10 +85,28 @@ func TestTelemetryWindowAndRate(t *testing.T) {
 	}
 }
 
+// A client flooding JSON has its payloads decoded at telemetryParseRate
+// after a burst of a window's worth; every message is still counted.
+func TestTelemetrySamplesAJSONFlood(t *testing.T) {
+	const window = 100
+	tel := NewTelemetry(0, window)
+	for i := range 1000 {
+		tel.Record("dev", "t", fmt.Appendf(nil, `{"n":%d}`, i), telemetryT0)
+	}
+	s := tel.Snapshot()[0]
+	if vals := s.Fields["n"]; s.Messages != 1000 || len(vals) != window || vals[window-1] != window-1 {
+		t.Fatalf("%d messages, values ending %v; want 1000 counted and the burst's %d decoded", s.Messages, vals[len(vals)-5:], window)
+	}
+	tel.Record("dev", "t", []byte(`{"n":-1}`), telemetryT0.Add(time.Second/telemetryParseRate))
+	if vals := tel.Snapshot()[0].Fields["n"]; vals[window-1] != -1 {
+		t.Fatalf("values end %v: a token refilled since was not spent on the next payload", vals[window-5:])
+	}
+}
+
 func TestTelemetryEvictsLeastRecentClient(t *testing.T) {
 	tel := NewTelemetry(3, 0)
-	for _, id := range []string{"a", "b", "c", "a", "d"} { // b is the least recent when d arrives
-		tel.Record(id, "t", []byte("x"), telemetryT0)
+	for i, id := range []string{"a", "b", "c", "a", "d"} { // b is the least recent when d arrives
+		tel.Record(id, "t", []byte("x"), telemetryT0.Add(time.Duration(i)*time.Millisecond))
 	}
 	var ids []string
 	for _, s := range tel.Snapshot() {
@@ -170,9 +189,34 @@ func BenchmarkTelemetryRecord(b *testing.B) {
 	tel := NewTelemetry(0, 0)
 	payload := []byte(`[{"timestamp":1700000000000,"temperature":21.5,"humidity":44.2}]`)
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		tel.Record(fmt.Sprintf("dev-%d", i%100), "kp1/demo-v1/dcx/dev/json", payload, telemetryT0)
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("dev-%d", i)
 	}
+	at := telemetryT0
+	for i := 0; b.Loop(); i++ {
+		at = at.Add(time.Second / 100) // each client once a second: every payload is decoded
+		tel.Record(ids[i%100], "kp1/demo-v1/dcx/dev/json", payload, at)
+	}
+}
+
+// BenchmarkTelemetryRecordParallel is the broker's case at a high message
+// rate: ten publishers, each on its own goroutine, sending 64-byte binary
+// payloads (counted, not parsed).
+func BenchmarkTelemetryRecordParallel(b *testing.B) {
+	tel := NewTelemetry(0, 0)
+	payload := make([]byte, 64)
+	var next atomic.Int32
+	b.ReportAllocs()
+	b.SetParallelism(5) // 10 goroutines on the 2 CPUs the issue measured
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprintf("pub-%d", next.Add(1)%10)
+		at := telemetryT0
+		for pb.Next() {
+			at = at.Add(time.Microsecond)
+			tel.Record(id, "bench/qos0", payload, at)
+		}
+	})
 }
 
 // TestTelemetryMemoryIsBounded has hostile clients publish on ever new

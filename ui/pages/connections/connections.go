@@ -88,6 +88,16 @@ func (p *Page) SetTelemetry(series []app.Series) {
 	}
 }
 
+// latestCell is the LATEST column: the messages a slow reader lost first,
+// then the client's newest readings.
+func (p *Page) latestCell(s broker.Session) string {
+	v := p.latestValues(s.ClientID)
+	if s.DroppedOut == 0 {
+		return v
+	}
+	return strings.TrimSpace("✗" + common.Count(s.DroppedOut) + " lost " + v)
+}
+
 // latestValues renders a client's newest readings compactly: temperature
 // and humidity, the fields of the Kaa-style payloads this column is for,
 // else its first field by name.
@@ -239,6 +249,16 @@ func (p *Page) View() string {
 		if n := len(p.st.Dropped()); n > 0 {
 			s += " · " + common.Plural(n, "dropped session")
 		}
+		var slow int
+		var lost uint64
+		for _, ss := range p.st.Sessions() {
+			if ss.DroppedOut > 0 {
+				slow, lost = slow+1, lost+ss.DroppedOut
+			}
+		}
+		if slow > 0 {
+			s += " · " + common.Plural(slow, "slow reader") + " lost " + common.Count(lost) + " messages (queue full)"
+		}
 		summary = p.c.Styles.Summary.Render(s)
 	}
 	out := summary + "\n" + p.table.View(p.row(p.c.Now()))
@@ -265,7 +285,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 		return table.Row{Cells: append(cells,
 			common.Duration(now.Sub(s.ConnectedAt)),
 			common.Count(s.MsgsIn)+"/"+common.Count(s.MsgsOut),
-			spark.Line(p.st.Rates(s.ClientID), state.Samples), p.latestValues(s.ClientID))}
+			spark.Line(p.st.Rates(s.ClientID), state.Samples), p.latestCell(s))}
 	}
 }
 

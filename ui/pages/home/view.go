@@ -67,6 +67,9 @@ func (p *Page) header(now time.Time) []string {
 	c := p.st.Counters(now)
 	counters := fmt.Sprintf("%s · %s msg/s · %d refused/min · %d denied/min",
 		common.Plural(c.Sessions, "session"), common.Number(c.MsgsPerSec), c.RefusedPerMin, c.DeniedPerMin)
+	if c.DroppedPerMin > 0 { // messages lost to slow subscribers: shown only when it happens
+		counters += " · " + common.Count(c.DroppedPerMin) + " dropped/min"
+	}
 	refused := st.Summary.Render(counters)
 	pos := strings.Join(posture, st.Muted.Render(" · "))
 	if p.headerHeight() == 1 {
