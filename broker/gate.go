@@ -134,7 +134,7 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 // firstUse.
 func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
-		if l.b.ClientAuth(l.name) {
+		if l.b.certRequired(l.name) {
 			p.refusal = ReasonNoClientCert
 			return errNoClientCert
 		}

@@ -147,6 +147,7 @@ type AuditRecord struct {
 	Serial  string    `json:"serial,omitempty"`
 	CertID  string    `json:"cert_id,omitempty"` // the certificate's ID (CertID) when Serial is set
 	CN      string    `json:"cn,omitempty"`
+	Subject string    `json:"sub,omitempty"` // a token subject's name (token.* actions)
 	From    State     `json:"from,omitempty"`
 	To      State     `json:"to,omitempty"`
 	Reason  string    `json:"reason,omitempty"`

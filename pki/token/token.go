@@ -76,15 +76,11 @@ type Claims struct {
 	Expires   time.Time `json:"exp"`
 	NotBefore time.Time `json:"nbf,omitzero"`
 	IssuedAt  time.Time `json:"iat,omitzero"`
-	// Topics, when set, are MQTT filters the bearer may use at most, on top
-	// of the broker's policy (the "topics" claim).
-	Topics []string `json:"topics,omitempty"`
 }
 
-// wireClaims is the JSON body of a token.
+// wireClaims is the JSON body of a token: the registered claims only.
 type wireClaims struct {
 	jwt.RegisteredClaims
-	Topics []string `json:"topics,omitempty"`
 }
 
 // Verifier checks tokens against a fixed set of keys and one audience. It is
@@ -171,7 +167,7 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	if wc.Subject == "" {
 		return Claims{}, refuse(ReasonMissing, errors.New("no sub"))
 	}
-	c := Claims{Subject: wc.Subject, ID: wc.ID, KeyID: key.KID, Audience: wc.Audience, Expires: wc.ExpiresAt.Time, Topics: wc.Topics}
+	c := Claims{Subject: wc.Subject, ID: wc.ID, KeyID: key.KID, Audience: wc.Audience, Expires: wc.ExpiresAt.Time}
 	if wc.NotBefore != nil {
 		c.NotBefore = wc.NotBefore.Time
 	}
@@ -211,7 +207,7 @@ func Sign(key *ecdsa.PrivateKey, kid string, c Claims) (string, error) {
 		ID:        c.ID,
 		Audience:  c.Audience,
 		ExpiresAt: jwt.NewNumericDate(c.Expires),
-	}, Topics: c.Topics}
+	}}
 	if !c.IssuedAt.IsZero() {
 		wc.IssuedAt = jwt.NewNumericDate(c.IssuedAt)
 	}
