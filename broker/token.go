@@ -212,27 +212,44 @@ func (b *Broker) checkToken(raw, username string) (TokenClaims, *tokenRefusal) {
 // stays in OnConnectAuthenticate, under the index mutex.
 func (h *gateHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	p := peerOf(cl)
-	if p == nil || len(pk.Connect.Password) == 0 {
+	if p == nil {
 		return nil
 	}
 	if m := h.b.AuthMode(p.transport); m == "" || m == AuthCert {
 		return nil // a password is not a credential here: ignored as before
 	}
-	raw := string(pk.Connect.Password)
-	c, r := h.b.checkToken(raw, string(pk.Connect.Username))
-	if r != nil {
-		code := packets.ErrBadUsernameOrPassword
-		if r.authz {
-			code = packets.ErrNotAuthorized
+	if len(pk.Connect.Password) > 0 {
+		raw := string(pk.Connect.Password)
+		c, r := h.b.checkToken(raw, string(pk.Connect.Username))
+		if r != nil {
+			return h.b.refuseConnect(cl, p, r.reason, r.authz)
 		}
-		h.b.emit(p.event(EventRefused, r.reason, cl.ID))
-		if err := h.b.server.SendConnack(cl, code, false, nil); err != nil {
-			return fmt.Errorf("refuse token: send connack: %w", err)
-		}
-		return code
+		p.sub, p.jti, p.tokenExp, p.token = c.Subject, c.ID, c.Expires, raw
 	}
-	p.sub, p.jti, p.tokenExp, p.token = c.Subject, c.ID, c.Expires, raw
+	if reason := h.b.missing(p); reason != "" {
+		return h.b.refuseConnect(cl, p, reason, false)
+	}
 	return nil
+}
+
+// refuseConnect answers a CONNECT with a failed CONNACK, "bad user name or
+// password" (0x86; 4 in MQTT 3.1.1) or with authz "not authorized" (0x87;
+// 5), emits the refused event and returns the code that stops mochi.
+// mochi's own mapping would send 3.1.1 clients 5 for both.
+func (b *Broker) refuseConnect(cl *mqtt.Client, p *peer, reason string, authz bool) error {
+	code, v3 := packets.ErrBadUsernameOrPassword, packets.ErrMalformedUsernameOrPassword // 0x04 in 3.1.1: bad user name or password
+	if authz {
+		code, v3 = packets.ErrNotAuthorized, packets.Err3NotAuthorized
+	}
+	b.emit(p.event(EventRefused, reason, cl.ID))
+	ack := code
+	if cl.Properties.ProtocolVersion < 5 {
+		ack = v3
+	}
+	if err := b.server.SendConnack(cl, ack, false, nil); err != nil {
+		return fmt.Errorf("refuse %s: send connack: %w", reason, err)
+	}
+	return code
 }
 
 // admitToken returns why p's token may not hold a session now, or "".
