@@ -278,6 +278,14 @@ func (b *Broker) DropSubject(sub, cause string) int {
 	return len(victims)
 }
 
+// SubjectSessions returns the number of live sessions holding a token of
+// subject sub.
+func (b *Broker) SubjectSessions(sub string) int {
+	b.idx.mu.Lock()
+	defer b.idx.mu.Unlock()
+	return len(b.idx.bySub[sub])
+}
+
 // DropTokenID closes the live sessions authenticated with the token whose
 // jti is id, as DropSubject does.
 func (b *Broker) DropTokenID(id, cause string) int {
