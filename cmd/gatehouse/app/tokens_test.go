@@ -26,7 +26,7 @@ func connectToken(t *testing.T, a *App, addr, id, user, tok string) (paho.Client
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(a.Authority().RootPEM())
 	lost := make(chan error, 1)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tls://"+addr).SetClientID(id).
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tls://" + addr).SetClientID(id).
 		SetTLSConfig(&tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}).
 		SetUsername(user).SetPassword(tok).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err }))
