@@ -395,3 +395,24 @@ func (s *Store) PruneTokens(now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// replaceTokenKey is ReplaceCAKeys' change of the token signing key.
+func replaceTokenKey(tx *bolt.Tx, c CAKeyChange) error {
+	b, err := writableTokenBucket(tx, tokensKeys)
+	if err != nil {
+		return err
+	}
+	raw := b.Get([]byte(c.TokenKID))
+	if raw == nil {
+		return fmt.Errorf("token key %s: %w", c.TokenKID, ErrNotFound)
+	}
+	var k TokenKey
+	if err := decode(raw, &k, "token key", []byte(c.TokenKID)); err != nil {
+		return err
+	}
+	if k.PrivateKey != c.Old {
+		return fmt.Errorf("token key %s: %w", c.TokenKID, ErrConflict)
+	}
+	k.PrivateKey = c.New
+	return putJSON(b, []byte(c.TokenKID), k)
+}
