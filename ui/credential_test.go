@@ -20,3 +20,37 @@ func TestConnectionsShowTheCredential(t *testing.T) {
 	view := m.View()
 	requireContains(t, view, "jwt:meter-7", "dev1 +jwt", "anonymous")
 }
+
+// ":token suspend SUB" acts on a token subject as ":suspend" on a
+// certificate: the backend is called, the session drops, the status line
+// says so; a revoke asks first.
+func TestCommandLineActsOnTokenSubjects(t *testing.T) {
+	f := newFake()
+	f.snap.Sessions = append(f.snap.Sessions, broker.Session{ClientID: "meter-7", Credential: broker.CredentialJWT, Subject: "meter-7",
+		Transport: broker.TransportMQTTS, Remote: "10.0.0.7:50000", ConnectedAt: t0.Add(-time.Minute), LastActivity: t0})
+	m, _ := loaded(t, f, 120, 40, withStartPage(PageConnections))
+	press(m, ":", "token suspend meter-7", "enter")
+	requireContains(t, m.View(), "suspended subject meter-7, dropped 1 session")
+	if got := lastCall(f); got != `TokenTransition meter-7 suspended ""` {
+		t.Fatalf("backend call %q", got)
+	}
+
+	press(m, ":", "token revoke meter-7", "enter")
+	requireContains(t, m.View(), "revoke token meter-7?")
+	if got := lastCall(f); got != `TokenTransition meter-7 suspended ""` {
+		t.Fatalf("a revoke went out before y: %q", got)
+	}
+	press(m, "y")
+	if got := lastCall(f); got != `TokenTransition meter-7 revoked ""` {
+		t.Fatalf("backend call after y %q", got)
+	}
+	requireContains(t, m.View(), "revoked subject meter-7")
+}
+
+func lastCall(f *fakeBackend) string {
+	calls := f.Calls()
+	if len(calls) == 0 {
+		return ""
+	}
+	return calls[len(calls)-1]
+}
