@@ -11,12 +11,12 @@ import (
 // the Authority was initialised (or has since been re-sealed) with a passphrase.
 func (a *Authority) Sealed() bool { return a.keys.Load() != nil }
 
-// SetPassphrase encrypts every stored CA key (and the token signing key)
-// under pass, replacing the
-// current passphrase or the clear form, in one store transaction audited as
-// ca.passphrase.set (keys were clear) or ca.passphrase.change. It returns how
-// many keys it sealed. The new seal takes a fresh salt, so an old passphrase
-// no longer opens anything. Old values remain in freed pages of the store
+// SetPassphrase encrypts every stored CA key, and the token signing key,
+// under pass, replacing the current passphrase or the clear form, in one
+// store transaction audited as ca.passphrase.set (keys were clear) or
+// ca.passphrase.change. It returns how many CA keys it sealed (the token key
+// is not counted). The new seal takes a fresh salt, so an old passphrase no
+// longer opens anything. Old values remain in freed pages of the store
 // file until store.Compact rewrites it.
 func (a *Authority) SetPassphrase(pass []byte, actor string) (int, error) {
 	next, err := newKeyring(pass)
@@ -69,5 +69,5 @@ func (a *Authority) SetPassphrase(pass []byte, actor string) (int, error) {
 		return 0, fmt.Errorf("set CA passphrase: %w", err)
 	}
 	a.keys.Store(next)
-	return len(changes), nil
+	return caKeys, nil
 }
