@@ -12,9 +12,10 @@ import (
 func newAuth(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "auth",
-		Short: "Choose the credential each transport asks for: certificate, JWT, either or both",
-		Args:  cobra.NoArgs,
-		RunE:  needsSubcommand,
+		Short:   "Choose the credential each transport asks for: certificate, JWT, either or both",
+		Example: "  gatehouse auth mode\n  gatehouse auth mode mqtts jwt",
+		Args:    cobra.NoArgs,
+		RunE:    needsSubcommand,
 	}
 	c.AddCommand(newAuthMode(g))
 	return c
