@@ -11,7 +11,7 @@ import (
 
 func newAuth(g *globals) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "auth",
+		Use:     "auth",
 		Short:   "Choose the credential each transport asks for: certificate, JWT, either or both",
 		Example: "  gatehouse auth mode\n  gatehouse auth mode mqtts jwt",
 		Args:    cobra.NoArgs,
