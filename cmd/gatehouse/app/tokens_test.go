@@ -125,3 +125,39 @@ func TestTokenServiceDropsAndAudits(t *testing.T) {
 		t.Fatalf("auth modes %+v, %v", modes, err)
 	}
 }
+
+// acl test --sub judges a client with a token alone: ${sub} and sub:GLOB
+// apply to it, the certificate selectors do not.
+func TestPolicyTestForATokenSubject(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx := context.Background()
+	for _, r := range []store.Rule{
+		{Effect: "allow", Action: "pubsub", Topic: "meters/${sub}/#", Who: "sub:meter-*"},
+		{Effect: "allow", Action: "pubsub", Topic: "certs/#", Who: "cn:*"},
+	} {
+		if _, err := a.AddRule(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		q    PolicyTest
+		want string
+	}{
+		"ok/own topic":             {PolicyTest{Subject: "meter-7", Action: "publish", Topic: "meters/meter-7/t"}, "allow"},
+		"fail/another's topic":     {PolicyTest{Subject: "meter-7", Action: "publish", Topic: "meters/meter-8/t"}, "deny"},
+		"fail/not a meter":         {PolicyTest{Subject: "pump-1", Action: "publish", Topic: "meters/pump-1/t"}, "deny"},
+		"fail/cn:* is not a token": {PolicyTest{Subject: "meter-7", Action: "publish", Topic: "certs/x"}, "deny"},
+		"ok/cn:* is a certificate": {PolicyTest{CN: "dev1", Action: "publish", Topic: "certs/x"}, "allow"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := a.TestPolicy(ctx, tc.q)
+			if err != nil || d.Decision != tc.want {
+				t.Fatalf("TestPolicy(%+v) = %+v, %v; want %s", tc.q, d, err, tc.want)
+			}
+		})
+	}
+}
