@@ -5,8 +5,8 @@
 // ES384, RS256, PS256, EdDSA), each key pinned to the one algorithm it was
 // trusted with, so neither "none" nor an HMAC signed with a public key's
 // bytes can pass; the header's kid selects the key and an unknown kid is
-// refused; exp and sub are required, aud must name this broker, and nbf/iat
-// are honoured with a small leeway for clock skew.
+// refused; exp and sub are required (exp strictly), aud must name this
+// broker, and nbf/iat are honoured with a small leeway for clock skew.
 //
 // It holds no state beyond the keys and imports only the standard library
 // and github.com/golang-jwt/jwt/v5; lifecycle (suspended subjects, revoked
@@ -26,7 +26,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Leeway is the clock skew tolerated on exp, nbf and iat.
+// Leeway is the clock skew tolerated on nbf and iat (a device's clock ahead
+// of ours); exp gets none.
 const Leeway = 30 * time.Second
 
 // MaxLen bounds a token's length: a CONNECT password or Authorization
@@ -166,6 +167,11 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	}
 	if wc.Subject == "" {
 		return Claims{}, refuse(ReasonMissing, errors.New("no sub"))
+	}
+	// The leeway is for clocks behind ours (nbf, iat): an expired token is
+	// refused at once, as the broker drops a session the moment exp passes.
+	if exp := wc.ExpiresAt.Time; !v.now().Before(exp) {
+		return Claims{}, refuse(ReasonExpired, fmt.Errorf("expired at %s", exp.UTC().Format(time.RFC3339)))
 	}
 	c := Claims{Subject: wc.Subject, ID: wc.ID, KeyID: key.KID, Audience: wc.Audience, Expires: wc.ExpiresAt.Time}
 	if wc.NotBefore != nil {

@@ -108,6 +108,7 @@ func TestVerify(t *testing.T) {
 		"fail/RS256 header on EC key": {raw: forge(t, jwt.SigningMethodRS256, rsaKey, "own", good()), reason: token.ReasonAlgorithm},
 		"fail/PS256 on RS256 key":     {raw: forge(t, jwt.SigningMethodPS256, rsaKey, "rsa", good()), reason: token.ReasonAlgorithm},
 		"fail/expired":                {raw: forge(t, jwt.SigningMethodES256, own, "own", with("exp", now.Add(-time.Minute).Unix())), reason: token.ReasonExpired},
+		"fail/expired within leeway":  {raw: forge(t, jwt.SigningMethodES256, own, "own", with("exp", now.Add(-10*time.Second).Unix())), reason: token.ReasonExpired},
 		"fail/not yet valid":          {raw: forge(t, jwt.SigningMethodES256, own, "own", with("nbf", now.Add(time.Minute).Unix())), reason: token.ReasonNotYetValid},
 		"fail/issued in the future":   {raw: forge(t, jwt.SigningMethodES256, own, "own", with("iat", now.Add(time.Hour).Unix())), reason: token.ReasonNotYetValid},
 		"fail/wrong audience":         {raw: forge(t, jwt.SigningMethodES256, own, "own", with("aud", "other-broker")), reason: token.ReasonAudience},
