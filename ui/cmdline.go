@@ -128,7 +128,7 @@ func (m *Model) runCommand(line string) tea.Cmd {
 	switch verb {
 	case "q", "quit":
 		return m.quit()
-	case "token":
+	case "token", "tokens":
 		return m.runTokenCommand(args)
 	case "kick":
 		if len(args) != 1 {

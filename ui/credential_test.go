@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // The Connections view names how each session authenticated: a token alone
@@ -53,4 +55,34 @@ func lastCall(f *fakeBackend) string {
 		return ""
 	}
 	return calls[len(calls)-1]
+}
+
+// :tokens shows the token subjects over the current view; s suspends the
+// one under the cursor, x asks before it revokes, esc goes back.
+func TestTokensViewActsOnSubjects(t *testing.T) {
+	f := newFake()
+	f.snap.TokenSubjects = []app.TokenSubjectView{
+		{TokenSubject: store.TokenSubject{Subject: "meter-7", State: store.StateActive, LastSeen: t0}, Sessions: 1},
+		{TokenSubject: store.TokenSubject{Subject: "pump-2", State: store.StateSuspended}},
+	}
+	m, _ := loaded(t, f, 120, 40, withStartPage(PageConnections))
+	press(m, ":", "tokens", "enter")
+	requireContains(t, m.View(), "2 token subjects", "meter-7", "pump-2", "suspended", "never")
+	press(m, "s")
+	if got := lastCall(f); got != `TokenTransition meter-7 suspended ""` {
+		t.Fatalf("s called %q", got)
+	}
+	requireContains(t, m.View(), "suspended subject meter-7", "2 token subjects")
+	press(m, "down", "x")
+	requireContains(t, m.View(), "revoke token subject pump-2? final")
+	if got := lastCall(f); got != `TokenTransition meter-7 suspended ""` {
+		t.Fatalf("x revoked before y: %q", got)
+	}
+	press(m, "y")
+	if got := lastCall(f); got != `TokenTransition pump-2 revoked ""` {
+		t.Fatalf("y called %q", got)
+	}
+	press(m, "esc")
+	requireLacks(t, m.View(), "token subjects")
+	requireContains(t, m.View(), "CLIENT")
 }

@@ -23,6 +23,11 @@ type tokenTransitionMsg struct {
 // runTokenCommand runs ":token suspend|reactivate|revoke SUB-or-JTI": the
 // console acts on token subjects as on certificates. A revoke asks y/n.
 func (m *Model) runTokenCommand(args []string) tea.Cmd {
+	if len(args) == 0 {
+		m.overlay = m.tokens // over the current view: no tab of its own
+		m.tokens.Open()
+		return nil
+	}
 	if len(args) != 2 {
 		m.fail(fmt.Errorf(":token needs suspend, reactivate or revoke and a subject or jti"))
 		return nil
