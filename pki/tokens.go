@@ -25,6 +25,10 @@ const DefaultTokenAudience = "gatehouse"
 // subject is refused with ReasonSuspended or ReasonRevoked, as certificates.
 const ReasonTokenRevoked = "token revoked"
 
+// ErrTokenRequest means a token subject, issuer name or lifetime is not
+// acceptable: the caller's input, not the store's state.
+var ErrTokenRequest = errors.New("invalid token request")
+
 // ownTokenKeyName names Gatehouse's own signing key among the token keys.
 const ownTokenKeyName = "gatehouse"
 
@@ -160,7 +164,7 @@ func (t *Tokens) Issue(req TokenRequest, actor string) (IssuedToken, error) {
 		return IssuedToken{}, err
 	}
 	if req.TTL <= 0 || req.TTL > MaxTokenTTL {
-		return IssuedToken{}, fmt.Errorf("%w: token ttl %s: want more than 0 and at most %s", ErrTTL, req.TTL, MaxTokenTTL)
+		return IssuedToken{}, fmt.Errorf("%w: ttl %s: want more than 0 and at most 366d", ErrTokenRequest, req.TTL)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -258,7 +262,7 @@ func (t *Tokens) Trust(name string, data []byte, actor string) ([]store.TokenKey
 		return nil, fmt.Errorf("issuer name: %w", err)
 	}
 	if name == ownTokenKeyName {
-		return nil, fmt.Errorf("%w: the name %q is Gatehouse's own key", ErrMalformed, name)
+		return nil, fmt.Errorf("%w: the name %q is Gatehouse's own key", ErrTokenRequest, name)
 	}
 	keys, err := token.ParseKeys(data, name)
 	if err != nil {
@@ -399,11 +403,11 @@ func (t *Tokens) Prune() (int, error) {
 // reach terminals, events and topic names (${sub}).
 func validSubject(s string) error {
 	if s == "" || len(s) > 256 {
-		return fmt.Errorf("%w: subject must have 1 to 256 bytes", ErrInvalidCN)
+		return fmt.Errorf("%w: a name must have 1 to 256 bytes", ErrTokenRequest)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || strings.ContainsRune("/+#", r) {
-			return fmt.Errorf("%w: subject %q holds a control character or one of / + #", ErrInvalidCN, s)
+			return fmt.Errorf("%w: %q holds a control character or one of / + #", ErrTokenRequest, s)
 		}
 	}
 	return nil

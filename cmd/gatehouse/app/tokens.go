@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -142,6 +143,9 @@ func (a *App) CreateToken(ctx context.Context, req TokenRequest) (pki.IssuedToke
 		return pki.IssuedToken{}, err
 	}
 	it, err := a.ca.Tokens().Issue(pki.TokenRequest{Subject: req.Subject, TTL: ttl, Audience: req.Audience}, a.actorOf(ctx))
+	if errors.Is(err, pki.ErrTokenRequest) {
+		return pki.IssuedToken{}, usageError(err)
+	}
 	if err != nil {
 		return pki.IssuedToken{}, err
 	}
@@ -168,7 +172,11 @@ func parseTokenTTL(s string) (time.Duration, error) {
 
 // TrustTokenKeys implements Service.
 func (a *App) TrustTokenKeys(ctx context.Context, name string, data []byte) ([]store.TokenKey, error) {
-	return a.ca.Tokens().Trust(name, data, a.actorOf(ctx))
+	keys, err := a.ca.Tokens().Trust(name, data, a.actorOf(ctx))
+	if errors.Is(err, pki.ErrTokenRequest) {
+		return nil, usageError(err)
+	}
+	return keys, err
 }
 
 // UntrustTokenKeys implements Service.
