@@ -71,4 +71,7 @@ type Event struct {
 	// Subject is the token subject of a session with a JWT, and the subject
 	// of an EventTokenState.
 	Subject string `json:"sub,omitempty"`
+	// Credential is how the client authenticated (Session.Credential), on
+	// connected and disconnected events.
+	Credential string `json:"credential,omitempty"`
 }

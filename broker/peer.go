@@ -112,7 +112,7 @@ func (p *peer) session() Session {
 // event returns an event of type typ about p. Safe without index.mu only for
 // the identity fields; clientID is passed in by callers that read it locked.
 func (p *peer) event(typ, reason, clientID string) Event {
-	return Event{
+	e := Event{
 		At:        time.Now(),
 		Type:      typ,
 		Reason:    reason,
@@ -124,6 +124,10 @@ func (p *peer) event(typ, reason, clientID string) Event {
 		Transport: p.transport,
 		Subject:   p.sub,
 	}
+	if typ == EventConnected || typ == EventDisconnected {
+		e.Credential = p.credential() // a refusal's credential was not accepted: none named
+	}
+	return e
 }
 
 // credential names how p authenticated (Session.Credential).

@@ -86,3 +86,13 @@ func TestTokensViewActsOnSubjects(t *testing.T) {
 	requireLacks(t, m.View(), "token subjects")
 	requireContains(t, m.View(), "CLIENT")
 }
+
+// A session that connects between snapshots shows its credential at once:
+// the connected event carries it.
+func TestConnectedEventCarriesTheCredential(t *testing.T) {
+	m, _ := loaded(t, newFake(), 120, 40, withStartPage(PageConnections))
+	ch := subscribed(m)
+	deliver(m, ch, broker.Event{At: t0, Type: broker.EventConnected, ClientID: "meter-9", Transport: broker.TransportMQTTS,
+		Remote: "10.0.0.9:1", Subject: "meter-9", Credential: broker.CredentialJWT})
+	requireContains(t, m.View(), "jwt:meter-9")
+}
