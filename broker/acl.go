@@ -69,7 +69,7 @@ func (b *Broker) aclSession(cl *mqtt.Client, p *peer) *policy.Session {
 	if s := p.acl.Load(); s != nil && s.From() == pol {
 		return s
 	}
-	s := pol.Session(policy.Identity{Anonymous: p.serial == "", Serial: p.serial, CertID: p.certID, CN: p.cn, Issuer: p.issuer, ClientID: cl.ID})
+	s := pol.Session(policy.Identity{Anonymous: p.serial == "" && p.sub == "", Serial: p.serial, CertID: p.certID, CN: p.cn, Issuer: p.issuer, ClientID: cl.ID, Subject: p.sub})
 	p.acl.Store(s)
 	return s
 }

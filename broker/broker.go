@@ -40,7 +40,8 @@ type Broker struct {
 	log              *slog.Logger
 	handshakeTimeout time.Duration
 	expiryCheck      time.Duration
-	modes            map[string]*atomic.Bool // fixed keys; values switched at run time
+	modes            map[string]*atomic.Bool            // fixed keys; values switched at run time
+	authModes        map[string]*atomic.Pointer[string] // credential mode per transport (AuthMode); fixed keys
 	server           *mqtt.Server
 	idx              index
 	limits           atomic.Pointer[Limits] // swapped whole by SetLimits; read lock-free
@@ -95,6 +96,16 @@ func New(cfg Config) (*Broker, error) {
 		stop:             make(chan struct{}),
 	}
 	b.policy.Store(cfg.Policy)
+	modes, err := newAuthModes(cfg.AuthModes)
+	if err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
+	for _, m := range modes {
+		if *m.Load() != AuthCert && cfg.Tokens == nil {
+			return nil, errNoTokens
+		}
+	}
+	b.authModes = modes
 	for _, name := range []string{TransportMQTTS, TransportWSS, TransportHTTPS} {
 		on, set := cfg.ClientAuth[name]
 		m := new(atomic.Bool)
@@ -256,6 +267,7 @@ func (b *Broker) Transports() []TransportInfo {
 			Name:       t.name,
 			Addr:       addr,
 			TLS:        t.name != TransportMQTT,
+			AuthMode:   b.AuthMode(t.name),
 			ClientAuth: b.ClientAuth(t.name),
 			Connected:  connected[t.name],
 		})

@@ -95,8 +95,8 @@ func TestTransports(t *testing.T) {
 	e.mustConnect(t, broker.TransportMQTTS, &cert, "one")
 	got := e.b.Transports()
 	want := []broker.TransportInfo{
-		{Name: broker.TransportMQTTS, TLS: true, ClientAuth: true, Connected: 1},
-		{Name: broker.TransportWSS, TLS: true, ClientAuth: false},
+		{Name: broker.TransportMQTTS, TLS: true, ClientAuth: true, AuthMode: broker.AuthCert, Connected: 1},
+		{Name: broker.TransportWSS, TLS: true, ClientAuth: false, AuthMode: broker.AuthCert},
 		{Name: broker.TransportMQTT},
 	}
 	if len(got) != len(want) {

@@ -30,6 +30,9 @@ const (
 	// EventDenied: an authorised client was refused a publish or subscribe
 	// by a topic rule. Action, Topic and Rule say which.
 	EventDenied = "denied"
+	// EventTokenState: a token subject changed lifecycle state, or a token
+	// was revoked (the App raises it). Subject, From and To say which.
+	EventTokenState = "token_state"
 	// EventExpiring: a certificate in use expires within the warning window
 	// (the App raises it). Reason says when.
 	EventExpiring = "expiring"
@@ -72,4 +75,10 @@ type Event struct {
 	Rule   string `json:"rule,omitempty"`
 	// Count is how many messages an EventDropped reports.
 	Count uint64 `json:"count,omitempty"`
+	// Subject is the token subject of a session with a JWT, and the subject
+	// of an EventTokenState.
+	Subject string `json:"sub,omitempty"`
+	// Credential is how the client authenticated (Session.Credential), on
+	// connected and disconnected events.
+	Credential string `json:"credential,omitempty"`
 }

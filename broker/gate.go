@@ -184,7 +184,7 @@ func (k *ticketKeys) rotate(conf *tls.Config, now time.Time) {
 // firstUse.
 func (l *gateListener) verify(p *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
-		if l.b.ClientAuth(l.name) {
+		if l.b.certRequired(l.name) {
 			p.refusal = ReasonNoClientCert
 			return l.refuse(errNoClientCert)
 		}

@@ -159,6 +159,12 @@ type client struct {
 // connect opens a paho session on transport; the error is the refusal.
 func (e *env) connect(tb testing.TB, transport string, cert *tls.Certificate, id string) (*client, error) {
 	tb.Helper()
+	return e.connectWith(tb, transport, cert, id, nil)
+}
+
+// connectWith is connect with options changed by mutate (credentials).
+func (e *env) connectWith(tb testing.TB, transport string, cert *tls.Certificate, id string, mutate func(*paho.ClientOptions)) (*client, error) {
+	tb.Helper()
 	url := map[string]string{
 		broker.TransportMQTTS: "tls://" + e.addr[broker.TransportMQTTS],
 		broker.TransportWSS:   "wss://" + e.addr[broker.TransportWSS] + "/mqtt",
@@ -176,6 +182,9 @@ func (e *env) connect(tb testing.TB, transport string, cert *tls.Certificate, id
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.lost <- err }).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.msgs <- m })
+	if mutate != nil {
+		mutate(opts)
+	}
 	c.Client = paho.NewClient(opts)
 	tok := c.Connect()
 	if !tok.WaitTimeout(wait) {

@@ -26,7 +26,7 @@ func (h *gateHook) ID() string { return "gatehouse-gate" }
 // Provides lists the hook methods mochi should call.
 func (h *gateHook) Provides(b byte) bool {
 	switch b { // mochi asks on every hook call: a switch, not a slice search
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnSessionEstablish,
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnSessionEstablish,
 		mqtt.OnDisconnect, mqtt.OnPacketRead, mqtt.OnPublish, mqtt.OnPacketSent:
 		return true
 	}
@@ -152,21 +152,24 @@ func (h *gateHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	}
 }
 
-// admit returns why p may not hold a session now, or "".
+// admit returns why p may not hold a session now, or "": each credential
+// it presented must still be valid, and together they must satisfy the
+// transport's mode.
 func (b *Broker) admit(p *peer, now time.Time) string {
-	if p.certID == "" {
-		if b.ClientAuth(p.transport) {
-			return ReasonNoClientCert
+	if p.certID != "" {
+		if now.After(p.notAfter) {
+			return CauseExpired
 		}
-		return ""
+		if err := b.cfg.Authorizer.Allowed(p.certID); err != nil {
+			return reasonOf(err)
+		}
 	}
-	if now.After(p.notAfter) {
-		return CauseExpired
+	if p.sub != "" {
+		if reason := b.admitToken(p, now); reason != "" {
+			return reason
+		}
 	}
-	if err := b.cfg.Authorizer.Allowed(p.certID); err != nil {
-		return reasonOf(err)
-	}
-	return ""
+	return b.missing(p)
 }
 
 // causeOf names why a session the broker did not close ended.

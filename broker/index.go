@@ -33,11 +33,12 @@ type index struct {
 	mu       sync.Mutex
 	byCert   map[string]map[*peer]struct{} // "" holds sessions without a certificate
 	byClient map[string]*peer              // client ID -> its live session
+	bySub    map[string]map[*peer]struct{} // token subject -> its sessions with a token
 	stopping bool
 }
 
 func newIndex() index {
-	return index{byCert: map[string]map[*peer]struct{}{}, byClient: map[string]*peer{}}
+	return index{byCert: map[string]map[*peer]struct{}{}, byClient: map[string]*peer{}, bySub: map[string]map[*peer]struct{}{}}
 }
 
 // addLocked puts p in the index.
@@ -48,6 +49,14 @@ func (x *index) addLocked(p *peer) {
 		x.byCert[p.certID] = set
 	}
 	set[p] = struct{}{}
+	if p.sub != "" {
+		subs := x.bySub[p.sub]
+		if subs == nil {
+			subs = map[*peer]struct{}{}
+			x.bySub[p.sub] = subs
+		}
+		subs[p] = struct{}{}
+	}
 	x.byClient[p.clientID] = p
 	p.live, p.registered = true, true
 }
@@ -65,6 +74,12 @@ func (x *index) removeLocked(p *peer) bool {
 	delete(set, p)
 	if len(set) == 0 {
 		delete(x.byCert, p.certID)
+	}
+	if subs := x.bySub[p.sub]; subs != nil {
+		delete(subs, p)
+		if len(subs) == 0 {
+			delete(x.bySub, p.sub)
+		}
 	}
 	return true
 }
@@ -186,8 +201,9 @@ func (b *Broker) ClientAuth(transport string) bool {
 
 // SetClientAuth switches client-cert auth for a TLS transport without
 // restarting its listener. Switching it on drops every session on that
-// transport without a verified certificate and returns how many; switching
-// it off affects only new handshakes. Persisting the mode is the caller's job.
+// transport without the credential its auth mode requires (a verified
+// certificate in mode cert) and returns how many; switching it off affects
+// only new handshakes. Persisting the mode is the caller's job.
 func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
 	m, ok := b.modes[transport]
 	if !ok {
@@ -199,14 +215,11 @@ func (b *Broker) SetClientAuth(transport string, on bool) (int, error) {
 	if !on {
 		return 0, nil
 	}
-	b.idx.mu.Lock()
-	victims := b.idx.takeLocked(b.idx.byCert[""], func(p *peer) bool { return p.transport == transport }, CauseMTLSOn)
-	b.idx.mu.Unlock()
-	b.disconnect(victims, packets.ErrAdministrativeAction)
-	return len(victims), nil
+	return b.evictNoncompliant(transport, CauseMTLSOn), nil
 }
 
-// sweepExpired drops the sessions whose certificate has expired by now.
+// sweepExpired drops the sessions whose certificate or token has expired
+// by now.
 func (b *Broker) sweepExpired(now time.Time) int {
 	var victims []*mqtt.Client
 	b.idx.mu.Lock()
@@ -215,6 +228,9 @@ func (b *Broker) sweepExpired(now time.Time) int {
 			continue
 		}
 		victims = append(victims, b.idx.takeLocked(set, func(p *peer) bool { return now.After(p.notAfter) }, CauseExpired)...)
+	}
+	for _, set := range b.idx.bySub {
+		victims = append(victims, b.idx.takeLocked(set, func(p *peer) bool { return now.After(p.tokenExp) }, CauseTokenExpired)...)
 	}
 	b.idx.mu.Unlock()
 	b.disconnect(victims, packets.ErrAdministrativeAction)

@@ -29,6 +29,13 @@ type peer struct {
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 
+	// The token, written by the gate hook's OnConnect before the session
+	// registers; read-only afterwards. sub is empty without a token.
+	sub      string
+	jti      string
+	tokenExp time.Time
+	token    string // as presented, for Broker.RecheckTokens; never logged
+
 	// dropped is set when the broker decides to close the session: from then
 	// on nothing the client sends is processed (see gateHook.OnPacketRead).
 	dropped atomic.Bool
@@ -62,7 +69,8 @@ func newPeer(transport string, c net.Conn) *peer {
 }
 
 // principal names who holds a session, for client-ID ownership: the
-// certificate, or for a client without one its remote IP. Anonymous clients
+// certificate, else the token's subject, or for a client with neither its
+// remote IP. Anonymous clients
 // on different hosts are different principals, so one cannot take over (or
 // inherit the persistent session of) another's client ID; a device
 // reconnecting from its own address still takes over its stale session.
@@ -70,6 +78,9 @@ func newPeer(transport string, c net.Conn) *peer {
 func (p *peer) principal() string {
 	if p.certID != "" {
 		return "cert:" + p.certID
+	}
+	if p.sub != "" {
+		return "jwt:" + p.sub
 	}
 	return "anonymous@" + p.host
 }
@@ -83,6 +94,8 @@ func (p *peer) session() Session {
 		Serial:          p.serial,
 		CertID:          p.certID,
 		CN:              p.cn,
+		Credential:      p.credential(),
+		Subject:         p.sub,
 		Transport:       p.transport,
 		Remote:          p.remote,
 		ConnectedAt:     p.connectedAt,
@@ -99,7 +112,7 @@ func (p *peer) session() Session {
 // event returns an event of type typ about p. Safe without index.mu only for
 // the identity fields; clientID is passed in by callers that read it locked.
 func (p *peer) event(typ, reason, clientID string) Event {
-	return Event{
+	e := Event{
 		At:        time.Now(),
 		Type:      typ,
 		Reason:    reason,
@@ -109,7 +122,25 @@ func (p *peer) event(typ, reason, clientID string) Event {
 		CN:        p.cn,
 		Remote:    p.remote,
 		Transport: p.transport,
+		Subject:   p.sub,
 	}
+	if typ == EventConnected || typ == EventDisconnected {
+		e.Credential = p.credential() // a refusal's credential was not accepted: none named
+	}
+	return e
+}
+
+// credential names how p authenticated (Session.Credential).
+func (p *peer) credential() string {
+	switch {
+	case p.certID != "" && p.sub != "":
+		return CredentialCertJWT
+	case p.certID != "":
+		return CredentialCert
+	case p.sub != "":
+		return CredentialJWT
+	}
+	return CredentialAnonymous
 }
 
 // peered is implemented by every net.Conn the broker hands to mochi.

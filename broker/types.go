@@ -24,8 +24,13 @@ type Session struct {
 	// CertID identifies the certificate: its serial, "/", and 16 hex digits
 	// of the SHA-256 of its issuer's DER name (store.CertID), since serials
 	// are unique per issuer only. DropSerial and SessionCount take it.
-	CertID       string    `json:"cert_id,omitempty"`
-	CN           string    `json:"cn"`
+	CertID string `json:"cert_id,omitempty"`
+	CN     string `json:"cn"`
+	// Credential says how the session authenticated: CredentialCert,
+	// CredentialJWT, CredentialCertJWT or CredentialAnonymous.
+	Credential string `json:"credential"`
+	// Subject is the token's sub claim for a session with a JWT.
+	Subject      string    `json:"sub,omitempty"`
 	Transport    string    `json:"transport"`
 	Remote       string    `json:"remote"`
 	ConnectedAt  time.Time `json:"connected_at"`
@@ -48,7 +53,10 @@ type TransportInfo struct {
 	Addr       string `json:"addr"` // the bound address (real port when :0 was asked)
 	TLS        bool   `json:"tls"`
 	ClientAuth bool   `json:"client_auth"` // client-cert auth on; always false without TLS
-	Connected  int    `json:"connected"`
+	// AuthMode is the credential the transport asks for (AuthCert, AuthJWT,
+	// AuthEither, AuthCertJWT); empty without TLS.
+	AuthMode  string `json:"auth_mode,omitempty"`
+	Connected int    `json:"connected"`
 }
 
 // Authorizer decides on client certificates. The broker imports no project
@@ -106,6 +114,11 @@ type Config struct {
 	Policy *policy.Policy
 	// ClientAuth is the initial client-cert auth mode per TLS transport.
 	ClientAuth map[string]bool
+	// AuthModes is the initial credential mode per TLS transport (see
+	// AuthMode); a missing transport takes AuthCert.
+	AuthModes map[string]string
+	// Tokens verifies JSON Web Tokens; nil allows AuthCert only.
+	Tokens TokenChecker
 	// Emit receives events. It must never block; the broker calls it from
 	// client goroutines.
 	Emit func(Event)
@@ -129,4 +142,27 @@ type Config struct {
 	// Limits bound what clients can make the broker hold or do; see Limits
 	// for which zero fields take a default and which mean unlimited.
 	Limits Limits
+}
+
+// TokenClaims are what the broker needs from a verified token.
+type TokenClaims struct {
+	Subject string
+	ID      string // the jti; empty when the issuer sets none
+	Expires time.Time
+}
+
+// TokenChecker decides on JSON Web Tokens presented as a credential (the
+// CONNECT password; the HTTPS front's Bearer token). The broker imports no
+// project package; the App implements it. Errors implement
+// interface{ Reason() string }, like the Authorizer's.
+//
+// The decision is split in two as certificates' is: Verify judges the token
+// itself (signature, algorithm, key id, exp/nbf/iat, aud) and its refusal
+// is a bad credential (CONNACK 0x86, HTTP 401); Allowed judges its subject
+// and jti against the lifecycle state (suspended, revoked) and its refusal
+// is "not authorized" (0x87, HTTP 403). Allowed is a lock-free read called
+// under the index mutex, so it must not call back into the broker.
+type TokenChecker interface {
+	Verify(raw string) (TokenClaims, error)
+	Allowed(subject, jti string) error
 }

@@ -53,6 +53,7 @@ type Authority struct {
 	trust   atomic.Pointer[trustSet]
 	snap    *snapshot
 	blocked atomic.Pointer[map[string]bool] // SPKI hashes of revoked keys; see blocklist.go
+	tokens  *Tokens                         // token subjects and keys; see tokens.go
 }
 
 // caKeyPair is a CA certificate with its key, as created or loaded.
@@ -112,6 +113,10 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	a.snap = newSnapshot(entries)
 	if err := a.loadBlocked(); err != nil {
 		return nil, fmt.Errorf("init pki: load key blocklist: %w", err)
+	}
+	a.tokens = &Tokens{a: a, audience: DefaultTokenAudience}
+	if err := a.tokens.reload(); err != nil {
+		return nil, fmt.Errorf("init pki: %w", err)
 	}
 	return a, nil
 }
@@ -214,26 +219,32 @@ func (a *Authority) parseCAKeyPair(ca store.CA) (*caKeyPair, error) {
 // without one: a clear key while a passphrase is given is refused, so an
 // operator who believes the keys are protected learns that they are not.
 func (a *Authority) caKeyDER(ca store.CA) ([]byte, error) {
-	block, _ := pem.Decode([]byte(ca.KeyPEM))
+	return a.keyDER(ca.ID, ca.KeyPEM, fmt.Sprintf("stored %s CA %s", ca.Role, ca.ID))
+}
+
+// keyDER opens a stored key (a CA's, or the token signing key) sealed for
+// id, as caKeyDER describes; what names it in errors.
+func (a *Authority) keyDER(id, keyPEM, what string) ([]byte, error) {
+	block, _ := pem.Decode([]byte(keyPEM))
 	if block == nil {
-		return nil, fmt.Errorf("stored %s CA %s: no private key", ca.Role, ca.ID)
+		return nil, fmt.Errorf("%s: no private key", what)
 	}
 	keys := a.keys.Load()
 	switch {
 	case block.Type == sealedKeyType && keys == nil:
-		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrPassphraseRequired)
+		return nil, fmt.Errorf("%s: %w", what, ErrPassphraseRequired)
 	case block.Type == sealedKeyType:
-		der, err := keys.open(ca.ID, block)
+		der, err := keys.open(id, block)
 		if err != nil {
-			return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		return der, nil
 	case block.Type == clearKeyType && keys != nil:
-		return nil, fmt.Errorf("stored %s CA %s: %w", ca.Role, ca.ID, ErrNotSealed)
+		return nil, fmt.Errorf("%s: %w", what, ErrNotSealed)
 	case block.Type == clearKeyType:
 		return block.Bytes, nil
 	}
-	return nil, fmt.Errorf("stored %s CA %s: %w: key is a PEM %q block", ca.Role, ca.ID, ErrMalformed, block.Type)
+	return nil, fmt.Errorf("%s: %w: key is a PEM %q block", what, ErrMalformed, block.Type)
 }
 
 // encodeCAKey is the stored form of a new CA key for the CA with ID caID:

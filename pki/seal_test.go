@@ -6,7 +6,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/pki/pkitest"
@@ -239,5 +241,36 @@ func TestSealedKeyIsBoundToItsCA(t *testing.T) {
 	_, _, err = reopen(t, st, pki.WithPassphrase(pass1))
 	if !errors.Is(err, pki.ErrMalformed) || errors.Is(err, pki.ErrWrongPassphrase) {
 		t.Fatalf("Init = %v, want ErrMalformed (moved key)", err)
+	}
+}
+
+// The token signing key is sealed with the CA keys and follows a change of
+// passphrase: tokens can be issued after it, and the old passphrase opens
+// nothing.
+func TestPassphraseChangeResealsTheTokenKey(t *testing.T) {
+	st := newStore(t)
+	a, err := pki.Init(st, pki.WithPassphrase(pass1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Tokens().Issue(pki.TokenRequest{Subject: "dev1", TTL: time.Hour}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	own, err := st.OwnTokenKey()
+	if err != nil || !strings.Contains(own.PrivateKey, "GATEHOUSE ENCRYPTED CA KEY") {
+		t.Fatalf("token key %q, %v; want it sealed", own.PrivateKey, err)
+	}
+	if n, err := a.SetPassphrase(pass2, "bob"); err != nil || n != 2 {
+		t.Fatalf("SetPassphrase = %d, %v; want 2 CA keys (the token key is not counted)", n, err)
+	}
+	if again, _ := st.OwnTokenKey(); again.PrivateKey == own.PrivateKey {
+		t.Fatal("the token key was not re-sealed")
+	}
+	a, _, err = reopen(t, st, pki.WithPassphrase(pass2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Tokens().Issue(pki.TokenRequest{Subject: "dev1", TTL: time.Hour}, "test"); err != nil {
+		t.Fatalf("issue after the passphrase change: %v", err)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// CAKeyChange replaces the stored private key of one CA.
+// CAKeyChange replaces the stored private key of one CA, or with TokenKID
+// set, of the token signing key (sealed with the CA keys' passphrase).
 type CAKeyChange struct {
-	ID  string // the CA
-	Old string // the key the record must still hold (compare-and-swap)
-	New string // its replacement
+	ID       string // the CA
+	TokenKID string // instead of a CA: the token signing key with this kid
+	Old      string // the key the record must still hold (compare-and-swap)
+	New      string // its replacement
 }
 
 // ReplaceCAKeys replaces the private keys of several CAs and appends audit,
@@ -25,6 +27,12 @@ func (s *Store) ReplaceCAKeys(changes []CAKeyChange, audit AuditRecord) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCA)
 		for _, c := range changes {
+			if c.TokenKID != "" {
+				if err := replaceTokenKey(tx, c); err != nil {
+					return err
+				}
+				continue
+			}
 			raw := b.Get([]byte(c.ID))
 			if raw == nil {
 				return fmt.Errorf("CA %s: %w", c.ID, ErrNotFound)

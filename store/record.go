@@ -124,6 +124,9 @@ type Settings struct {
 	// ClientAuth maps a transport name ("mqtts", "wss") to whether client-cert auth is on.
 	// A transport missing from the map uses its default.
 	ClientAuth map[string]bool `json:"client_auth,omitempty"`
+	// AuthModes maps a transport ("mqtts", "wss", "https") to its credential
+	// mode (cert, jwt, either, cert+jwt); a missing transport uses cert.
+	AuthModes map[string]string `json:"auth_modes,omitempty"`
 	// SANs are the extra names the server certificate is issued for.
 	SANs []string `json:"sans,omitempty"`
 	// PublicURL is where relying parties reach this Gatehouse's CRL and OCSP
@@ -147,6 +150,7 @@ type AuditRecord struct {
 	Serial  string    `json:"serial,omitempty"`
 	CertID  string    `json:"cert_id,omitempty"` // the certificate's ID (CertID) when Serial is set
 	CN      string    `json:"cn,omitempty"`
+	Subject string    `json:"sub,omitempty"` // a token subject's name (token.* actions)
 	From    State     `json:"from,omitempty"`
 	To      State     `json:"to,omitempty"`
 	Reason  string    `json:"reason,omitempty"`

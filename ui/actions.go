@@ -26,6 +26,9 @@ var verbs = map[store.State][3]string{
 // handleIntent turns a page's intent into a Backend call in a command.
 func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 	switch in := msg.(type) {
+	case intent.TokenTransition:
+		m.info(fmt.Sprintf("%s token %s…", verbs[in.To][1], termsafe.Clean(in.Ref)))
+		return tokenTransition(m.ctx, m.backend, in), true
 	case intent.Transition:
 		m.info(fmt.Sprintf("%s %s…", verbs[in.To][1], certName(in.CN, in.ID)))
 		return transition(m.ctx, m.backend, in), true
@@ -63,6 +66,8 @@ func (m *Model) handleIntent(msg tea.Msg) (tea.Cmd, bool) {
 // updates the state it touched.
 func (m *Model) handleResult(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
+	case tokenTransitionMsg:
+		return m.tokenDone(msg), true
 	case transitionMsg:
 		in := msg.intent
 		if msg.err != nil {

@@ -45,6 +45,9 @@ type Backend interface {
 	ResolveSerial(ctx context.Context, query string) (string, error)
 	// Kick disconnects one session; its device may reconnect.
 	Kick(ctx context.Context, clientID string) error
+	// TokenTransition suspends, reactivates or revokes a token subject, or
+	// revokes one token by jti, and drops the live sessions it refuses.
+	TokenTransition(ctx context.Context, ref string, to store.State, reason string) (app.TokenTransitionResult, error)
 	// The Policy view's calls (acl.Backend): read the policy, add, remove
 	// and reorder rules, set the default.
 	acl.Backend

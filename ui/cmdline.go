@@ -16,7 +16,8 @@ import (
 )
 
 // cmdline is the ":" command line: jump to a view (":certs"), act on a
-// certificate by CN or serial (":suspend dev1"), kick a session, quit. A
+// certificate by CN or serial (":suspend dev1") or on a token subject
+// (":token suspend dev1"), kick a session, quit. A
 // revoke asks y/n on the same line before it goes (p: and purge its
 // retained messages).
 type cmdline struct {
@@ -24,7 +25,9 @@ type cmdline struct {
 	input   textinput.Model
 	typing  bool
 	confirm *intent.Transition // a revoke waiting for y/n
-	ask     string
+	// confirmToken is a token revoke waiting for y/n (see runTokenCommand).
+	confirmToken *intent.TokenTransition
+	ask          string
 }
 
 // views maps the names ":" accepts to views.
@@ -52,7 +55,7 @@ func newCmdline(c common.Common) cmdline {
 	return cmdline{c: c, input: in}
 }
 
-func (l *cmdline) open() bool { return l.typing || l.confirm != nil }
+func (l *cmdline) open() bool { return l.typing || l.confirm != nil || l.confirmToken != nil }
 
 func (l *cmdline) start() tea.Cmd {
 	l.typing = true
@@ -61,7 +64,7 @@ func (l *cmdline) start() tea.Cmd {
 }
 
 func (l *cmdline) close() {
-	l.typing, l.confirm, l.ask = false, nil, ""
+	l.typing, l.confirm, l.confirmToken, l.ask = false, nil, nil, ""
 	l.input.Blur()
 }
 
@@ -75,6 +78,17 @@ type resolvedMsg struct {
 // update handles a key while the command line is open.
 func (l *cmdline) update(m *Model, k tea.KeyMsg) tea.Cmd {
 	keys := l.c.Keys
+	if l.confirmToken != nil {
+		switch {
+		case key.Matches(k, keys.Confirm):
+			in := *l.confirmToken
+			l.close()
+			return common.Emit(in)
+		case key.Matches(k, keys.Cancel):
+			l.close()
+		}
+		return nil
+	}
 	if l.confirm != nil {
 		switch {
 		case key.Matches(k, keys.Confirm, keys.ConfirmPurge):
@@ -114,6 +128,8 @@ func (m *Model) runCommand(line string) tea.Cmd {
 	switch verb {
 	case "q", "quit":
 		return m.quit()
+	case "token", "tokens":
+		return m.runTokenCommand(args)
 	case "kick":
 		if len(args) != 1 {
 			m.fail(fmt.Errorf(":kick needs one client id"))
@@ -128,7 +144,7 @@ func (m *Model) runCommand(line string) tea.Cmd {
 		}
 		return resolve(m.ctx, m.backend, verb, args[0])
 	}
-	m.fail(fmt.Errorf("unknown command %q: try :home, :certs, :policy, :suspend CN, :reactivate CN, :revoke CN, :show CN, :kick CLIENT, :q", termsafe.Clean(line)))
+	m.fail(fmt.Errorf("unknown command %q: try :home, :certs, :policy, :suspend CN, :reactivate CN, :revoke CN, :show CN, :token suspend SUB, :kick CLIENT, :q", termsafe.Clean(line)))
 	return nil
 }
 
@@ -173,6 +189,9 @@ func (l *cmdline) view() string {
 	if l.confirm != nil {
 		return l.c.Styles.StatusError.Render(termsafe.Clean(l.ask)) + l.c.Styles.Muted.Render("  y/p/n")
 	}
+	if l.confirmToken != nil {
+		return l.c.Styles.StatusError.Render(termsafe.Clean(l.ask)) + l.c.Styles.Muted.Render("  y/n")
+	}
 	return l.input.View()
 }
 
@@ -181,6 +200,9 @@ func (l cmdline) ShortHelp() []key.Binding {
 	k := l.c.Keys
 	if l.confirm != nil {
 		return []key.Binding{k.Confirm, k.ConfirmPurge, k.Cancel}
+	}
+	if l.confirmToken != nil {
+		return []key.Binding{k.Confirm, k.Cancel}
 	}
 	run, cancel := k.Submit, k.Back
 	run.SetHelp("enter", "run")

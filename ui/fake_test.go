@@ -358,3 +358,18 @@ func (f *fakeBackend) Kick(_ context.Context, clientID string) error {
 	}
 	return nil
 }
+
+// TokenTransition drops the subject's sessions like the real App.
+func (f *fakeBackend) TokenTransition(_ context.Context, ref string, to store.State, reason string) (app.TokenTransitionResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("TokenTransition %s %s %q", ref, to, reason)
+	if f.failWith != nil {
+		return app.TokenTransitionResult{}, f.failWith
+	}
+	dropped := 0
+	if to != store.StateActive {
+		dropped = f.drop(func(s broker.Session) bool { return s.Subject == ref }, string(to)+" by operator")
+	}
+	return app.TokenTransitionResult{Subject: store.TokenSubject{Subject: ref, State: to}, Dropped: dropped}, nil
+}

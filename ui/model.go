@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
 	"github.com/gatehouse/gatehouse/ui/pages/home"
 	"github.com/gatehouse/gatehouse/ui/pages/telemetry"
+	"github.com/gatehouse/gatehouse/ui/pages/tokens"
 	"github.com/gatehouse/gatehouse/ui/pages/transports"
 	"github.com/gatehouse/gatehouse/ui/pages/trust"
 	"github.com/gatehouse/gatehouse/ui/state"
@@ -51,6 +52,7 @@ type Model struct {
 	trust      *trust.Page
 	telemetry  *telemetry.Page
 	policy     *acl.Page
+	tokens     *tokens.Page // shown over the current view by :tokens
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
@@ -99,6 +101,7 @@ func New(b Backend, opts ...Option) *Model {
 		policyBackend = nil // the page then offers no edits
 	}
 	m.policy = acl.New(m.ctx, c, policyBackend)
+	m.tokens = tokens.New(c)
 	m.pages = [pageCount]common.Page{m.home, m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry, m.policy}
 	m.cmdline = newCmdline(c)
 	m.inflight = 1 // the snapshot Init asks for
@@ -325,6 +328,7 @@ func (m *Model) layout() {
 	for _, p := range m.pages {
 		p.SetSize(m.width, h)
 	}
+	m.tokens.SetSize(m.width, h)
 }
 
 // active is the page keys go to and that is shown: the overlay while it

@@ -24,6 +24,7 @@ func (m *Model) applySnapshot(s app.Snapshot, full bool) {
 	snap := m.st.Snapshot()
 	m.certs.SetCerts(snap.Certs)
 	m.trust.SetCAs(snap.CAs)
+	m.tokens.SetSubjects(snap.TokenSubjects)
 	m.telemetry.SetSeries(snap.Telemetry)
 	m.conns.SetTelemetry(snap.Telemetry)
 	m.policy.SetPolicy(snap.Policy)

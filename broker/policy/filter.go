@@ -18,6 +18,7 @@ const (
 	varCN       = "${cn}"
 	varClientID = "${client_id}"
 	varSerial   = "${serial}"
+	varSub      = "${sub}" // a token's subject
 )
 
 // tmplLevel is one level of a rule's filter before substitution.
@@ -94,9 +95,9 @@ func checkVars(s string) error {
 			return fmt.Errorf("unterminated variable %q", s)
 		}
 		switch v := s[:j+1]; v {
-		case varCN, varClientID, varSerial:
+		case varCN, varClientID, varSerial, varSub:
 		default:
-			return fmt.Errorf("unknown variable %s: want ${cn}, ${client_id} or ${serial}", v)
+			return fmt.Errorf("unknown variable %s: want ${cn}, ${client_id}, ${serial} or ${sub}", v)
 		}
 		s = s[j+1:]
 	}
@@ -107,13 +108,13 @@ func checkVars(s string) error {
 // matches nothing instead.
 func substitute(t []tmplLevel, id Identity) []level {
 	out := make([]level, len(t))
-	r := strings.NewReplacer(varCN, id.CN, varClientID, id.ClientID, varSerial, id.Serial)
+	r := strings.NewReplacer(varCN, id.CN, varClientID, id.ClientID, varSerial, id.Serial, varSub, id.Subject)
 	for i, l := range t {
 		out[i] = level{kind: l.kind, text: l.text}
 		if !l.hasVars {
 			continue
 		}
-		for _, v := range [][2]string{{varCN, id.CN}, {varClientID, id.ClientID}, {varSerial, id.Serial}} {
+		for _, v := range [][2]string{{varCN, id.CN}, {varClientID, id.ClientID}, {varSerial, id.Serial}, {varSub, id.Subject}} {
 			if strings.Contains(l.text, v[0]) && (v[1] == "" || strings.ContainsAny(v[1], "/+#\x00")) {
 				out[i] = level{kind: levelNone}
 			}

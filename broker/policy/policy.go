@@ -11,7 +11,7 @@
 // A Policy is compiled once from the stored rules and is immutable, so the
 // broker swaps it with an atomic pointer. Each session compiles its own view
 // (Policy.Session) once, at CONNECT: its common name, client ID and serial
-// are fixed, so the variables ${cn}, ${client_id} and ${serial} are
+// are fixed, so the variables ${cn}, ${client_id}, ${serial} and ${sub} are
 // substituted then and the checks on the publish path only compare levels,
 // without allocating.
 //
@@ -46,11 +46,12 @@ const (
 
 // Selector forms, as in "cert:3f2a9c" or "cn:backend-*".
 const (
-	WhoAny       = "any"       // every client with a verified certificate
-	WhoAnonymous = "anonymous" // clients without a certificate
+	WhoAny       = "any"       // every client with a verified certificate or token
+	WhoAnonymous = "anonymous" // clients with neither
 	whoCert      = "cert:"
 	whoCN        = "cn:"
 	whoCA        = "ca:"
+	whoSub       = "sub:" // token subjects, by glob
 )
 
 // DefaultRule names the default decision where a rule ID would be.
@@ -67,12 +68,13 @@ type Rule struct {
 	ID     string `json:"id"`
 	Effect string `json:"effect"` // allow | deny
 	Action string `json:"action"` // publish | subscribe | pubsub
-	Topic  string `json:"topic"`  // an MQTT filter, may hold ${cn}, ${client_id}, ${serial}
-	Who    string `json:"who"`    // any | anonymous | cert:ID | cert:SERIAL | cn:GLOB | ca:NAME
+	Topic  string `json:"topic"`  // an MQTT filter, may hold ${cn}, ${client_id}, ${serial}, ${sub}
+	Who    string `json:"who"`    // any | anonymous | cert:ID | cert:SERIAL | cn:GLOB | ca:NAME | sub:GLOB
 }
 
-// Identity is who a session is. Anonymous sessions have no certificate, and
-// so no serial, ID, CN or issuer.
+// Identity is who a session is. Anonymous sessions have neither a
+// certificate nor a token, and so no serial, ID, CN, issuer or subject; a
+// session with a token alone has a Subject and no certificate fields.
 type Identity struct {
 	Anonymous bool
 	Serial    string // lowercase hex, as the broker derives it
@@ -85,6 +87,8 @@ type Identity struct {
 	// chooses its own CN, so ca:NAME matches CertID's issuer hash instead.
 	Issuer   string
 	ClientID string
+	// Subject is the sub claim of the session's token; empty without one.
+	Subject string
 }
 
 // Issuers maps the NAME of ca:NAME rules to the issuer hashes (the part of a
@@ -229,6 +233,7 @@ const (
 	selSerial // by serial alone: rules stored before certificate IDs
 	selCN
 	selCA
+	selSub
 )
 
 type selector struct {
@@ -250,8 +255,10 @@ func parseSelector(s string) (selector, error) {
 		return selector{kind: selCN, arg: s[len(whoCN):]}, nil
 	case strings.HasPrefix(s, whoCA) && len(s) > len(whoCA):
 		return selector{kind: selCA, arg: s[len(whoCA):]}, nil
+	case strings.HasPrefix(s, whoSub) && len(s) > len(whoSub):
+		return selector{kind: selSub, arg: s[len(whoSub):]}, nil
 	}
-	return selector{}, fmt.Errorf("%w: who %q: want any, anonymous, cert:ID (SERIAL/ISSUERHASH, hex), cert:SERIAL, cn:GLOB or ca:NAME", ErrInvalid, s)
+	return selector{}, fmt.Errorf("%w: who %q: want any, anonymous, cert:ID (SERIAL/ISSUERHASH, hex), cert:SERIAL, cn:GLOB, ca:NAME or sub:GLOB", ErrInvalid, s)
 }
 
 // issuerHashLen is the length of a certificate ID's issuer part.
@@ -286,6 +293,12 @@ func isHex(s string) bool {
 	return true
 }
 
+// hasCert reports whether id has a certificate, to which the certificate
+// selectors apply: not anonymous, and not a session with a token alone.
+func (id Identity) hasCert() bool {
+	return !id.Anonymous && (id.Subject == "" || id.Serial != "" || id.CertID != "")
+}
+
 // applies reports whether the selector picks id; iss resolves ca:NAME.
 func (s selector) applies(id Identity, iss Issuers) bool {
 	switch s.kind {
@@ -294,14 +307,16 @@ func (s selector) applies(id Identity, iss Issuers) bool {
 	case selAny:
 		return !id.Anonymous
 	case selCert:
-		return !id.Anonymous && id.CertID == s.arg
+		return id.hasCert() && id.CertID == s.arg
 	case selSerial:
-		return !id.Anonymous && strings.TrimLeft(id.Serial, "0") == s.arg
+		return id.hasCert() && strings.TrimLeft(id.Serial, "0") == s.arg
 	case selCN:
-		return !id.Anonymous && glob(s.arg, id.CN)
+		return id.hasCert() && glob(s.arg, id.CN) // a token alone has no CN: cn:* is not any
 	case selCA:
 		_, hash, ok := strings.Cut(id.CertID, "/")
-		return !id.Anonymous && ok && slices.Contains(iss[s.arg], hash)
+		return id.hasCert() && ok && slices.Contains(iss[s.arg], hash)
+	case selSub:
+		return id.Subject != "" && glob(s.arg, id.Subject)
 	}
 	return false
 }

@@ -103,6 +103,28 @@ func TestDecisions(t *testing.T) {
 			}},
 		"fail/anonymous selector skips certified": {def: Deny, rules: []Rule{{ID: "a", Effect: Allow, Action: ActionSubscribe, Topic: "kp1/#", Who: WhoAnonymous}},
 			id: dev1, checks: []check{{ActionSubscribe, "kp1/#", false, DefaultRule}}},
+		"ok/token subject by ${sub} and sub:GLOB": {def: Deny, rules: []Rule{
+			{ID: "s", Effect: Allow, Action: ActionPubSub, Topic: "meters/${sub}/#", Who: "sub:meter-*"},
+			{ID: "a", Effect: Allow, Action: ActionSubscribe, Topic: "all/#", Who: WhoAny},
+		}, id: Identity{Subject: "meter-7", ClientID: "m7"}, checks: []check{
+			{ActionPublish, "meters/meter-7/t", true, "s"},
+			{ActionPublish, "meters/meter-8/t", false, DefaultRule},
+			{ActionSubscribe, "all/#", true, "a"},
+		}},
+		"fail/certificate selectors skip a token alone": {def: Deny, rules: []Rule{
+			{ID: "c", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: "cn:*"},
+			{ID: "s", Effect: Allow, Action: ActionPubSub, Topic: "x/${sub}", Who: WhoAny},
+		}, id: Identity{Subject: "meter-7", ClientID: "m7"}, checks: []check{
+			{ActionPublish, "anything", false, DefaultRule},
+			{ActionPublish, "x/meter-7", true, "s"},
+		}},
+		"fail/sub selector skips certificates": {def: Deny, rules: []Rule{
+			{ID: "s", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: "sub:*"},
+			{ID: "v", Effect: Allow, Action: ActionPubSub, Topic: "v/${sub}", Who: WhoAny},
+		}, id: dev1, checks: []check{
+			{ActionPublish, "x", false, DefaultRule},
+			{ActionPublish, "v/", false, DefaultRule},
+		}},
 		"ok/deny beats allow in any order": {def: Allow, rules: []Rule{
 			{ID: "a", Effect: Allow, Action: ActionPubSub, Topic: "#", Who: WhoAny},
 			{ID: "d", Effect: Deny, Action: ActionPublish, Topic: "secret/#", Who: WhoAny},

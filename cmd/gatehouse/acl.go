@@ -18,8 +18,9 @@ func newACL(g *globals) *cobra.Command {
 		Short: "Authorization: which client may publish and subscribe to which topics",
 		Long: `The authorization policy is an ordered list of rules. A rule allows or denies
 publish, subscribe or both (pubsub) on an MQTT topic filter, which may hold
-${cn}, ${client_id} and ${serial}, for the clients its --who selects: any
-(every client with a verified certificate), anonymous (clients without one),
+${cn}, ${client_id}, ${serial} and ${sub} (a token's subject), for the clients
+its --who selects: any (every client with a verified certificate or token),
+anonymous (clients with neither), sub:GLOB (token subjects),
 cert:CERT (one certificate: give its CN, serial, serial prefix or ID; the rule
 stores its ID, SERIAL/ISSUERHASH, so another CA's certificate with the same
 serial is not selected), cn:GLOB or ca:NAME (the certificates of one CA: our
@@ -120,7 +121,7 @@ func newACLAdd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&deny, "deny", false, "the rule denies (deny wins over allow)")
 	c.Flags().StringVar(&r.Action, "action", "", "publish, subscribe or pubsub")
 	c.Flags().StringVar(&r.Topic, "topic", "", "MQTT topic filter; may hold ${cn}, ${client_id}, ${serial}")
-	c.Flags().StringVar(&r.Who, "who", policy.WhoAny, "any, anonymous, cert:CN|SERIAL|ID, cn:GLOB or ca:NAME")
+	c.Flags().StringVar(&r.Who, "who", policy.WhoAny, "any, anonymous, cert:CN|SERIAL|ID, cn:GLOB, ca:NAME or sub:GLOB")
 	return c
 }
 
@@ -205,10 +206,11 @@ func newACLDefault(g *globals) *cobra.Command {
 func newACLTest(g *globals) *cobra.Command {
 	var q app.PolicyTest
 	c := &cobra.Command{
-		Use:   "test (--cert SERIAL | --cn CN | --anonymous) [--client-id ID] --action publish|subscribe --topic T",
+		Use:   "test (--cert SERIAL | --cn CN | --sub SUB | --anonymous) [--client-id ID] --action publish|subscribe --topic T",
 		Short: "Say what the policy decides for a client and topic, and which rule decides",
 		Example: `  gatehouse acl test --cn dev1 --action publish --topic kp1/demo-v1/dcx/dev1/json
   gatehouse acl test --cert 3f2a9c --action subscribe --topic 'kp1/#'
+  gatehouse acl test --sub meter-7 --action publish --topic devices/meter-7/t
   gatehouse acl test --anonymous --action subscribe --topic 'kp1/#' --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -236,7 +238,8 @@ func newACLTest(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&q.Cert, "cert", "", "a certificate in the store: its CN, serial, serial prefix or ID")
 	c.Flags().StringVar(&q.CN, "cn", "", "a certificate common name")
-	c.Flags().BoolVar(&q.Anonymous, "anonymous", false, "a client without a certificate")
+	c.Flags().StringVar(&q.Subject, "sub", "", "a client with a token (JWT) of this subject and no certificate")
+	c.Flags().BoolVar(&q.Anonymous, "anonymous", false, "a client without a certificate or token")
 	c.Flags().StringVar(&q.ClientID, "client-id", "", "the MQTT client ID, for ${client_id} rules")
 	c.Flags().StringVar(&q.Action, "action", "", "publish or subscribe")
 	c.Flags().StringVar(&q.Topic, "topic", "", "the topic (publish) or filter (subscribe)")

@@ -33,7 +33,7 @@ func newAudit(g *globals) *cobra.Command {
 				if r.From != "" || r.To != "" {
 					change = string(r.From) + " -> " + string(r.To)
 				}
-				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(r.CN), change, auditDetail(r)}
+				return []string{strconv.FormatUint(r.Seq, 10), when(r.At), r.Actor, r.Action, orDash(auditWho(r)), change, auditDetail(r)}
 			})
 		}),
 	}
@@ -49,4 +49,13 @@ func auditDetail(r store.AuditRecord) string {
 		return r.Reason + "; " + r.Detail
 	}
 	return r.Reason + r.Detail
+}
+
+// auditWho is the CN column: the certificate's CN, or a token subject as
+// sub:NAME.
+func auditWho(r store.AuditRecord) string {
+	if r.CN == "" && r.Subject != "" {
+		return "sub:" + r.Subject
+	}
+	return r.CN
 }

@@ -30,9 +30,9 @@ func newConn(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(g, ss, []string{"CLIENT ID", "CN", "SERIAL", "TRANSPORT", "REMOTE", "FOR", "IN", "OUT"}, func(s broker.Session) []string {
+			return printList(g, ss, []string{"CLIENT ID", "CN", "SERIAL", "TRANSPORT", "REMOTE", "FOR", "IN", "OUT", "CREDENTIAL"}, func(s broker.Session) []string {
 				return []string{s.ClientID, orDash(s.CN), orDash(s.Serial), s.Transport, s.Remote,
-					time.Since(s.ConnectedAt).Truncate(time.Second).String(), strconv.FormatUint(s.MsgsIn, 10), strconv.FormatUint(s.MsgsOut, 10)}
+					time.Since(s.ConnectedAt).Truncate(time.Second).String(), strconv.FormatUint(s.MsgsIn, 10), strconv.FormatUint(s.MsgsOut, 10), credential(s)}
 			})
 		}),
 	})
@@ -59,4 +59,12 @@ reconnect at once: suspend the certificate to keep it out.`,
 		}),
 	})
 	return c
+}
+
+// credential words how a session authenticated, with the token's subject.
+func credential(s broker.Session) string {
+	if s.Subject != "" {
+		return s.Credential + " " + s.Subject
+	}
+	return s.Credential
 }

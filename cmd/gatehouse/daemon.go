@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -36,6 +37,7 @@ func (f *brokerFlags) register(c *cobra.Command) {
 	registerLimits(fs, &f.cfg.Limits)
 	f.cfg.ExpiryWarning = app.DefaultExpiryWarning
 	fs.Var(period{&f.cfg.ExpiryWarning}, "expiry-warning", "raise an expiring event this long before a certificate in use expires, e.g. 30d")
+	fs.StringVar(&f.cfg.JWTAudience, "jwt-audience", pki.DefaultTokenAudience, "the aud claim a device token must carry (see token create)")
 	fs.StringVar(&f.cfg.PublicURL, "public-url", "", "base URL where relying parties reach /crl and /ocsp; named in client certificates issued from now on (kept in the store)")
 }
 

@@ -400,6 +400,7 @@ ok "/metrics scraped with curl; /healthz and /readyz answer"
 
 . "$HERE/revocation.sh"
 . "$HERE/issuers.sh"
+. "$HERE/jwt.sh"
 
 # --- SIGHUP rotates the server certificate without a restart
 # The server certificate arrives before client-cert auth refuses us, so a

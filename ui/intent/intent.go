@@ -50,3 +50,10 @@ type Kick struct {
 type Export struct {
 	Path string
 }
+
+// TokenTransition suspends, reactivates or revokes a token subject, or
+// revokes one token by its jti (Ref names either, as on the command line).
+type TokenTransition struct {
+	Ref string
+	To  store.State
+}

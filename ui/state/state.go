@@ -131,14 +131,14 @@ func (s *State) Apply(events []broker.Event, now time.Time) Change {
 			s.bySID[ev.ClientID] = len(s.snap.Sessions)
 			s.snap.Sessions = append(s.snap.Sessions, broker.Session{
 				ClientID: ev.ClientID, Serial: ev.Serial, CertID: ev.CertID, CN: ev.CN, Transport: ev.Transport,
-				Remote: ev.Remote, ConnectedAt: ev.At, LastActivity: ev.At,
+				Remote: ev.Remote, ConnectedAt: ev.At, LastActivity: ev.At, Credential: ev.Credential, Subject: ev.Subject,
 			})
 			ch.Sessions = true
 		case broker.EventDisconnected:
 			ss, ok := s.remove(ev.ClientID)
 			if !ok {
 				ss = broker.Session{ClientID: ev.ClientID, Serial: ev.Serial, CertID: ev.CertID, CN: ev.CN,
-					Transport: ev.Transport, Remote: ev.Remote}
+					Transport: ev.Transport, Remote: ev.Remote, Credential: ev.Credential, Subject: ev.Subject}
 			}
 			cause := ev.Reason
 			if cause == "" {

@@ -172,6 +172,7 @@ func (s *Server) routes() *http.ServeMux {
 		return s.svc.Audit(ctx(r), q)
 	}))
 	s.aclRoutes(m)
+	s.tokenRoutes(m)
 	return m
 }
 

@@ -19,6 +19,7 @@ import (
 type PolicyTest struct {
 	Cert      string `json:"cert,omitempty"`
 	CN        string `json:"cn,omitempty"`
+	Subject   string `json:"sub,omitempty"` // a client with a token alone
 	Anonymous bool   `json:"anonymous,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	Action    string `json:"action"` // publish | subscribe
@@ -223,18 +224,18 @@ func (a *App) audit(ctx context.Context, action string) store.AuditRecord {
 // TestPolicy implements Service: the decision the broker would make now.
 func (a *App) TestPolicy(ctx context.Context, q PolicyTest) (PolicyDecision, error) {
 	named := 0
-	for _, set := range []bool{q.Cert != "", q.CN != "", q.Anonymous} {
+	for _, set := range []bool{q.Cert != "", q.CN != "", q.Subject != "", q.Anonymous} {
 		if set {
 			named++
 		}
 	}
 	if named != 1 {
-		return PolicyDecision{}, usageError(errors.New("name the client with exactly one of --cert SERIAL, --cn CN or --anonymous"))
+		return PolicyDecision{}, usageError(errors.New("name the client with exactly one of --cert SERIAL, --cn CN, --sub SUB or --anonymous"))
 	}
 	if err := policy.ValidFilter(q.Topic); err != nil {
 		return PolicyDecision{}, usageError(err)
 	}
-	id := policy.Identity{Anonymous: q.Anonymous, CN: q.CN, ClientID: q.ClientID}
+	id := policy.Identity{Anonymous: q.Anonymous, CN: q.CN, ClientID: q.ClientID, Subject: q.Subject}
 	if q.Cert != "" {
 		certID, err := a.ResolveSerial(ctx, q.Cert)
 		if err != nil {

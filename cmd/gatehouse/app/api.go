@@ -24,6 +24,8 @@ type Snapshot struct {
 	// PolicyIssuers resolves the policy's ca:NAME rules (name to issuer
 	// hashes), so the TUI shows a certificate's rights as the broker decides.
 	PolicyIssuers policy.Issuers `json:"policy_issuers,omitempty"`
+	// TokenSubjects are the subjects of JWT devices with their live sessions.
+	TokenSubjects []TokenSubjectView `json:"token_subjects,omitempty"`
 	// Warnings are what the operator should fix in this installation, one
 	// line each (CA keys not encrypted at rest); the TUI shows them once.
 	Warnings []string `json:"warnings,omitempty"`

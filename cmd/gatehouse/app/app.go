@@ -52,6 +52,9 @@ type BrokerConfig struct {
 	// ExpiryWarning is how long before expiry a certificate in use raises an
 	// `expiring` event; 0 means DefaultExpiryWarning.
 	ExpiryWarning time.Duration
+	// JWTAudience is the aud a device's token must carry; "" means
+	// pki.DefaultTokenAudience.
+	JWTAudience string
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -254,6 +257,12 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := a.loadServerCert(cfg, settings.SANs); err != nil {
 		return err
 	}
+	if err := a.ca.Tokens().SetAudience(cfg.JWTAudience); err != nil {
+		return fmt.Errorf("load token keys: %w", err)
+	}
+	if _, err := a.ca.Tokens().Prune(); err != nil {
+		return err
+	}
 	// Held until the broker is installed, so a policy change made meanwhile
 	// is either read here or applied to the installed broker.
 	a.aclMu.Lock()
@@ -276,6 +285,8 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		Authorizer:     a.ca,
 		Policy:         pol,
 		ClientAuth:     modes,
+		AuthModes:      settings.AuthModes,
+		Tokens:         tokenChecker{a.ca.Tokens()},
 		Emit:           a.emit,
 		OnPublish:      a.tele.Record,
 		OnHandshake:    a.observeHandshake,
@@ -292,6 +303,8 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
+	subjects := a.hub.Subscribe(ctx)
+	a.bg.Go(func() { a.trackSubjects(subjects) })
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning

@@ -46,7 +46,12 @@ func (a *App) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	transports, _ := a.Transports(ctx)
+	tokens, err := a.Tokens(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
 	return Snapshot{
+		TokenSubjects: tokens.Subjects,
 		Certs:         certs,
 		Sessions:      sessions,
 		Transports:    transports,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/policy"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -114,6 +115,25 @@ type Service interface {
 	SetPolicyDefault(ctx context.Context, effect string) error
 	// TestPolicy says what the policy decides for a client and topic, and why.
 	TestPolicy(ctx context.Context, q PolicyTest) (PolicyDecision, error)
+
+	// AuthModes reports each TLS transport's credential mode (tokens.go).
+	AuthModes(ctx context.Context) ([]AuthModeInfo, error)
+	// SetAuthMode switches a transport's credential mode (audited) and
+	// returns how many sessions the new mode evicted.
+	SetAuthMode(ctx context.Context, transport, mode string) (int, error)
+	// CreateToken signs a token with Gatehouse's key; the token is returned
+	// once and only its jti, sub and exp are kept.
+	CreateToken(ctx context.Context, req TokenRequest) (pki.IssuedToken, error)
+	// TrustTokenKeys trusts an issuer's public keys (JWKS or PEM) under name.
+	TrustTokenKeys(ctx context.Context, name string, data []byte) ([]store.TokenKey, error)
+	// UntrustTokenKeys removes them and drops the sessions whose token no
+	// longer verifies.
+	UntrustTokenKeys(ctx context.Context, name string) (TokenUntrustResult, error)
+	// Tokens lists token subjects, issued and revoked tokens and keys.
+	Tokens(ctx context.Context) (TokenList, error)
+	// TokenTransition suspends, reactivates or revokes a token subject, or
+	// revokes one token by jti, and drops the live sessions it refuses.
+	TokenTransition(ctx context.Context, ref string, to store.State, reason string) (TokenTransitionResult, error)
 }
 
 // CertView is a certificate as listed: the record without its PEM, plus

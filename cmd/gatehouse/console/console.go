@@ -243,6 +243,11 @@ func (readOnly) ExportCA(context.Context, string) error { return ErrReadOnly }
 // Kick implements ui.Backend by refusing.
 func (readOnly) Kick(context.Context, string) error { return ErrReadOnly }
 
+// TokenTransition implements ui.Backend by refusing.
+func (readOnly) TokenTransition(context.Context, string, store.State, string) (app.TokenTransitionResult, error) {
+	return app.TokenTransitionResult{}, ErrReadOnly
+}
+
 // PurgeRetained implements ui.Backend by refusing.
 func (readOnly) PurgeRetained(context.Context, string) (int, error) { return 0, ErrReadOnly }
 

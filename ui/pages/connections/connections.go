@@ -270,10 +270,7 @@ func (p *Page) row(now time.Time) func(int) table.Row {
 	return func(i int) table.Row {
 		e := p.rows[i]
 		s := e.s
-		cn := s.CN
-		if s.CertID == "" {
-			cn = "anonymous" // its own principal, bound to its remote IP; dropped when client-cert auth goes on
-		}
+		cn := credential(s)
 		cells := []string{s.ClientID, cn, common.ShortSerial(s.Serial), s.Transport, s.Remote}
 		if e.cause != "" {
 			gone := st.Dropped
@@ -303,4 +300,21 @@ func (p *Page) ShortHelp() []key.Binding {
 // FullHelp implements help.KeyMap.
 func (p *Page) FullHelp() [][]key.Binding {
 	return append(p.table.KeyMap.FullHelp(), p.ShortHelp()[:4], []key.Binding{p.keys.Sort, p.keys.SortReverse})
+}
+
+// credential names who holds a session in the CN column: the certificate's
+// CN, "jwt:SUB" for a token alone (its subject), the CN marked "+jwt" for
+// both, or "anonymous" for neither (its own principal, bound to its remote
+// IP; dropped when the transport requires a credential).
+func credential(s broker.Session) string {
+	switch s.Credential {
+	case broker.CredentialJWT:
+		return "jwt:" + s.Subject
+	case broker.CredentialCertJWT:
+		return s.CN + " +jwt"
+	}
+	if s.CertID == "" {
+		return "anonymous"
+	}
+	return s.CN
 }
