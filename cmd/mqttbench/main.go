@@ -102,6 +102,7 @@ used round-robin. Only loopback brokers unless --allow-remote.`,
 	f.StringVar(&g.target.key, "key", "", "client private key (PEM) for --cert")
 	f.StringVar(&g.target.dir, "cert-dir", "", "directory of client certificates, used round-robin")
 	f.StringVar(&g.target.serverName, "server-name", "", "name to verify in the broker's certificate (default --host)")
+	f.StringVar(&g.target.curves, "curves", "", "TLS key exchanges to offer, in order: x25519,p256,p384,x25519mlkem768 (default Go's)")
 	f.BoolVar(&g.target.insecure, "insecure-skip-verify", false, "do not verify the broker's certificate (tests only)")
 	f.BoolVar(&g.target.allowRemote, "allow-remote", false, "allow a broker that is not on loopback")
 	f.DurationVar(&g.target.keepalive, "keepalive", 60*time.Second, "MQTT keepalive; held sessions ping at half of it")

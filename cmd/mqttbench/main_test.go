@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,12 +316,32 @@ func TestUsageErrors(t *testing.T) {
 		"unknown victim":     {g.args("suspend", "--others", "0", "--victim", "nope"), "no such certificate"},
 		"unknown mode":       {[]string{"flood"}, "unknown command"},
 		"unknown flag":       {[]string{"connect", "--bogus"}, "unknown flag"},
+		"unknown curve":      {g.args("connect", "--curves", "x25519,p521"), `unknown key exchange "p521"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			code, _, stderr := cli(tc.args...)
 			if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 2 {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseCurves(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want []tls.CurveID
+	}{
+		"go default":       {"", nil},
+		"one":              {"x25519", []tls.CurveID{tls.X25519}},
+		"order kept, case": {"P256, x25519MLKEM768", []tls.CurveID{tls.CurveP256, tls.X25519MLKEM768}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseCurves(tc.in)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("parseCurves(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 			}
 		})
 	}

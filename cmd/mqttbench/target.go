@@ -19,6 +19,7 @@ type targetFlags struct {
 	host, serverName      string
 	port                  int
 	ca, cert, key, dir    string
+	curves                string
 	insecure, allowRemote bool
 	keepalive, timeout    time.Duration
 }
@@ -56,7 +57,11 @@ func (f *targetFlags) build() (*target, error) {
 	if f.timeout <= 0 || f.timeout > maxDuration {
 		return nil, usageErr{fmt.Errorf("--timeout %s: want more than 0 and at most %s", f.timeout, maxDuration)}
 	}
-	base := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.serverName, InsecureSkipVerify: f.insecure}
+	curves, err := parseCurves(f.curves)
+	if err != nil {
+		return nil, err
+	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.serverName, InsecureSkipVerify: f.insecure, CurvePreferences: curves}
 	if base.ServerName == "" {
 		base.ServerName = f.host
 	}
@@ -91,6 +96,34 @@ func (f *targetFlags) build() (*target, error) {
 		t.ids = []identity{{name: "no certificate", tls: base}}
 	}
 	return t, nil
+}
+
+// curveNames are the key exchanges --curves takes, by the names OpenSSL and
+// Go's documentation use.
+var curveNames = map[string]tls.CurveID{
+	"x25519":         tls.X25519,
+	"p256":           tls.CurveP256,
+	"p384":           tls.CurveP384,
+	"x25519mlkem768": tls.X25519MLKEM768,
+}
+
+// parseCurves reads --curves: a comma-separated list in preference order, or
+// empty for Go's default (which offers the post-quantum hybrid X25519MLKEM768
+// first, something OpenSSL 3.0 brokers such as Debian's mosquitto do not
+// implement; a side-by-side run pins one key exchange for every broker).
+func parseCurves(list string) ([]tls.CurveID, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var out []tls.CurveID
+	for _, name := range strings.Split(list, ",") {
+		id, ok := curveNames[strings.ToLower(strings.TrimSpace(name))]
+		if !ok {
+			return nil, usageErr{fmt.Errorf("--curves: unknown key exchange %q: want x25519, p256, p384 or x25519mlkem768", name)}
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // pair names a certificate and key file.

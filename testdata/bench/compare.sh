@@ -9,6 +9,9 @@
 # SHORT=1 is a developer run (a few minutes); every figure can be overridden:
 #   ROUNDS CONNECTS WORKERS RATES PUBLISHERS SIZE PUB_SECONDS IDLE_SIZES
 #   SUSPEND_SESSIONS SUSPEND_OTHERS CERTS OUT GATEHOUSE_FLAGS NOTE (said in the table's title)
+#   CURVES: the key exchange every client offers (default x25519, which all three brokers implement:
+#   Go's default would give the Go brokers the costlier post-quantum X25519MLKEM768 that Debian's
+#   OpenSSL 3.0 mosquitto lacks; CURVES= measures Go's default)
 # Gatehouse serves with the limits that would cap the load lifted (LIMIT_FLAGS:
 # mosquitto and mochi have none by default); GATEHOUSE_FLAGS come after them,
 # so they can set any limit back.
@@ -27,7 +30,7 @@ else
 	: "${IDLE_SIZES:=1000 5000}" "${SUSPEND_SESSIONS:=1000}" "${SUSPEND_OTHERS:=4000}"
 	MODE="full run"
 fi
-: "${WORKERS:=4}" "${PUBLISHERS:=10}" "${SIZE:=64}" "${CERTS:=10}" "${GATEHOUSE_FLAGS:=}"
+: "${CURVES=x25519}" "${WORKERS:=4}" "${PUBLISHERS:=10}" "${SIZE:=64}" "${CERTS:=10}" "${GATEHOUSE_FLAGS:=}"
 # 5,000 idle connections from one IP, 11,000 msg/s from one publisher: past
 # serve's defaults (100 per IP, 10,000 in all, 200 msg/s and 1 MiB/s per client).
 LIMIT_FLAGS="--max-conns-per-ip 0 --max-conns 0 --max-msg-rate 0 --max-byte-rate 0"
@@ -143,7 +146,7 @@ declare -A PID=([gatehouse]=$GH_PID [mosquitto]=$MQ_PID [mochi]=$MO_PID)
 BROKERS=(gatehouse mosquitto mochi)
 bench() { # bench BROKER MODE FLAGS...: mqttbench against BROKER
 	local b=$1 mode=$2; shift 2
-	"$BENCH" "$mode" --port "${PORT[$b]}" --ca "$P/ca.pem" --server-name localhost --json "$@"
+	"$BENCH" "$mode" --port "${PORT[$b]}" --ca "$P/ca.pem" --server-name localhost --curves "$CURVES" --json "$@"
 }
 for b in "${BROKERS[@]}"; do
 	wait_for 20 bench "$b" connect --cert-dir "$P/certs" --count "$((CERTS + 1))" --workers 1 ||
@@ -205,7 +208,7 @@ meta = {
         "machine: $(nproc) CPUs ({}), $(uname -sr); the generator shares the cores".format(cpu),
         "$("$MOSQUITTO" -h 2>/dev/null | head -1 | sed 's/ running//'), bare mochi $(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2), Gatehouse $("$BIN" version 2>/dev/null | awk 'NR==1 {print $2}'), $(go version | cut -d' ' -f3)",
         "medians of $ROUNDS round(s), min-max in brackets; brokers in alternation (gatehouse, mosquitto, mochi per round)",
-        "connect: broker CPU over the run / connects; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA (Gatehouse's own row: $CERTS certificates from \`gatehouse cert create\`, root -> issuing CA -> leaf)",
+        "connect: broker CPU over the run / connects; key exchange offered: ${CURVES:-Go default (X25519MLKEM768 first)}; $CONNECTS full handshakes per round, $WORKERS workers, $CERTS certificates round-robin, one-level openssl CA (Gatehouse's own row: $CERTS certificates from \`gatehouse cert create\`, root -> issuing CA -> leaf)",
         "pubsub: $PUBLISHERS publishers -> 1 subscriber, QoS 0, $SIZE B, ${PUB_SECONDS}s per offered rate; broker CPU from the first publish to the end of the drain / messages published",
         "idle: RSS delta (VmRSS with every connection held, 1 s after the last opened, minus before) / connections",
         "Gatehouse serve flags: \`$LIMIT_FLAGS${GATEHOUSE_FLAGS:+ $GATEHOUSE_FLAGS}\` (limits not named here at serve's defaults); policy: the starter rules plus allow pubsub \`bench/#\`",
