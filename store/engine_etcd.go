@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -79,6 +80,11 @@ func OpenEtcd(cfg EtcdConfig) (*Store, error) {
 // etcdEngine is the engine on etcd's key space under prefix. Keys sort in
 // etcd as bytes, as in bbolt, so scans see the same order.
 type etcdEngine struct {
+	// mu serialises this process's updates, as bbolt does: they would
+	// otherwise race each other for the shared keys (the audit sequence
+	// above all) and spend their attempts losing to their own process.
+	// Only other processes' writes make a transaction retry.
+	mu       sync.Mutex
 	cli      *clientv3.Client
 	prefix   string
 	timeout  time.Duration
@@ -126,6 +132,8 @@ func (e *etcdEngine) update(fn func(t txn) error) error {
 	if e.readOnly {
 		return errors.New("store is open read-only")
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		ok, err := e.attempt(fn)
 		if err != nil || ok {
