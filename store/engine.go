@@ -12,6 +12,9 @@ type engine interface {
 	// transaction that lost a race), so it must have effects only through t
 	// and must reset what it captures at its start.
 	update(fn func(t txn) error) error
+	// maxWrites is the most writes one update may buffer (0: no bound);
+	// work larger than that is split into several complete updates.
+	maxWrites() int
 	close() error
 }
 

@@ -26,6 +26,8 @@ func (e *boltEngine) update(fn func(t txn) error) error {
 
 func (e *boltEngine) close() error { return e.db.Close() }
 
+func (e *boltEngine) maxWrites() int { return 0 }
+
 // boltTxn is a bbolt transaction. Readers tolerate a missing bucket (a
 // read-only open creates none); a write creates the bucket it needs.
 type boltTxn struct{ tx *bolt.Tx }

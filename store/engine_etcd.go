@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 const (
@@ -28,6 +29,9 @@ const (
 	etcdAttempts = 16
 	// etcdPage is how many keys one range read of a scan fetches.
 	etcdPage = 256
+	// etcdMaxTxnOps is etcd's default bound on the operations of one Txn
+	// (--max-txn-ops); an update keeps its writes within it.
+	etcdMaxTxnOps = 128
 )
 
 // EtcdConfig configures OpenEtcd.
@@ -60,7 +64,9 @@ func OpenEtcd(cfg EtcdConfig) (*Store, error) {
 		prefix = DefaultEtcdPrefix
 	}
 	name := "etcd:" + strings.Join(cfg.Endpoints, ",") + prefix
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: cfg.Timeout})
+	// The client's own log would repeat, as JSON on stderr, the errors
+	// that the store returns with context.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS, DialTimeout: cfg.Timeout, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", name, err)
 	}
@@ -118,6 +124,8 @@ func (e *etcdEngine) create(name string) error {
 }
 
 func (e *etcdEngine) close() error { return e.cli.Close() }
+
+func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps }
 
 func (e *etcdEngine) view(fn func(t txn) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
