@@ -72,7 +72,11 @@ func OpenEtcd(cfg EtcdConfig) (*Store, error) {
 	}
 	e := &etcdEngine{cli: cli, prefix: prefix, timeout: cfg.Timeout, readOnly: cfg.ReadOnly}
 	if cfg.ReadOnly {
-		err = e.view(func(t txn) error { return readableSchema(t, name) })
+		err = e.view(func(t txn) error {
+			err := readableSchema(t, name)
+			e.opened = t.(*etcdTxn).rev
+			return err
+		})
 	} else {
 		err = e.create(name)
 	}
@@ -93,6 +97,7 @@ type etcdEngine struct {
 	mu       sync.Mutex
 	cli      *clientv3.Client
 	prefix   string
+	opened   int64 // the revision the store was opened at; Watch starts after it
 	timeout  time.Duration
 	readOnly bool
 }
@@ -106,6 +111,7 @@ func (e *etcdEngine) create(name string) error {
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", name, err)
 	}
+	e.opened = resp.Header.Revision
 	return e.update(func(t txn) error {
 		raw, err := t.get(bucketMeta, keySchema)
 		if err != nil {

@@ -229,3 +229,66 @@ func TestBlockedKeys(t *testing.T) {
 		}
 	})
 }
+
+// A node watching an etcd store sees, by key, what another node commits to
+// the records nodes apply, and nothing of the audit log or the event log.
+func TestWatchReportsOtherNodesChanges(t *testing.T) {
+	prefix := freshPrefix()
+	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan store.Change, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func(cs []store.Change) {
+			for _, c := range cs {
+				got <- c
+			}
+		})
+	}()
+	mustCreate(t, writer, testCert("0c", "dev"))
+	if _, err := writer.Transition("0c", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.UpdateSettings(func(s *store.Settings) error { s.SANs = []string{"x"}; return nil }, store.AuditRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.SetPolicyDefault("allow", store.AuditRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.AppendEvents([]store.EventEntry{{At: time.Now(), Data: []byte("e")}}, store.EventRetention{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.BlockKey(store.BlockedKey{SPKI: "ab", Serial: "0c"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Change{
+		{Kind: store.ChangedCert, Key: "0c"}, {Kind: store.ChangedCert, Key: "0c"},
+		{Kind: store.ChangedSettings, Key: "settings"},
+		{Kind: store.ChangedPolicy, Key: "default"}, {Kind: store.ChangedPolicy, Key: "rules"},
+		{Kind: store.ChangedBlockedKeys, Key: "ab"},
+	}
+	var seen []store.Change
+	timeout := time.After(10 * time.Second)
+	for len(seen) < len(want) {
+		select {
+		case c := <-got:
+			seen = append(seen, c)
+		case <-timeout:
+			t.Fatalf("changes seen %+v, want %+v", seen, want)
+		}
+	}
+	// The policy's two keys come in one transaction, in no set order.
+	if seen[3].Key > seen[4].Key {
+		seen[3], seen[4] = seen[4], seen[3]
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("changes seen %+v, want %+v", seen, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch returned %v after its context ended", err)
+	}
+	if err := openTemp(t).Watch(context.Background(), func([]store.Change) {}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Watch on bbolt = %v, want ErrUnsupported", err)
+	}
+}
