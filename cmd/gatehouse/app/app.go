@@ -37,6 +37,10 @@ type Config struct {
 	// Access says whether Open may create the store and whether it writes
 	// to it; the zero value creates (serve, the TUI, demo, init).
 	Access Access
+	// Etcd, when set, keeps the store in etcd instead of DATA/gatehouse.db
+	// (cluster mode): several nodes then share it and apply each other's
+	// changes. The data directory still holds the admin socket.
+	Etcd *store.EtcdConfig
 }
 
 // BrokerConfig configures the embedded broker.
@@ -102,26 +106,7 @@ func Open(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	path := filepath.Join(cfg.DataDir, DBFile)
-	if cfg.Access != AccessCreate {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, noStoreError(cfg.DataDir)
-		}
-	}
-	if err := PrivateDir(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	warning, err := PrivateFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if warning != "" {
-		cfg.Logger.Warn(warning)
-	}
-	st, err := store.Open(path, store.Options{Timeout: time.Second, MustExist: cfg.Access != AccessCreate, ReadOnly: cfg.Access == AccessReadOnly})
-	if errors.Is(err, store.ErrNoStore) {
-		return nil, noStoreError(cfg.DataDir) // removed since the first look
-	}
+	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +129,40 @@ func Open(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("open event log in %s: %w", cfg.DataDir, err)
 	}
 	return a, nil
+}
+
+// openStore opens the store in etcd when cfg says so, else the data
+// directory's file.
+func openStore(cfg Config) (*store.Store, error) {
+	if cfg.Etcd != nil {
+		if err := PrivateDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		ec := *cfg.Etcd
+		ec.ReadOnly = cfg.Access == AccessReadOnly
+		return store.OpenEtcd(ec)
+	}
+	path := filepath.Join(cfg.DataDir, DBFile)
+	if cfg.Access != AccessCreate {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, noStoreError(cfg.DataDir)
+		}
+	}
+	if err := PrivateDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	warning, err := PrivateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		cfg.Logger.Warn(warning)
+	}
+	st, err := store.Open(path, store.Options{Timeout: time.Second, MustExist: cfg.Access != AccessCreate, ReadOnly: cfg.Access == AccessReadOnly})
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, noStoreError(cfg.DataDir) // removed since the first look
+	}
+	return st, err
 }
 
 // PrivateDir makes dir a private data directory: created with mode 0700 when
@@ -290,6 +309,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
+	a.bg.Go(func() { a.followStore(ctx) })
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning

@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// followStore applies what other nodes commit to a shared (etcd) store
+// until ctx ends: a suspend or revoke made through any node drops the
+// device's sessions here too, an auth switch and a policy edit apply here.
+// This node's own changes come back through the watch as well; applying
+// them again changes nothing. On a store file, which only this process
+// writes, there is nothing to follow.
+func (a *App) followStore(ctx context.Context) {
+	err := a.st.Watch(ctx, func(changes []store.Change) {
+		policy, settings, blocked := false, false, false
+		for _, ch := range changes {
+			switch ch.Kind {
+			case store.ChangedCert:
+				a.applyCertChange(ch.Key)
+			case store.ChangedPolicy, store.ChangedCA: // ca:NAME rules name CAs
+				policy = true
+			case store.ChangedSettings:
+				settings = true
+			case store.ChangedBlockedKeys:
+				blocked = true
+			case store.ChangedAll:
+				a.log.Warn("the store watch fell behind etcd's history: restart this node to reload every certificate")
+				policy, settings, blocked = true, true, true
+			}
+		}
+		if blocked {
+			if err := a.ca.RefreshBlocked(); err != nil {
+				a.log.Error("apply another node's key blocklist", "err", err)
+			}
+		}
+		if policy {
+			a.refreshPolicy()
+		}
+		if settings {
+			if err := a.applyClientAuth(); err != nil {
+				a.log.Error("apply another node's client-cert auth", "err", err)
+			}
+		}
+	})
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		a.log.Error("store watch stopped", "err", err)
+	}
+}
+
+// applyCertChange reloads one certificate's state and, when another node
+// suspended or revoked it, drops its sessions on this node.
+func (a *App) applyCertChange(id string) {
+	c, was, err := a.ca.Refresh(id)
+	if err != nil {
+		a.log.Error("apply another node's certificate change", "id", id, "err", err)
+		return
+	}
+	a.certs.invalidate()
+	if was == c.State || c.State == store.StateActive || c.State == store.StateInactive {
+		return
+	}
+	if br := a.broker(); br != nil {
+		if n := br.DropSerial(id, fmt.Sprintf("%s on another node", c.State)); n > 0 {
+			a.log.Info("sessions dropped", "serial", c.Serial, "cn", c.CN, "state", c.State, "dropped", n)
+		}
+	}
+}
+
+// applyClientAuth hands the running broker the stored client-cert auth
+// modes, after another node switched one.
+func (a *App) applyClientAuth() error {
+	settings, err := a.st.Settings()
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	br := a.broker()
+	if br == nil {
+		return nil
+	}
+	a.modeMu.Lock()
+	defer a.modeMu.Unlock()
+	for _, t := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+		on, set := settings.ClientAuth[t]
+		if !set {
+			on = true // the default, as StartBroker applies it
+		}
+		if _, err := br.SetClientAuth(t, on); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Two nodes share one store in a real (embedded) etcd: a certificate issued
+// through node 1 is usable on node 2, and a suspend through node 1 drops the
+// device's session on node 2 and keeps it out there.
+func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
+	node := func(name string) (*App, string) {
+		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: shared})
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		t.Cleanup(func() { a.Close() })
+		if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := a.Transports(context.Background())
+		return a, ts[0].Addr
+	}
+	n1, _ := node("node1")
+	n2, addr2 := node("node2")
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-c", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-c")
+	waitFor(t, "node 1 to see the first use on node 2", func() bool {
+		st, _ := n1.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	res, err := n1.Transition(ctx, b.Cert.ID, store.StateSuspended, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped != 0 {
+		t.Fatalf("node 1 dropped %d sessions, want 0: the device is on node 2", res.Dropped)
+	}
+	waitFor(t, "node 2 to drop the suspended device", func() bool { return !c.IsConnectionOpen() })
+	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-c-again"); err == nil {
+		t.Fatal("node 2 accepted a suspended certificate")
+	}
+}
