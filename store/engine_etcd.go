@@ -109,7 +109,7 @@ func (e *etcdEngine) create(name string) error {
 	defer cancel()
 	resp, err := e.cli.Get(ctx, e.prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", name, err)
+		return fmt.Errorf("open store %s: %w", name, e.explain(err))
 	}
 	e.opened = resp.Header.Revision
 	return e.update(func(t txn) error {
@@ -130,6 +130,15 @@ func (e *etcdEngine) create(name string) error {
 }
 
 func (e *etcdEngine) close() error { return e.cli.Close() }
+
+// explain names the timeout when etcd did not answer in time: the client
+// says only "context deadline exceeded".
+func (e *etcdEngine) explain(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("etcd did not answer within %s: %w", e.timeout, err)
+	}
+	return err
+}
 
 func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps }
 
@@ -213,7 +222,7 @@ func (t *etcdTxn) read(key, end string, opts ...clientv3.OpOption) (*clientv3.Ge
 	}
 	resp, err := t.e.cli.Get(t.ctx, key, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("etcd read %q: %w", key, err)
+		return nil, fmt.Errorf("etcd read %q: %w", key, t.e.explain(err))
 	}
 	if t.rev == 0 {
 		t.rev = resp.Header.Revision
@@ -390,7 +399,7 @@ func (t *etcdTxn) commit() (bool, error) {
 	}
 	resp, err := t.e.cli.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("etcd commit of %d writes: %w", len(ops), err)
+		return false, fmt.Errorf("etcd commit of %d writes: %w", len(ops), t.e.explain(err))
 	}
 	return resp.Succeeded, nil
 }

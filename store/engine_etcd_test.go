@@ -170,7 +170,7 @@ func TestOpenEtcd(t *testing.T) {
 		},
 		"fail/unreachable etcd is an error, not a hang": {
 			cfg:     store.EtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Timeout: 300 * time.Millisecond},
-			wantErr: "context deadline exceeded",
+			wantErr: "etcd did not answer within 300ms",
 		},
 	}
 	for name, tc := range tests {
