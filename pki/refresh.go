@@ -37,3 +37,24 @@ func (a *Authority) RefreshBlocked() error {
 	}
 	return nil
 }
+
+// RefreshCAs reads the CAs again (issuers, their suspension, trusted CAs),
+// after another process sharing the store changed them. The caller then
+// rechecks live sessions (broker.Recheck): a CA untrusted or an issuer
+// suspended elsewhere refuses certificates without changing their state.
+func (a *Authority) RefreshCAs() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cas, err := a.st.ListCAs()
+	if err != nil {
+		return fmt.Errorf("refresh CAs: %w", err)
+	}
+	def := *a.issuers.Load().def // loadIssuers sets its suspension: a copy, as readers hold the published one
+	if err := a.loadIssuers(cas, &def); err != nil {
+		return fmt.Errorf("refresh CAs: %w", err)
+	}
+	if err := a.reloadTrust(); err != nil {
+		return fmt.Errorf("refresh CAs: %w", err)
+	}
+	return nil
+}

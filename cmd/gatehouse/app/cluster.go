@@ -11,27 +11,34 @@ import (
 
 // followStore applies what other nodes commit to a shared (etcd) store
 // until ctx ends: a suspend or revoke made through any node drops the
-// device's sessions here too, an auth switch and a policy edit apply here.
+// device's sessions here too; an issuer suspended or a CA untrusted drops
+// the sessions it now refuses; an auth switch and a policy edit apply here.
 // This node's own changes come back through the watch as well; applying
 // them again changes nothing. On a store file, which only this process
 // writes, there is nothing to follow.
 func (a *App) followStore(ctx context.Context) {
 	err := a.st.Watch(ctx, func(changes []store.Change) {
-		policy, settings, blocked := false, false, false
+		policy, settings, blocked, cas := false, false, false, false
 		for _, ch := range changes {
 			switch ch.Kind {
 			case store.ChangedCert:
 				a.applyCertChange(ch.Key)
-			case store.ChangedPolicy, store.ChangedCA: // ca:NAME rules name CAs
+			case store.ChangedPolicy:
 				policy = true
+			case store.ChangedCA:
+				cas = true
 			case store.ChangedSettings:
 				settings = true
 			case store.ChangedBlockedKeys:
 				blocked = true
 			case store.ChangedAll:
 				a.log.Warn("the store watch fell behind etcd's history: restart this node to reload every certificate")
-				policy, settings, blocked = true, true, true
+				policy, settings, blocked, cas = true, true, true, true
 			}
+		}
+		if cas {
+			a.applyCAChange()
+			policy = true // ca:NAME rules name CAs
 		}
 		if blocked {
 			if err := a.ca.RefreshBlocked(); err != nil {
@@ -67,6 +74,20 @@ func (a *App) applyCertChange(id string) {
 	if br := a.broker(); br != nil {
 		if n := br.DropSerial(id, fmt.Sprintf("%s on another node", c.State)); n > 0 {
 			a.log.Info("sessions dropped", "serial", c.Serial, "cn", c.CN, "state", c.State, "dropped", n)
+		}
+	}
+}
+
+// applyCAChange reloads the CAs and drops the sessions they now refuse.
+func (a *App) applyCAChange() {
+	if err := a.ca.RefreshCAs(); err != nil {
+		a.log.Error("apply another node's CA change", "err", err)
+		return
+	}
+	a.certs.invalidate()
+	if br := a.broker(); br != nil {
+		if n := br.Recheck("CA changed on another node"); n > 0 {
+			a.log.Info("sessions dropped", "cause", "CA changed on another node", "dropped", n)
 		}
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// Two nodes share one store in a real (embedded) etcd: a certificate issued
-// through node 1 is usable on node 2, and a suspend through node 1 drops the
-// device's session on node 2 and keeps it out there.
-func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
+// twoNodes starts two Apps with brokers that share one store in a real
+// (embedded) etcd, and returns them with node 2's MQTTS address.
+func twoNodes(t *testing.T) (n1, n2 *App, addr2 string) {
+	t.Helper()
 	srv, err := etcdtest.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -30,8 +30,15 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 		ts, _ := a.Transports(context.Background())
 		return a, ts[0].Addr
 	}
-	n1, _ := node("node1")
-	n2, addr2 := node("node2")
+	n1, _ = node("node1")
+	n2, addr2 = node("node2")
+	return n1, n2, addr2
+}
+
+// A certificate issued through node 1 is usable on node 2, and a suspend
+// through node 1 drops the device's session on node 2 and keeps it out there.
+func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
+	n1, n2, addr2 := twoNodes(t)
 	ctx := context.Background()
 	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-c", TTL: "30d"})
 	if err != nil {
@@ -54,4 +61,24 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-c-again"); err == nil {
 		t.Fatal("node 2 accepted a suspended certificate")
 	}
+}
+
+// An issuer created and then suspended through node 1 is learnt and then
+// enforced by node 2: its device's session there drops.
+func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) {
+	n1, n2, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.CreateIssuer(ctx, "fleet"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-f", TTL: "30d", Issuer: "fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-f")
+	if _, err := n1.SuspendIssuer(ctx, "fleet", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to drop the suspended issuer's device", func() bool { return !c.IsConnectionOpen() })
 }
