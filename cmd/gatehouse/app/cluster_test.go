@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -81,4 +83,18 @@ func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) 
 		t.Fatal(err)
 	}
 	waitFor(t, "node 2 to drop the suspended issuer's device", func() bool { return !c.IsConnectionOpen() })
+}
+
+// A client-cert auth switch through node 1 applies to node 2's listener.
+func TestClusterAuthSwitchThroughOneNodeAppliesOnAnother(t *testing.T) {
+	n1, n2, _ := twoNodes(t)
+	ctx := context.Background()
+	for _, on := range []bool{false, true} {
+		if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, on); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("node 2's mqtts client-cert auth to be %v", on), func() bool {
+			return n2.broker().ClientAuth(broker.TransportMQTTS) == on
+		})
+	}
 }
