@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
@@ -12,7 +15,7 @@ import (
 
 // twoNodes starts two Apps with brokers that share one store in a real
 // (embedded) etcd, and returns them with node 2's MQTTS address.
-func twoNodes(t *testing.T) (n1, n2 *App, addr2 string) {
+func twoNodes(t testing.TB) (n1, n2 *App, addr2 string) {
 	t.Helper()
 	srv, err := etcdtest.Start()
 	if err != nil {
@@ -96,5 +99,32 @@ func TestClusterAuthSwitchThroughOneNodeAppliesOnAnother(t *testing.T) {
 		waitFor(t, fmt.Sprintf("node 2's mqtts client-cert auth to be %v", on), func() bool {
 			return n2.broker().ClientAuth(broker.TransportMQTTS) == on
 		})
+	}
+}
+
+// BenchmarkClusterSuspendDrop measures a suspend through node 1 until the
+// device's session on node 2 is closed: the store transaction, the watch
+// and node 2's drop.
+func BenchmarkClusterSuspendDrop(b *testing.B) {
+	n1, _, addr2 := twoNodes(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		bundle, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-b", TTL: "30d"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var c paho.Client
+		waitFor(b, "node 2 to accept the new certificate", func() bool {
+			c, err = dial(b, addr2, bundle, bundle.KeyPEM, "dev-b")
+			return err == nil
+		})
+		b.StartTimer()
+		if _, err := n1.Transition(ctx, bundle.Cert.ID, store.StateSuspended, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		for c.IsConnectionOpen() {
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 }
