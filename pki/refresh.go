@@ -58,3 +58,36 @@ func (a *Authority) RefreshCAs() error {
 	}
 	return nil
 }
+
+// RefreshAll reads every certificate's state and the key blocklist again,
+// after this process missed some of the changes another process made (a
+// watch that fell behind etcd's history), and returns the IDs of the
+// certificates that are now suspended or revoked and were not before: their
+// sessions must drop.
+func (a *Authority) RefreshAll() ([]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	states, err := a.st.States()
+	if err != nil {
+		return nil, fmt.Errorf("refresh certificate states: %w", err)
+	}
+	var refused []string
+	for _, cs := range states {
+		e, err := entryOf(store.Cert{ID: cs.ID, State: cs.State, Fingerprint: cs.Fingerprint})
+		if err != nil {
+			return nil, fmt.Errorf("refresh certificate states: %w", err)
+		}
+		old, _ := a.snap.get(cs.ID)
+		if old == e {
+			continue
+		}
+		a.snap.set(cs.ID, e)
+		if (cs.State == store.StateSuspended || cs.State == store.StateRevoked) && old.state != cs.State {
+			refused = append(refused, cs.ID)
+		}
+	}
+	if err := a.loadBlocked(); err != nil {
+		return nil, fmt.Errorf("refresh key blocklist: %w", err)
+	}
+	return refused, nil
+}

@@ -32,8 +32,9 @@ func (a *App) followStore(ctx context.Context) {
 			case store.ChangedBlockedKeys:
 				blocked = true
 			case store.ChangedAll:
-				a.log.Warn("the store watch fell behind etcd's history: restart this node to reload every certificate")
-				policy, settings, blocked, cas = true, true, true, true
+				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
+				a.applyAllCerts()
+				policy, settings, cas = true, true, true
 			}
 		}
 		if cas {
@@ -71,9 +72,30 @@ func (a *App) applyCertChange(id string) {
 	if was == c.State || c.State == store.StateActive || c.State == store.StateInactive {
 		return
 	}
+	a.dropRefused(id, c.State)
+}
+
+// applyAllCerts reloads every certificate's state and drops the sessions of
+// those another node suspended or revoked meanwhile.
+func (a *App) applyAllCerts() {
+	refused, err := a.ca.RefreshAll()
+	if err != nil {
+		a.log.Error("reload every certificate", "err", err)
+		return
+	}
+	a.certs.invalidate()
+	for _, id := range refused {
+		st, _ := a.ca.State(id)
+		a.dropRefused(id, st)
+	}
+}
+
+// dropRefused drops this node's sessions of a certificate another node
+// moved to state.
+func (a *App) dropRefused(id string, state store.State) {
 	if br := a.broker(); br != nil {
-		if n := br.DropSerial(id, fmt.Sprintf("%s on another node", c.State)); n > 0 {
-			a.log.Info("sessions dropped", "serial", c.Serial, "cn", c.CN, "state", c.State, "dropped", n)
+		if n := br.DropSerial(id, fmt.Sprintf("%s on another node", state)); n > 0 {
+			a.log.Info("sessions dropped", "id", id, "state", state, "dropped", n)
 		}
 	}
 }
