@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -241,7 +240,7 @@ func (t *etcdTxn) getKey(key string) ([]byte, error) {
 	var value []byte
 	rev := int64(0)
 	if len(resp.Kvs) > 0 {
-		value, rev = resp.Kvs[0].Value, resp.Kvs[0].ModRevision
+		value, rev = present(resp.Kvs[0].Value), resp.Kvs[0].ModRevision
 	}
 	if _, seen := t.reads[key]; !seen {
 		t.reads[key] = rev
@@ -262,7 +261,16 @@ func (t *etcdTxn) get(bucket, key []byte) ([]byte, error) {
 }
 
 func (t *etcdTxn) put(bucket, key, value []byte) error {
-	return t.putKey(t.e.bucketPrefix(bucket)+string(key), write{value: bytes.Clone(value)})
+	return t.putKey(t.e.bucketPrefix(bucket)+string(key), write{value: append([]byte{}, value...)})
+}
+
+// present makes an empty value found in etcd, which the client hands over
+// as nil, non-nil: nil means no key, as in bbolt.
+func present(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
 }
 
 func (t *etcdTxn) del(bucket, key []byte) error {
@@ -331,7 +339,12 @@ func (t *etcdTxn) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (
 		}
 		return more, err
 	}
-	before := func(a, b string) bool { return (a < b) != reverse }
+	before := func(a, b string) bool { // a comes strictly before b in scan order
+		if reverse {
+			return a > b
+		}
+		return a < b
+	}
 	pageLo, pageHi := lo, hi
 	for {
 		resp, err := t.read(pageLo, pageHi, clientv3.WithSort(clientv3.SortByKey, order), clientv3.WithLimit(etcdPage))
@@ -353,7 +366,7 @@ func (t *etcdTxn) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (
 			if shadowed {
 				continue
 			}
-			if more, err := visit(k, kv.Value); err != nil || !more {
+			if more, err := visit(k, present(kv.Value)); err != nil || !more {
 				return err
 			}
 		}
