@@ -22,7 +22,9 @@ func (s *Store) PutCA(ca CA, audit AuditRecord) error {
 
 // PutCAs stores new CAs (an imported issuer and its root) and appends audit,
 // all in one transaction: every one is stored or none. It returns an error
-// wrapping ErrExists if an ID is present.
+// wrapping ErrExists if an ID is present, or for a built-in root or issuing
+// CA (no Name) when one of that role is stored: nodes of a cluster starting
+// together on an empty store each create one, and only the first may stay.
 func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
 	err := s.update(func(t txn) error {
 		for _, ca := range cas {
@@ -36,6 +38,11 @@ func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
 			if raw != nil {
 				return fmt.Errorf("CA %s (%s): %w", ca.Subject, ca.ID, ErrExists)
 			}
+			if builtIn(ca) {
+				if err := noBuiltIn(t, ca.Role); err != nil {
+					return err
+				}
+			}
 			if err := putJSON(t, bucketCA, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
 				return err
 			}
@@ -46,6 +53,25 @@ func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
 		return fmt.Errorf("put CA: %w", err)
 	}
 	return nil
+}
+
+// builtIn reports whether ca is Gatehouse's own root or issuing CA.
+func builtIn(ca CA) bool {
+	return ca.Name == "" && (ca.Role == RoleRoot || ca.Role == RoleIssuing)
+}
+
+// noBuiltIn refuses with ErrExists when a built-in CA of role is stored.
+func noBuiltIn(t txn, role CARole) error {
+	return forEach(t, bucketCA, func(k, v []byte) error {
+		var r caRecord
+		if err := decode(v, &r, "CA", k); err != nil {
+			return err
+		}
+		if r.Role == role && builtIn(r.CA) {
+			return fmt.Errorf("built-in %s CA (%s): %w", role, r.ID, ErrExists)
+		}
+		return nil
+	})
 }
 
 // ListCAs returns every CA including KeyPEM, ordered root, issuing, trusted,

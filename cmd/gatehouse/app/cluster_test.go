@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +127,42 @@ func BenchmarkClusterSuspendDrop(b *testing.B) {
 		for c.IsConnectionOpen() {
 			time.Sleep(100 * time.Microsecond)
 		}
+	}
+}
+
+// Nodes started at the same moment on an empty etcd end up with one root
+// and one issuing CA: the one whose CA was stored first; the others load it.
+func TestClusterNodesStartingTogetherShareOneCA(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
+	const nodes = 3
+	apps := make([]*App, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range apps {
+		wg.Go(func() { apps[i], errs[i] = Open(Config{DataDir: t.TempDir(), Actor: "test", Etcd: shared}) })
+	}
+	wg.Wait()
+	for i, a := range apps {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i, errs[i])
+		}
+		defer a.Close()
+	}
+	for i, a := range apps[1:] {
+		if string(a.Authority().RootPEM()) != string(apps[0].Authority().RootPEM()) {
+			t.Fatalf("node %d has a root of its own", i+1)
+		}
+	}
+	cas, err := apps[0].Authority().CAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cas) != 2 {
+		t.Fatalf("%d CAs stored, want one root and one issuing: %+v", len(cas), cas)
 	}
 }
