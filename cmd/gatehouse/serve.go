@@ -70,6 +70,7 @@ every node: the device's sessions drop wherever they are.`,
 				return err
 			}
 			if bf.etcd != nil {
+				bf.node = cf.node
 				log = log.With("node", cf.node)
 				log.Info("cluster mode", "etcd", strings.Join(bf.etcd.Endpoints, ","), "prefix", store.DefaultEtcdPrefix)
 			}

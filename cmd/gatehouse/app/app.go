@@ -41,6 +41,8 @@ type Config struct {
 	// (cluster mode): several nodes then share it and apply each other's
 	// changes. The data directory still holds the admin socket.
 	Etcd *store.EtcdConfig
+	// Node names this node in the cluster's session registry (with Etcd).
+	Node string
 }
 
 // BrokerConfig configures the embedded broker.
@@ -93,6 +95,10 @@ type App struct {
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig
+
+	node   string                 // Config.Node
+	reg    *store.SessionRegistry // the cluster's session registry; nil outside cluster mode
+	claims sessionClaims
 }
 
 // Open opens the data directory and the store, creating them on first use
@@ -111,7 +117,7 @@ func Open(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0),
-		retention: DefaultEventRetention}
+		retention: DefaultEventRetention, node: cfg.Node}
 	if cfg.Events != nil {
 		a.retention = *cfg.Events
 	}
@@ -310,6 +316,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
 	a.bg.Go(func() { a.followStore(ctx) })
+	a.startSessionRegistry(ctx)
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning
@@ -397,6 +404,9 @@ func (a *App) Close() error {
 		<-a.counted
 	}
 	a.bg.Wait()
+	if a.reg != nil {
+		errs = append(errs, a.reg.Close()) // this node's registry entries go at once
+	}
 	a.stopPersist() // after the broker's last disconnect events
 	<-a.persisted
 	errs = append(errs, a.st.Close())

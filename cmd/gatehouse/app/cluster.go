@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
@@ -137,4 +138,102 @@ func (a *App) applyClientAuth() error {
 		}
 	}
 	return nil
+}
+
+// sessionClaims is this node's view of its registry entries.
+type sessionClaims struct {
+	mu   sync.Mutex
+	live map[string]int   // client ID -> sessions live on this node
+	rev  map[string]int64 // client ID -> revision of this node's last claim
+}
+
+// startSessionRegistry opens the cluster's session registry under this
+// node's lease, claims every client ID that connects here and drops the
+// local session of a client ID another node claims later: a device that
+// reconnects through another node takes its session over. Outside cluster
+// mode it does nothing; a registry etcd refuses is logged, and the node
+// serves without takeover.
+func (a *App) startSessionRegistry(ctx context.Context) {
+	if a.node == "" {
+		return
+	}
+	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return
+	}
+	if err != nil {
+		a.log.Error("no session takeover across nodes", "err", err)
+		return
+	}
+	a.reg = reg
+	a.claims.live, a.claims.rev = map[string]int{}, map[string]int64{}
+	events := a.hub.Subscribe(ctx)
+	a.bg.Go(func() {
+		for e := range events {
+			switch {
+			case e.ClientID == "":
+			case e.Type == broker.EventConnected:
+				a.claim(e.ClientID)
+			case e.Type == broker.EventDisconnected:
+				a.release(e.ClientID)
+			}
+		}
+	})
+	a.bg.Go(func() {
+		if err := reg.Watch(ctx, a.takeOver); err != nil {
+			a.log.Error("session registry watch stopped", "err", err)
+		}
+	})
+}
+
+func (a *App) claim(clientID string) {
+	a.claims.mu.Lock()
+	a.claims.live[clientID]++
+	a.claims.mu.Unlock()
+	rev, err := a.reg.Claim(clientID)
+	if err != nil {
+		a.log.Error("session not claimed in the registry", "client_id", clientID, "err", err)
+		return
+	}
+	a.claims.mu.Lock()
+	a.claims.rev[clientID] = max(a.claims.rev[clientID], rev)
+	a.claims.mu.Unlock()
+}
+
+// release gives the entry up once the client ID's last session here ended
+// (mochi's own takeover on this node ends the old one after the new began).
+// claim and release run on one goroutine, in the order of the events.
+func (a *App) release(clientID string) {
+	a.claims.mu.Lock()
+	a.claims.live[clientID]--
+	last := a.claims.live[clientID] <= 0
+	a.claims.mu.Unlock()
+	if !last {
+		return
+	}
+	if err := a.reg.Release(clientID); err != nil {
+		a.log.Error("session not released in the registry", "client_id", clientID, "err", err)
+	}
+	a.claims.mu.Lock()
+	delete(a.claims.live, clientID)
+	delete(a.claims.rev, clientID)
+	a.claims.mu.Unlock()
+}
+
+// takeOver drops this node's session of clientID when another node claimed
+// it after this node did.
+func (a *App) takeOver(clientID, node string, rev int64) {
+	if node == a.node {
+		return
+	}
+	a.claims.mu.Lock()
+	_, here := a.claims.live[clientID]
+	newer := a.claims.rev[clientID] > rev
+	a.claims.mu.Unlock()
+	if !here || newer {
+		return
+	}
+	if br := a.broker(); br != nil && br.Kick(clientID, "taken over by node "+node) {
+		a.log.Info("session taken over", "client_id", clientID, "node", node)
+	}
 }

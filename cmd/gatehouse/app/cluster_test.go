@@ -15,8 +15,8 @@ import (
 )
 
 // twoNodes starts two Apps with brokers that share one store in a real
-// (embedded) etcd, and returns them with node 2's MQTTS address.
-func twoNodes(t testing.TB) (n1, n2 *App, addr2 string) {
+// (embedded) etcd, and returns them with their MQTTS addresses.
+func twoNodes(t testing.TB) (n1, n2 *App, addr1, addr2 string) {
 	t.Helper()
 	srv, err := etcdtest.Start()
 	if err != nil {
@@ -25,7 +25,7 @@ func twoNodes(t testing.TB) (n1, n2 *App, addr2 string) {
 	t.Cleanup(srv.Close)
 	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
 	node := func(name string) (*App, string) {
-		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: shared})
+		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: shared, Node: name})
 		if err != nil {
 			t.Fatalf("open %s: %v", name, err)
 		}
@@ -36,15 +36,15 @@ func twoNodes(t testing.TB) (n1, n2 *App, addr2 string) {
 		ts, _ := a.Transports(context.Background())
 		return a, ts[0].Addr
 	}
-	n1, _ = node("node1")
+	n1, addr1 = node("node1")
 	n2, addr2 = node("node2")
-	return n1, n2, addr2
+	return n1, n2, addr1, addr2
 }
 
 // A certificate issued through node 1 is usable on node 2, and a suspend
 // through node 1 drops the device's session on node 2 and keeps it out there.
 func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
-	n1, n2, addr2 := twoNodes(t)
+	n1, n2, _, addr2 := twoNodes(t)
 	ctx := context.Background()
 	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-c", TTL: "30d"})
 	if err != nil {
@@ -72,7 +72,7 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 // An issuer created and then suspended through node 1 is learnt and then
 // enforced by node 2: its device's session there drops.
 func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) {
-	n1, n2, addr2 := twoNodes(t)
+	n1, n2, _, addr2 := twoNodes(t)
 	ctx := context.Background()
 	if _, err := n1.CreateIssuer(ctx, "fleet"); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) 
 
 // A client-cert auth switch through node 1 applies to node 2's listener.
 func TestClusterAuthSwitchThroughOneNodeAppliesOnAnother(t *testing.T) {
-	n1, n2, _ := twoNodes(t)
+	n1, n2, _, _ := twoNodes(t)
 	ctx := context.Background()
 	for _, on := range []bool{false, true} {
 		if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, on); err != nil {
@@ -107,7 +107,7 @@ func TestClusterAuthSwitchThroughOneNodeAppliesOnAnother(t *testing.T) {
 // device's session on node 2 is closed: the store transaction, the watch
 // and node 2's drop.
 func BenchmarkClusterSuspendDrop(b *testing.B) {
-	n1, _, addr2 := twoNodes(b)
+	n1, _, _, addr2 := twoNodes(b)
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
@@ -164,5 +164,42 @@ func TestClusterNodesStartingTogetherShareOneCA(t *testing.T) {
 	}
 	if len(cas) != 2 {
 		t.Fatalf("%d CAs stored, want one root and one issuing: %+v", len(cas), cas)
+	}
+}
+
+// A device that reconnects through node 2 while its session on node 1 is
+// still up takes the session over: node 1 drops the old one, the registry
+// names node 2, and node 1 leaves that entry alone when its session ends.
+func TestClusterClientIDTakeoverAcrossNodes(t *testing.T) {
+	n1, _, addr1, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-t", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := connectWith(t, addr1, b, b.KeyPEM, "dev-t")
+	owner := func() string {
+		o, err := n1.reg.Owner("dev-t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	waitFor(t, "node 1 to claim dev-t", func() bool { return owner() == "node1" })
+	var moved paho.Client
+	waitFor(t, "node 2 to accept the certificate", func() bool {
+		moved, err = dial(t, addr2, b, b.KeyPEM, "dev-t")
+		return err == nil
+	})
+	waitFor(t, "node 1 to drop the session taken over", func() bool { return !old.IsConnectionOpen() })
+	waitFor(t, "node 2 to own dev-t", func() bool { return owner() == "node2" })
+	waitFor(t, "node 1 to release its ended session", func() bool {
+		n1.claims.mu.Lock()
+		defer n1.claims.mu.Unlock()
+		_, live := n1.claims.live["dev-t"]
+		return !live
+	})
+	if o := owner(); o != "node2" || !moved.IsConnectionOpen() {
+		t.Fatalf("after the takeover: owner %q, new session open %v", o, moved.IsConnectionOpen())
 	}
 }
