@@ -42,7 +42,8 @@ restart.
 Cluster mode: --etcd ENDPOINTS --node NAME keeps the store in etcd (keys under
 /gatehouse) instead of DATA/gatehouse.db, shared by every node started so. A
 suspend, revoke, auth switch or policy change made through any node applies on
-every node: the device's sessions drop wherever they are.`,
+every node: the device's sessions drop wherever they are. A device reconnecting
+through another node takes its session over from the node that held it.`,
 		Example: `  gatehouse serve --data /var/lib/gatehouse
   gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json
   gatehouse serve --ssh :2222 --http 127.0.0.1:9090
