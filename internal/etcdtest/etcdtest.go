@@ -45,7 +45,7 @@ func start(dir string) (*Server, error) {
 	cfg.Name = "test"
 	cfg.Dir = dir
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // its errors reach the tests as errors
-	cfg.UnsafeNoFsync = true // test data: speed over durability
+	cfg.UnsafeNoFsync = true                                       // test data: speed over durability
 	client := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
