@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
 )
@@ -103,5 +105,48 @@ func TestEngineContract(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// A node whose registry lease is lost (revoked here; in production expired
+// while etcd was unreachable) takes a new lease and claims its sessions again.
+func TestSessionRegistryReclaimsAfterLosingItsLease(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/reclaim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg, err := s.Sessions("n1", 5*time.Second, func(r *SessionRegistry) {
+		if _, err := r.Claim("dev"); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := reg.Claim("dev"); err != nil {
+		t.Fatal(err)
+	}
+	lost := reg.currentLease()
+	if _, err := s.eng.(*etcdEngine).cli.Revoke(context.Background(), lost); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		owner, err := reg.Owner("dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner == "n1" && reg.currentLease() != lost {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("owner %q and lease %x %v after the lease was lost", owner, reg.currentLease(), reg.currentLease() != lost)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -19,41 +20,90 @@ const DefaultSessionTTL = 10 * time.Second
 // under the node's lease: the entries of a node that dies go when its lease
 // expires. A client ID has one owner: the node that claimed it last.
 type SessionRegistry struct {
-	e      *etcdEngine
-	node   string
-	lease  clientv3.LeaseID
-	opened int64 // the revision the registry was opened at; Watch starts after it
-	stop   context.CancelFunc
-	done   chan struct{}
+	e       *etcdEngine
+	node    string
+	ttl     time.Duration
+	reclaim func(*SessionRegistry)
+	opened  int64 // the revision the registry was opened at; Watch starts after it
+	stop    context.CancelFunc
+	done    chan struct{}
+
+	mu    sync.Mutex
+	lease clientv3.LeaseID // the current one: a lost lease is replaced
 }
 
 // Sessions opens node's session registry: it grants a lease of ttl, kept
-// alive until Close. On a bbolt store, which one broker serves, it returns
-// an error wrapping errors.ErrUnsupported.
-func (s *Store) Sessions(node string, ttl time.Duration) (*SessionRegistry, error) {
+// alive until Close. Should the lease expire all the same (etcd unreachable
+// for longer than ttl), the registry takes a new one as soon as etcd answers
+// and then calls reclaim with the registry, which claims this node's live
+// sessions again. On
+// a bbolt store, which one broker serves, it returns an error wrapping
+// errors.ErrUnsupported.
+func (s *Store) Sessions(node string, ttl time.Duration, reclaim func(*SessionRegistry)) (*SessionRegistry, error) {
 	e, ok := s.eng.(*etcdEngine)
 	if !ok {
 		return nil, fmt.Errorf("session registry of %s: %w: a store file has one broker", s.path, errors.ErrUnsupported)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
-	defer cancel()
-	grant, err := e.cli.Grant(ctx, int64(ttl.Seconds()))
-	if err != nil {
-		return nil, fmt.Errorf("session registry of node %s: grant lease: %w", node, e.explain(err))
-	}
 	kctx, stop := context.WithCancel(context.Background())
-	alive, err := e.cli.KeepAlive(kctx, grant.ID)
+	r := &SessionRegistry{e: e, node: node, ttl: ttl, reclaim: reclaim, stop: stop, done: make(chan struct{})}
+	alive, err := r.grant(kctx)
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("session registry of node %s: keep lease alive: %w", node, e.explain(err))
+		return nil, err
 	}
-	r := &SessionRegistry{e: e, node: node, lease: grant.ID, opened: grant.Revision, stop: stop, done: make(chan struct{})}
-	go func() { // the client needs its keep-alive answers read
-		defer close(r.done)
+	go r.keepAlive(kctx, alive)
+	return r, nil
+}
+
+// grant takes a new lease and starts renewing it.
+func (r *SessionRegistry) grant(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	gctx, cancel := context.WithTimeout(ctx, r.e.timeout)
+	defer cancel()
+	grant, err := r.e.cli.Grant(gctx, int64(r.ttl.Seconds()))
+	if err != nil {
+		return nil, fmt.Errorf("session registry of node %s: grant lease: %w", r.node, r.e.explain(err))
+	}
+	alive, err := r.e.cli.KeepAlive(ctx, grant.ID)
+	if err != nil {
+		return nil, fmt.Errorf("session registry of node %s: keep lease alive: %w", r.node, r.e.explain(err))
+	}
+	r.mu.Lock()
+	if r.opened == 0 {
+		r.opened = grant.Revision
+	}
+	r.lease = grant.ID
+	r.mu.Unlock()
+	return alive, nil
+}
+
+// keepAlive reads the lease's renewals (the client needs them read) and,
+// when the lease is lost, takes a new one and has the sessions claimed again.
+func (r *SessionRegistry) keepAlive(ctx context.Context, alive <-chan *clientv3.LeaseKeepAliveResponse) {
+	defer close(r.done)
+	for {
 		for range alive {
 		}
-	}()
-	return r, nil
+		for ctx.Err() == nil {
+			var err error
+			if alive, err = r.grant(ctx); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(watchRetry):
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.reclaim(r)
+	}
+}
+
+func (r *SessionRegistry) currentLease() clientv3.LeaseID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease
 }
 
 func (r *SessionRegistry) key(clientID string) string { return r.e.prefix + "/sessions/" + clientID }
@@ -63,7 +113,7 @@ func (r *SessionRegistry) key(clientID string) string { return r.e.prefix + "/se
 func (r *SessionRegistry) Claim(clientID string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	resp, err := r.e.cli.Put(ctx, r.key(clientID), r.node, clientv3.WithLease(r.lease))
+	resp, err := r.e.cli.Put(ctx, r.key(clientID), r.node, clientv3.WithLease(r.currentLease()))
 	if err != nil {
 		return 0, fmt.Errorf("claim session %q: %w", clientID, r.e.explain(err))
 	}
@@ -133,7 +183,7 @@ func (r *SessionRegistry) Close() error {
 	<-r.done
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	if _, err := r.e.cli.Revoke(ctx, r.lease); err != nil {
+	if _, err := r.e.cli.Revoke(ctx, r.currentLease()); err != nil {
 		return fmt.Errorf("close session registry of node %s: %w", r.node, r.e.explain(err))
 	}
 	return nil

@@ -157,7 +157,7 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 	if a.node == "" {
 		return
 	}
-	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL)
+	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL, a.reclaim)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return
 	}
@@ -184,6 +184,30 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 			a.log.Error("session registry watch stopped", "err", err)
 		}
 	})
+}
+
+// reclaim claims again every client ID live here, after the registry lost
+// this node's lease (etcd unreachable for longer than its TTL).
+func (a *App) reclaim(reg *store.SessionRegistry) {
+	a.claims.mu.Lock()
+	ids := make([]string, 0, len(a.claims.live))
+	for id := range a.claims.live {
+		ids = append(ids, id)
+	}
+	a.claims.mu.Unlock()
+	a.log.Warn("session registry lease lost: claiming this node's sessions again", "sessions", len(ids))
+	for _, id := range ids {
+		rev, err := reg.Claim(id)
+		if err != nil {
+			a.log.Error("session not claimed again", "client_id", id, "err", err)
+			continue
+		}
+		a.claims.mu.Lock()
+		if _, live := a.claims.live[id]; live {
+			a.claims.rev[id] = max(a.claims.rev[id], rev)
+		}
+		a.claims.mu.Unlock()
+	}
 }
 
 func (a *App) claim(clientID string) {
