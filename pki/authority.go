@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -137,10 +138,8 @@ func entryOf(c store.Cert) (entry, error) {
 // loadOrCreateCA returns the first stored built-in CA (no Name) of role, or
 // creates one signed by parent (self-signed when parent is nil) and stores it.
 func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *caKeyPair) (*caKeyPair, error) {
-	for _, ca := range cas {
-		if ca.Role == role && ca.Name == "" {
-			return a.parseCAKeyPair(ca)
-		}
+	if ca, ok := builtInCA(cas, role); ok {
+		return a.parseCAKeyPair(ca)
 	}
 	if a.st.ReadOnly() {
 		return nil, fmt.Errorf("store %s holds no %s CA and is open read-only: run 'gatehouse init' to create it", a.st.Path(), role)
@@ -188,10 +187,29 @@ func (a *Authority) loadOrCreateCA(cas []store.CA, role store.CARole, parent *ca
 	}
 	audit := store.AuditRecord{At: now, Actor: "gatehouse", Action: "ca.create",
 		Detail: fmt.Sprintf("%s CA %q, expires %s", role, cert.Subject.CommonName, cert.NotAfter.UTC().Format(time.DateOnly))}
-	if err := a.st.PutCA(rec, audit); err != nil {
+	if err := a.st.PutCA(rec, audit); errors.Is(err, store.ErrExists) {
+		// Another node sharing the store created one meanwhile: use it.
+		if cas, err = a.st.ListCAs(); err != nil {
+			return nil, err
+		}
+		if ca, ok := builtInCA(cas, role); ok {
+			return a.parseCAKeyPair(ca)
+		}
+		return nil, fmt.Errorf("create %s CA: %w", role, store.ErrExists)
+	} else if err != nil {
 		return nil, err
 	}
 	return &caKeyPair{cert: cert, certPEM: []byte(rec.CertPEM), key: key}, nil
+}
+
+// builtInCA is the first of cas that is our own (unnamed) CA of role.
+func builtInCA(cas []store.CA, role store.CARole) (store.CA, bool) {
+	for _, ca := range cas {
+		if ca.Role == role && ca.Name == "" {
+			return ca, true
+		}
+	}
+	return store.CA{}, false
 }
 
 func (a *Authority) parseCAKeyPair(ca store.CA) (*caKeyPair, error) {

@@ -4,14 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // AppendAudit appends a to the audit log and returns its sequence number.
 // At defaults to now.
 func (s *Store) AppendAudit(a AuditRecord) (uint64, error) {
-	err := s.update(func(tx *bolt.Tx) error { return appendAudit(tx, &a) })
+	err := s.update(func(t txn) error { return appendAudit(t, &a) })
 	if err != nil {
 		return 0, fmt.Errorf("append audit %s: %w", a.Action, err)
 	}
@@ -22,36 +20,27 @@ func (s *Store) AppendAudit(a AuditRecord) (uint64, error) {
 // the Seq of the last record returned as q.Before.
 func (s *Store) ListAudit(q AuditQuery) ([]AuditRecord, error) {
 	var out []AuditRecord
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		if b == nil {
+	var from []byte // the newest record, or the one just before q.Before
+	if q.Before > 1 {
+		from = seqKey(q.Before - 1)
+	}
+	err := s.view(func(t txn) error {
+		if q.Before == 1 {
 			return nil
 		}
-		c := b.Cursor()
-		k, v := c.Last()
-		if q.Before > 0 {
-			k, v = c.Seek(seqKey(q.Before))
-			if k == nil {
-				k, v = c.Last()
-			}
-			if k != nil && binary.BigEndian.Uint64(k) >= q.Before {
-				k, v = c.Prev()
-			}
-		}
-		for ; k != nil; k, v = c.Prev() {
+		return t.scan(bucketAudit, from, true, func(k, v []byte) (bool, error) {
 			if q.Limit > 0 && len(out) == q.Limit {
-				return nil
+				return false, nil
 			}
 			var a AuditRecord
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode audit record %d: %w: %v", binary.BigEndian.Uint64(k), ErrCorrupt, err)
+				return false, fmt.Errorf("decode audit record %d: %w: %v", binary.BigEndian.Uint64(k), ErrCorrupt, err)
 			}
-			if (q.Serial != "" && a.Serial != q.Serial) || (q.CertID != "" && a.CertID != q.CertID) {
-				continue
+			if (q.Serial == "" || a.Serial == q.Serial) && (q.CertID == "" || a.CertID == q.CertID) {
+				out = append(out, a)
 			}
-			out = append(out, a)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)

@@ -21,9 +21,8 @@ func bulkInsert(tb testing.TB, s *Store, certs []Cert) {
 	for len(certs) > 0 {
 		n := min(batch, len(certs))
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketCerts)
 			for _, c := range certs[:n] {
-				if err := putJSON(b, []byte(c.ID), c); err != nil {
+				if err := putJSON(boltTxn{tx}, bucketCerts, []byte(c.ID), c); err != nil {
 					return err
 				}
 			}

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // BlockedKey is a public key refused whatever certificate carries it, so a
@@ -24,15 +22,11 @@ func (s *Store) BlockKey(k BlockedKey) error {
 	if k.SPKI == "" {
 		return fmt.Errorf("block key of %s: empty SPKI hash", k.Serial)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketBlockedKeys)
-		if err != nil {
+	err := s.update(func(t txn) error {
+		if raw, err := t.get(bucketBlockedKeys, []byte(k.SPKI)); err != nil || raw != nil {
 			return err
 		}
-		if b.Get([]byte(k.SPKI)) != nil {
-			return nil
-		}
-		return putJSON(b, []byte(k.SPKI), k)
+		return putJSON(t, bucketBlockedKeys, []byte(k.SPKI), k)
 	})
 	if err != nil {
 		return fmt.Errorf("block key of %s: %w", k.Serial, err)
@@ -44,12 +38,8 @@ func (s *Store) BlockKey(k BlockedKey) error {
 // the bucket (opened read-only before it was created) has none.
 func (s *Store) BlockedKeys() ([]BlockedKey, error) {
 	var out []BlockedKey
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketBlockedKeys)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
+	err := s.view(func(t txn) error {
+		return forEach(t, bucketBlockedKeys, func(k, v []byte) error {
 			var bk BlockedKey
 			if err := json.Unmarshal(v, &bk); err != nil {
 				return fmt.Errorf("decode blocked key %s: %w", k, err)

@@ -3,8 +3,6 @@ package store
 import (
 	"fmt"
 	"sort"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // caRecord is the stored form of a CA: CA.KeyPEM is hidden from JSON so that
@@ -24,22 +22,32 @@ func (s *Store) PutCA(ca CA, audit AuditRecord) error {
 
 // PutCAs stores new CAs (an imported issuer and its root) and appends audit,
 // all in one transaction: every one is stored or none. It returns an error
-// wrapping ErrExists if an ID is present.
+// wrapping ErrExists if an ID is present, or for a built-in root or issuing
+// CA (no Name) when one of that role is stored: nodes of a cluster starting
+// together on an empty store each create one, and only the first may stay.
 func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCA)
+	err := s.update(func(t txn) error {
 		for _, ca := range cas {
 			if ca.ID == "" {
 				return fmt.Errorf("CA %q: empty ID", ca.Subject)
 			}
-			if b.Get([]byte(ca.ID)) != nil {
+			raw, err := t.get(bucketCA, []byte(ca.ID))
+			if err != nil {
+				return err
+			}
+			if raw != nil {
 				return fmt.Errorf("CA %s (%s): %w", ca.Subject, ca.ID, ErrExists)
 			}
-			if err := putJSON(b, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
+			if builtIn(ca) {
+				if err := noBuiltIn(t, ca.Role); err != nil {
+					return err
+				}
+			}
+			if err := putJSON(t, bucketCA, []byte(ca.ID), caRecord{CA: ca, Key: ca.KeyPEM}); err != nil {
 				return err
 			}
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return fmt.Errorf("put CA: %w", err)
@@ -47,16 +55,31 @@ func (s *Store) PutCAs(cas []CA, audit AuditRecord) error {
 	return nil
 }
 
+// builtIn reports whether ca is Gatehouse's own root or issuing CA.
+func builtIn(ca CA) bool {
+	return ca.Name == "" && (ca.Role == RoleRoot || ca.Role == RoleIssuing)
+}
+
+// noBuiltIn refuses with ErrExists when a built-in CA of role is stored.
+func noBuiltIn(t txn, role CARole) error {
+	return forEach(t, bucketCA, func(k, v []byte) error {
+		var r caRecord
+		if err := decode(v, &r, "CA", k); err != nil {
+			return err
+		}
+		if r.Role == role && builtIn(r.CA) {
+			return fmt.Errorf("built-in %s CA (%s): %w", role, r.ID, ErrExists)
+		}
+		return nil
+	})
+}
+
 // ListCAs returns every CA including KeyPEM, ordered root, issuing, trusted,
 // and by AddedAt within a role.
 func (s *Store) ListCAs() ([]CA, error) {
 	var out []CA
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCA)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
+	err := s.view(func(t txn) error {
+		return forEach(t, bucketCA, func(k, v []byte) error {
 			var r caRecord
 			if err := decode(v, &r, "CA", k); err != nil {
 				return err
@@ -81,14 +104,10 @@ func (s *Store) ListCAs() ([]CA, error) {
 // Settings returns the persisted settings; zero Settings when none were saved.
 func (s *Store) Settings() (Settings, error) {
 	var st Settings
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSettings)
-		if b == nil {
-			return nil
-		}
-		raw := b.Get(keySettings)
-		if raw == nil {
-			return nil
+	err := s.view(func(t txn) error {
+		raw, err := t.get(bucketSettings, keySettings)
+		if err != nil || raw == nil {
+			return err
 		}
 		return decode(raw, &st, "settings", keySettings)
 	})
@@ -103,9 +122,13 @@ func (s *Store) Settings() (Settings, error) {
 // must be quick and must not call the store. An error from fn aborts the update.
 func (s *Store) UpdateSettings(fn func(*Settings) error, audit AuditRecord) (Settings, error) {
 	var st Settings
-	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSettings)
-		if raw := b.Get(keySettings); raw != nil {
+	err := s.update(func(t txn) error {
+		st = Settings{}
+		raw, err := t.get(bucketSettings, keySettings)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
 			if err := decode(raw, &st, "settings", keySettings); err != nil {
 				return err
 			}
@@ -113,10 +136,10 @@ func (s *Store) UpdateSettings(fn func(*Settings) error, audit AuditRecord) (Set
 		if err := fn(&st); err != nil {
 			return err
 		}
-		if err := putJSON(b, keySettings, st); err != nil {
+		if err := putJSON(t, bucketSettings, keySettings, st); err != nil {
 			return err
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return Settings{}, fmt.Errorf("update settings: %w", err)

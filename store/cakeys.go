@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // CAKeyChange replaces the stored private key of one CA, or with TokenKID
@@ -24,16 +22,18 @@ type CAKeyChange struct {
 // The replaced values stay readable in pages bbolt freed but did not wipe
 // until Compact rewrites the file.
 func (s *Store) ReplaceCAKeys(changes []CAKeyChange, audit AuditRecord) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCA)
+	err := s.update(func(t txn) error {
 		for _, c := range changes {
 			if c.TokenKID != "" {
-				if err := replaceTokenKey(tx, c); err != nil {
+				if err := replaceTokenKey(t, c); err != nil {
 					return err
 				}
 				continue
 			}
-			raw := b.Get([]byte(c.ID))
+			raw, err := t.get(bucketCA, []byte(c.ID))
+			if err != nil {
+				return err
+			}
 			if raw == nil {
 				return fmt.Errorf("CA %s: %w", c.ID, ErrNotFound)
 			}
@@ -45,11 +45,11 @@ func (s *Store) ReplaceCAKeys(changes []CAKeyChange, audit AuditRecord) error {
 				return fmt.Errorf("CA %s: %w", c.ID, ErrConflict)
 			}
 			r.Key = c.New
-			if err := putJSON(b, []byte(c.ID), r); err != nil {
+			if err := putJSON(t, bucketCA, []byte(c.ID), r); err != nil {
 				return fmt.Errorf("write CA %s: %w", c.ID, err)
 			}
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return fmt.Errorf("replace CA keys: %w", err)

@@ -36,45 +36,47 @@ func keysOf(t *testing.T, s *store.Store) map[string]string {
 }
 
 func TestReplaceCAKeysIsAllOrNothing(t *testing.T) {
-	tests := map[string]struct {
-		changes []store.CAKeyChange
-		want    error
-	}{
-		"ok/both": {changes: []store.CAKeyChange{
-			{ID: "rt", Old: "root key in the clear", New: "sealed root"},
-			{ID: "is", Old: "issuing key in the clear", New: "sealed issuing"}}},
-		"fail/second changed meanwhile": {changes: []store.CAKeyChange{
-			{ID: "rt", Old: "root key in the clear", New: "sealed root"},
-			{ID: "is", Old: "some other key", New: "sealed issuing"}}, want: store.ErrConflict},
-		"fail/second missing": {changes: []store.CAKeyChange{
-			{ID: "rt", Old: "root key in the clear", New: "sealed root"},
-			{ID: "nope", Old: "", New: "sealed"}}, want: store.ErrNotFound},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			s := openTemp(t)
-			putCAs(t, s)
-			before, _ := s.ListAudit(store.AuditQuery{})
-			err := s.ReplaceCAKeys(tc.changes, store.AuditRecord{Actor: "alice", Action: "ca.passphrase.set"})
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("ReplaceCAKeys = %v, want %v", err, tc.want)
-			}
-			keys := keysOf(t, s)
-			after, _ := s.ListAudit(store.AuditQuery{})
-			if tc.want != nil {
-				if keys["rt"] != "root key in the clear" || len(after) != len(before) {
-					t.Fatalf("a failed replacement changed something: %v, %d audit records", keys, len(after))
+	forEachEngine(t, func(t *testing.T, open opener) {
+		tests := map[string]struct {
+			changes []store.CAKeyChange
+			want    error
+		}{
+			"ok/both": {changes: []store.CAKeyChange{
+				{ID: "rt", Old: "root key in the clear", New: "sealed root"},
+				{ID: "is", Old: "issuing key in the clear", New: "sealed issuing"}}},
+			"fail/second changed meanwhile": {changes: []store.CAKeyChange{
+				{ID: "rt", Old: "root key in the clear", New: "sealed root"},
+				{ID: "is", Old: "some other key", New: "sealed issuing"}}, want: store.ErrConflict},
+			"fail/second missing": {changes: []store.CAKeyChange{
+				{ID: "rt", Old: "root key in the clear", New: "sealed root"},
+				{ID: "nope", Old: "", New: "sealed"}}, want: store.ErrNotFound},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				s := open(t)
+				putCAs(t, s)
+				before, _ := s.ListAudit(store.AuditQuery{})
+				err := s.ReplaceCAKeys(tc.changes, store.AuditRecord{Actor: "alice", Action: "ca.passphrase.set"})
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("ReplaceCAKeys = %v, want %v", err, tc.want)
 				}
-				return
-			}
-			if keys["rt"] != "sealed root" || keys["is"] != "sealed issuing" {
-				t.Fatalf("keys %v", keys)
-			}
-			if len(after) != len(before)+1 || after[0].Action != "ca.passphrase.set" || after[0].Actor != "alice" {
-				t.Fatalf("audit %+v", after)
-			}
-		})
-	}
+				keys := keysOf(t, s)
+				after, _ := s.ListAudit(store.AuditQuery{})
+				if tc.want != nil {
+					if keys["rt"] != "root key in the clear" || len(after) != len(before) {
+						t.Fatalf("a failed replacement changed something: %v, %d audit records", keys, len(after))
+					}
+					return
+				}
+				if keys["rt"] != "sealed root" || keys["is"] != "sealed issuing" {
+					t.Fatalf("keys %v", keys)
+				}
+				if len(after) != len(before)+1 || after[0].Action != "ca.passphrase.set" || after[0].Actor != "alice" {
+					t.Fatalf("audit %+v", after)
+				}
+			})
+		}
+	})
 }
 
 // bbolt leaves the pages a transaction freed as they were: a replaced key

@@ -1,24 +1,22 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // DeleteCA removes the CA with id and appends audit in the same transaction.
 // It returns an error wrapping ErrNotFound when no such CA is stored.
 func (s *Store) DeleteCA(id string, audit AuditRecord) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCA)
-		if b.Get([]byte(id)) == nil {
-			return ErrNotFound
+	err := s.update(func(t txn) error {
+		if raw, err := t.get(bucketCA, []byte(id)); err != nil || raw == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
-		if err := b.Delete([]byte(id)); err != nil {
+		if err := t.del(bucketCA, []byte(id)); err != nil {
 			return err
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return fmt.Errorf("delete CA %s: %w", id, err)
@@ -37,20 +35,20 @@ func (s *Store) SetCAStrict(id string, strict bool, audit AuditRecord) (CA, erro
 // inside the write transaction and must not call the store.
 func (s *Store) UpdateCA(id string, fn func(*CA), audit AuditRecord) (CA, error) {
 	var r caRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCA)
-		raw := b.Get([]byte(id))
-		if raw == nil {
-			return ErrNotFound
+	err := s.update(func(t txn) error {
+		r = caRecord{}
+		raw, err := t.get(bucketCA, []byte(id))
+		if err != nil || raw == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
 		fn(&r.CA)
-		if err := putJSON(b, []byte(id), r); err != nil {
+		if err := putJSON(t, bucketCA, []byte(id), r); err != nil {
 			return err
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return CA{}, fmt.Errorf("update CA %s: %w", id, err)

@@ -2,12 +2,11 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // MinPrefix is the shortest serial prefix ResolveSerial accepts.
@@ -33,16 +32,15 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 	if audit.CN == "" {
 		audit.CN = c.CN
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
+	err := s.update(func(t txn) error {
 		key := []byte(c.ID)
-		if b.Get(key) != nil {
-			return ErrExists
+		if raw, err := t.get(bucketCerts, key); err != nil || raw != nil {
+			return cmp.Or(err, ErrExists)
 		}
-		if err := putJSON(b, key, c); err != nil {
+		if err := putJSON(t, bucketCerts, key, c); err != nil {
 			return err
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return fmt.Errorf("create certificate %s: %w", c.ID, err)
@@ -53,14 +51,10 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 // GetCert returns the certificate with the exact ID, or an error wrapping ErrNotFound.
 func (s *Store) GetCert(id string) (Cert, error) {
 	var c Cert
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		if b == nil {
-			return ErrNotFound
-		}
-		raw := b.Get([]byte(id))
-		if raw == nil {
-			return ErrNotFound
+	err := s.view(func(t txn) error {
+		raw, err := t.get(bucketCerts, []byte(id))
+		if err != nil || raw == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
 		return decode(raw, &c, "certificate", []byte(id))
 	})
@@ -94,30 +88,33 @@ func (s *Store) ResolveSerial(text string) (string, error) {
 		forms = append(forms, "0"+serial)
 	}
 	var exact, matches []string
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		if b == nil {
-			return nil
-		}
+	err := s.view(func(t txn) error {
 		if isID {
-			if b.Get([]byte(p)) != nil {
+			raw, err := t.get(bucketCerts, []byte(p))
+			if raw != nil {
 				exact = []string{p}
 			}
-			return nil
+			return err
 		}
-		c := b.Cursor()
 		for _, f := range forms {
 			// The IDs of serial f itself sort first ("/" sorts before hex
 			// digits), then the longer serials f prefixes.
-			for k, _ := c.Seek([]byte(f)); k != nil && bytes.HasPrefix(k, []byte(f)); k, _ = c.Next() {
+			err := t.scan(bucketCerts, []byte(f), false, func(k, _ []byte) (bool, error) {
+				if !bytes.HasPrefix(k, []byte(f)) {
+					return false, nil
+				}
 				if serialOfID(string(k)) == f {
 					exact = append(exact, string(k))
-					continue
+					return true, nil
 				}
 				if len(exact) > 0 || len(serial) < MinPrefix || len(matches) > maxCandidates {
-					break
+					return false, nil
 				}
 				matches = append(matches, string(k))
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -169,38 +166,30 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 		out  []Cert
 		next string
 	)
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		k, v := c.First()
-		if q.After != "" {
-			k, v = c.Seek([]byte(q.After))
-			if k != nil && string(k) == q.After {
-				k, v = c.Next()
+	var from []byte
+	if q.After != "" {
+		from = []byte(q.After)
+	}
+	err := s.view(func(t txn) error {
+		return t.scan(bucketCerts, from, false, func(k, v []byte) (bool, error) {
+			if string(k) == q.After {
+				return true, nil
 			}
-		}
-		for ; k != nil; k, v = c.Next() {
 			ok, err := q.match(k, v)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
+			if err != nil || !ok {
+				return err == nil, err
 			}
 			if q.Limit > 0 && len(out) == q.Limit {
 				next = out[len(out)-1].ID
-				return nil
+				return false, nil
 			}
 			var cert Cert
 			if err := decode(v, &cert, "certificate", k); err != nil {
-				return err
+				return false, err
 			}
 			out = append(out, cert)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list certificates: %w", err)
@@ -218,11 +207,11 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 		audit.At = time.Now()
 	}
 	var c Cert
-	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		raw := b.Get([]byte(id))
-		if raw == nil {
-			return ErrNotFound
+	err := s.update(func(t txn) error {
+		c = Cert{}
+		raw, err := t.get(bucketCerts, []byte(id))
+		if err != nil || raw == nil {
+			return cmp.Or(err, ErrNotFound)
 		}
 		if err := decode(raw, &c, "certificate", []byte(id)); err != nil {
 			return err
@@ -237,11 +226,11 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 			c.FirstSeen = audit.At
 			c.LastSeen = audit.At
 		}
-		if err := putJSON(b, []byte(id), c); err != nil {
+		if err := putJSON(t, bucketCerts, []byte(id), c); err != nil {
 			return err
 		}
 		audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, id, c.CN, from, to
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return Cert{}, fmt.Errorf("transition certificate %s from %s to %s: %w", id, from, to, err)
@@ -262,12 +251,8 @@ type CertState struct {
 // loading the snapshot at start several times faster than listing records.
 func (s *Store) States() ([]CertState, error) {
 	var out []CertState
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
+	err := s.view(func(t txn) error {
+		return forEach(t, bucketCerts, func(k, v []byte) error {
 			var cs CertState
 			if err := decode(v, &cs, "certificate", k); err != nil {
 				return err

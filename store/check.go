@@ -23,11 +23,12 @@ type Finding struct {
 // Verify checks the open store without changing it: the schema version, that
 // every record of every bucket decodes, and bbolt's own consistency check of
 // every page (tx.Check). Damage shows as findings that do not hold, never
-// as a panic. It is what `gatehouse doctor` runs on a read-only open.
+// as a panic. It is what `gatehouse doctor` runs on a read-only open. On
+// etcd, which checks its own pages, the page check does not apply.
 func (s *Store) Verify() []Finding {
 	var out []Finding
-	err := s.view(func(tx *bolt.Tx) error {
-		out = append(out, checkVersion(tx))
+	err := s.view(func(t txn) error {
+		out = append(out, checkVersion(t))
 		walked := true // every bucket's pages were read without a panic
 		for _, b := range []struct {
 			name   []byte
@@ -39,18 +40,22 @@ func (s *Store) Verify() []Finding {
 			{bucketAudit, "audit records", func() any { return new(AuditRecord) }},
 			{bucketSettings, "settings", func() any { return new(Settings) }},
 		} {
-			f, ok := s.guarded(b.what, func() Finding { return checkRecords(tx, b.name, b.what, b.record) })
+			f, ok := s.guarded(b.what, func() Finding { return checkRecords(t, b.name, b.what, b.record) })
 			out = append(out, f)
 			walked = walked && ok
 		}
+		bt, isBolt := t.(boltTxn)
 		// bbolt's check runs in a goroutine of its own, where a panic on a
 		// damaged page cannot be recovered and would kill the process: it
 		// runs only once the walk above has read every page in use.
-		if !walked {
+		switch {
+		case !isBolt:
+			out = append(out, Finding{Check: "pages", OK: true, Detail: "not applicable: an etcd store (etcd checks its own data)"})
+		case !walked:
 			out = append(out, Finding{Check: "pages", Detail: "not checked: a damaged page (above) would crash bbolt's page check"})
-			return nil
+		default:
+			out = append(out, verifyPages(bt.tx))
 		}
-		out = append(out, verifyPages(tx))
 		return nil
 	})
 	if err != nil {
@@ -85,12 +90,14 @@ func verifyPages(tx *bolt.Tx) Finding {
 	return Finding{Check: "pages", Detail: fmt.Sprintf("%d problems: %s", n, joinProblems(problems, n))}
 }
 
-func checkVersion(tx *bolt.Tx) Finding {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		return Finding{Check: "schema", Detail: "no meta bucket"}
+func checkVersion(t txn) Finding {
+	raw, err := t.get(bucketMeta, keySchema)
+	if err != nil {
+		return Finding{Check: "schema", Detail: err.Error()}
 	}
-	raw := meta.Get(keySchema)
+	if raw == nil {
+		return Finding{Check: "schema", Detail: "no schema version (no meta bucket)"}
+	}
 	v, err := strconv.Atoi(string(raw))
 	switch {
 	case err != nil || v < 1:
@@ -104,14 +111,13 @@ func checkVersion(tx *bolt.Tx) Finding {
 }
 
 // checkRecords decodes every value of bucket name into a fresh record.
-func checkRecords(tx *bolt.Tx, name []byte, what string, record func() any) Finding {
-	b := tx.Bucket(name)
-	if b == nil {
+func checkRecords(t txn, name []byte, what string, record func() any) Finding {
+	if bt, ok := t.(boltTxn); ok && bt.tx.Bucket(name) == nil {
 		return Finding{Check: what, Detail: fmt.Sprintf("bucket %q is missing", name)}
 	}
 	var problems []string
 	n, bad := 0, 0
-	err := b.ForEach(func(k, v []byte) error {
+	err := forEach(t, name, func(k, v []byte) error {
 		n++
 		if v == nil {
 			return nil // a nested bucket; none is expected

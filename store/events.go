@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // EventEntry is one persisted event: its time and its encoding, which the
@@ -32,84 +30,126 @@ var keyEventBytes = []byte("events_bytes")
 
 // AppendEvents appends entries, in order, to the event log in one
 // transaction and then trims it to r, oldest entries first. now anchors the
-// age bound.
+// age bound. On an engine that bounds a transaction's writes (etcd) it takes
+// as many transactions as the bound needs, each one complete: a chunk of
+// entries appended and part of the trim.
 //
 // Keys are consecutive sequence numbers and entries are only ever removed
 // from the front, so the log's length is last - first + 1 without a scan.
 // A value is the entry's time (Unix nanoseconds, big-endian) then its data.
 func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Time) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketEvents)
+	per, budget := len(entries), 0 // unbounded: everything in one transaction
+	if n := s.eng.maxWrites(); n > 0 {
+		per = n / 2
+		budget = n - per - 2 // trims, after the chunk, its sequence and the size
+	}
+	for rest, done := entries, false; len(rest) > 0 || !done; {
+		chunk := rest[:min(per, len(rest))]
+		err := s.update(func(t txn) error {
+			var err error
+			done, err = appendEvents(t, chunk, r, now, budget)
+			return err
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("append %d events: %w", len(entries), err)
 		}
-		size := eventBytes(tx.Bucket(bucketMeta), b)
-		for _, e := range entries {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			v := make([]byte, 8, 8+len(e.Data))
-			binary.BigEndian.PutUint64(v, uint64(e.At.UnixNano()))
-			k := seqKey(seq)
-			if err := b.Put(k, append(v, e.Data...)); err != nil {
-				return err
-			}
-			size += int64(len(k) + len(v) + len(e.Data))
-		}
-		if size, err = trimEvents(b, r, now, size); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyEventBytes, binary.BigEndian.AppendUint64(nil, uint64(size)))
-	})
-	if err != nil {
-		return fmt.Errorf("append %d events: %w", len(entries), err)
+		rest = rest[len(chunk):]
 	}
 	return nil
 }
 
+// appendEvents appends entries and trims the log, deleting at most budget
+// entries (0: no bound); done says whether the log is within r.
+func appendEvents(t txn, entries []EventEntry, r EventRetention, now time.Time, budget int) (done bool, err error) {
+	size, err := eventBytes(t)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		seq, err := t.nextSequence(bucketEvents)
+		if err != nil {
+			return false, err
+		}
+		v := make([]byte, 8, 8+len(e.Data))
+		binary.BigEndian.PutUint64(v, uint64(e.At.UnixNano()))
+		k := seqKey(seq)
+		if err := t.put(bucketEvents, k, append(v, e.Data...)); err != nil {
+			return false, err
+		}
+		size += int64(len(k) + len(v) + len(e.Data))
+	}
+	if size, done, err = trimEvents(t, r, now, size, budget); err != nil {
+		return false, err
+	}
+	return done, t.put(bucketMeta, keyEventBytes, binary.BigEndian.AppendUint64(nil, uint64(size)))
+}
+
 // eventBytes is the event log's size as recorded in meta; a log written
 // before the size was recorded is measured once.
-func eventBytes(meta, b *bolt.Bucket) int64 {
-	if raw := meta.Get(keyEventBytes); len(raw) == 8 {
-		return int64(binary.BigEndian.Uint64(raw))
+func eventBytes(t txn) (int64, error) {
+	raw, err := t.get(bucketMeta, keyEventBytes)
+	if err != nil {
+		return 0, err
+	}
+	if len(raw) == 8 {
+		return int64(binary.BigEndian.Uint64(raw)), nil
 	}
 	var size int64
-	_ = b.ForEach(func(k, v []byte) error {
+	err = forEach(t, bucketEvents, func(k, v []byte) error {
 		size += int64(len(k) + len(v))
 		return nil
 	})
-	return size
+	return size, err
 }
 
 // trimEvents deletes entries from the front while the log is longer than
 // r.Keep, larger than r.MaxBytes (size is its size now) or the oldest entry
-// is older than r.MaxAge. It returns the size left.
-func trimEvents(b *bolt.Bucket, r EventRetention, now time.Time, size int64) (int64, error) {
-	c := b.Cursor()
-	lastKey, _ := c.Last()
-	if lastKey == nil {
-		return 0, nil
+// is older than r.MaxAge, at most budget of them (0: no bound). It returns
+// the size left and whether the log is now within r.
+func trimEvents(t txn, r EventRetention, now time.Time, size int64, budget int) (int64, bool, error) {
+	var last uint64
+	empty := true
+	if err := t.scan(bucketEvents, nil, true, func(k, _ []byte) (bool, error) {
+		last, empty = binary.BigEndian.Uint64(k), false
+		return false, nil
+	}); err != nil || empty {
+		return 0, true, err
 	}
-	last := binary.BigEndian.Uint64(lastKey)
 	cutoff := int64(0)
 	if r.MaxAge > 0 {
 		cutoff = now.Add(-r.MaxAge).UnixNano()
 	}
-	for k, v := c.First(); k != nil; k, v = c.First() {
+	var gone [][]byte // deleted after the walk: a scan must not write
+	left, all, within := size, true, false
+	err := t.scan(bucketEvents, nil, false, func(k, v []byte) (bool, error) {
 		n := last - binary.BigEndian.Uint64(k) + 1
 		tooMany := r.Keep > 0 && n > uint64(r.Keep)
 		tooOld := cutoff != 0 && len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cutoff
-		tooBig := r.MaxBytes > 0 && size > r.MaxBytes
+		tooBig := r.MaxBytes > 0 && left > r.MaxBytes
 		if !tooMany && !tooOld && !tooBig {
-			return size, nil
+			all, within = false, true
+			return false, nil
 		}
-		size -= int64(len(k) + len(v))
-		if err := c.Delete(); err != nil {
-			return 0, err
+		if budget > 0 && len(gone) == budget {
+			all = false
+			return false, nil
+		}
+		left -= int64(len(k) + len(v))
+		gone = append(gone, slices.Clone(k))
+		return true, nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	for _, k := range gone {
+		if err := t.del(bucketEvents, k); err != nil {
+			return 0, false, err
 		}
 	}
-	return 0, nil
+	if all {
+		return 0, true, nil
+	}
+	return left, within, nil
 }
 
 // ListEvents returns the persisted events at or after since, oldest first;
@@ -117,26 +157,21 @@ func trimEvents(b *bolt.Bucket, r EventRetention, now time.Time, size int64) (in
 // log (one opened read-only before the log existed) has none.
 func (s *Store) ListEvents(since time.Time, limit int) ([]EventEntry, error) {
 	var out []EventEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+	err := s.view(func(t txn) error {
+		return t.scan(bucketEvents, nil, true, func(k, v []byte) (bool, error) {
 			if limit > 0 && len(out) == limit {
-				break
+				return false, nil
 			}
 			if len(v) < 8 {
-				return fmt.Errorf("event %d: %w: short record", binary.BigEndian.Uint64(k), ErrCorrupt)
+				return false, fmt.Errorf("event %d: %w: short record", binary.BigEndian.Uint64(k), ErrCorrupt)
 			}
 			at := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 			if at.Before(since) {
-				break
+				return false, nil
 			}
 			out = append(out, EventEntry{At: at, Data: slices.Clone(v[8:])})
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)

@@ -26,67 +26,71 @@ func datas(es []store.EventEntry) []string {
 }
 
 func TestEventRetention(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := map[string]struct {
-		r    store.EventRetention
-		now  time.Time
-		want []string
-	}{
-		"unbounded":      {store.EventRetention{}, t0.Add(time.Hour), []string{"e0", "e1", "e2", "e3", "e4"}},
-		"keep 2":         {store.EventRetention{Keep: 2}, t0, []string{"e3", "e4"}},
-		"max age 90s":    {store.EventRetention{MaxAge: 90 * time.Second}, t0.Add(4 * time.Minute), []string{"e3", "e4"}},
-		"both, age wins": {store.EventRetention{Keep: 4, MaxAge: 30 * time.Second}, t0.Add(4 * time.Minute), []string{"e4"}},
-		// An entry is 18 bytes: an 8-byte key, an 8-byte time, 2 bytes of data.
-		"max bytes 40": {store.EventRetention{MaxBytes: 40}, t0, []string{"e3", "e4"}},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			s := openTemp(t)
-			if err := s.AppendEvents(entries(t0, 5, time.Minute), tc.r, tc.now); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.ListEvents(time.Time{}, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(datas(got)) != fmt.Sprint(tc.want) {
-				t.Fatalf("kept %v, want %v", datas(got), tc.want)
-			}
-		})
-	}
+	forEachEngine(t, func(t *testing.T, open opener) {
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		tests := map[string]struct {
+			r    store.EventRetention
+			now  time.Time
+			want []string
+		}{
+			"unbounded":      {store.EventRetention{}, t0.Add(time.Hour), []string{"e0", "e1", "e2", "e3", "e4"}},
+			"keep 2":         {store.EventRetention{Keep: 2}, t0, []string{"e3", "e4"}},
+			"max age 90s":    {store.EventRetention{MaxAge: 90 * time.Second}, t0.Add(4 * time.Minute), []string{"e3", "e4"}},
+			"both, age wins": {store.EventRetention{Keep: 4, MaxAge: 30 * time.Second}, t0.Add(4 * time.Minute), []string{"e4"}},
+			// An entry is 18 bytes: an 8-byte key, an 8-byte time, 2 bytes of data.
+			"max bytes 40": {store.EventRetention{MaxBytes: 40}, t0, []string{"e3", "e4"}},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				s := open(t)
+				if err := s.AppendEvents(entries(t0, 5, time.Minute), tc.r, tc.now); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.ListEvents(time.Time{}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(datas(got)) != fmt.Sprint(tc.want) {
+					t.Fatalf("kept %v, want %v", datas(got), tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestListEventsSinceAndLimit(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := openTemp(t)
-	// Two batches: the second keeps counting where the first stopped.
-	if err := s.AppendEvents(entries(t0, 3, time.Minute), store.EventRetention{Keep: 10}, t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AppendEvents(entries(t0.Add(3*time.Minute), 3, time.Minute)[1:], store.EventRetention{Keep: 4}, t0); err != nil {
-		t.Fatal(err)
-	}
-	tests := map[string]struct {
-		since time.Time
-		limit int
-		want  []string
-	}{
-		"all":          {time.Time{}, 0, []string{"e1", "e2", "e1", "e2"}},
-		"since":        {t0.Add(2 * time.Minute), 0, []string{"e2", "e1", "e2"}},
-		"newest 2":     {time.Time{}, 2, []string{"e1", "e2"}},
-		"since future": {t0.Add(time.Hour), 0, []string{}},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			got, err := s.ListEvents(tc.since, tc.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(datas(got)) != fmt.Sprint(tc.want) {
-				t.Fatalf("got %v, want %v", datas(got), tc.want)
-			}
-		})
-	}
+	forEachEngine(t, func(t *testing.T, open opener) {
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		s := open(t)
+		// Two batches: the second keeps counting where the first stopped.
+		if err := s.AppendEvents(entries(t0, 3, time.Minute), store.EventRetention{Keep: 10}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendEvents(entries(t0.Add(3*time.Minute), 3, time.Minute)[1:], store.EventRetention{Keep: 4}, t0); err != nil {
+			t.Fatal(err)
+		}
+		tests := map[string]struct {
+			since time.Time
+			limit int
+			want  []string
+		}{
+			"all":          {time.Time{}, 0, []string{"e1", "e2", "e1", "e2"}},
+			"since":        {t0.Add(2 * time.Minute), 0, []string{"e2", "e1", "e2"}},
+			"newest 2":     {time.Time{}, 2, []string{"e1", "e2"}},
+			"since future": {t0.Add(time.Hour), 0, []string{}},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				got, err := s.ListEvents(tc.since, tc.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(datas(got)) != fmt.Sprint(tc.want) {
+					t.Fatalf("got %v, want %v", datas(got), tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestEventsSurviveReopen(t *testing.T) {

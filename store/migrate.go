@@ -15,7 +15,7 @@ import (
 type migration struct {
 	to   int
 	name string
-	run  func(tx *bolt.Tx) error
+	run  func(t txn) error
 }
 
 // SchemaVersion is the store layout this build reads and writes: the last
@@ -27,21 +27,21 @@ var migrations = []migration{
 	{to: 2, name: "certificates keyed by issuer and serial, serials in openssl form", run: certsByIssuerAndSerial},
 	{to: 3, name: "policy", run: migratePolicy},
 	{to: 4, name: "keys of revoked certificates blocked", run: blockRevokedKeys},
-	{to: 6, name: "token subjects, issued and revoked tokens, token keys", run: createTokenBuckets},
+	{to: 6, name: "token subjects, issued and revoked tokens, token keys", run: tokenRecords},
 }
 
 // migrate runs the migrations past version and records the new version.
-func migrate(tx *bolt.Tx, version int, path string) error {
+func migrate(t txn, version int, path string) error {
 	for _, m := range migrations {
 		if m.to <= version {
 			continue
 		}
-		if err := m.run(tx); err != nil {
+		if err := m.run(t); err != nil {
 			return fmt.Errorf("open store %s: migrate to schema %d (%s): %w", path, m.to, m.name, err)
 		}
 		version = m.to
 	}
-	if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(version))); err != nil {
+	if err := t.put(bucketMeta, keySchema, []byte(strconv.Itoa(version))); err != nil {
 		return fmt.Errorf("open store %s: write schema version: %w", path, err)
 	}
 	return nil

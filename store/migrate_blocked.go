@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // SPKIHash is the key blocklist's key for a DER SubjectPublicKeyInfo: its
@@ -23,12 +21,9 @@ func SPKIHash(spki []byte) string {
 // from before it has revoked certificates whose keys would otherwise come
 // back under a new serial. A key already blocked keeps its record, so the
 // migration is idempotent.
-func blockRevokedKeys(tx *bolt.Tx) error {
-	blocked, err := tx.CreateBucketIfNotExists(bucketBlockedKeys)
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketBlockedKeys, err)
-	}
-	return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+func blockRevokedKeys(t txn) error {
+	var blocks []BlockedKey // written after the walk: a scan must not write
+	err := forEach(t, bucketCerts, func(k, v []byte) error {
 		var c Cert
 		if err := json.Unmarshal(v, &c); err != nil {
 			return fmt.Errorf("certificate %q: %w: %v", k, ErrCorrupt, err)
@@ -45,9 +40,23 @@ func blockRevokedKeys(tx *bolt.Tx) error {
 			return fmt.Errorf("certificate %q: %w: %v", k, ErrCorrupt, err)
 		}
 		h := SPKIHash(leaf.RawSubjectPublicKeyInfo)
-		if blocked.Get([]byte(h)) != nil {
-			return nil
-		}
-		return putJSON(blocked, []byte(h), BlockedKey{SPKI: h, Serial: c.Serial, CN: c.CN, At: c.StateChangedAt})
+		blocks = append(blocks, BlockedKey{SPKI: h, Serial: c.Serial, CN: c.CN, At: c.StateChangedAt})
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		raw, err := t.get(bucketBlockedKeys, []byte(b.SPKI))
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			continue
+		}
+		if err := putJSON(t, bucketBlockedKeys, []byte(b.SPKI), b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -29,7 +29,7 @@ func TestMigrateBlocksKeysOfRevokedCerts(t *testing.T) {
 			spki[st] = SPKIHash(leaf.RawSubjectPublicKeyInfo)
 			serial := strconv.FormatInt(int64(0x10+i), 16)
 			c := Cert{ID: CertID(serial, issuer), Serial: serial, CN: "dev-" + string(st), State: st, StateChangedAt: revokedAt, CertPEM: certPEM}
-			if err := putJSON(tx.Bucket(bucketCerts), []byte(c.ID), c); err != nil {
+			if err := putJSON(boltTxn{tx}, bucketCerts, []byte(c.ID), c); err != nil {
 				return err
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // certsByIssuerAndSerial is migration 2: serials in openssl's form (see
@@ -18,15 +16,14 @@ import (
 // certificate PEM; a record whose PEM does not parse stops the migration as
 // ErrCorrupt (doctor then names it). Keys that are IDs already are left as
 // they are, so a second run changes nothing.
-func certsByIssuerAndSerial(tx *bolt.Tx) error {
-	if err := serialsInOpensslForm(tx); err != nil {
+func certsByIssuerAndSerial(t txn) error {
+	if err := serialsInOpensslForm(t); err != nil {
 		return err
 	}
-	certs := tx.Bucket(bucketCerts)
 	type move struct{ from, to, raw []byte }
 	var moves []move
 	ids := map[string][]string{} // serial -> IDs, for the audit records
-	err := certs.ForEach(func(k, v []byte) error {
+	err := forEach(t, bucketCerts, func(k, v []byte) error {
 		if bytes.ContainsRune(k, '/') {
 			ids[serialOfID(string(k))] = append(ids[serialOfID(string(k))], string(k))
 			return nil
@@ -57,17 +54,16 @@ func certsByIssuerAndSerial(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range moves { // after the walk: bbolt cursors do not survive writes
-		if err := certs.Put(m.to, m.raw); err != nil {
+	for _, m := range moves { // after the walk: a scan must not write
+		if err := t.put(bucketCerts, m.to, m.raw); err != nil {
 			return err
 		}
-		if err := certs.Delete(m.from); err != nil {
+		if err := t.del(bucketCerts, m.from); err != nil {
 			return err
 		}
 	}
-	audit := tx.Bucket(bucketAudit)
 	var rewrites []move
-	err = audit.ForEach(func(k, v []byte) error {
+	err = forEach(t, bucketAudit, func(k, v []byte) error {
 		var head struct {
 			Serial string `json:"serial"`
 			CertID string `json:"cert_id"`
@@ -89,7 +85,7 @@ func certsByIssuerAndSerial(tx *bolt.Tx) error {
 		return err
 	}
 	for _, r := range rewrites {
-		if err := audit.Put(r.to, r.raw); err != nil {
+		if err := t.put(bucketAudit, r.to, r.raw); err != nil {
 			return err
 		}
 	}

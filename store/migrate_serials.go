@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // serialsInOpensslForm, the first half of migration 2, rewrites serials stored as big.Int.Text(16) printed
@@ -14,10 +12,9 @@ import (
 // and their "serial" field, and the "serial" of every audit record, get the
 // zero back; an even-length serial is already right, so a second run changes
 // nothing. Records are rewritten as raw JSON so that no field is lost.
-func serialsInOpensslForm(tx *bolt.Tx) error {
-	certs := tx.Bucket(bucketCerts)
+func serialsInOpensslForm(t txn) error {
 	var odd [][]byte
-	if err := certs.ForEach(func(k, _ []byte) error {
+	if err := forEach(t, bucketCerts, func(k, _ []byte) error {
 		if len(k)%2 == 1 && !bytes.ContainsRune(k, '/') { // an ID holds a serial already fixed
 			odd = append(odd, append([]byte(nil), k...))
 		}
@@ -27,25 +24,31 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 	}
 	for _, k := range odd {
 		fixed := append([]byte("0"), k...)
-		if certs.Get(fixed) != nil {
+		taken, err := t.get(bucketCerts, fixed)
+		if err != nil {
+			return err
+		}
+		if taken != nil {
 			return fmt.Errorf("certificate %s: %s is stored too", k, fixed)
 		}
-		raw, err := withField(certs.Get(k), "serial", string(fixed))
+		old, err := t.get(bucketCerts, k)
+		if err != nil {
+			return err
+		}
+		raw, err := withField(old, "serial", string(fixed))
 		if err != nil {
 			return fmt.Errorf("certificate %s: %w", k, err)
 		}
-		if err := certs.Put(fixed, raw); err != nil {
+		if err := t.put(bucketCerts, fixed, raw); err != nil {
 			return err
 		}
-		if err := certs.Delete(k); err != nil {
+		if err := t.del(bucketCerts, k); err != nil {
 			return err
 		}
 	}
-	audit := tx.Bucket(bucketAudit)
 	type rewrite struct{ key, raw []byte }
-	var rewrites []rewrite // written after the walk: bbolt cursors do not survive writes
-	c := audit.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	var rewrites []rewrite // written after the walk: a scan must not write
+	err := forEach(t, bucketAudit, func(k, v []byte) error {
 		var head struct {
 			Serial string `json:"serial"`
 		}
@@ -53,16 +56,20 @@ func serialsInOpensslForm(tx *bolt.Tx) error {
 			return fmt.Errorf("audit record %x: %w: %v", k, ErrCorrupt, err)
 		}
 		if len(head.Serial)%2 == 0 {
-			continue
+			return nil
 		}
 		raw, err := withField(v, "serial", "0"+head.Serial)
 		if err != nil {
 			return fmt.Errorf("audit record %x: %w", k, err)
 		}
 		rewrites = append(rewrites, rewrite{append([]byte(nil), k...), raw})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, r := range rewrites {
-		if err := audit.Put(r.key, r.raw); err != nil {
+		if err := t.put(bucketAudit, r.key, r.raw); err != nil {
 			return err
 		}
 	}

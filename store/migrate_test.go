@@ -65,7 +65,7 @@ func schemaOne(t *testing.T) (path string, issuers map[string][]byte) {
 			if err := tx.Bucket(bucketCerts).Put([]byte(serial), raw); err != nil {
 				return err
 			}
-			if err := appendAudit(tx, &AuditRecord{Action: "cert.create", Serial: serial}); err != nil {
+			if err := appendAudit(boltTxn{tx}, &AuditRecord{Action: "cert.create", Serial: serial}); err != nil {
 				return err
 			}
 		}
@@ -109,7 +109,7 @@ func TestMigrateToIssuerAndSerialKeys(t *testing.T) {
 			t.Fatalf("a record under the bare serial %s survived: %v", old, err)
 		}
 	}
-	err = s.view(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		var fields map[string]any
 		if err := json.Unmarshal(tx.Bucket(bucketCerts).Get([]byte(CertID("04673c77", issuers["4673c77"]))), &fields); err != nil {
 			return err

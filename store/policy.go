@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The policy bucket holds the authorization policy: the ordered rules as one
@@ -13,10 +11,10 @@ import (
 // never half-changed) and the default decision. Rule IDs come from the
 // bucket's sequence: "r" + a number never reused.
 var (
-	bucketPolicy      = []byte("policy")
-	keyPolicyRules    = []byte("rules")
-	keyPolicyDefault  = []byte("default")
-	errPolicyNoBucket = fmt.Errorf("%w: policy bucket missing", ErrCorrupt)
+	bucketPolicy     = []byte("policy")
+	keyPolicyRules   = []byte("rules")
+	keyPolicyDefault = []byte("default")
+	errPolicyMissing = fmt.Errorf("%w: policy bucket missing", ErrCorrupt)
 )
 
 // Rule is one authorization rule as stored. The store keeps rules in order
@@ -47,48 +45,53 @@ func StarterPolicy() Policy {
 }
 
 // migratePolicy (schema 2) creates the policy bucket with the starter policy.
-func migratePolicy(tx *bolt.Tx) error {
-	b, err := tx.CreateBucketIfNotExists(bucketPolicy)
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketPolicy, err)
-	}
+func migratePolicy(t txn) error {
 	p := StarterPolicy()
-	if err := b.SetSequence(uint64(len(p.Rules))); err != nil {
+	if err := t.setSequence(bucketPolicy, uint64(len(p.Rules))); err != nil {
 		return err
 	}
-	return writePolicy(b, p)
+	return writePolicy(t, p)
 }
 
-func readPolicy(b *bolt.Bucket) (Policy, error) {
-	p := Policy{Default: string(b.Get(keyPolicyDefault))}
-	if raw := b.Get(keyPolicyRules); raw != nil {
-		if err := json.Unmarshal(raw, &p.Rules); err != nil {
+// readPolicy reads the policy; a store without one (its default is always
+// written) is damaged.
+func readPolicy(t txn) (Policy, error) {
+	def, err := t.get(bucketPolicy, keyPolicyDefault)
+	if err != nil {
+		return Policy{}, err
+	}
+	rules, err := t.get(bucketPolicy, keyPolicyRules)
+	if err != nil {
+		return Policy{}, err
+	}
+	if def == nil && rules == nil {
+		return Policy{}, errPolicyMissing
+	}
+	p := Policy{Default: string(def)}
+	if rules != nil {
+		if err := json.Unmarshal(rules, &p.Rules); err != nil {
 			return Policy{}, fmt.Errorf("decode rules: %w", err)
 		}
 	}
 	return p, nil
 }
 
-func writePolicy(b *bolt.Bucket, p Policy) error {
+func writePolicy(t txn, p Policy) error {
 	if p.Rules == nil {
 		p.Rules = []Rule{}
 	}
-	if err := putJSON(b, keyPolicyRules, p.Rules); err != nil {
+	if err := putJSON(t, bucketPolicy, keyPolicyRules, p.Rules); err != nil {
 		return err
 	}
-	return b.Put(keyPolicyDefault, []byte(p.Default))
+	return t.put(bucketPolicy, keyPolicyDefault, []byte(p.Default))
 }
 
 // Policy returns the authorization policy.
 func (s *Store) Policy() (Policy, error) {
 	var p Policy
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPolicy)
-		if b == nil {
-			return errPolicyNoBucket
-		}
+	err := s.view(func(t txn) error {
 		var err error
-		p, err = readPolicy(b)
+		p, err = readPolicy(t)
 		return err
 	})
 	if err != nil {
@@ -97,26 +100,25 @@ func (s *Store) Policy() (Policy, error) {
 	return p, nil
 }
 
-// updatePolicy runs fn on the policy and writes the result with audit, in
-// one transaction; fn may fill in audit.
-func (s *Store) updatePolicy(what string, fn func(b *bolt.Bucket, p *Policy) error, audit *AuditRecord) (Policy, error) {
+// updatePolicy runs fn on the policy and a copy of audit and writes the
+// result with that record, in one transaction; fn may fill in the record.
+// Each attempt starts from audit as given, so that a retried transaction
+// does not keep details of the attempt that lost.
+func (s *Store) updatePolicy(what string, fn func(t txn, p *Policy, audit *AuditRecord) error, audit AuditRecord) (Policy, error) {
 	var p Policy
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPolicy)
-		if b == nil {
-			return errPolicyNoBucket
-		}
+	err := s.update(func(t txn) error {
 		var err error
-		if p, err = readPolicy(b); err != nil {
+		if p, err = readPolicy(t); err != nil {
 			return err
 		}
-		if err := fn(b, &p); err != nil {
+		a := audit
+		if err := fn(t, &p, &a); err != nil {
 			return err
 		}
-		if err := writePolicy(b, p); err != nil {
+		if err := writePolicy(t, p); err != nil {
 			return err
 		}
-		return appendAudit(tx, audit)
+		return appendAudit(t, &a)
 	})
 	if err != nil {
 		return Policy{}, fmt.Errorf("%s: %w", what, err)
@@ -127,8 +129,8 @@ func (s *Store) updatePolicy(what string, fn func(b *bolt.Bucket, p *Policy) err
 // AddRule appends r with a fresh ID (r.ID is ignored) and returns it as
 // stored, with audit in the same transaction (its Detail defaults to the rule).
 func (s *Store) AddRule(r Rule, audit AuditRecord) (Rule, error) {
-	_, err := s.updatePolicy("add rule", func(b *bolt.Bucket, p *Policy) error {
-		seq, err := b.NextSequence()
+	_, err := s.updatePolicy("add rule", func(t txn, p *Policy, audit *AuditRecord) error {
+		seq, err := t.nextSequence(bucketPolicy)
 		if err != nil {
 			return err
 		}
@@ -138,7 +140,7 @@ func (s *Store) AddRule(r Rule, audit AuditRecord) (Rule, error) {
 			audit.Detail = describeRule(r)
 		}
 		return nil
-	}, &audit)
+	}, audit)
 	if err != nil {
 		return Rule{}, err
 	}
@@ -148,7 +150,7 @@ func (s *Store) AddRule(r Rule, audit AuditRecord) (Rule, error) {
 // RemoveRule deletes the rule id; ErrNotFound when there is none.
 func (s *Store) RemoveRule(id string, audit AuditRecord) (Rule, error) {
 	var gone Rule
-	_, err := s.updatePolicy("remove rule "+id, func(_ *bolt.Bucket, p *Policy) error {
+	_, err := s.updatePolicy("remove rule "+id, func(_ txn, p *Policy, audit *AuditRecord) error {
 		i := ruleIndex(p.Rules, id)
 		if i < 0 {
 			return ErrNotFound
@@ -159,14 +161,14 @@ func (s *Store) RemoveRule(id string, audit AuditRecord) (Rule, error) {
 			audit.Detail = describeRule(gone)
 		}
 		return nil
-	}, &audit)
+	}, audit)
 	return gone, err
 }
 
 // MoveRule puts rule id just before rule before; ErrNotFound when either is
 // missing. Moving a rule before itself changes nothing.
 func (s *Store) MoveRule(id, before string, audit AuditRecord) (Policy, error) {
-	return s.updatePolicy("move rule "+id, func(_ *bolt.Bucket, p *Policy) error {
+	return s.updatePolicy("move rule "+id, func(_ txn, p *Policy, audit *AuditRecord) error {
 		i, j := ruleIndex(p.Rules, id), ruleIndex(p.Rules, before)
 		if i < 0 || j < 0 {
 			return fmt.Errorf("rule %s or %s: %w", id, before, ErrNotFound)
@@ -182,19 +184,19 @@ func (s *Store) MoveRule(id, before string, audit AuditRecord) (Policy, error) {
 			audit.Detail = id + " before " + before
 		}
 		return nil
-	}, &audit)
+	}, audit)
 }
 
 // SetPolicyDefault sets the default decision ("allow" or "deny", checked by
 // the caller).
 func (s *Store) SetPolicyDefault(effect string, audit AuditRecord) (Policy, error) {
-	return s.updatePolicy("set policy default", func(_ *bolt.Bucket, p *Policy) error {
+	return s.updatePolicy("set policy default", func(_ txn, p *Policy, audit *AuditRecord) error {
 		if audit.Detail == "" {
 			audit.Detail = p.Default + " -> " + effect
 		}
 		p.Default = effect
 		return nil
-	}, &audit)
+	}, audit)
 }
 
 func ruleIndex(rules []Rule, id string) int {

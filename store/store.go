@@ -1,15 +1,19 @@
 // Package store persists Gatehouse's certificates, CAs, settings and audit log
-// in a single bbolt file.
+// in a single bbolt file (Open), or in etcd for a cluster (OpenEtcd). The
+// methods are written once on a small transactional key-value engine
+// (engine.go) that both implement.
 //
 // Concurrency contract: a *Store is safe for concurrent use by many
-// goroutines. Every exported method runs exactly one bbolt transaction, so a
+// goroutines. Every exported method runs exactly one transaction, so a
 // record is never half-written and an audit record is committed together with
 // the change it describes. Values returned by the store are copies: nothing
 // returned references memory owned by bbolt. UpdateSettings runs its callback inside the write
-// transaction, so that callback must not call the store.
+// transaction, so that callback must not call the store; on etcd it may run
+// more than once, when the transaction lost a race and is retried.
 //
-// Only one process may open the file at a time: bbolt holds an exclusive
+// Only one process may open a file at a time: bbolt holds an exclusive
 // flock, and Open turns a lock timeout into an error wrapping ErrLocked.
+// Any number of processes may open the same etcd store.
 package store
 
 import (
@@ -65,8 +69,9 @@ type Options struct {
 
 // Store is an open Gatehouse database.
 type Store struct {
-	db       *bolt.DB
-	path     string
+	eng      engine
+	db       *bolt.DB // the file, for what only bbolt has (Backup, Compact, the page check); nil on etcd
+	path     string   // the file, or "etcd:ENDPOINTS/PREFIX"
 	readOnly bool
 }
 
@@ -111,7 +116,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, readOnly: opts.ReadOnly}, nil
+	return &Store{eng: &boltEngine{db: db, path: path}, db: db, path: path, readOnly: opts.ReadOnly}, nil
 }
 
 // ReadOnly reports whether the store was opened with Options.ReadOnly.
@@ -180,8 +185,7 @@ func initSchema(db *bolt.DB, path string) error {
 					return fmt.Errorf("open store %s: write schema version: %w", path, err)
 				}
 			}
-			version, err := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), path)
-			if err != nil {
+			if _, err := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), path); err != nil {
 				return err
 			}
 			for _, name := range allBuckets {
@@ -189,9 +193,22 @@ func initSchema(db *bolt.DB, path string) error {
 					return fmt.Errorf("open store %s: create bucket %s: %w", path, name, err)
 				}
 			}
-			return migrate(tx, version, path)
+			return upgrade(boltTxn{tx}, path)
 		})
 	})
+}
+
+// upgrade reads the schema version and runs the migrations past it.
+func upgrade(t txn, path string) error {
+	raw, err := t.get(bucketMeta, keySchema)
+	if err != nil {
+		return err
+	}
+	version, err := checkSchema(raw, path)
+	if err != nil {
+		return err
+	}
+	return migrate(t, version, path)
 }
 
 // checkReadable is initSchema for a read-only open: it validates the meta
@@ -201,20 +218,29 @@ func initSchema(db *bolt.DB, path string) error {
 func checkReadable(db *bolt.DB, path string) error {
 	return guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
-			meta := tx.Bucket(bucketMeta)
-			if meta == nil {
+			if tx.Bucket(bucketMeta) == nil {
 				return fmt.Errorf("open store %s: %w: bbolt file without a gatehouse meta bucket", path, ErrCorrupt)
 			}
-			version, err := checkSchema(meta.Get(keySchema), path)
-			if err != nil {
-				return err
-			}
-			if version < SchemaVersion {
-				return fmt.Errorf("open store %s: schema version %d is older than this gatehouse's (%d): run 'gatehouse init' or 'gatehouse serve' once to upgrade it", path, version, SchemaVersion)
-			}
-			return nil
+			return readableSchema(boltTxn{tx}, path)
 		})
 	})
+}
+
+// readableSchema refuses a schema this build cannot read, or one that only a
+// read-write open would migrate.
+func readableSchema(t txn, path string) error {
+	raw, err := t.get(bucketMeta, keySchema)
+	if err != nil {
+		return err
+	}
+	version, err := checkSchema(raw, path)
+	if err != nil {
+		return err
+	}
+	if version < SchemaVersion {
+		return fmt.Errorf("open store %s: schema version %d is older than this gatehouse's (%d): run 'gatehouse init' or 'gatehouse serve' once to upgrade it", path, version, SchemaVersion)
+	}
+	return nil
 }
 
 // checkSchema parses the stored schema version and refuses one this build
@@ -230,30 +256,30 @@ func checkSchema(raw []byte, path string) (int, error) {
 	return v, nil
 }
 
-// Close releases the file and its lock.
+// Close releases the file and its lock, or the etcd connection.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	if err := s.eng.close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// Path returns the database file path given to Open.
+// Path returns the database file path given to Open; for an etcd store,
+// "etcd:" and its endpoints and prefix.
 func (s *Store) Path() string { return s.path }
 
-// putJSON marshals v and stores it under key.
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+// putJSON marshals v and stores it under key in bucket.
+func putJSON(t txn, bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return b.Put(key, raw)
+	return t.put(bucket, key, raw)
 }
 
-// appendAudit assigns the next sequence number and writes a inside tx.
-func appendAudit(tx *bolt.Tx, a *AuditRecord) error {
-	b := tx.Bucket(bucketAudit)
-	seq, err := b.NextSequence()
+// appendAudit assigns the next sequence number and writes a inside t.
+func appendAudit(t txn, a *AuditRecord) error {
+	seq, err := t.nextSequence(bucketAudit)
 	if err != nil {
 		return fmt.Errorf("audit sequence: %w", err)
 	}
@@ -261,7 +287,7 @@ func appendAudit(tx *bolt.Tx, a *AuditRecord) error {
 	if a.At.IsZero() {
 		a.At = time.Now()
 	}
-	if err := putJSON(b, seqKey(seq), a); err != nil {
+	if err := putJSON(t, bucketAudit, seqKey(seq), a); err != nil {
 		return fmt.Errorf("write audit %d: %w", seq, err)
 	}
 	return nil

@@ -169,24 +169,26 @@ func TestOpenCorrupt(t *testing.T) {
 }
 
 func TestCreateGetCert(t *testing.T) {
-	s := openTemp(t)
-	c := testCert("3f2a01bc", "dev-1")
-	c.SANs = []string{"dev-1.local"}
-	if err := s.CreateCert(c, store.AuditRecord{Actor: "alice", Action: "cert.create"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCert(c, store.AuditRecord{}); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("second create: %v, want ErrExists", err)
-	}
-	got, err := s.GetCert(c.Serial)
-	if err != nil || got.CN != "dev-1" || got.State != store.StateInactive || got.SANs[0] != "dev-1.local" || !got.NotAfter.Equal(c.NotAfter) {
-		t.Fatalf("GetCert = %+v, %v", got, err)
-	}
-	if _, err := s.GetCert("beef"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("GetCert missing: %v", err)
-	}
-	audit, err := s.ListAudit(store.AuditQuery{})
-	if err != nil || len(audit) != 1 || audit[0].Serial != c.Serial || audit[0].CN != "dev-1" || audit[0].Actor != "alice" {
-		t.Fatalf("audit = %+v, %v", audit, err)
-	}
+	forEachEngine(t, func(t *testing.T, open opener) {
+		s := open(t)
+		c := testCert("3f2a01bc", "dev-1")
+		c.SANs = []string{"dev-1.local"}
+		if err := s.CreateCert(c, store.AuditRecord{Actor: "alice", Action: "cert.create"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateCert(c, store.AuditRecord{}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("second create: %v, want ErrExists", err)
+		}
+		got, err := s.GetCert(c.Serial)
+		if err != nil || got.CN != "dev-1" || got.State != store.StateInactive || got.SANs[0] != "dev-1.local" || !got.NotAfter.Equal(c.NotAfter) {
+			t.Fatalf("GetCert = %+v, %v", got, err)
+		}
+		if _, err := s.GetCert("beef"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetCert missing: %v", err)
+		}
+		audit, err := s.ListAudit(store.AuditQuery{})
+		if err != nil || len(audit) != 1 || audit[0].Serial != c.Serial || audit[0].CN != "dev-1" || audit[0].Actor != "alice" {
+			t.Fatalf("audit = %+v, %v", audit, err)
+		}
+	})
 }

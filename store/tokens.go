@@ -3,23 +3,20 @@ package store
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// Token records live in one bucket, "tokens", holding four nested buckets:
-// subjects (sub -> TokenSubject), issued (jti -> IssuedToken: what was
-// signed, never the token itself), revoked (jti -> RevokedToken, pruned once
-// expired) and keys (kid -> TokenKey: our signing key, sealed like the CA
-// keys, and the operators' trusted issuer keys). Readers tolerate missing
-// buckets: a read-only open of an older store creates none.
+// Token records live in four buckets: token_subjects (sub -> TokenSubject),
+// token_issued (jti -> IssuedToken: what was signed, never the token itself),
+// token_revoked (jti -> RevokedToken, pruned once expired) and token_keys
+// (kid -> TokenKey: our signing key, sealed like the CA keys, and the
+// operators' trusted issuer keys). Flat buckets, so that both engines hold
+// them alike; a write creates the bucket it needs and readers tolerate a
+// missing one (a read-only open of an older store creates none).
 var (
-	bucketTokens   = []byte("tokens")
-	tokensSubjects = []byte("subjects")
-	tokensIssued   = []byte("issued")
-	tokensRevoked  = []byte("revoked")
-	tokensKeys     = []byte("keys")
-	tokenBuckets   = [][]byte{tokensSubjects, tokensIssued, tokensRevoked, tokensKeys}
+	tokensSubjects = []byte("token_subjects")
+	tokensIssued   = []byte("token_issued")
+	tokensRevoked  = []byte("token_revoked")
+	tokensKeys     = []byte("token_keys")
 )
 
 // TokenSubject is the lifecycle record of a token subject (the sub claim),
@@ -76,45 +73,14 @@ type TokenData struct {
 	Keys     []TokenKey     `json:"keys"`
 }
 
-// createTokenBuckets is migration 6.
-func createTokenBuckets(tx *bolt.Tx) error {
-	top, err := tx.CreateBucketIfNotExists(bucketTokens)
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketTokens, err)
-	}
-	for _, name := range tokenBuckets {
-		if _, err := top.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s/%s: %w", bucketTokens, name, err)
-		}
-	}
-	return nil
-}
+// tokenRecords is migration 6. Its buckets are created by their first
+// write; the version step is what matters: a build that does not know token
+// records must not open a store that holds them.
+func tokenRecords(txn) error { return nil }
 
-// tokenBucket returns a nested token bucket; nil when the store predates it
-// (read-only opens only: a read-write open migrates).
-func tokenBucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
-	top := tx.Bucket(bucketTokens)
-	if top == nil {
-		return nil
-	}
-	return top.Bucket(name)
-}
-
-// writableTokenBucket is tokenBucket inside an update, created if missing.
-func writableTokenBucket(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
-	if err := createTokenBuckets(tx); err != nil {
-		return nil, err
-	}
-	return tx.Bucket(bucketTokens).Bucket(name), nil
-}
-
-// eachToken decodes every record of a nested token bucket.
-func eachToken[T any](tx *bolt.Tx, name []byte, what string, fn func(T)) error {
-	b := tokenBucket(tx, name)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(func(k, v []byte) error {
+// eachToken decodes every record of a token bucket.
+func eachToken[T any](t txn, name []byte, what string, fn func(T)) error {
+	return forEach(t, name, func(k, v []byte) error {
 		var r T
 		if err := decode(v, &r, what, k); err != nil {
 			return err
@@ -127,12 +93,12 @@ func eachToken[T any](tx *bolt.Tx, name []byte, what string, fn func(T)) error {
 // TokenData reads every token record.
 func (s *Store) TokenData() (TokenData, error) {
 	var d TokenData
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(t txn) error {
 		return firstErr(
-			eachToken(tx, tokensSubjects, "token subject", func(r TokenSubject) { d.Subjects = append(d.Subjects, r) }),
-			eachToken(tx, tokensIssued, "issued token", func(r IssuedToken) { d.Issued = append(d.Issued, r) }),
-			eachToken(tx, tokensRevoked, "revoked token", func(r RevokedToken) { d.Revoked = append(d.Revoked, r) }),
-			eachToken(tx, tokensKeys, "token key", func(r TokenKey) { r.PrivateKey = ""; d.Keys = append(d.Keys, r) }),
+			eachToken(t, tokensSubjects, "token subject", func(r TokenSubject) { d.Subjects = append(d.Subjects, r) }),
+			eachToken(t, tokensIssued, "issued token", func(r IssuedToken) { d.Issued = append(d.Issued, r) }),
+			eachToken(t, tokensRevoked, "revoked token", func(r RevokedToken) { d.Revoked = append(d.Revoked, r) }),
+			eachToken(t, tokensKeys, "token key", func(r TokenKey) { r.PrivateKey = ""; d.Keys = append(d.Keys, r) }),
 		)
 	})
 	if err != nil {
@@ -155,8 +121,8 @@ func firstErr(errs ...error) error {
 func (s *Store) OwnTokenKey() (TokenKey, error) {
 	var out TokenKey
 	found := false
-	err := s.view(func(tx *bolt.Tx) error {
-		return eachToken(tx, tokensKeys, "token key", func(r TokenKey) {
+	err := s.view(func(t txn) error {
+		return eachToken(t, tokensKeys, "token key", func(r TokenKey) {
 			if r.Own && !found {
 				out, found = r, true
 			}
@@ -174,20 +140,20 @@ func (s *Store) OwnTokenKey() (TokenKey, error) {
 // PutTokenKeys stores keys with audit in one transaction; a kid already
 // stored fails the whole call with an error wrapping ErrExists.
 func (s *Store) PutTokenKeys(keys []TokenKey, audit AuditRecord) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := writableTokenBucket(tx, tokensKeys)
-		if err != nil {
-			return err
-		}
+	err := s.update(func(t txn) error {
 		for _, k := range keys {
-			if b.Get([]byte(k.KID)) != nil {
+			raw, err := t.get(tokensKeys, []byte(k.KID))
+			if err != nil {
+				return err
+			}
+			if raw != nil {
 				return fmt.Errorf("kid %q: %w", k.KID, ErrExists)
 			}
-			if err := putJSON(b, []byte(k.KID), k); err != nil {
+			if err := putJSON(t, tokensKeys, []byte(k.KID), k); err != nil {
 				return err
 			}
 		}
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return fmt.Errorf("store token keys: %w", err)
@@ -199,12 +165,9 @@ func (s *Store) PutTokenKeys(keys []TokenKey, audit AuditRecord) error {
 // audit, and returns them; none so named is an error wrapping ErrNotFound.
 func (s *Store) DeleteTokenKeys(name string, audit AuditRecord) ([]TokenKey, error) {
 	var gone []TokenKey
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := writableTokenBucket(tx, tokensKeys)
-		if err != nil {
-			return err
-		}
-		if err := eachToken(tx, tokensKeys, "token key", func(r TokenKey) {
+	err := s.update(func(t txn) error {
+		gone = nil
+		if err := eachToken(t, tokensKeys, "token key", func(r TokenKey) {
 			if r.Name == name && !r.Own {
 				gone = append(gone, r)
 			}
@@ -215,12 +178,12 @@ func (s *Store) DeleteTokenKeys(name string, audit AuditRecord) ([]TokenKey, err
 			return ErrNotFound
 		}
 		for _, k := range gone {
-			if err := b.Delete([]byte(k.KID)); err != nil {
+			if err := t.del(tokensKeys, []byte(k.KID)); err != nil {
 				return err
 			}
 		}
 		audit.Detail = fmt.Sprintf("%s (%d keys)", name, len(gone))
-		return appendAudit(tx, &audit)
+		return appendAudit(t, &audit)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("untrust token keys %s: %w", name, err)
@@ -228,40 +191,49 @@ func (s *Store) DeleteTokenKeys(name string, audit AuditRecord) ([]TokenKey, err
 	return gone, nil
 }
 
+// getToken decodes the record under key in a token bucket into v and
+// reports whether there was one.
+func getToken(t txn, bucket []byte, key string, v any, what string) (bool, error) {
+	raw, err := t.get(bucket, []byte(key))
+	if err != nil || raw == nil {
+		return false, err
+	}
+	return true, decode(raw, v, what, []byte(key))
+}
+
 // IssueToken records an issued token with audit, creating its subject
 // active if new. A revoked subject fails with an error wrapping ErrConflict.
-func (s *Store) IssueToken(t IssuedToken, audit AuditRecord) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		subs, err := writableTokenBucket(tx, tokensSubjects)
+func (s *Store) IssueToken(it IssuedToken, audit AuditRecord) error {
+	err := s.update(func(t txn) error {
+		var sub TokenSubject
+		found, err := getToken(t, tokensSubjects, it.Subject, &sub, "token subject")
+		switch {
+		case err != nil:
+			return err
+		case found && sub.State == StateRevoked:
+			return fmt.Errorf("subject %s is revoked: %w", it.Subject, ErrConflict)
+		case !found:
+			sub = TokenSubject{Subject: it.Subject, State: StateActive, CreatedAt: it.IssuedAt}
+			if err := putJSON(t, tokensSubjects, []byte(it.Subject), sub); err != nil {
+				return err
+			}
+		}
+		raw, err := t.get(tokensIssued, []byte(it.JTI))
 		if err != nil {
 			return err
 		}
-		var sub TokenSubject
-		if raw := subs.Get([]byte(t.Subject)); raw != nil {
-			if err := decode(raw, &sub, "token subject", []byte(t.Subject)); err != nil {
-				return err
-			}
-			if sub.State == StateRevoked {
-				return fmt.Errorf("subject %s is revoked: %w", t.Subject, ErrConflict)
-			}
-		} else {
-			sub = TokenSubject{Subject: t.Subject, State: StateActive, CreatedAt: t.IssuedAt}
-			if err := putJSON(subs, []byte(t.Subject), sub); err != nil {
-				return err
-			}
+		if raw != nil {
+			return fmt.Errorf("jti %s: %w", it.JTI, ErrExists)
 		}
-		issued := tx.Bucket(bucketTokens).Bucket(tokensIssued)
-		if issued.Get([]byte(t.JTI)) != nil {
-			return fmt.Errorf("jti %s: %w", t.JTI, ErrExists)
-		}
-		if err := putJSON(issued, []byte(t.JTI), t); err != nil {
+		if err := putJSON(t, tokensIssued, []byte(it.JTI), it); err != nil {
 			return err
 		}
-		audit.Subject = t.Subject
-		return appendAudit(tx, &audit)
+		a := audit
+		a.Subject = it.Subject
+		return appendAudit(t, &a)
 	})
 	if err != nil {
-		return fmt.Errorf("record token for %s: %w", t.Subject, err)
+		return fmt.Errorf("record token for %s: %w", it.Subject, err)
 	}
 	return nil
 }
@@ -272,27 +244,25 @@ func (s *Store) IssueToken(t IssuedToken, audit AuditRecord) error {
 // for an unknown subject. Lifecycle rules are the caller's (pki.CanTransition).
 func (s *Store) TransitionSubject(sub string, from, to State, audit AuditRecord) (TokenSubject, error) {
 	var r TokenSubject
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := writableTokenBucket(tx, tokensSubjects)
+	err := s.update(func(t txn) error {
+		r = TokenSubject{}
+		found, err := getToken(t, tokensSubjects, sub, &r, "token subject")
 		if err != nil {
 			return err
 		}
-		raw := b.Get([]byte(sub))
-		if raw == nil {
+		if !found {
 			return ErrNotFound
-		}
-		if err := decode(raw, &r, "token subject", []byte(sub)); err != nil {
-			return err
 		}
 		if r.State != from {
 			return fmt.Errorf("state is %s, expected %s: %w", r.State, from, ErrConflict)
 		}
 		r.State, r.StateChangedAt, r.Reason = to, audit.At, audit.Reason
-		if err := putJSON(b, []byte(sub), r); err != nil {
+		if err := putJSON(t, tokensSubjects, []byte(sub), r); err != nil {
 			return err
 		}
-		audit.Subject, audit.From, audit.To = sub, from, to
-		return appendAudit(tx, &audit)
+		a := audit
+		a.Subject, a.From, a.To = sub, from, to
+		return appendAudit(t, &a)
 	})
 	if err != nil {
 		return TokenSubject{}, fmt.Errorf("transition token subject %s from %s to %s: %w", sub, from, to, err)
@@ -303,19 +273,20 @@ func (s *Store) TransitionSubject(sub string, from, to State, audit AuditRecord)
 // RevokeTokenID records a revoked token ID with audit; one already revoked
 // is an error wrapping ErrExists.
 func (s *Store) RevokeTokenID(r RevokedToken, audit AuditRecord) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := writableTokenBucket(tx, tokensRevoked)
+	err := s.update(func(t txn) error {
+		raw, err := t.get(tokensRevoked, []byte(r.JTI))
 		if err != nil {
 			return err
 		}
-		if b.Get([]byte(r.JTI)) != nil {
+		if raw != nil {
 			return ErrExists
 		}
-		if err := putJSON(b, []byte(r.JTI), r); err != nil {
+		if err := putJSON(t, tokensRevoked, []byte(r.JTI), r); err != nil {
 			return err
 		}
-		audit.Subject = r.Subject
-		return appendAudit(tx, &audit)
+		a := audit
+		a.Subject = r.Subject
+		return appendAudit(t, &a)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke token %s: %w", r.JTI, err)
@@ -328,18 +299,15 @@ func (s *Store) RevokeTokenID(r RevokedToken, audit AuditRecord) error {
 // LastSeen moved forward. It reports whether the subject was created.
 func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
 	created := false
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := writableTokenBucket(tx, tokensSubjects)
+	err := s.update(func(t txn) error {
+		var r TokenSubject
+		found, err := getToken(t, tokensSubjects, sub, &r, "token subject")
 		if err != nil {
 			return err
 		}
-		var r TokenSubject
-		if raw := b.Get([]byte(sub)); raw != nil {
-			if err := decode(raw, &r, "token subject", []byte(sub)); err != nil {
-				return err
-			}
-		} else {
-			r, created = TokenSubject{Subject: sub, State: StateActive, CreatedAt: at}, true
+		created = !found
+		if !found {
+			r = TokenSubject{Subject: sub, State: StateActive, CreatedAt: at}
 		}
 		if r.FirstSeen.IsZero() {
 			r.FirstSeen = at
@@ -347,7 +315,7 @@ func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
 		if at.After(r.LastSeen) {
 			r.LastSeen = at
 		}
-		return putJSON(b, []byte(sub), r)
+		return putJSON(t, tokensSubjects, []byte(sub), r)
 	})
 	if err != nil {
 		return false, fmt.Errorf("note use of token subject %s: %w", sub, err)
@@ -360,14 +328,11 @@ func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
 // and returns how many it deleted.
 func (s *Store) PruneTokens(now time.Time) (int, error) {
 	n := 0
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(t txn) error {
+		n = 0
 		for _, name := range [][]byte{tokensIssued, tokensRevoked} {
-			b, err := writableTokenBucket(tx, name)
-			if err != nil {
-				return err
-			}
 			var old [][]byte
-			if err := b.ForEach(func(k, v []byte) error {
+			if err := forEach(t, name, func(k, v []byte) error {
 				var r struct {
 					Expires time.Time `json:"exp"`
 				}
@@ -382,7 +347,7 @@ func (s *Store) PruneTokens(now time.Time) (int, error) {
 				return err
 			}
 			for _, k := range old {
-				if err := b.Delete(k); err != nil {
+				if err := t.del(name, k); err != nil {
 					return err
 				}
 			}
@@ -397,22 +362,18 @@ func (s *Store) PruneTokens(now time.Time) (int, error) {
 }
 
 // replaceTokenKey is ReplaceCAKeys' change of the token signing key.
-func replaceTokenKey(tx *bolt.Tx, c CAKeyChange) error {
-	b, err := writableTokenBucket(tx, tokensKeys)
+func replaceTokenKey(t txn, c CAKeyChange) error {
+	var k TokenKey
+	found, err := getToken(t, tokensKeys, c.TokenKID, &k, "token key")
 	if err != nil {
 		return err
 	}
-	raw := b.Get([]byte(c.TokenKID))
-	if raw == nil {
+	if !found {
 		return fmt.Errorf("token key %s: %w", c.TokenKID, ErrNotFound)
-	}
-	var k TokenKey
-	if err := decode(raw, &k, "token key", []byte(c.TokenKID)); err != nil {
-		return err
 	}
 	if k.PrivateKey != c.Old {
 		return fmt.Errorf("token key %s: %w", c.TokenKID, ErrConflict)
 	}
 	k.PrivateKey = c.New
-	return putJSON(b, []byte(c.TokenKID), k)
+	return putJSON(t, tokensKeys, []byte(c.TokenKID), k)
 }

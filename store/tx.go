@@ -4,25 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// view runs fn in a read transaction and update in a write transaction. Every
-// exported method goes through one of them: bbolt asserts its page invariants
+// view runs fn in a read transaction and update in a write transaction of
+// the store's engine. Every exported method goes through one of them. On
+// bbolt both run under guard: bbolt asserts its page invariants
 // with panics and reads its file through an mmap, so a damaged page (or a file
 // truncated under the map) would otherwise kill the process with a goroutine
-// dump. Both turn such a panic, or a fault on the map, into an error wrapping
-// ErrCorrupt that names the file.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	return guard(s.path, func() error { return s.db.View(fn) })
-}
+// dump.
+func (s *Store) view(fn func(t txn) error) error { return s.eng.view(fn) }
 
-// update is view's write counterpart; on a read-only store bbolt refuses it
-// with ErrDatabaseReadOnly.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return guard(s.path, func() error { return s.db.Update(fn) })
-}
+// update is view's write counterpart; on a read-only store it fails. On
+// etcd fn may run more than once (see engine.update).
+func (s *Store) update(fn func(t txn) error) error { return s.eng.update(fn) }
 
 // guard runs fn, converting a panic or memory fault inside it into ErrCorrupt.
 // A panicking bbolt transaction has not committed: bbolt rolls it back (or

@@ -22,6 +22,8 @@ import (
 type brokerFlags struct {
 	cfg    app.BrokerConfig
 	events *store.EventRetention // serve's --events-keep and --events-max-age; nil: the default
+	etcd   *store.EtcdConfig     // serve's --etcd: the store in etcd; nil: DATA/gatehouse.db
+	node   string                // serve's --node, with etcd
 }
 
 func (f *brokerFlags) register(c *cobra.Command) {
@@ -66,7 +68,7 @@ func (g *globals) startDaemon(dir string, bf brokerFlags, log *slog.Logger, acto
 	if err != nil {
 		return nil, err
 	}
-	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass, Events: bf.events})
+	a, err := openApp(dir, actor, &app.Config{Logger: log, CAPassphrase: pass, Events: bf.events, Etcd: bf.etcd, Node: bf.node})
 	if err != nil {
 		return nil, err
 	}

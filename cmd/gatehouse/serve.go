@@ -7,17 +7,20 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 func newServe(g *globals) *cobra.Command {
 	var bf brokerFlags
 	var af applianceFlags
+	var cf clusterFlags
 	var logFormat, logLevel string
 	c := &cobra.Command{
 		Use:   "serve",
@@ -34,10 +37,17 @@ default DATA/gatehouse.toml when present): flag > env > file > default. See
 SIGHUP re-reads the config file, applies --log-level live, rotates the server
 certificate (re-reads --server-cert/--server-key, or issues a fresh one)
 without dropping anyone, and logs every other changed setting as needing a
-restart.`,
+restart.
+
+Cluster mode: --etcd ENDPOINTS --node NAME keeps the store in etcd (keys under
+/gatehouse) instead of DATA/gatehouse.db, shared by every node started so. A
+suspend, revoke, auth switch or policy change made through any node applies on
+every node: the device's sessions drop wherever they are. A device reconnecting
+through another node takes its session over from the node that held it.`,
 		Example: `  gatehouse serve --data /var/lib/gatehouse
   gatehouse serve --mqtts 127.0.0.1:8883 --wss "" --san broker.example.com --log-format json
-  gatehouse serve --ssh :2222 --http 127.0.0.1:9090`,
+  gatehouse serve --ssh :2222 --http 127.0.0.1:9090
+  gatehouse serve --etcd https://10.0.0.5:2379 --node gh1 --etcd-ca etcd-ca.pem --etcd-cert gh1.pem --etcd-key gh1-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := g.dataDir()
@@ -57,6 +67,14 @@ restart.`,
 				log.Info("config", "file", cfg.File)
 			}
 			bf.events = &af.events
+			if bf.etcd, err = cf.etcd(); err != nil {
+				return err
+			}
+			if bf.etcd != nil {
+				bf.node = cf.node
+				log = log.With("node", cf.node)
+				log.Info("cluster mode", "etcd", strings.Join(bf.etcd.Endpoints, ","), "prefix", store.DefaultEtcdPrefix)
+			}
 			d, err := g.startDaemon(dir, bf, log, "")
 			if err != nil {
 				return err
@@ -97,6 +115,7 @@ restart.`,
 	}
 	bf.register(c)
 	af.register(c)
+	cf.register(c)
 	registerConfigFlag(c)
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -37,6 +37,12 @@ type Config struct {
 	// Access says whether Open may create the store and whether it writes
 	// to it; the zero value creates (serve, the TUI, demo, init).
 	Access Access
+	// Etcd, when set, keeps the store in etcd instead of DATA/gatehouse.db
+	// (cluster mode): several nodes then share it and apply each other's
+	// changes. The data directory still holds the admin socket.
+	Etcd *store.EtcdConfig
+	// Node names this node in the cluster's session registry (with Etcd).
+	Node string
 }
 
 // BrokerConfig configures the embedded broker.
@@ -93,6 +99,10 @@ type App struct {
 	mu   sync.Mutex // guards br and bcfg against Start/Close races
 	br   *broker.Broker
 	bcfg BrokerConfig
+
+	node   string                 // Config.Node
+	reg    *store.SessionRegistry // the cluster's session registry; nil outside cluster mode
+	claims sessionClaims
 }
 
 // Open opens the data directory and the store, creating them on first use
@@ -105,6 +115,42 @@ func Open(cfg Config) (*App, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0),
+		retention: DefaultEventRetention, node: cfg.Node}
+	if cfg.Events != nil {
+		a.retention = *cfg.Events
+	}
+	opts := []pki.Option{pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged)}
+	if cfg.CAPassphrase != nil {
+		opts = append(opts, pki.WithPassphrase(cfg.CAPassphrase))
+	}
+	a.ca, err = pki.Init(st, opts...)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
+	}
+	if err := a.startEventLog(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open event log in %s: %w", cfg.DataDir, err)
+	}
+	return a, nil
+}
+
+// openStore opens the store in etcd when cfg says so, else the data
+// directory's file.
+func openStore(cfg Config) (*store.Store, error) {
+	if cfg.Etcd != nil {
+		if err := PrivateDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		ec := *cfg.Etcd
+		ec.ReadOnly = cfg.Access == AccessReadOnly
+		return store.OpenEtcd(ec)
 	}
 	path := filepath.Join(cfg.DataDir, DBFile)
 	if cfg.Access != AccessCreate {
@@ -126,28 +172,7 @@ func Open(cfg Config) (*App, error) {
 	if errors.Is(err, store.ErrNoStore) {
 		return nil, noStoreError(cfg.DataDir) // removed since the first look
 	}
-	if err != nil {
-		return nil, err
-	}
-	a := &App{data: cfg.DataDir, actor: cfg.Actor, log: cfg.Logger, now: cfg.Now, st: st, hub: NewHub(), tele: NewTelemetry(0, 0),
-		retention: DefaultEventRetention}
-	if cfg.Events != nil {
-		a.retention = *cfg.Events
-	}
-	opts := []pki.Option{pki.WithClock(cfg.Now), pki.WithOnChange(a.certChanged)}
-	if cfg.CAPassphrase != nil {
-		opts = append(opts, pki.WithPassphrase(cfg.CAPassphrase))
-	}
-	a.ca, err = pki.Init(st, opts...)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("initialise CA in %s: %w", cfg.DataDir, err)
-	}
-	if err := a.startEventLog(); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("open event log in %s: %w", cfg.DataDir, err)
-	}
-	return a, nil
+	return st, err
 }
 
 // PrivateDir makes dir a private data directory: created with mode 0700 when
@@ -305,6 +330,8 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	go a.logEvents(a.hub.Subscribe(ctx))
 	subjects := a.hub.Subscribe(ctx)
 	a.bg.Go(func() { a.trackSubjects(subjects) })
+	a.bg.Go(func() { a.followStore(ctx) })
+	a.startSessionRegistry(ctx)
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning
@@ -392,6 +419,9 @@ func (a *App) Close() error {
 		<-a.counted
 	}
 	a.bg.Wait()
+	if a.reg != nil {
+		errs = append(errs, a.reg.Close()) // this node's registry entries go at once
+	}
 	a.stopPersist() // after the broker's last disconnect events
 	<-a.persisted
 	errs = append(errs, a.st.Close())

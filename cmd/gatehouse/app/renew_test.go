@@ -34,7 +34,7 @@ func connectWith(t *testing.T, addr string, b Bundle, keyPEM, clientID string) p
 }
 
 // dial tries to open a paho session with b's certificate and key.
-func dial(t *testing.T, addr string, b Bundle, keyPEM, clientID string) (paho.Client, error) {
+func dial(t testing.TB, addr string, b Bundle, keyPEM, clientID string) (paho.Client, error) {
 	t.Helper()
 	cert, err := tls.X509KeyPair([]byte(b.ChainPEM), []byte(keyPEM))
 	if err != nil {
@@ -56,7 +56,7 @@ func dial(t *testing.T, addr string, b Bundle, keyPEM, clientID string) (paho.Cl
 	return c, nil
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); {
 		if time.Now().After(deadline) {

@@ -1,0 +1,263 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// followStore applies what other nodes commit to a shared (etcd) store
+// until ctx ends: a suspend or revoke made through any node drops the
+// device's sessions here too; an issuer suspended or a CA untrusted drops
+// the sessions it now refuses; an auth switch and a policy edit apply here.
+// This node's own changes come back through the watch as well; applying
+// them again changes nothing. On a store file, which only this process
+// writes, there is nothing to follow.
+func (a *App) followStore(ctx context.Context) {
+	err := a.st.Watch(ctx, func(changes []store.Change) {
+		policy, settings, blocked, cas := false, false, false, false
+		for _, ch := range changes {
+			switch ch.Kind {
+			case store.ChangedCert:
+				a.applyCertChange(ch.Key)
+			case store.ChangedPolicy:
+				policy = true
+			case store.ChangedCA:
+				cas = true
+			case store.ChangedSettings:
+				settings = true
+			case store.ChangedBlockedKeys:
+				blocked = true
+			case store.ChangedAll:
+				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
+				a.applyAllCerts()
+				policy, settings, cas = true, true, true
+			}
+		}
+		if cas {
+			a.applyCAChange()
+			policy = true // ca:NAME rules name CAs
+		}
+		if blocked {
+			if err := a.ca.RefreshBlocked(); err != nil {
+				a.log.Error("apply another node's key blocklist", "err", err)
+			}
+		}
+		if policy {
+			a.refreshPolicy()
+		}
+		if settings {
+			if err := a.applyClientAuth(); err != nil {
+				a.log.Error("apply another node's client-cert auth", "err", err)
+			}
+		}
+	})
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		a.log.Error("store watch stopped", "err", err)
+	}
+}
+
+// applyCertChange reloads one certificate's state and, when another node
+// suspended or revoked it, drops its sessions on this node.
+func (a *App) applyCertChange(id string) {
+	c, was, err := a.ca.Refresh(id)
+	if err != nil {
+		a.log.Error("apply another node's certificate change", "id", id, "err", err)
+		return
+	}
+	a.certs.invalidate()
+	if was == c.State || c.State == store.StateActive || c.State == store.StateInactive {
+		return
+	}
+	a.dropRefused(id, c.State)
+}
+
+// applyAllCerts reloads every certificate's state and drops the sessions of
+// those another node suspended or revoked meanwhile.
+func (a *App) applyAllCerts() {
+	refused, err := a.ca.RefreshAll()
+	if err != nil {
+		a.log.Error("reload every certificate", "err", err)
+		return
+	}
+	a.certs.invalidate()
+	for _, id := range refused {
+		st, _ := a.ca.State(id)
+		a.dropRefused(id, st)
+	}
+}
+
+// dropRefused drops this node's sessions of a certificate another node
+// moved to state.
+func (a *App) dropRefused(id string, state store.State) {
+	if br := a.broker(); br != nil {
+		if n := br.DropSerial(id, fmt.Sprintf("%s on another node", state)); n > 0 {
+			a.log.Info("sessions dropped", "id", id, "state", state, "dropped", n)
+		}
+	}
+}
+
+// applyCAChange reloads the CAs and drops the sessions they now refuse.
+func (a *App) applyCAChange() {
+	if err := a.ca.RefreshCAs(); err != nil {
+		a.log.Error("apply another node's CA change", "err", err)
+		return
+	}
+	a.certs.invalidate()
+	if br := a.broker(); br != nil {
+		if n := br.Recheck("CA changed on another node"); n > 0 {
+			a.log.Info("sessions dropped", "cause", "CA changed on another node", "dropped", n)
+		}
+	}
+}
+
+// applyClientAuth hands the running broker the stored client-cert auth
+// modes, after another node switched one.
+func (a *App) applyClientAuth() error {
+	settings, err := a.st.Settings()
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	br := a.broker()
+	if br == nil {
+		return nil
+	}
+	a.modeMu.Lock()
+	defer a.modeMu.Unlock()
+	for _, t := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+		on, set := settings.ClientAuth[t]
+		if !set {
+			on = true // the default, as StartBroker applies it
+		}
+		if _, err := br.SetClientAuth(t, on); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sessionClaims is this node's view of its registry entries.
+type sessionClaims struct {
+	mu   sync.Mutex
+	live map[string]int   // client ID -> sessions live on this node
+	rev  map[string]int64 // client ID -> revision of this node's last claim
+}
+
+// startSessionRegistry opens the cluster's session registry under this
+// node's lease, claims every client ID that connects here and drops the
+// local session of a client ID another node claims later: a device that
+// reconnects through another node takes its session over. Outside cluster
+// mode it does nothing; a registry etcd refuses is logged, and the node
+// serves without takeover.
+func (a *App) startSessionRegistry(ctx context.Context) {
+	if a.node == "" {
+		return
+	}
+	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL, a.reclaim)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return
+	}
+	if err != nil {
+		a.log.Error("no session takeover across nodes", "err", err)
+		return
+	}
+	a.reg = reg
+	a.claims.live, a.claims.rev = map[string]int{}, map[string]int64{}
+	events := a.hub.Subscribe(ctx)
+	a.bg.Go(func() {
+		for e := range events {
+			switch {
+			case e.ClientID == "":
+			case e.Type == broker.EventConnected:
+				a.claim(e.ClientID)
+			case e.Type == broker.EventDisconnected:
+				a.release(e.ClientID)
+			}
+		}
+	})
+	a.bg.Go(func() {
+		if err := reg.Watch(ctx, a.takeOver); err != nil {
+			a.log.Error("session registry watch stopped", "err", err)
+		}
+	})
+}
+
+// reclaim claims again every client ID live here, after the registry lost
+// this node's lease (etcd unreachable for longer than its TTL).
+func (a *App) reclaim(reg *store.SessionRegistry) {
+	a.claims.mu.Lock()
+	ids := make([]string, 0, len(a.claims.live))
+	for id := range a.claims.live {
+		ids = append(ids, id)
+	}
+	a.claims.mu.Unlock()
+	a.log.Warn("session registry lease lost: claiming this node's sessions again", "sessions", len(ids))
+	for _, id := range ids {
+		rev, err := reg.Claim(id)
+		if err != nil {
+			a.log.Error("session not claimed again", "client_id", id, "err", err)
+			continue
+		}
+		a.claims.mu.Lock()
+		if _, live := a.claims.live[id]; live {
+			a.claims.rev[id] = max(a.claims.rev[id], rev)
+		}
+		a.claims.mu.Unlock()
+	}
+}
+
+func (a *App) claim(clientID string) {
+	a.claims.mu.Lock()
+	a.claims.live[clientID]++
+	a.claims.mu.Unlock()
+	rev, err := a.reg.Claim(clientID)
+	if err != nil {
+		a.log.Error("session not claimed in the registry", "client_id", clientID, "err", err)
+		return
+	}
+	a.claims.mu.Lock()
+	a.claims.rev[clientID] = max(a.claims.rev[clientID], rev)
+	a.claims.mu.Unlock()
+}
+
+// release gives the entry up once the client ID's last session here ended
+// (mochi's own takeover on this node ends the old one after the new began).
+// claim and release run on one goroutine, in the order of the events.
+func (a *App) release(clientID string) {
+	a.claims.mu.Lock()
+	a.claims.live[clientID]--
+	last := a.claims.live[clientID] <= 0
+	a.claims.mu.Unlock()
+	if !last {
+		return
+	}
+	if err := a.reg.Release(clientID); err != nil {
+		a.log.Error("session not released in the registry", "client_id", clientID, "err", err)
+	}
+	a.claims.mu.Lock()
+	delete(a.claims.live, clientID)
+	delete(a.claims.rev, clientID)
+	a.claims.mu.Unlock()
+}
+
+// takeOver drops this node's session of clientID when another node claimed
+// it after this node did.
+func (a *App) takeOver(clientID, node string, rev int64) {
+	if node == a.node {
+		return
+	}
+	a.claims.mu.Lock()
+	_, here := a.claims.live[clientID]
+	newer := a.claims.rev[clientID] > rev
+	a.claims.mu.Unlock()
+	if !here || newer {
+		return
+	}
+	if br := a.broker(); br != nil && br.Kick(clientID, "taken over by node "+node) {
+		a.log.Info("session taken over", "client_id", clientID, "node", node)
+	}
+}

@@ -1,0 +1,205 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// twoNodes starts two Apps with brokers that share one store in a real
+// (embedded) etcd, and returns them with their MQTTS addresses.
+func twoNodes(t testing.TB) (n1, n2 *App, addr1, addr2 string) {
+	t.Helper()
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
+	node := func(name string) (*App, string) {
+		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: shared, Node: name})
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		t.Cleanup(func() { a.Close() })
+		if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := a.Transports(context.Background())
+		return a, ts[0].Addr
+	}
+	n1, addr1 = node("node1")
+	n2, addr2 = node("node2")
+	return n1, n2, addr1, addr2
+}
+
+// A certificate issued through node 1 is usable on node 2, and a suspend
+// through node 1 drops the device's session on node 2 and keeps it out there.
+func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-c", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-c")
+	waitFor(t, "node 1 to see the first use on node 2", func() bool {
+		st, _ := n1.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	res, err := n1.Transition(ctx, b.Cert.ID, store.StateSuspended, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped != 0 {
+		t.Fatalf("node 1 dropped %d sessions, want 0: the device is on node 2", res.Dropped)
+	}
+	waitFor(t, "node 2 to drop the suspended device", func() bool { return !c.IsConnectionOpen() })
+	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-c-again"); err == nil {
+		t.Fatal("node 2 accepted a suspended certificate")
+	}
+}
+
+// An issuer created and then suspended through node 1 is learnt and then
+// enforced by node 2: its device's session there drops.
+func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.CreateIssuer(ctx, "fleet"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-f", TTL: "30d", Issuer: "fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-f")
+	if _, err := n1.SuspendIssuer(ctx, "fleet", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to drop the suspended issuer's device", func() bool { return !c.IsConnectionOpen() })
+}
+
+// A client-cert auth switch through node 1 applies to node 2's listener.
+func TestClusterAuthSwitchThroughOneNodeAppliesOnAnother(t *testing.T) {
+	n1, n2, _, _ := twoNodes(t)
+	ctx := context.Background()
+	for _, on := range []bool{false, true} {
+		if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, on); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("node 2's mqtts client-cert auth to be %v", on), func() bool {
+			return n2.broker().ClientAuth(broker.TransportMQTTS) == on
+		})
+	}
+}
+
+// BenchmarkClusterSuspendDrop measures a suspend through node 1 until the
+// device's session on node 2 is closed: the store transaction, the watch
+// and node 2's drop.
+func BenchmarkClusterSuspendDrop(b *testing.B) {
+	n1, _, _, addr2 := twoNodes(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		bundle, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-b", TTL: "30d"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var c paho.Client
+		waitFor(b, "node 2 to accept the new certificate", func() bool {
+			c, err = dial(b, addr2, bundle, bundle.KeyPEM, "dev-b")
+			return err == nil
+		})
+		b.StartTimer()
+		if _, err := n1.Transition(ctx, bundle.Cert.ID, store.StateSuspended, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		for c.IsConnectionOpen() {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+// Nodes started at the same moment on an empty etcd end up with one root
+// and one issuing CA: the one whose CA was stored first; the others load it.
+func TestClusterNodesStartingTogetherShareOneCA(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
+	const nodes = 3
+	apps := make([]*App, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range apps {
+		wg.Go(func() { apps[i], errs[i] = Open(Config{DataDir: t.TempDir(), Actor: "test", Etcd: shared}) })
+	}
+	wg.Wait()
+	for i, a := range apps {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i, errs[i])
+		}
+		defer a.Close()
+	}
+	for i, a := range apps[1:] {
+		if string(a.Authority().RootPEM()) != string(apps[0].Authority().RootPEM()) {
+			t.Fatalf("node %d has a root of its own", i+1)
+		}
+	}
+	cas, err := apps[0].Authority().CAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cas) != 2 {
+		t.Fatalf("%d CAs stored, want one root and one issuing: %+v", len(cas), cas)
+	}
+}
+
+// A device that reconnects through node 2 while its session on node 1 is
+// still up takes the session over: node 1 drops the old one, the registry
+// names node 2, and node 1 leaves that entry alone when its session ends.
+func TestClusterClientIDTakeoverAcrossNodes(t *testing.T) {
+	n1, _, addr1, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-t", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := connectWith(t, addr1, b, b.KeyPEM, "dev-t")
+	owner := func() string {
+		o, err := n1.reg.Owner("dev-t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	waitFor(t, "node 1 to claim dev-t", func() bool { return owner() == "node1" })
+	var moved paho.Client
+	waitFor(t, "node 2 to accept the certificate", func() bool {
+		moved, err = dial(t, addr2, b, b.KeyPEM, "dev-t")
+		return err == nil
+	})
+	waitFor(t, "node 1 to drop the session taken over", func() bool { return !old.IsConnectionOpen() })
+	waitFor(t, "node 2 to own dev-t", func() bool { return owner() == "node2" })
+	waitFor(t, "node 1 to release its ended session", func() bool {
+		n1.claims.mu.Lock()
+		defer n1.claims.mu.Unlock()
+		_, live := n1.claims.live["dev-t"]
+		return !live
+	})
+	if o := owner(); o != "node2" || !moved.IsConnectionOpen() {
+		t.Fatalf("after the takeover: owner %q, new session open %v", o, moved.IsConnectionOpen())
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// nodeName is what --node accepts: it names the node in logs and, later,
+// in etcd keys, so it stays one plain word.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// clusterFlags are serve's cluster-mode flags: the store in etcd, shared
+// by every node.
+type clusterFlags struct {
+	endpoints, node, ca, cert, key string
+}
+
+func (f *clusterFlags) register(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.endpoints, "etcd", "", "cluster mode: keep the store in etcd at these client URLs (comma-separated) instead of DATA/gatehouse.db")
+	fs.StringVar(&f.node, "node", "", "this node's name in the cluster (required with --etcd)")
+	fs.StringVar(&f.ca, "etcd-ca", "", "CA certificate (PEM) that etcd's server certificate chains to")
+	fs.StringVar(&f.cert, "etcd-cert", "", "client certificate (PEM) for etcd")
+	fs.StringVar(&f.key, "etcd-key", "", "private key for --etcd-cert")
+}
+
+// etcd is the store configuration the flags ask for: nil without --etcd.
+// Flags that do not go together are usage errors; unreadable TLS files are
+// operational ones.
+func (f *clusterFlags) etcd() (*store.EtcdConfig, error) {
+	if f.endpoints == "" {
+		if f.node != "" || f.ca != "" || f.cert != "" || f.key != "" {
+			return nil, usageErr{Err: fmt.Errorf("--node and --etcd-ca/--etcd-cert/--etcd-key need --etcd ENDPOINTS")}
+		}
+		return nil, nil
+	}
+	if !nodeName.MatchString(f.node) {
+		return nil, usageErr{Err: fmt.Errorf("--etcd needs --node NAME (letters, digits, '.', '_', '-'; got %q)", f.node)}
+	}
+	if (f.cert == "") != (f.key == "") {
+		return nil, usageErr{Err: fmt.Errorf("--etcd-cert and --etcd-key go together")}
+	}
+	var endpoints []string
+	for _, e := range strings.Split(f.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			endpoints = append(endpoints, e)
+		}
+	}
+	cfg := &store.EtcdConfig{Endpoints: endpoints}
+	if f.ca == "" && f.cert == "" {
+		return cfg, nil
+	}
+	cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.ca != "" {
+		pemBytes, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, fmt.Errorf("read --etcd-ca: %w", err)
+		}
+		cfg.TLS.RootCAs = x509.NewCertPool()
+		if !cfg.TLS.RootCAs.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("--etcd-ca %s holds no PEM certificate", f.ca)
+		}
+	}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("load --etcd-cert %s: %w", f.cert, err)
+		}
+		cfg.TLS.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestClusterFlags(t *testing.T) {
+	data := t.TempDir()
+	tests := map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"fail/etcd without node":   {[]string{"--etcd", "http://127.0.0.1:2379"}, exitUsage, "--etcd needs --node NAME"},
+		"fail/node with a slash":   {[]string{"--etcd", "http://127.0.0.1:2379", "--node", "a/b"}, exitUsage, "--etcd needs --node NAME"},
+		"fail/node without etcd":   {[]string{"--node", "gh1"}, exitUsage, "need --etcd ENDPOINTS"},
+		"fail/cert without key":    {[]string{"--etcd", "http://127.0.0.1:2379", "--node", "gh1", "--etcd-cert", "c.pem"}, exitUsage, "go together"},
+		"fail/missing etcd CA":     {[]string{"--etcd", "https://127.0.0.1:2379", "--node", "gh1", "--etcd-ca", "/nonexistent/ca.pem"}, exitError, "read --etcd-ca"},
+		"fail/etcd is unreachable": {[]string{"--etcd", "http://127.0.0.1:1", "--node", "gh1"}, exitError, "etcd did not answer within 5s"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"serve", "--mqtts", "127.0.0.1:0", "--wss", ""}, tc.args...)
+			out, errOut, code := gh(t, data, args...)
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if last := lines[len(lines)-1]; code != tc.code || !strings.HasPrefix(last, "gatehouse: ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("exit %d, want %d; stderr %q, want an error line containing %q (stdout %q)", code, tc.code, errOut, tc.want, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,294 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Two processes (two clients) on one etcd store race for the same record:
+// the optimistic transactions retry, exactly one transition wins, the
+// others get ErrConflict, and no write is lost on the shared audit sequence.
+func TestEtcdRaceAcrossClients(t *testing.T) {
+	prefix := freshPrefix()
+	nodes := []*store.Store{openEtcdAt(t, prefix), openEtcdAt(t, prefix)}
+	mustCreate(t, nodes[0], testCert("0b", "dev"))
+	const perNode = 8
+	var wg sync.WaitGroup
+	errs := make([]error, 2*perNode)
+	for i := range errs {
+		s := nodes[i%2]
+		wg.Go(func() {
+			_, errs[i] = s.Transition("0b", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: fmt.Sprint(i)})
+		})
+		wg.Go(func() {
+			c := testCert(fmt.Sprintf("c%02d", i), "dev")
+			if err := s.CreateCert(c, store.AuditRecord{Actor: "test", Action: "cert.create"}); err != nil {
+				t.Errorf("create %s: %v", c.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("loser got %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won, want 1", won)
+	}
+	audit, err := nodes[1].ListAudit(store.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + 1 + len(errs); len(audit) != want {
+		t.Fatalf("%d audit records, want %d (a create per writer, the first create, one transition)", len(audit), want)
+	}
+	for i, a := range audit {
+		if a.Seq != uint64(len(audit)-i) {
+			t.Fatalf("audit sequence has a gap or a duplicate at %d: %d", i, a.Seq)
+		}
+	}
+}
+
+// A transaction sees its own writes in scans, across the pages a scan reads
+// from etcd: appending more events than one page and trimming them in the
+// same transaction keeps exactly the newest, in order.
+func TestEtcdScanMergesOwnWritesAcrossPages(t *testing.T) {
+	s := openEtcd(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for round := range 2 {
+		batch := make([]store.EventEntry, 300)
+		for i := range batch {
+			batch[i] = store.EventEntry{At: t0, Data: fmt.Appendf(nil, "e%d", round*300+i)}
+		}
+		if err := s.AppendEvents(batch, store.EventRetention{Keep: 400}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListEvents(time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 400 || string(got[0].Data) != "e200" || string(got[399].Data) != "e599" {
+		t.Fatalf("kept %d events, %s..%s; want 400, e200..e599", len(got), got[0].Data, got[len(got)-1].Data)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("e%d", 200+i); string(e.Data) != want {
+			t.Fatalf("event %d is %s, want %s", i, e.Data, want)
+		}
+	}
+}
+
+func TestOpenEtcd(t *testing.T) {
+	endpoints := etcdEndpoints(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	tests := map[string]struct {
+		setup   func(t *testing.T, prefix string)
+		cfg     store.EtcdConfig
+		wantErr string
+		check   func(t *testing.T, s *store.Store)
+	}{
+		"ok/reopen keeps records and migrates nothing again": {
+			setup: func(t *testing.T, prefix string) {
+				s := openEtcdAt(t, prefix)
+				mustCreate(t, s, testCert("01", "kept"))
+				if _, err := s.SetPolicyDefault("allow", store.AuditRecord{Actor: "test"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, s *store.Store) {
+				if c, err := s.GetCert("01"); err != nil || c.CN != "kept" {
+					t.Fatalf("after reopen: %+v, %v", c, err)
+				}
+				if p, err := s.Policy(); err != nil || p.Default != "allow" {
+					t.Fatalf("policy after reopen: %+v, %v", p, err)
+				}
+			},
+		},
+		"ok/read-only reads and refuses writes": {
+			setup: func(t *testing.T, prefix string) { mustCreate(t, openEtcdAt(t, prefix), testCert("01", "kept")) },
+			cfg:   store.EtcdConfig{ReadOnly: true},
+			check: func(t *testing.T, s *store.Store) {
+				if _, err := s.GetCert("01"); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CreateCert(testCert("02", "new"), store.AuditRecord{}); err == nil || !strings.Contains(err.Error(), "read-only") {
+					t.Fatalf("write on a read-only store: %v", err)
+				}
+			},
+		},
+		"ok/doctor checks records, not pages": {
+			check: func(t *testing.T, s *store.Store) {
+				for _, f := range s.Verify() {
+					if !f.OK || (f.Check == "pages" && !strings.Contains(f.Detail, "not applicable")) {
+						t.Errorf("finding %+v", f)
+					}
+				}
+			},
+		},
+		"ok/backup says it does not apply": {
+			check: func(t *testing.T, s *store.Store) {
+				if _, err := s.Backup(io.Discard); !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "etcdctl snapshot save") {
+					t.Fatalf("Backup = %v, want ErrUnsupported naming etcdctl", err)
+				}
+			},
+		},
+		"fail/foreign keys under the prefix": {
+			setup: func(t *testing.T, prefix string) {
+				if _, err := cli.Put(context.Background(), prefix+"/something/else", "x"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "corrupt",
+		},
+		"fail/read-only of an empty prefix": {cfg: store.EtcdConfig{ReadOnly: true}, wantErr: "bad schema version"},
+		"fail/newer schema": {
+			setup: func(t *testing.T, prefix string) {
+				if _, err := cli.Put(context.Background(), prefix+"/meta/schema_version", "99"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "upgrade gatehouse",
+		},
+		"fail/unreachable etcd is an error, not a hang": {
+			cfg:     store.EtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Timeout: 300 * time.Millisecond},
+			wantErr: "etcd did not answer within 300ms",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			prefix := freshPrefix()
+			if tc.setup != nil {
+				tc.setup(t, prefix)
+			}
+			cfg := tc.cfg
+			cfg.Prefix = prefix
+			if cfg.Endpoints == nil {
+				cfg.Endpoints = endpoints
+			}
+			s, err := store.OpenEtcd(cfg)
+			if tc.wantErr != "" {
+				if err == nil {
+					s.Close()
+					t.Fatalf("OpenEtcd succeeded, want an error containing %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) || strings.Count(err.Error(), "\n") > 0 {
+					t.Fatalf("OpenEtcd = %v, want one line containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestBlockedKeys(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, open opener) {
+		s := open(t)
+		at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+		for _, k := range []store.BlockedKey{
+			{SPKI: "bb", Serial: "02", CN: "two", At: at},
+			{SPKI: "aa", Serial: "01", CN: "one", At: at},
+			{SPKI: "bb", Serial: "03", CN: "again", At: at.Add(time.Hour)}, // already blocked: the first record stays
+		} {
+			if err := s.BlockKey(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.BlockKey(store.BlockedKey{Serial: "04"}); err == nil {
+			t.Fatal("a key without an SPKI hash was blocked")
+		}
+		got, err := s.BlockedKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].SPKI != "aa" || got[1].SPKI != "bb" || got[1].Serial != "02" || !got[1].At.Equal(at) {
+			t.Fatalf("blocked keys %+v", got)
+		}
+	})
+}
+
+// A node watching an etcd store sees, by key, what another node commits to
+// the records nodes apply, and nothing of the audit log or the event log.
+func TestWatchReportsOtherNodesChanges(t *testing.T) {
+	prefix := freshPrefix()
+	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan store.Change, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func(cs []store.Change) {
+			for _, c := range cs {
+				got <- c
+			}
+		})
+	}()
+	mustCreate(t, writer, testCert("0c", "dev"))
+	if _, err := writer.Transition("0c", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.UpdateSettings(func(s *store.Settings) error { s.SANs = []string{"x"}; return nil }, store.AuditRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.SetPolicyDefault("allow", store.AuditRecord{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.AppendEvents([]store.EventEntry{{At: time.Now(), Data: []byte("e")}}, store.EventRetention{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.BlockKey(store.BlockedKey{SPKI: "ab", Serial: "0c"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Change{
+		{Kind: store.ChangedCert, Key: "0c"}, {Kind: store.ChangedCert, Key: "0c"},
+		{Kind: store.ChangedSettings, Key: "settings"},
+		{Kind: store.ChangedPolicy, Key: "default"}, {Kind: store.ChangedPolicy, Key: "rules"},
+		{Kind: store.ChangedBlockedKeys, Key: "ab"},
+	}
+	var seen []store.Change
+	timeout := time.After(10 * time.Second)
+	for len(seen) < len(want) {
+		select {
+		case c := <-got:
+			seen = append(seen, c)
+		case <-timeout:
+			t.Fatalf("changes seen %+v, want %+v", seen, want)
+		}
+	}
+	// The policy's two keys come in one transaction, in no set order.
+	if seen[3].Key > seen[4].Key {
+		seen[3], seen[4] = seen[4], seen[3]
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("changes seen %+v, want %+v", seen, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch returned %v after its context ended", err)
+	}
+	if err := openTemp(t).Watch(context.Background(), func([]store.Change) {}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Watch on bbolt = %v, want ErrUnsupported", err)
+	}
+}

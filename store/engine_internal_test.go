@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
+)
+
+// The engine contract both engines keep, checked on each: empty values are
+// present (not nil), scans see the transaction's own writes and deletes, in
+// order either way from any key, and sequences count from 1 per bucket.
+func TestEngineContract(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	engines := map[string]func(t *testing.T) *Store{
+		"bbolt": func(t *testing.T) *Store {
+			s, err := Open(filepath.Join(t.TempDir(), "gatehouse.db"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"etcd": func(t *testing.T) *Store {
+			s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/contract"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	bucket := []byte("contract")
+	scanned := func(t txn, from string, reverse bool) string {
+		var f []byte
+		if from != "" {
+			f = []byte(from)
+		}
+		var out []string
+		if err := t.scan(bucket, f, reverse, func(k, v []byte) (bool, error) {
+			out = append(out, string(k)+"="+string(v))
+			return true, nil
+		}); err != nil {
+			panic(err)
+		}
+		return strings.Join(out, " ")
+	}
+	for name, open := range engines {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			err := s.update(func(t txn) error {
+				for _, k := range []string{"b", "d", "f"} {
+					if err := t.put(bucket, []byte(k), []byte(strings.ToUpper(k))); err != nil {
+						return err
+					}
+				}
+				return t.put(bucket, []byte("empty"), nil)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			err = s.update(func(tx txn) error {
+				got = got[:0]
+				if err := tx.put(bucket, []byte("c"), []byte("C")); err != nil {
+					return err
+				}
+				if err := tx.put(bucket, []byte("d"), []byte("D2")); err != nil {
+					return err
+				}
+				if err := tx.del(bucket, []byte("f")); err != nil {
+					return err
+				}
+				v, err := tx.get(bucket, []byte("empty"))
+				if err != nil {
+					return err
+				}
+				missing, err := tx.get(bucket, []byte("nope"))
+				if err != nil {
+					return err
+				}
+				got = append(got, fmt.Sprintf("empty nil=%v len=%d, missing nil=%v", v == nil, len(v), missing == nil),
+					scanned(tx, "", false), scanned(tx, "c", false), scanned(tx, "cc", true), scanned(tx, "", true))
+				n1, _ := tx.nextSequence(bucket)
+				n2, err := tx.nextSequence(bucket)
+				got = append(got, fmt.Sprint(n1, n2))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"empty nil=false len=0, missing nil=true",
+				"b=B c=C d=D2 empty=", "c=C d=D2 empty=", "c=C b=B", "empty= d=D2 c=C b=B",
+				"1 2",
+			}
+			if strings.Join(got, " | ") != strings.Join(want, " | ") {
+				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// A node whose registry lease is lost (revoked here; in production expired
+// while etcd was unreachable) takes a new lease and claims its sessions again.
+func TestSessionRegistryReclaimsAfterLosingItsLease(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/reclaim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg, err := s.Sessions("n1", 5*time.Second, func(r *SessionRegistry) {
+		if _, err := r.Claim("dev"); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := reg.Claim("dev"); err != nil {
+		t.Fatal(err)
+	}
+	lost := reg.currentLease()
+	if _, err := s.eng.(*etcdEngine).cli.Revoke(context.Background(), lost); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		owner, err := reg.Owner("dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner == "n1" && reg.currentLease() != lost {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("owner %q and lease %x %v after the lease was lost", owner, reg.currentLease(), reg.currentLease() != lost)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DefaultSessionTTL is how long the session registry keeps a node's entries
+// after the node stopped renewing its lease (it died or lost etcd).
+const DefaultSessionTTL = 10 * time.Second
+
+// SessionRegistry is the cluster-wide map of MQTT client IDs to the node
+// that holds each one's session, kept in etcd under PREFIX/sessions/ and
+// under the node's lease: the entries of a node that dies go when its lease
+// expires. A client ID has one owner: the node that claimed it last.
+type SessionRegistry struct {
+	e       *etcdEngine
+	node    string
+	ttl     time.Duration
+	reclaim func(*SessionRegistry)
+	opened  int64 // the revision the registry was opened at; Watch starts after it
+	stop    context.CancelFunc
+	done    chan struct{}
+
+	mu    sync.Mutex
+	lease clientv3.LeaseID // the current one: a lost lease is replaced
+}
+
+// Sessions opens node's session registry: it grants a lease of ttl, kept
+// alive until Close. Should the lease expire all the same (etcd unreachable
+// for longer than ttl), the registry takes a new one as soon as etcd answers
+// and then calls reclaim with the registry, which claims this node's live
+// sessions again. On
+// a bbolt store, which one broker serves, it returns an error wrapping
+// errors.ErrUnsupported.
+func (s *Store) Sessions(node string, ttl time.Duration, reclaim func(*SessionRegistry)) (*SessionRegistry, error) {
+	e, ok := s.eng.(*etcdEngine)
+	if !ok {
+		return nil, fmt.Errorf("session registry of %s: %w: a store file has one broker", s.path, errors.ErrUnsupported)
+	}
+	kctx, stop := context.WithCancel(context.Background())
+	r := &SessionRegistry{e: e, node: node, ttl: ttl, reclaim: reclaim, stop: stop, done: make(chan struct{})}
+	alive, err := r.grant(kctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	go r.keepAlive(kctx, alive)
+	return r, nil
+}
+
+// grant takes a new lease and starts renewing it.
+func (r *SessionRegistry) grant(ctx context.Context) (<-chan *clientv3.LeaseKeepAliveResponse, error) {
+	gctx, cancel := context.WithTimeout(ctx, r.e.timeout)
+	defer cancel()
+	grant, err := r.e.cli.Grant(gctx, int64(r.ttl.Seconds()))
+	if err != nil {
+		return nil, fmt.Errorf("session registry of node %s: grant lease: %w", r.node, r.e.explain(err))
+	}
+	alive, err := r.e.cli.KeepAlive(ctx, grant.ID)
+	if err != nil {
+		return nil, fmt.Errorf("session registry of node %s: keep lease alive: %w", r.node, r.e.explain(err))
+	}
+	r.mu.Lock()
+	if r.opened == 0 {
+		r.opened = grant.Revision
+	}
+	r.lease = grant.ID
+	r.mu.Unlock()
+	return alive, nil
+}
+
+// keepAlive reads the lease's renewals (the client needs them read) and,
+// when the lease is lost, takes a new one and has the sessions claimed again.
+func (r *SessionRegistry) keepAlive(ctx context.Context, alive <-chan *clientv3.LeaseKeepAliveResponse) {
+	defer close(r.done)
+	for {
+		for range alive {
+		}
+		for ctx.Err() == nil {
+			var err error
+			if alive, err = r.grant(ctx); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(watchRetry):
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.reclaim(r)
+	}
+}
+
+func (r *SessionRegistry) currentLease() clientv3.LeaseID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease
+}
+
+func (r *SessionRegistry) key(clientID string) string { return r.e.prefix + "/sessions/" + clientID }
+
+// Claim records that this node holds clientID's session from now on,
+// taking it over from any other node, and returns the claim's revision.
+func (r *SessionRegistry) Claim(clientID string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
+	defer cancel()
+	resp, err := r.e.cli.Put(ctx, r.key(clientID), r.node, clientv3.WithLease(r.currentLease()))
+	if err != nil {
+		return 0, fmt.Errorf("claim session %q: %w", clientID, r.e.explain(err))
+	}
+	return resp.Header.Revision, nil
+}
+
+// Release removes clientID's entry if this node still holds it: a node
+// whose session was taken over leaves the new owner's entry alone.
+func (r *SessionRegistry) Release(clientID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
+	defer cancel()
+	k := r.key(clientID)
+	_, err := r.e.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(k), "=", r.node)).Then(clientv3.OpDelete(k)).Commit()
+	if err != nil {
+		return fmt.Errorf("release session %q: %w", clientID, r.e.explain(err))
+	}
+	return nil
+}
+
+// Owner returns the node that holds clientID's session, "" when none does.
+func (r *SessionRegistry) Owner(clientID string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
+	defer cancel()
+	resp, err := r.e.cli.Get(ctx, r.key(clientID))
+	if err != nil {
+		return "", fmt.Errorf("session owner of %q: %w", clientID, r.e.explain(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return "", nil
+	}
+	return string(resp.Kvs[0].Value), nil
+}
+
+// Watch calls fn for every claim any node makes, this one included, since
+// the registry was opened, with the claim's revision, until ctx ends (then
+// it returns nil). While etcd is unreachable the watch waits and resumes.
+func (r *SessionRegistry) Watch(ctx context.Context, fn func(clientID, node string, rev int64)) error {
+	root := r.e.prefix + "/sessions/"
+	from := r.opened + 1
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for resp := range r.e.cli.Watch(wctx, root, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithFilterDelete()) {
+			if resp.Err() != nil {
+				if resp.CompactRevision > 0 {
+					from = resp.CompactRevision // claims in the lost history are past
+				}
+				break
+			}
+			for _, ev := range resp.Events {
+				fn(strings.TrimPrefix(string(ev.Kv.Key), root), string(ev.Kv.Value), ev.Kv.ModRevision)
+				from = ev.Kv.ModRevision + 1
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(watchRetry):
+		}
+	}
+	return nil
+}
+
+// Close stops renewing the lease and revokes it: this node's entries go at
+// once.
+func (r *SessionRegistry) Close() error {
+	r.stop()
+	<-r.done
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
+	defer cancel()
+	if _, err := r.e.cli.Revoke(ctx, r.currentLease()); err != nil {
+		return fmt.Errorf("close session registry of node %s: %w", r.node, r.e.explain(err))
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// watchRetry is the pause before a failed watch is started again.
+const watchRetry = 500 * time.Millisecond
+
+// ChangeKind says which shared record a Change is about.
+type ChangeKind int
+
+// The records Watch reports. Audit records, persisted events and sequence
+// counters are not reported: no node applies them.
+const (
+	ChangedCert        ChangeKind = iota + 1 // Key is the certificate ID
+	ChangedSettings                          // the settings record
+	ChangedPolicy                            // the authorization policy
+	ChangedBlockedKeys                       // Key is the SPKI hash
+	ChangedCA                                // Key is the CA ID
+	// ChangedAll means the watch lost some history (etcd compacted it while
+	// the watch was behind): reload everything.
+	ChangedAll
+)
+
+// Change names one record a transaction changed or deleted.
+type Change struct {
+	Kind ChangeKind
+	Key  string
+}
+
+// watchedBuckets maps the buckets whose changes nodes apply to their kind.
+var watchedBuckets = map[string]ChangeKind{
+	string(bucketCerts):       ChangedCert,
+	string(bucketSettings):    ChangedSettings,
+	string(bucketPolicy):      ChangedPolicy,
+	string(bucketBlockedKeys): ChangedBlockedKeys,
+	string(bucketCA):          ChangedCA,
+}
+
+// Watch calls fn with the changes committed to the store by any process,
+// this one included, since it was opened, in commit order, until ctx ends
+// (then it returns nil). It is how the nodes of a cluster apply each other's
+// suspends, revokes, auth switches and policy edits. fn runs on Watch's
+// goroutine; while etcd is unreachable the watch waits and then resumes
+// where it stopped. On a bbolt store, which only this process writes,
+// Watch returns an error wrapping errors.ErrUnsupported at once.
+func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
+	e, ok := s.eng.(*etcdEngine)
+	if !ok {
+		return fmt.Errorf("watch store %s: %w: a store file has one writer", s.path, errors.ErrUnsupported)
+	}
+	root := e.prefix + "/"
+	from := e.opened + 1
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		ch := e.cli.Watch(wctx, root, clientv3.WithPrefix(), clientv3.WithRev(from))
+		for resp := range ch {
+			if errors.Is(resp.Err(), rpctypes.ErrCompacted) {
+				from = resp.CompactRevision
+				fn([]Change{{Kind: ChangedAll}})
+				break
+			}
+			if err := resp.Err(); err != nil {
+				break // the channel closes; the watch starts again from `from`
+			}
+			var changes []Change
+			for _, ev := range resp.Events {
+				bucket, key, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), root), "/")
+				if kind, ok := watchedBuckets[bucket]; ok {
+					changes = append(changes, Change{Kind: kind, Key: key})
+				}
+				from = ev.Kv.ModRevision + 1
+			}
+			if len(changes) > 0 {
+				fn(changes)
+			}
+		}
+		cancel()
+		select { // a pause, so that an etcd refusing the watch is not asked in a busy loop
+		case <-ctx.Done():
+		case <-time.After(watchRetry):
+		}
+	}
+	return nil
+}
