@@ -73,7 +73,7 @@ func DefaultKeyMap() KeyMap {
 		ToggleAuth:  key.NewBinding(key.WithKeys("m", " "), key.WithHelp("m/space", "toggle client-cert auth")),
 		ToggleMQTTS: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mqtts auth")),
 		ToggleWSS:   key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "wss auth")),
-		ToggleHTTPS: key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "https auth")),
+		ToggleHTTPS: key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "https auth")),
 
 		Export: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export ca.pem")),
 
