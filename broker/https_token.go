@@ -20,9 +20,17 @@ const (
 const bearerRealm = `Bearer realm="gatehouse"`
 
 // bearerError is the challenge of an answer refusing a token with the RFC
-// 6750 error code (invalid_token, invalid_request) and the reason.
+// 6750 error code (invalid_token, invalid_request) and the reason, kept to
+// the characters RFC 6750 allows in error_description (printable ASCII but
+// " and \): a reason may quote what the client sent.
 func bearerError(code, reason string) string {
-	return bearerRealm + `, error="` + code + `", error_description="` + reason + `"`
+	desc := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, reason)
+	return bearerRealm + `, error="` + code + `", error_description="` + desc + `"`
 }
 
 // tokenHTTPError is the answer to a token refused for reason: 403 when its
