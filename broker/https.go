@@ -84,7 +84,7 @@ func newHTTPSFront(l *gateListener) *httpsFront {
 	mux.HandleFunc("POST "+httpsPublishPath+"{topic...}", f.publish)
 	mux.HandleFunc("GET "+httpsSubscribePath+"{filter...}", f.subscribe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, &httpError{http.StatusNotFound, "no such endpoint", "not found"})
+		writeError(w, &httpError{status: http.StatusNotFound, msg: "no such endpoint", reason: "not found"})
 	})
 	f.srv = &http.Server{
 		Handler:           mux,
@@ -153,10 +153,16 @@ type httpError struct {
 	status int
 	msg    string // for people
 	reason string // the gate's, the limits' or the policy's reason
+	// challenge is the WWW-Authenticate header of a token refusal (RFC
+	// 6750), if any.
+	challenge string
 }
 
 // writeError answers e as {"error": ..., "reason": ...}.
 func writeError(w http.ResponseWriter, e *httpError) {
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
 	writeJSON(w, e.status, struct {
 		Error  string `json:"error"`
 		Reason string `json:"reason"`
@@ -182,33 +188,42 @@ var authReasons = map[string]bool{
 }
 
 // refusal maps a reason the gate, the limits or a session's end gave to its
-// HTTP answer.
+// HTTP answer. A missing token is challenged for one (RFC 6750: no error
+// code), an expired one named invalid.
 func refusal(reason string) *httpError {
 	switch {
+	case reason == ReasonNoToken, reason == ReasonNoCredential:
+		return &httpError{status: http.StatusUnauthorized, msg: "client not authenticated", reason: reason, challenge: bearerRealm}
+	case reason == CauseTokenExpired:
+		return tokenHTTPError(reason, false)
 	case authReasons[reason]:
-		return &httpError{http.StatusUnauthorized, "client not authenticated", reason}
+		return &httpError{status: http.StatusUnauthorized, msg: "client not authenticated", reason: reason}
 	case reason == ReasonPacketTooLarge:
-		return &httpError{http.StatusRequestEntityTooLarge, "message too large", reason}
+		return &httpError{status: http.StatusRequestEntityTooLarge, msg: "message too large", reason: reason}
 	case reason == ReasonRateLimit:
-		return &httpError{http.StatusTooManyRequests, "limit exceeded", reason}
+		return &httpError{status: http.StatusTooManyRequests, msg: "limit exceeded", reason: reason}
 	case reason == CauseStopped:
-		return &httpError{http.StatusServiceUnavailable, "server stopping", reason}
+		return &httpError{status: http.StatusServiceUnavailable, msg: "server stopping", reason: reason}
 	}
-	return &httpError{http.StatusForbidden, "client refused", reason}
+	return &httpError{status: http.StatusForbidden, msg: "client refused", reason: reason}
 }
 
 // principal returns the connection r came on, identified by the client
-// certificate the gate verified at its handshake, or the refusal to answer.
-// It is the one place HTTPS requests are authenticated; admission of the
-// identity (lifecycle state now, the transport's client-cert switch) is the
-// gate hook's, when the connection's session opens.
+// certificate the gate verified at its handshake and the bearer token of
+// its first request (see bearer), or the refusal to answer. It is the one
+// place HTTPS requests are authenticated; admission of the identity
+// (lifecycle states now, the transport's auth mode and client-cert switch)
+// is the gate hook's, when the connection's session opens.
 func (f *httpsFront) principal(r *http.Request) (*httpsConn, *httpError) {
 	hc, _ := r.Context().Value(httpsConnKey{}).(*httpsConn)
 	if hc == nil {
-		return nil, &httpError{http.StatusInternalServerError, "not a gated connection", "internal error"}
+		return nil, &httpError{status: http.StatusInternalServerError, msg: "not a gated connection", reason: "internal error"}
 	}
 	if reason := hc.p.refusal; reason != "" {
 		return nil, refusal(reason)
+	}
+	if herr := f.bearer(hc, r); herr != nil {
+		return nil, herr
 	}
 	return hc, nil
 }
@@ -239,7 +254,7 @@ func (f *httpsFront) publish(w http.ResponseWriter, r *http.Request) {
 			writeError(w, refusal(ReasonPacketTooLarge))
 			return
 		}
-		writeError(w, &httpError{http.StatusBadRequest, "read body: " + err.Error(), "bad request"})
+		writeError(w, &httpError{status: http.StatusBadRequest, msg: "read body: " + err.Error(), reason: "bad request"})
 		return
 	}
 	s, herr := f.session(hc)
@@ -269,7 +284,7 @@ func (f *httpsFront) publish(w http.ResponseWriter, r *http.Request) {
 // publishOptions reads and checks a publish's topic, QoS and retain flag.
 func publishOptions(r *http.Request, topic string) (byte, bool, *httpError) {
 	if topic == "" || len(topic) > 65535 || !utf8.ValidString(topic) || strings.ContainsRune(topic, 0) || !mqtt.IsValidFilter(topic, true) {
-		return 0, false, &httpError{http.StatusBadRequest, fmt.Sprintf("topic %q: not a topic name (no wildcards, no $SYS)", topic), ReasonBadTopic}
+		return 0, false, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("topic %q: not a topic name (no wildcards, no $SYS)", topic), reason: ReasonBadTopic}
 	}
 	q := r.URL.Query().Get("qos")
 	if q == "" {
@@ -283,7 +298,7 @@ func publishOptions(r *http.Request, topic string) (byte, bool, *httpError) {
 	if v := r.URL.Query().Get("retain"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return 0, false, &httpError{http.StatusBadRequest, fmt.Sprintf("retain %q", v), ReasonBadRetain}
+			return 0, false, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("retain %q", v), reason: ReasonBadRetain}
 		}
 		retain = b
 	}
@@ -299,7 +314,7 @@ func parseQoS(v string) (byte, *httpError) {
 	case "1":
 		return 1, nil
 	}
-	return 0, &httpError{http.StatusBadRequest, fmt.Sprintf("qos %q", v), ReasonBadQoS}
+	return 0, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("qos %q", v), reason: ReasonBadQoS}
 }
 
 // closeAfter asks the client not to reuse the connection: its session ended
@@ -318,7 +333,7 @@ func (f *httpsFront) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	filter := r.PathValue("filter")
 	if filter == "" || len(filter) > 65535 || !utf8.ValidString(filter) || strings.ContainsRune(filter, 0) || !mqtt.IsValidFilter(filter, false) {
-		writeError(w, &httpError{http.StatusBadRequest, fmt.Sprintf("filter %q: not a topic filter", filter), ReasonBadFilter})
+		writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("filter %q: not a topic filter", filter), reason: ReasonBadFilter})
 		return
 	}
 	qos, herr := parseQoS(r.URL.Query().Get("qos"))

@@ -364,7 +364,7 @@ func (s *httpsSession) failed(err error) *httpError {
 	if err == errSessionEnded {
 		return refusal(s.cause())
 	}
-	return &httpError{http.StatusGatewayTimeout, err.Error(), "timeout"}
+	return &httpError{status: http.StatusGatewayTimeout, msg: err.Error(), reason: "timeout"}
 }
 
 // publish publishes one message as the session's client. The policy is
@@ -379,7 +379,7 @@ func (s *httpsSession) publish(topic string, payload []byte, qos byte, retain bo
 	if acl := s.acl(); acl != nil {
 		if ok, rule := acl.Publish(topic); !ok {
 			s.b.denied(s.p, s.id, policy.ActionPublish, topic, rule)
-			return &httpError{http.StatusForbidden, "publish denied", denyReason(policy.ActionPublish, topic, rule)}
+			return &httpError{status: http.StatusForbidden, msg: "publish denied", reason: denyReason(policy.ActionPublish, topic, rule)}
 		}
 	}
 	pk := packets.Packet{
@@ -414,9 +414,9 @@ func (s *httpsSession) publish(topic string, payload []byte, qos byte, retain bo
 	case code < packets.ErrUnspecifiedError.Code:
 		return nil
 	case code == packets.ErrNotAuthorized.Code: // the policy changed since asked
-		return &httpError{http.StatusForbidden, "publish denied", packets.ErrNotAuthorized.Reason}
+		return &httpError{status: http.StatusForbidden, msg: "publish denied", reason: packets.ErrNotAuthorized.Reason}
 	default:
-		return &httpError{http.StatusBadGateway, "publish refused by the broker", "0x" + hex.EncodeToString([]byte{code})}
+		return &httpError{status: http.StatusBadGateway, msg: "publish refused by the broker", reason: "0x" + hex.EncodeToString([]byte{code})}
 	}
 }
 
@@ -439,7 +439,7 @@ func (s *httpsSession) subscribe(filter string, qos byte) *httpError {
 		return s.failed(err)
 	}
 	if len(ack.ReasonCodes) != 1 {
-		return &httpError{http.StatusBadGateway, "malformed SUBACK", "internal error"}
+		return &httpError{status: http.StatusBadGateway, msg: "malformed SUBACK", reason: "internal error"}
 	}
 	switch code := ack.ReasonCodes[0]; {
 	case code < packets.ErrUnspecifiedError.Code:
@@ -451,11 +451,11 @@ func (s *httpsSession) subscribe(filter string, qos byte) *httpError {
 				reason = denyReason(policy.ActionSubscribe, filter, rule)
 			}
 		}
-		return &httpError{http.StatusForbidden, "subscribe denied", reason}
+		return &httpError{status: http.StatusForbidden, msg: "subscribe denied", reason: reason}
 	case code == packets.ErrTopicFilterInvalid.Code, code == packets.ErrSharedSubscriptionsNotSupported.Code:
-		return &httpError{http.StatusBadRequest, fmt.Sprintf("filter %q refused by the broker", filter), ReasonBadFilter}
+		return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("filter %q refused by the broker", filter), reason: ReasonBadFilter}
 	default:
-		return &httpError{http.StatusBadGateway, "subscribe refused by the broker", "0x" + hex.EncodeToString([]byte{code})}
+		return &httpError{status: http.StatusBadGateway, msg: "subscribe refused by the broker", reason: "0x" + hex.EncodeToString([]byte{code})}
 	}
 }
 

@@ -29,8 +29,9 @@ type peer struct {
 	notAfter time.Time
 	refusal  string // reason VerifyConnection refused the handshake
 
-	// The token, written by the gate hook's OnConnect before the session
-	// registers; read-only afterwards. sub is empty without a token.
+	// The token, written by the gate hook's OnConnect (or on HTTPS by
+	// httpsFront.bearer) before the session registers; read-only
+	// afterwards. sub is empty without a token.
 	sub      string
 	jti      string
 	tokenExp time.Time

@@ -19,6 +19,8 @@ def main():
     p.add_argument("--ca", required=True)
     p.add_argument("--cert")
     p.add_argument("--key")
+    p.add_argument("--user", help="the CONNECT user name; with --token, the token's sub")
+    p.add_argument("--token", help="a JWT, sent as the CONNECT password")
     p.add_argument("--transport", default="tcp", choices=["tcp", "websockets"])
     p.add_argument("--client-id", default="device-py")
     p.add_argument("--topic", default="kp1/demo-v1/dcx/device-py/json")
@@ -33,6 +35,8 @@ def main():
     if a.transport == "websockets":
         c.ws_set_options(path="/mqtt")
     c.tls_set(ca_certs=a.ca, certfile=a.cert, keyfile=a.key, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    if a.token:
+        c.username_pw_set(a.user, a.token)
 
     def say(line):
         print(line, flush=True)

@@ -19,6 +19,39 @@ expect_fail jpub -u someone-else -P "$TOKEN"
 wait_for 3 events_has "\"reason\": \"user name is not the token's subject\"" || fail "no refusal names the user name mismatch"
 ok "mosquitto_pub with only the CA file and a JWT publishes in jwt mode; bad tokens are refused with their reason"
 
+/usr/bin/python3 "$HERE/device.py" --port "$MQTTS_PORT" --ca "$J/ca.pem" --user jdev --token "$TOKEN" \
+	--client-id jdev-py --topic jwt/jdev/py --seconds 1 >"$J/py.out" 2>&1 || fail "paho device with a token: $(cat "$J/py.out")"
+grep -q "connected rc=0" "$J/py.out" && grep -q published "$J/py.out" || fail "paho device with a token did not publish: $(cat "$J/py.out")"
+ok "Python paho with the token as its password and only the CA file publishes in jwt mode"
+
+# HTTPS with Authorization: Bearer, in mode jwt on https; hdev is suspended at the end.
+HURL="https://$(addr_of https)"
+HTOKEN=$(gh token create --sub hdev --ttl 1h)
+hcurl() { curl -sS --cacert "$J/ca.pem" "$@"; }
+code=$(hcurl -o "$J/h401.out" -w '%{http_code}' -H "Authorization: Bearer $HTOKEN" --data-binary x "$HURL/v1/publish/jwt/hdev/t")
+[ "$code" = 401 ] && has '"reason":"no client certificate"' <"$J/h401.out" || fail "a token alone over HTTPS in mode cert: $code $(cat "$J/h401.out")"
+gh auth mode https jwt | has "auth mode jwt for https" || fail "auth mode https jwt did not say so"
+mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$J/ca.pem" -u hdev -P "$HTOKEN" -i hdev-sub -t 'jwt/hdev/#' -v >"$J/hsub.out" 2>&1 &
+PIDS+=($!)
+wait_for 5 events_has '"client_id": "hdev-sub"' || fail "hdev's MQTT subscriber did not connect"
+out=$(hcurl -H "Authorization: Bearer $HTOKEN" --data-binary 21.5 "$HURL/v1/publish/jwt/hdev/temp?qos=1")
+echo "$out" | has '"qos":1' || fail "HTTPS publish with a token answered: $out"
+wait_for 5 grep -q 'jwt/hdev/temp 21.5' "$J/hsub.out" || fail "mosquitto_sub did not get the HTTPS publish with a token: $(cat "$J/hsub.out")"
+hcurl -N -H "Authorization: Bearer $HTOKEN" "$HURL/v1/subscribe/jwt/hdev/cmd/%23" >"$J/hsse.out" 2>&1 &
+HSSE=$!
+PIDS+=($HSSE)
+wait_for 5 grep -q "event: subscribed" "$J/hsse.out" || fail "the event stream with a token did not start: $(cat "$J/hsse.out")"
+code=$(hcurl -o "$J/hbad.out" -D "$J/hbad.hdr" -w '%{http_code}' -H "Authorization: Bearer not.a.token" --data-binary x "$HURL/v1/publish/jwt/hdev/t")
+[ "$code" = 401 ] && has '"reason":"malformed token"' <"$J/hbad.out" && grep -qi 'www-authenticate: Bearer realm="gatehouse", error="invalid_token"' "$J/hbad.hdr" ||
+	fail "a malformed token over HTTPS: $code $(cat "$J/hbad.hdr" "$J/hbad.out")"
+gh token suspend hdev | has "dropped 2 sessions" || fail "token suspend did not drop hdev's MQTT and HTTPS sessions"
+wait_for 3 grep -q '"reason":"suspended by operator"' "$J/hsse.out" || fail "token suspend did not end the event stream: $(cat "$J/hsse.out")"
+wait_for 3 bash -c "! kill -0 $HSSE 2>/dev/null" || fail "curl -N with a suspended token still connected"
+code=$(hcurl -o "$J/h403.out" -w '%{http_code}' -H "Authorization: Bearer $HTOKEN" --data-binary x "$HURL/v1/publish/jwt/hdev/t")
+[ "$code" = 403 ] && has '"reason":"suspended"' <"$J/h403.out" || fail "a suspended subject over HTTPS: $code $(cat "$J/h403.out")"
+gh auth mode https cert >/dev/null
+ok "HTTPS: curl with Authorization: Bearer posts what mosquitto_sub receives and streams; bad token 401; token suspend ends the stream and 403s"
+
 mosquitto_sub -h 127.0.0.1 -p "$MQTTS_PORT" --cafile "$J/ca.pem" -u jdev -P "$TOKEN" -i jdev-sub -t 'jwt/jdev/#' >"$J/sub.out" 2>&1 &
 JSUB=$!
 PIDS+=("$JSUB")

@@ -25,9 +25,9 @@ type KeyMap struct {
 	// Connections: disconnect the selected session.
 	Kick key.Binding
 
-	// Transports; on the home view, ToggleMQTTS and ToggleWSS switch one
-	// transport each.
-	ToggleAuth, ToggleMQTTS, ToggleWSS key.Binding
+	// Transports; on the home view, ToggleMQTTS, ToggleWSS and ToggleHTTPS
+	// switch one transport each.
+	ToggleAuth, ToggleMQTTS, ToggleWSS, ToggleHTTPS key.Binding
 
 	// Trust.
 	Export key.Binding
@@ -73,6 +73,7 @@ func DefaultKeyMap() KeyMap {
 		ToggleAuth:  key.NewBinding(key.WithKeys("m", " "), key.WithHelp("m/space", "toggle client-cert auth")),
 		ToggleMQTTS: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mqtts auth")),
 		ToggleWSS:   key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "wss auth")),
+		ToggleHTTPS: key.NewBinding(key.WithKeys("H"), key.WithHelp("H", "https auth")),
 
 		Export: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export ca.pem")),
 

@@ -241,6 +241,8 @@ func (p *Page) Update(msg tea.Msg) tea.Cmd {
 		p.askToggle(broker.TransportMQTTS)
 	case key.Matches(k, p.keys.ToggleWSS):
 		p.askToggle(broker.TransportWSS)
+	case key.Matches(k, p.keys.ToggleHTTPS):
+		p.askToggle(broker.TransportHTTPS)
 	case key.Matches(k, p.keys.Back):
 		p.certs.SetCursor(0)
 		p.afterMove()
@@ -290,7 +292,7 @@ func (p *Page) ShortHelp() []key.Binding {
 	if p.ask != nil {
 		return []key.Binding{k.Confirm, k.Cancel}
 	}
-	return []key.Binding{k.SuspendCert, k.Reactivate, k.Revoke, k.New, k.ToggleMQTTS, k.ToggleWSS, k.Open}
+	return []key.Binding{k.SuspendCert, k.Reactivate, k.Revoke, k.New, k.ToggleMQTTS, k.ToggleWSS, k.ToggleHTTPS, k.Open}
 }
 
 // FullHelp implements help.KeyMap.
