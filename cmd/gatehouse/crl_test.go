@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/pki"
 )
 
 // crlSerials reads a DER CRL file and returns its entries' serials (hex).
@@ -21,7 +23,7 @@ func crlSerials(t *testing.T, path string) map[string]int {
 	}
 	out := map[string]int{}
 	for _, e := range crl.RevokedCertificateEntries {
-		out[e.SerialNumber.Text(16)] = e.ReasonCode
+		out[pki.FormatSerial(e.SerialNumber)] = e.ReasonCode
 	}
 	return out
 }
