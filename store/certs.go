@@ -21,31 +21,54 @@ const maxCandidates = 10
 // (the issuer's serial) is taken. Empty audit Serial, CertID and CN are
 // filled from c.
 func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
-	if c.Serial == "" || c.ID == "" {
-		return errors.New("create certificate: empty serial or ID")
+	return s.CreateCerts([]Cert{c}, []AuditRecord{audit})
+}
+
+// CreateCerts is CreateCert for many certificates in one transaction: all
+// are stored, each with its audit record (audits[i] for certs[i]), or none
+// is. Loading a fleet this way costs one fsync instead of one per record.
+func (s *Store) CreateCerts(certs []Cert, audits []AuditRecord) error {
+	if len(audits) != len(certs) {
+		return fmt.Errorf("create certificates: %d certificates but %d audit records", len(certs), len(audits))
 	}
-	if audit.Serial == "" {
-		audit.Serial = c.Serial
+	for i, c := range certs {
+		if c.Serial == "" || c.ID == "" {
+			return errors.New("create certificate: empty serial or ID")
+		}
+		a := &audits[i]
+		if a.Serial == "" {
+			a.Serial = c.Serial
+		}
+		if a.CertID == "" {
+			a.CertID = c.ID
+		}
+		if a.CN == "" {
+			a.CN = c.CN
+		}
 	}
-	if audit.CertID == "" {
-		audit.CertID = c.ID
-	}
-	if audit.CN == "" {
-		audit.CN = c.CN
-	}
+	var failed string
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCerts)
-		key := []byte(c.ID)
-		if b.Get(key) != nil {
-			return ErrExists
+		for i, c := range certs {
+			failed = c.ID
+			key := []byte(c.ID)
+			if b.Get(key) != nil {
+				return ErrExists
+			}
+			if err := putJSON(b, key, c); err != nil {
+				return err
+			}
+			if err := putIndex(tx, c); err != nil {
+				return err
+			}
+			if err := appendAudit(tx, &audits[i]); err != nil {
+				return err
+			}
 		}
-		if err := putJSON(b, key, c); err != nil {
-			return err
-		}
-		return appendAudit(tx, &audit)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("create certificate %s: %w", c.ID, err)
+		return fmt.Errorf("create certificate %s: %w", failed, err)
 	}
 	return nil
 }
@@ -161,6 +184,19 @@ func (q CertQuery) match(key, raw []byte) (bool, error) {
 	return (q.State == "" || h.State == q.State) && strings.HasPrefix(h.CN, q.CNPrefix), nil
 }
 
+// skipped decodes any JSON value into nothing: a field of this type is
+// scanned, never allocated.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// recordWithoutPEM decodes a certificate record leaving CertPEM empty: the
+// outer cert_pem field shadows the embedded one.
+type recordWithoutPEM struct {
+	Cert
+	CertPEM skipped `json:"cert_pem"`
+}
+
 // ListCerts returns certificates ordered by ID (serial, then issuer) that match q, at most
 // q.Limit of them, and the cursor for the next page: pass it as q.After. The
 // cursor is "" when no further match exists.
@@ -195,7 +231,14 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 				return nil
 			}
 			var cert Cert
-			if err := decode(v, &cert, "certificate", k); err != nil {
+			if q.NoPEM {
+				var r recordWithoutPEM
+				err = decode(v, &r, "certificate", k)
+				cert = r.Cert
+			} else {
+				err = decode(v, &cert, "certificate", k)
+			}
+			if err != nil {
 				return err
 			}
 			out = append(out, cert)
@@ -240,6 +283,9 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 		if err := putJSON(b, []byte(id), c); err != nil {
 			return err
 		}
+		if err := putIndex(tx, c); err != nil {
+			return err
+		}
 		audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, id, c.CN, from, to
 		return appendAudit(tx, &audit)
 	})
@@ -249,35 +295,37 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 	return c, nil
 }
 
-// CertState is the part of a certificate record the handshake snapshot needs.
+// CertState is the part of a certificate record that start-up and the
+// enforcement caches need, as the certificate index holds it.
 type CertState struct {
-	ID          string `json:"id"`
-	Serial      string `json:"serial"`
-	State       State  `json:"state"`
-	Fingerprint string `json:"fingerprint"`
+	ID          string    `json:"id"`
+	Serial      string    `json:"serial"`
+	State       State     `json:"state"`
+	NotAfter    time.Time `json:"not_after"`
+	CN          string    `json:"cn"`
+	Issuer      string    `json:"issuer"` // issuer common name
+	Fingerprint string    `json:"fingerprint"`
 }
 
-// States returns the ID, serial, state and fingerprint of every certificate,
-// in ID order, from one read transaction. Decoding only these fields makes
-// loading the snapshot at start several times faster than listing records.
+// States returns the index entry of every certificate, in ID order: EachState,
+// collected.
 func (s *Store) States() ([]CertState, error) {
 	var out []CertState
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCerts)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var cs CertState
-			if err := decode(v, &cs, "certificate", k); err != nil {
-				return err
-			}
-			out = append(out, cs)
-			return nil
-		})
+	err := s.EachState(func(cs CertState) error {
+		out = append(out, cs)
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read certificate states: %w", err)
+	return out, err
+}
+
+// EachState calls fn with the index entry of every certificate, in ID order,
+// from one read transaction, stopping at fn's first error. It reads the
+// compact certificate index, never the records, so loading the handshake
+// snapshot at start does not depend on their size, and it holds no list.
+// fn must not call the store.
+func (s *Store) EachState(fn func(CertState) error) error {
+	if err := s.view(func(tx *bolt.Tx) error { return readIndex(tx, fn) }); err != nil {
+		return fmt.Errorf("read certificate states: %w", err)
 	}
-	return out, nil
+	return nil
 }

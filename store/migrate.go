@@ -20,13 +20,14 @@ type migration struct {
 
 // SchemaVersion is the store layout this build reads and writes: the last
 // migration's version.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations lists every schema change in order, one version each.
 var migrations = []migration{
 	{to: 2, name: "certificates keyed by issuer and serial, serials in openssl form", run: certsByIssuerAndSerial},
 	{to: 3, name: "policy", run: migratePolicy},
 	{to: 4, name: "keys of revoked certificates blocked", run: blockRevokedKeys},
+	{to: indexSchema, name: "certificate index", run: buildCertIndex},
 }
 
 // migrate runs the migrations past version and records the new version.

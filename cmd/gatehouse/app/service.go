@@ -46,6 +46,10 @@ type Service interface {
 	ResolveSerial(ctx context.Context, query string) (string, error)
 	// ListCerts lists certificates, optionally only those in one stored state.
 	ListCerts(ctx context.Context, state store.State) ([]CertView, error)
+	// EachCert calls fn with every certificate f selects, in ID order, as
+	// it is read: neither end holds the whole list. It stops at fn's first
+	// error and returns it.
+	EachCert(ctx context.Context, f CertFilter, fn func(CertView) error) error
 	// ShowCert returns one certificate with its sessions and history.
 	ShowCert(ctx context.Context, serial string) (CertDetail, error)
 	// IssueClient issues a client certificate and returns its key once.

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bucketCertIndex holds, per certificate ID, the few fields that start-up
+// and the enforcement caches read (state, not-after, CN, issuer,
+// fingerprint) in a compact binary form: reading 100,000 of them costs a
+// fraction of decoding the JSON records, whose PEM is most of their bytes.
+// Every write of a certificate record writes its entry in the same
+// transaction (putIndex), so the two never disagree; Verify checks it.
+var bucketCertIndex = []byte("cert_index")
+
+// indexFormat is the first byte of every entry, so that a later layout can
+// be told apart.
+const indexFormat = 1
+
+// errBadEntry is what a damaged index entry decodes to.
+var errBadEntry = errors.New("bad certificate index entry")
+
+// encodeEntry lays out the indexed fields of c: the format byte, NotAfter as
+// Unix seconds (varint) and nanoseconds (uvarint), then state, CN, issuer
+// and fingerprint, each a uvarint length and its bytes.
+func encodeEntry(c Cert) []byte {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(c.State)+len(c.CN)+len(c.Issuer)+len(c.Fingerprint)+4*binary.MaxVarintLen32)
+	b = append(b, indexFormat)
+	b = binary.AppendVarint(b, c.NotAfter.Unix())
+	b = binary.AppendUvarint(b, uint64(c.NotAfter.Nanosecond()))
+	for _, s := range []string{string(c.State), c.CN, c.Issuer, c.Fingerprint} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// entryReader decodes entries, interning the strings that repeat across
+// certificates (states and issuer names) so that a full read allocates them
+// once, not once per certificate.
+type entryReader struct {
+	interned map[string]string
+}
+
+func (r *entryReader) intern(b []byte) string {
+	if s, ok := r.interned[string(b)]; ok { // no allocation: the compiler's map lookup by []byte
+		return s
+	}
+	if r.interned == nil {
+		r.interned = map[string]string{}
+	}
+	s := string(b)
+	r.interned[s] = s
+	return s
+}
+
+// decode reads the entry raw stored under id.
+func (r *entryReader) decode(id, raw []byte) (CertState, error) {
+	if len(raw) == 0 || raw[0] != indexFormat {
+		return CertState{}, fmt.Errorf("%w %q: unknown format", errBadEntry, id)
+	}
+	p := raw[1:]
+	sec, n := binary.Varint(p)
+	if n <= 0 {
+		return CertState{}, fmt.Errorf("%w %q: not-after", errBadEntry, id)
+	}
+	p = p[n:]
+	nsec, n := binary.Uvarint(p)
+	if n <= 0 || nsec >= uint64(time.Second) {
+		return CertState{}, fmt.Errorf("%w %q: not-after", errBadEntry, id)
+	}
+	p = p[n:]
+	var fields [4][]byte
+	for i := range fields {
+		l, n := binary.Uvarint(p)
+		if n <= 0 || l > uint64(len(p)-n) {
+			return CertState{}, fmt.Errorf("%w %q: truncated", errBadEntry, id)
+		}
+		fields[i], p = p[n:n+int(l)], p[n+int(l):]
+	}
+	if len(p) != 0 {
+		return CertState{}, fmt.Errorf("%w %q: trailing bytes", errBadEntry, id)
+	}
+	cs := CertState{
+		ID:          string(id),
+		State:       State(r.intern(fields[0])),
+		NotAfter:    time.Unix(sec, int64(nsec)).UTC(),
+		CN:          string(fields[1]),
+		Issuer:      r.intern(fields[2]),
+		Fingerprint: string(fields[3]),
+	}
+	cs.Serial = serialOfID(cs.ID)
+	return cs, nil
+}
+
+// putIndex writes c's index entry inside tx, the transaction that writes c.
+func putIndex(tx *bolt.Tx, c Cert) error {
+	if err := tx.Bucket(bucketCertIndex).Put([]byte(c.ID), encodeEntry(c)); err != nil {
+		return fmt.Errorf("write index entry: %w", err)
+	}
+	return nil
+}
+
+// buildCertIndex is migration 5: it creates the index and writes the entry
+// of every certificate record. Entries are rewritten from the records, so a
+// second run changes nothing.
+func buildCertIndex(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketCertIndex); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketCertIndex, err)
+	}
+	var certs []Cert
+	err := tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+		var c indexedFields
+		if err := decode(v, &c, "certificate", k); err != nil {
+			return err
+		}
+		c.ID = string(k)
+		certs = append(certs, c.cert())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range certs { // after the walk: bbolt cursors do not survive writes
+		if err := putIndex(tx, c); err != nil {
+			return fmt.Errorf("certificate %q: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// indexedFields is the part of a record the index holds; decoding only it
+// skips allocating the PEM.
+type indexedFields struct {
+	ID          string    `json:"-"`
+	State       State     `json:"state"`
+	NotAfter    time.Time `json:"not_after"`
+	CN          string    `json:"cn"`
+	Issuer      string    `json:"issuer"`
+	Fingerprint string    `json:"fingerprint"`
+}
+
+func (f indexedFields) cert() Cert {
+	return Cert{ID: f.ID, State: f.State, NotAfter: f.NotAfter, CN: f.CN, Issuer: f.Issuer, Fingerprint: f.Fingerprint}
+}
+
+// readIndex calls fn with every entry of the index, in ID order.
+func readIndex(tx *bolt.Tx, fn func(CertState) error) error {
+	b := tx.Bucket(bucketCertIndex)
+	if b == nil {
+		return nil
+	}
+	var r entryReader
+	return b.ForEach(func(k, v []byte) error {
+		cs, err := r.decode(k, v)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return fn(cs)
+	})
+}
+
+// checkIndex is Verify's comparison of the index with the records: every
+// record has an entry holding its fields, and every entry a record.
+func checkIndex(tx *bolt.Tx) Finding {
+	const what = "certificate index"
+	idx, certs := tx.Bucket(bucketCertIndex), tx.Bucket(bucketCerts)
+	if certs == nil {
+		return Finding{Check: what, Detail: fmt.Sprintf("bucket %q is missing", bucketCerts)}
+	}
+	if idx == nil {
+		if v, _ := checkSchema(tx.Bucket(bucketMeta).Get(keySchema), ""); v > 0 && v < indexSchema {
+			return Finding{Check: what, OK: true, Detail: fmt.Sprintf("not built yet: the migration to schema %d builds it", indexSchema)}
+		}
+		return Finding{Check: what, Detail: fmt.Sprintf("bucket %q is missing", bucketCertIndex)}
+	}
+	var problems []string
+	bad, n := 0, 0
+	note := func(format string, args ...any) {
+		if bad++; bad <= maxProblems {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	var r entryReader
+	err := certs.ForEach(func(k, v []byte) error {
+		n++
+		var f indexedFields
+		if err := decode(v, &f, "certificate", k); err != nil {
+			return nil // the certificates check reports it
+		}
+		f.ID = string(k)
+		raw := idx.Get(k)
+		if raw == nil {
+			note("%q has no entry", k)
+			return nil
+		}
+		got, err := r.decode(k, raw)
+		if err != nil {
+			note("%v", err)
+			return nil
+		}
+		if want := f.cert(); got.State != want.State || !got.NotAfter.Equal(want.NotAfter) || got.CN != want.CN ||
+			got.Issuer != want.Issuer || got.Fingerprint != want.Fingerprint {
+			note("%q: entry says %s until %s, the record %s until %s", k, got.State, got.NotAfter.Format(time.RFC3339),
+				want.State, want.NotAfter.Format(time.RFC3339))
+		}
+		return nil
+	})
+	if err == nil {
+		err = idx.ForEach(func(k, _ []byte) error {
+			if certs.Get(k) == nil {
+				note("entry %q has no record", k)
+			}
+			return nil
+		})
+	}
+	switch {
+	case err != nil:
+		return Finding{Check: what, Detail: err.Error()}
+	case bad > 0:
+		return Finding{Check: what, Detail: fmt.Sprintf("%d of %d disagree with the records: %s", bad, n, joinProblems(problems, bad))}
+	}
+	return Finding{Check: what, OK: true, Detail: fmt.Sprintf("%d entries agree with the records", n)}
+}
+
+// indexSchema is the schema version that introduced the index.
+const indexSchema = 5
