@@ -97,7 +97,11 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	if err := a.reloadTrust(); err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
 	}
-	a.snap, err = newSnapshot(func(add func(string, entry)) error {
+	n, err := st.CountCerts()
+	if err != nil {
+		return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
+	}
+	a.snap, err = newSnapshot(n, func(add func(string, entry)) error {
 		return st.EachState(func(cs store.CertState) error {
 			e, err := entryOf(store.Cert{ID: cs.ID, State: cs.State, Fingerprint: cs.Fingerprint})
 			if err != nil {

@@ -33,12 +33,12 @@ type snapshot struct {
 }
 
 // newSnapshot builds a snapshot from the entries fill adds, straight into
-// its shards: at start that is every certificate of the store, and no list
-// or map of them all is built on the way.
-func newSnapshot(fill func(add func(id string, e entry)) error) (*snapshot, error) {
+// its shards, sized for about n of them: at start that is every certificate
+// of the store, and no list or map of them all is built on the way.
+func newSnapshot(n int, fill func(add func(id string, e entry)) error) (*snapshot, error) {
 	var parts [snapshotShards]map[string]entry
 	for i := range parts {
-		parts[i] = map[string]entry{}
+		parts[i] = make(map[string]entry, n/snapshotShards+n/snapshotShards/8+1) // shards are uneven by a few percent
 	}
 	err := fill(func(id string, e entry) { parts[shardOf(id)][id] = e })
 	if err != nil {

@@ -20,7 +20,7 @@ func benchSerial(i int) string {
 func bigSnapshot(n int) (*snapshot, []string) {
 	serials := make([]string, n)
 	states := []store.State{store.StateActive, store.StateActive, store.StateInactive, store.StateSuspended, store.StateRevoked}
-	s, _ := newSnapshot(func(add func(string, entry)) error {
+	s, _ := newSnapshot(n, func(add func(string, entry)) error {
 		for i := range serials {
 			serials[i] = benchSerial(i)
 			add(serials[i], entry{state: states[i%len(states)]})

@@ -329,3 +329,20 @@ func (s *Store) EachState(fn func(CertState) error) error {
 	}
 	return nil
 }
+
+// CountCerts returns how many certificates the store holds. It counts the
+// certificate index's keys from its page headers: no record or entry is
+// decoded.
+func (s *Store) CountCerts() (int, error) {
+	n := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketCertIndex); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count certificates: %w", err)
+	}
+	return n, nil
+}
