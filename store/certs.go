@@ -184,19 +184,6 @@ func (q CertQuery) match(key, raw []byte) (bool, error) {
 	return (q.State == "" || h.State == q.State) && strings.HasPrefix(h.CN, q.CNPrefix), nil
 }
 
-// skipped decodes any JSON value into nothing: a field of this type is
-// scanned, never allocated.
-type skipped struct{}
-
-func (*skipped) UnmarshalJSON([]byte) error { return nil }
-
-// recordWithoutPEM decodes a certificate record leaving CertPEM empty: the
-// outer cert_pem field shadows the embedded one.
-type recordWithoutPEM struct {
-	Cert
-	CertPEM skipped `json:"cert_pem"`
-}
-
 // ListCerts returns certificates ordered by ID (serial, then issuer) that match q, at most
 // q.Limit of them, and the cursor for the next page: pass it as q.After. The
 // cursor is "" when no further match exists.
@@ -210,6 +197,10 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 		if b == nil {
 			return nil
 		}
+		if q.Limit > 0 {
+			out = make([]Cert, 0, q.Limit)
+		}
+		var scratch []byte
 		c := b.Cursor()
 		k, v := c.First()
 		if q.After != "" {
@@ -230,16 +221,16 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 				next = out[len(out)-1].ID
 				return nil
 			}
-			var cert Cert
 			if q.NoPEM {
-				var r recordWithoutPEM
-				err = decode(v, &r, "certificate", k)
-				cert = r.Cert
-			} else {
-				err = decode(v, &cert, "certificate", k)
+				scratch = cutPEM(scratch[:0], v)
+				v = scratch
 			}
-			if err != nil {
+			var cert Cert
+			if err := decode(v, &cert, "certificate", k); err != nil {
 				return err
+			}
+			if q.NoPEM {
+				cert.CertPEM = ""
 			}
 			out = append(out, cert)
 		}

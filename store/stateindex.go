@@ -1,9 +1,12 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,26 +20,39 @@ import (
 // transaction (putIndex), so the two never disagree; Verify checks it.
 var bucketCertIndex = []byte("cert_index")
 
-// indexFormat is the first byte of every entry, so that a later layout can
-// be told apart.
-const indexFormat = 1
+// The first byte of every entry says how it is laid out, so that a later
+// layout can be told apart: the fingerprint as its 32 bytes (what every
+// certificate's is: SHA-256 in lowercase hex) or, for anything else, as text.
+const (
+	indexFormat        = 1
+	indexFormatTextFP  = 2
+	fingerprintHexSize = 2 * sha256.Size
+)
 
 // errBadEntry is what a damaged index entry decodes to.
 var errBadEntry = errors.New("bad certificate index entry")
 
 // encodeEntry lays out the indexed fields of c: the format byte, NotAfter as
-// Unix seconds (varint) and nanoseconds (uvarint), then state, CN, issuer
-// and fingerprint, each a uvarint length and its bytes.
+// Unix seconds (varint) and nanoseconds (uvarint), state, CN and issuer,
+// each a uvarint length and its bytes, and last the fingerprint.
 func encodeEntry(c Cert) []byte {
 	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(c.State)+len(c.CN)+len(c.Issuer)+len(c.Fingerprint)+4*binary.MaxVarintLen32)
-	b = append(b, indexFormat)
+	fp, err := hex.DecodeString(c.Fingerprint)
+	raw := err == nil && len(c.Fingerprint) == fingerprintHexSize && hex.EncodeToString(fp) == c.Fingerprint
+	b = append(b, indexFormatTextFP)
+	if raw {
+		b[0] = indexFormat
+	}
 	b = binary.AppendVarint(b, c.NotAfter.Unix())
 	b = binary.AppendUvarint(b, uint64(c.NotAfter.Nanosecond()))
-	for _, s := range []string{string(c.State), c.CN, c.Issuer, c.Fingerprint} {
+	for _, s := range []string{string(c.State), c.CN, c.Issuer} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return b
+	if raw {
+		return append(b, fp...)
+	}
+	return append(b, c.Fingerprint...)
 }
 
 // entryReader decodes entries, interning the strings that repeat across
@@ -60,7 +76,7 @@ func (r *entryReader) intern(b []byte) string {
 
 // decode reads the entry raw stored under id.
 func (r *entryReader) decode(id, raw []byte) (CertState, error) {
-	if len(raw) == 0 || raw[0] != indexFormat {
+	if len(raw) == 0 || (raw[0] != indexFormat && raw[0] != indexFormatTextFP) {
 		return CertState{}, fmt.Errorf("%w %q: unknown format", errBadEntry, id)
 	}
 	p := raw[1:]
@@ -74,7 +90,7 @@ func (r *entryReader) decode(id, raw []byte) (CertState, error) {
 		return CertState{}, fmt.Errorf("%w %q: not-after", errBadEntry, id)
 	}
 	p = p[n:]
-	var fields [4][]byte
+	var fields [3][]byte
 	for i := range fields {
 		l, n := binary.Uvarint(p)
 		if n <= 0 || l > uint64(len(p)-n) {
@@ -82,8 +98,12 @@ func (r *entryReader) decode(id, raw []byte) (CertState, error) {
 		}
 		fields[i], p = p[n:n+int(l)], p[n+int(l):]
 	}
-	if len(p) != 0 {
-		return CertState{}, fmt.Errorf("%w %q: trailing bytes", errBadEntry, id)
+	fp := string(p)
+	if raw[0] == indexFormat {
+		if len(p) != sha256.Size {
+			return CertState{}, fmt.Errorf("%w %q: fingerprint of %d bytes", errBadEntry, id, len(p))
+		}
+		fp = hex.EncodeToString(p)
 	}
 	cs := CertState{
 		ID:          string(id),
@@ -91,7 +111,7 @@ func (r *entryReader) decode(id, raw []byte) (CertState, error) {
 		NotAfter:    time.Unix(sec, int64(nsec)).UTC(),
 		CN:          string(fields[1]),
 		Issuer:      r.intern(fields[2]),
-		Fingerprint: string(fields[3]),
+		Fingerprint: fp,
 	}
 	cs.Serial = serialOfID(cs.ID)
 	return cs, nil
@@ -203,10 +223,20 @@ func checkIndex(tx *bolt.Tx) Finding {
 			note("%v", err)
 			return nil
 		}
-		if want := f.cert(); got.State != want.State || !got.NotAfter.Equal(want.NotAfter) || got.CN != want.CN ||
-			got.Issuer != want.Issuer || got.Fingerprint != want.Fingerprint {
-			note("%q: entry says %s until %s, the record %s until %s", k, got.State, got.NotAfter.Format(time.RFC3339),
-				want.State, want.NotAfter.Format(time.RFC3339))
+		var diffs []string
+		for _, d := range [][3]string{
+			{"state", string(got.State), string(f.State)},
+			{"not-after", got.NotAfter.Format(time.RFC3339Nano), f.NotAfter.UTC().Format(time.RFC3339Nano)},
+			{"CN", got.CN, f.CN},
+			{"issuer", got.Issuer, f.Issuer},
+			{"fingerprint", got.Fingerprint, f.Fingerprint},
+		} {
+			if d[1] != d[2] {
+				diffs = append(diffs, fmt.Sprintf("%s %q where the record has %q", d[0], d[1], d[2]))
+			}
+		}
+		if len(diffs) > 0 {
+			note("%q: the entry says %s", k, strings.Join(diffs, ", "))
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -290,6 +291,12 @@ func newCertList(g *globals) *cobra.Command {
 	return c
 }
 
+// rawCertLister is the admin client's listing of certificates as the
+// daemon's JSON.
+type rawCertLister interface {
+	EachCertJSON(ctx context.Context, f app.CertFilter, fn func(json.RawMessage) error) error
+}
+
 // listCerts prints the certificates f selects as they arrive from svc: with
 // --json element by element, never holding the list; as a table once all
 // rows are in, since columns are aligned to the widest cell.
@@ -297,7 +304,13 @@ func listCerts(ctx context.Context, g *globals, svc app.Service, f app.CertFilte
 	now := time.Now()
 	if g.json {
 		out := newJSONArray(g.stdout)
-		if err := svc.EachCert(ctx, f, func(c app.CertView) error { return out.add(c) }); err != nil {
+		var err error
+		if raw, ok := svc.(rawCertLister); ok { // a daemon's JSON is printed as it comes, never decoded
+			err = raw.EachCertJSON(ctx, f, out.addRaw)
+		} else {
+			err = svc.EachCert(ctx, f, func(c app.CertView) error { return out.add(c) })
+		}
+		if err != nil {
 			return err
 		}
 		return out.close()

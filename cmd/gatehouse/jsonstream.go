@@ -32,14 +32,30 @@ func (a *jsonArray) add(v any) error {
 	if err := a.enc.Encode(v); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
 	}
+	a.sep()
+	a.out.Write(bytes.TrimSuffix(a.buf.Bytes(), []byte("\n")))
+	return nil
+}
+
+// addRaw writes one element given as compact JSON (with HTML characters
+// unescaped, as printJSON writes them), indenting it as add would.
+func (a *jsonArray) addRaw(raw json.RawMessage) error {
+	a.buf.Reset()
+	if err := json.Indent(&a.buf, raw, "  ", "  "); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	a.sep()
+	a.out.Write(a.buf.Bytes())
+	return nil
+}
+
+func (a *jsonArray) sep() {
 	sep := ",\n  "
 	if a.n == 0 {
 		sep = "[\n  "
 	}
 	a.n++
 	a.out.WriteString(sep)
-	a.out.Write(bytes.TrimSuffix(a.buf.Bytes(), []byte("\n")))
-	return nil
 }
 
 // close ends the array ("[]" when empty) and flushes it.

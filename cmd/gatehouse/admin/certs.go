@@ -123,6 +123,19 @@ func parseCertStream(q url.Values) (app.CertFilter, int, error) {
 // EachCert implements app.Service by reading the daemon's certificate
 // stream a page at a time.
 func (c *Client) EachCert(ctx context.Context, f app.CertFilter, fn func(app.CertView) error) error {
+	return c.EachCertJSON(ctx, f, func(raw json.RawMessage) error {
+		var v app.CertView
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("read certificate list from %s: %w", c.path, err)
+		}
+		return fn(v)
+	})
+}
+
+// EachCertJSON is EachCert handing over each certificate's JSON as the
+// daemon wrote it (compact, HTML characters unescaped), for a client that
+// prints it as it comes and need not decode it.
+func (c *Client) EachCertJSON(ctx context.Context, f app.CertFilter, fn func(json.RawMessage) error) error {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": string(f.State), "after": f.After} {
 		if v != "" {
@@ -144,7 +157,7 @@ func (c *Client) EachCert(ctx context.Context, f app.CertFilter, fn func(app.Cer
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var line certPageLine
+		var line rawPageLine
 		if err := dec.Decode(&line); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF // the last line says End
@@ -154,8 +167,8 @@ func (c *Client) EachCert(ctx context.Context, f app.CertFilter, fn func(app.Cer
 		if line.Error != "" {
 			return &remoteError{msg: line.Error, code: line.Code}
 		}
-		for _, v := range line.Certs {
-			if err := fn(v); err != nil {
+		for _, raw := range line.Certs {
+			if err := fn(raw); err != nil {
 				return err
 			}
 		}
@@ -163,4 +176,13 @@ func (c *Client) EachCert(ctx context.Context, f app.CertFilter, fn func(app.Cer
 			return nil
 		}
 	}
+}
+
+// rawPageLine is certPageLine as the client reads it, the certificates left
+// as JSON.
+type rawPageLine struct {
+	Certs []json.RawMessage `json:"certs"`
+	End   bool              `json:"end"`
+	Error string            `json:"error"`
+	Code  string            `json:"code"`
 }
