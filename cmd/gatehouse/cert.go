@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -291,29 +290,13 @@ func newCertList(g *globals) *cobra.Command {
 	return c
 }
 
-// rawCertLister is the admin client's listing of certificates as the
-// daemon's JSON.
-type rawCertLister interface {
-	EachCertJSON(ctx context.Context, f app.CertFilter, fn func(json.RawMessage) error) error
-}
-
 // listCerts prints the certificates f selects as they arrive from svc: with
 // --json element by element, never holding the list; as a table once all
 // rows are in, since columns are aligned to the widest cell.
 func listCerts(ctx context.Context, g *globals, svc app.Service, f app.CertFilter) error {
 	now := time.Now()
 	if g.json {
-		out := newJSONArray(g.stdout)
-		var err error
-		if raw, ok := svc.(rawCertLister); ok { // a daemon's JSON is printed as it comes, never decoded
-			err = raw.EachCertJSON(ctx, f, out.addRaw)
-		} else {
-			err = svc.EachCert(ctx, f, func(c app.CertView) error { return out.add(c) })
-		}
-		if err != nil {
-			return err
-		}
-		return out.close()
+		return svc.WriteCertsJSON(ctx, f, g.stdout)
 	}
 	var rows [][]string
 	err := svc.EachCert(ctx, f, func(c app.CertView) error {

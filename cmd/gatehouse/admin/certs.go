@@ -15,8 +15,12 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// certsStreamPath lists certificates as a stream of pages.
-const certsStreamPath = "/v1/certs/stream"
+// The certificate list, streamed: as pages of newline-delimited JSON for
+// programs (EachCert), and as the `cert list --json` document itself.
+const (
+	certsStreamPath = "/v1/certs/stream"
+	certsJSONPath   = "/v1/certs/json"
+)
 
 // Page sizes of the certificate stream: what the server sends when the
 // client names none, and the most it sends in one line.
@@ -40,6 +44,42 @@ type certPageLine struct {
 
 func (s *Server) certRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+certsStreamPath, s.certStream)
+	m.HandleFunc("GET "+certsJSONPath, s.certsJSON)
+}
+
+// certsJSON answers GET /v1/certs/json (the query as for the stream, page
+// aside) with the document `cert list --json` prints, written as the
+// certificates are read. A failure once bytes went out aborts the
+// connection, so the client sees a cut body as an error, never as a short
+// but complete list.
+func (s *Server) certsJSON(w http.ResponseWriter, r *http.Request) {
+	f, _, err := parseCertStream(r.URL.Query())
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	cw := &countingWriter{w: w}
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.svc.WriteCertsJSON(ctx(r), f, cw); err != nil {
+		if cw.n == 0 {
+			reply(w, nil, err)
+			return
+		}
+		s.log.Error("certificate list cut short", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// countingWriter counts what went through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // certStream answers GET /v1/certs/stream?state=S&expiring=DURATION&after=ID&limit=N&page=N
@@ -53,7 +93,6 @@ func (s *Server) certStream(w http.ResponseWriter, r *http.Request) {
 	}
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // the CLI prints the views as they come: "a -> b" stays readable
 	line := certPageLine{Certs: make([]app.CertView, 0, page)}
 	started := false
 	send := func() error {
@@ -123,19 +162,52 @@ func parseCertStream(q url.Values) (app.CertFilter, int, error) {
 // EachCert implements app.Service by reading the daemon's certificate
 // stream a page at a time.
 func (c *Client) EachCert(ctx context.Context, f app.CertFilter, fn func(app.CertView) error) error {
-	return c.EachCertJSON(ctx, f, func(raw json.RawMessage) error {
-		var v app.CertView
-		if err := json.Unmarshal(raw, &v); err != nil {
+	ctx, cancel := context.WithCancel(ctx) // fn's error ends the stream early
+	defer cancel()
+	resp, err := c.send(ctx, http.MethodGet, certsStreamPath+"?"+certQuery(f).Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line certPageLine
+		if err := dec.Decode(&line); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // the last line says End
+			}
 			return fmt.Errorf("read certificate list from %s: %w", c.path, err)
 		}
-		return fn(v)
-	})
+		if line.Error != "" {
+			return &remoteError{msg: line.Error, code: line.Code}
+		}
+		for _, v := range line.Certs {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		if line.End {
+			return nil
+		}
+	}
 }
 
-// EachCertJSON is EachCert handing over each certificate's JSON as the
-// daemon wrote it (compact, HTML characters unescaped), for a client that
-// prints it as it comes and need not decode it.
-func (c *Client) EachCertJSON(ctx context.Context, f app.CertFilter, fn func(json.RawMessage) error) error {
+// WriteCertsJSON implements app.Service by copying the daemon's document to
+// w as it arrives: the client neither decodes nor re-encodes it.
+func (c *Client) WriteCertsJSON(ctx context.Context, f app.CertFilter, w io.Writer) error {
+	resp, err := c.send(ctx, http.MethodGet, certsJSONPath+"?"+certQuery(f).Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("read certificate list from %s: %w", c.path, err)
+	}
+	return nil
+}
+
+// certQuery is f as the list endpoints read it (parseCertStream).
+func certQuery(f app.CertFilter) url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"state": string(f.State), "after": f.After} {
 		if v != "" {
@@ -148,41 +220,5 @@ func (c *Client) EachCertJSON(ctx context.Context, f app.CertFilter, fn func(jso
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	ctx, cancel := context.WithCancel(ctx) // fn's error ends the stream early
-	defer cancel()
-	resp, err := c.send(ctx, http.MethodGet, certsStreamPath+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var line rawPageLine
-		if err := dec.Decode(&line); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF // the last line says End
-			}
-			return fmt.Errorf("read certificate list from %s: %w", c.path, err)
-		}
-		if line.Error != "" {
-			return &remoteError{msg: line.Error, code: line.Code}
-		}
-		for _, raw := range line.Certs {
-			if err := fn(raw); err != nil {
-				return err
-			}
-		}
-		if line.End {
-			return nil
-		}
-	}
-}
-
-// rawPageLine is certPageLine as the client reads it, the certificates left
-// as JSON.
-type rawPageLine struct {
-	Certs []json.RawMessage `json:"certs"`
-	End   bool              `json:"end"`
-	Error string            `json:"error"`
-	Code  string            `json:"code"`
+	return q
 }

@@ -50,6 +50,9 @@ type Service interface {
 	// it is read: neither end holds the whole list. It stops at fn's first
 	// error and returns it.
 	EachCert(ctx context.Context, f CertFilter, fn func(CertView) error) error
+	// WriteCertsJSON writes the certificates f selects to w as `cert list
+	// --json` prints them (see WriteJSONArray), as they are read.
+	WriteCertsJSON(ctx context.Context, f CertFilter, w io.Writer) error
 	// ShowCert returns one certificate with its sessions and history.
 	ShowCert(ctx context.Context, serial string) (CertDetail, error)
 	// IssueClient issues a client certificate and returns its key once.
