@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -35,17 +36,29 @@ func fillFleet(tb testing.TB, st *store.Store, n int) {
 }
 
 // BenchmarkListFleet lists 100,000 certificates through the admin socket,
-// as `cert list` does with a daemon running: streamed in pages, decoded
-// by the client one page at a time.
+// as `cert list` does with a daemon running: "pages" decodes the streamed
+// pages one at a time (EachCert), "json" copies the --json document as it
+// arrives (WriteCertsJSON, what `cert list --json` prints).
 func BenchmarkListFleet(b *testing.B) {
 	const n = 100_000
 	a, c := serve(b)
 	fillFleet(b, a.Authority().Store(), n)
-	for b.Loop() {
-		count := 0
-		err := c.EachCert(context.Background(), app.CertFilter{}, func(app.CertView) error { count++; return nil })
-		if err != nil || count != n {
-			b.Fatalf("%d certificates, %v", count, err)
+	b.Run("pages", func(b *testing.B) {
+		for b.Loop() {
+			count := 0
+			err := c.EachCert(context.Background(), app.CertFilter{}, func(app.CertView) error { count++; return nil })
+			if err != nil || count != n {
+				b.Fatalf("%d certificates, %v", count, err)
+			}
 		}
-	}
+	})
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			var w countingWriter
+			w.w = io.Discard
+			if err := c.WriteCertsJSON(context.Background(), app.CertFilter{}, &w); err != nil || w.n < n*100 {
+				b.Fatalf("%d bytes, %v", w.n, err)
+			}
+		}
+	})
 }
