@@ -103,7 +103,9 @@ func (r *entryReader) decode(id, raw []byte) (CertState, error) {
 		if len(p) != sha256.Size {
 			return CertState{}, fmt.Errorf("%w %q: fingerprint of %d bytes", errBadEntry, id, len(p))
 		}
-		fp = hex.EncodeToString(p)
+		var text [fingerprintHexSize]byte
+		hex.Encode(text[:], p)
+		fp = string(text[:]) // one allocation, where EncodeToString makes two
 	}
 	cs := CertState{
 		ID:          string(id),
