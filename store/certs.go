@@ -25,8 +25,9 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 }
 
 // CreateCerts is CreateCert for many certificates in one transaction: all
-// are stored, each with its audit record (audits[i] for certs[i]), or none
-// is. Loading a fleet this way costs one fsync instead of one per record.
+// are stored, each with its audit record (audits[i] for certs[i], filled in
+// as CreateCert fills its own), or none is. Loading a fleet this way costs
+// one fsync instead of one per record.
 func (s *Store) CreateCerts(certs []Cert, audits []AuditRecord) error {
 	if len(audits) != len(certs) {
 		return fmt.Errorf("create certificates: %d certificates but %d audit records", len(certs), len(audits))
