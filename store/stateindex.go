@@ -151,7 +151,7 @@ func buildCertIndex(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range certs { // after the walk: bbolt cursors do not survive writes
+	for _, c := range certs { // after the walk, which reads the records' pages in place
 		if err := putIndex(tx, c); err != nil {
 			return fmt.Errorf("certificate %q: %w", c.ID, err)
 		}
