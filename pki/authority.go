@@ -99,19 +99,23 @@ func Init(st *store.Store, opts ...Option) (*Authority, error) {
 	if err := a.reloadTrust(); err != nil {
 		return nil, fmt.Errorf("init pki: %w", err)
 	}
-	states, err := st.States()
+	n, err := st.CountCerts()
 	if err != nil {
 		return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
 	}
-	entries := make(map[string]entry, len(states))
-	for _, cs := range states {
-		e, err := entryOf(store.Cert{ID: cs.ID, State: cs.State, Fingerprint: cs.Fingerprint})
-		if err != nil {
-			return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
-		}
-		entries[cs.ID] = e
+	a.snap, err = newSnapshot(n, func(add func(string, entry)) error {
+		return st.EachState(func(cs store.CertState) error {
+			e, err := entryOf(store.Cert{ID: cs.ID, State: cs.State, Fingerprint: cs.Fingerprint})
+			if err != nil {
+				return err
+			}
+			add(cs.ID, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("init pki: load state snapshot: %w", err)
 	}
-	a.snap = newSnapshot(entries)
 	if err := a.loadBlocked(); err != nil {
 		return nil, fmt.Errorf("init pki: load key blocklist: %w", err)
 	}

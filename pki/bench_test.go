@@ -1,7 +1,10 @@
 package pki_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/pki/pkitest"
@@ -53,4 +56,32 @@ func BenchmarkCheck(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkInitFleet is start-up's PKI part with 100,000 certificates in
+// the store: CAs loaded and the handshake snapshot built from the
+// certificate index.
+func BenchmarkInitFleet(b *testing.B) {
+	const n = 100_000
+	_, st := pkitest.New(b)
+	now := time.Now()
+	for done := 0; done < n; done += 5000 {
+		certs := make([]store.Cert, 5000)
+		audits := make([]store.AuditRecord, 5000)
+		for i := range certs {
+			serial := fmt.Sprintf("%032x", done+i+1)
+			certs[i] = store.Cert{ID: store.CertID(serial, []byte("issuer")), Serial: serial, CN: fmt.Sprintf("device-%06d", done+i),
+				Issuer: "Gatehouse Issuing CA", State: store.StateActive, NotBefore: now, NotAfter: now.Add(time.Hour),
+				Fingerprint: fmt.Sprintf("%064x", done+i), CertPEM: strings.Repeat("A", 800)}
+			audits[i] = store.AuditRecord{Action: "bench"}
+		}
+		if err := st.CreateCerts(certs, audits); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if _, err := pki.Init(st); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -32,19 +32,23 @@ type snapshot struct {
 	shards [snapshotShards]atomic.Pointer[map[string]entry]
 }
 
-func newSnapshot(certs map[string]entry) *snapshot {
+// newSnapshot builds a snapshot from the entries fill adds, straight into
+// its shards, sized for about n of them: at start that is every certificate
+// of the store, and no list or map of them all is built on the way.
+func newSnapshot(n int, fill func(add func(id string, e entry)) error) (*snapshot, error) {
 	var parts [snapshotShards]map[string]entry
 	for i := range parts {
-		parts[i] = make(map[string]entry, len(certs)/snapshotShards+1)
+		parts[i] = make(map[string]entry, n/snapshotShards+n/snapshotShards/8+1) // shards are uneven by a few percent
 	}
-	for serial, e := range certs {
-		parts[shardOf(serial)][serial] = e
+	err := fill(func(id string, e entry) { parts[shardOf(id)][id] = e })
+	if err != nil {
+		return nil, err
 	}
 	s := &snapshot{}
 	for i := range parts {
 		s.shards[i].Store(&parts[i])
 	}
-	return s
+	return s, nil
 }
 
 // shardOf hashes an ID with FNV-1a; imported serials need not be random.

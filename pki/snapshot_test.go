@@ -19,13 +19,15 @@ func benchSerial(i int) string {
 
 func bigSnapshot(n int) (*snapshot, []string) {
 	serials := make([]string, n)
-	m := make(map[string]entry, n)
 	states := []store.State{store.StateActive, store.StateActive, store.StateInactive, store.StateSuspended, store.StateRevoked}
-	for i := range serials {
-		serials[i] = benchSerial(i)
-		m[serials[i]] = entry{state: states[i%len(states)]}
-	}
-	return newSnapshot(m), serials
+	s, _ := newSnapshot(n, func(add func(string, entry)) error {
+		for i := range serials {
+			serials[i] = benchSerial(i)
+			add(serials[i], entry{state: states[i%len(states)]})
+		}
+		return nil
+	})
+	return s, serials
 }
 
 // Readers never block and never see a torn shard while writers copy-on-write.

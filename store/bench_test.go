@@ -25,6 +25,9 @@ func bulkInsert(tb testing.TB, s *Store, certs []Cert) {
 				if err := putJSON(boltTxn{tx}, bucketCerts, []byte(c.ID), c); err != nil {
 					return err
 				}
+				if err := putIndex(boltTxn{tx}, c); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -45,13 +48,8 @@ func fixtureSerial(i int) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func BenchmarkList(b *testing.B) {
-	const n = 100_000
-	s, err := Open(filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+// fleet returns n records as issued certificates weigh, in mixed states.
+func fleet(n int) []Cert {
 	now := time.Now()
 	states := []State{StateActive, StateActive, StateActive, StateInactive, StateSuspended, StateRevoked}
 	certs := make([]Cert, n)
@@ -63,6 +61,17 @@ func BenchmarkList(b *testing.B) {
 			Source: SourceIssued, CreatedAt: now, CertPEM: fixturePEM,
 		}
 	}
+	return certs
+}
+
+func BenchmarkList(b *testing.B) {
+	const n = 100_000
+	s, err := Open(filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	certs := fleet(n)
 	bulkInsert(b, s, certs)
 
 	for name, q := range map[string]CertQuery{
@@ -94,4 +103,33 @@ func BenchmarkList(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkOpenAndReadIndex is the store's part of start-up with 100,000
+// certificates: open the file and read every index entry (what the
+// handshake snapshot is built from).
+func BenchmarkOpenAndReadIndex(b *testing.B) {
+	const n = 100_000
+	path := filepath.Join(b.TempDir(), "gatehouse.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bulkInsert(b, s, fleet(n))
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		count := 0
+		if err := s.EachState(func(CertState) error { count++; return nil }); err != nil || count != n {
+			b.Fatalf("%d states, %v", count, err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -20,30 +20,54 @@ const maxCandidates = 10
 // (the issuer's serial) is taken. Empty audit Serial, CertID and CN are
 // filled from c.
 func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
-	if c.Serial == "" || c.ID == "" {
-		return errors.New("create certificate: empty serial or ID")
+	return s.CreateCerts([]Cert{c}, []AuditRecord{audit})
+}
+
+// CreateCerts is CreateCert for many certificates in one transaction: all
+// are stored, each with its audit record (audits[i] for certs[i], filled in
+// as CreateCert fills its own), or none is. Loading a fleet this way costs
+// one fsync instead of one per record.
+func (s *Store) CreateCerts(certs []Cert, audits []AuditRecord) error {
+	if len(audits) != len(certs) {
+		return fmt.Errorf("create certificates: %d certificates but %d audit records", len(certs), len(audits))
 	}
-	if audit.Serial == "" {
-		audit.Serial = c.Serial
+	for i, c := range certs {
+		if c.Serial == "" || c.ID == "" {
+			return errors.New("create certificate: empty serial or ID")
+		}
+		a := &audits[i]
+		if a.Serial == "" {
+			a.Serial = c.Serial
+		}
+		if a.CertID == "" {
+			a.CertID = c.ID
+		}
+		if a.CN == "" {
+			a.CN = c.CN
+		}
 	}
-	if audit.CertID == "" {
-		audit.CertID = c.ID
-	}
-	if audit.CN == "" {
-		audit.CN = c.CN
-	}
+	var failed string
 	err := s.update(func(t txn) error {
-		key := []byte(c.ID)
-		if raw, err := t.get(bucketCerts, key); err != nil || raw != nil {
-			return cmp.Or(err, ErrExists)
+		for i, c := range certs {
+			failed = c.ID
+			key := []byte(c.ID)
+			if raw, err := t.get(bucketCerts, key); err != nil || raw != nil {
+				return cmp.Or(err, ErrExists)
+			}
+			if err := putJSON(t, bucketCerts, key, c); err != nil {
+				return err
+			}
+			if err := putIndex(t, c); err != nil {
+				return err
+			}
+			if err := appendAudit(t, &audits[i]); err != nil {
+				return err
+			}
 		}
-		if err := putJSON(t, bucketCerts, key, c); err != nil {
-			return err
-		}
-		return appendAudit(t, &audit)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("create certificate %s: %w", c.ID, err)
+		return fmt.Errorf("create certificate %s: %w", failed, err)
 	}
 	return nil
 }
@@ -170,6 +194,10 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 	if q.After != "" {
 		from = []byte(q.After)
 	}
+	if q.Limit > 0 {
+		out = make([]Cert, 0, q.Limit)
+	}
+	var scratch []byte
 	err := s.view(func(t txn) error {
 		return t.scan(bucketCerts, from, false, func(k, v []byte) (bool, error) {
 			if string(k) == q.After {
@@ -183,9 +211,16 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 				next = out[len(out)-1].ID
 				return false, nil
 			}
+			if q.NoPEM {
+				scratch = cutPEM(scratch[:0], v)
+				v = scratch
+			}
 			var cert Cert
 			if err := decode(v, &cert, "certificate", k); err != nil {
 				return false, err
+			}
+			if q.NoPEM {
+				cert.CertPEM = ""
 			}
 			out = append(out, cert)
 			return true, nil
@@ -229,6 +264,9 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 		if err := putJSON(t, bucketCerts, []byte(id), c); err != nil {
 			return err
 		}
+		if err := putIndex(t, c); err != nil {
+			return err
+		}
 		audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, id, c.CN, from, to
 		return appendAudit(t, &audit)
 	})
@@ -238,31 +276,51 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 	return c, nil
 }
 
-// CertState is the part of a certificate record the handshake snapshot needs.
+// CertState is the part of a certificate record that start-up and the
+// enforcement caches need, as the certificate index holds it.
 type CertState struct {
-	ID          string `json:"id"`
-	Serial      string `json:"serial"`
-	State       State  `json:"state"`
-	Fingerprint string `json:"fingerprint"`
+	ID          string    `json:"id"`
+	Serial      string    `json:"serial"`
+	State       State     `json:"state"`
+	NotAfter    time.Time `json:"not_after"`
+	CN          string    `json:"cn"`
+	Issuer      string    `json:"issuer"` // issuer common name
+	Fingerprint string    `json:"fingerprint"`
 }
 
-// States returns the ID, serial, state and fingerprint of every certificate,
-// in ID order, from one read transaction. Decoding only these fields makes
-// loading the snapshot at start several times faster than listing records.
+// States returns the index entry of every certificate, in ID order: EachState,
+// collected.
 func (s *Store) States() ([]CertState, error) {
 	var out []CertState
+	err := s.EachState(func(cs CertState) error {
+		out = append(out, cs)
+		return nil
+	})
+	return out, err
+}
+
+// EachState calls fn with the index entry of every certificate, in ID order,
+// from one read transaction, stopping at fn's first error. It reads the
+// compact certificate index, never the records, so loading the handshake
+// snapshot at start does not depend on their size, and it holds no list.
+// fn must not call the store.
+func (s *Store) EachState(fn func(CertState) error) error {
+	if err := s.view(func(t txn) error { return readIndex(t, fn) }); err != nil {
+		return fmt.Errorf("read certificate states: %w", err)
+	}
+	return nil
+}
+
+// CountCerts returns how many certificates the store holds. It counts the
+// certificate index's keys: no record or entry is decoded.
+func (s *Store) CountCerts() (int, error) {
+	n := 0
 	err := s.view(func(t txn) error {
-		return forEach(t, bucketCerts, func(k, v []byte) error {
-			var cs CertState
-			if err := decode(v, &cs, "certificate", k); err != nil {
-				return err
-			}
-			out = append(out, cs)
-			return nil
-		})
+		n = 0
+		return forEach(t, bucketCertIndex, func(_, _ []byte) error { n++; return nil })
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read certificate states: %w", err)
+		return 0, fmt.Errorf("count certificates: %w", err)
 	}
-	return out, nil
+	return n, nil
 }

@@ -21,7 +21,8 @@ type Finding struct {
 }
 
 // Verify checks the open store without changing it: the schema version, that
-// every record of every bucket decodes, and bbolt's own consistency check of
+// every record of every bucket decodes, that the certificate index agrees
+// with the records, and bbolt's own consistency check of
 // every page (tx.Check). Damage shows as findings that do not hold, never
 // as a panic. It is what `gatehouse doctor` runs on a read-only open. On
 // etcd, which checks its own pages, the page check does not apply.
@@ -44,6 +45,9 @@ func (s *Store) Verify() []Finding {
 			out = append(out, f)
 			walked = walked && ok
 		}
+		f, ok := s.guarded("certificate index", func() Finding { return checkIndex(t) })
+		out = append(out, f)
+		walked = walked && ok
 		bt, isBolt := t.(boltTxn)
 		// bbolt's check runs in a goroutine of its own, where a panic on a
 		// damaged page cannot be recovered and would kill the process: it

@@ -60,8 +60,8 @@ func fileHash(t *testing.T, path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// The fault campaign's reproduction: 256 random bytes over the page that holds
-// a certificate record. Open still succeeds (meta, freelist and root are
+// The fault campaign's reproduction: 256 random bytes over the pages that hold
+// a certificate record and its index entry. Open still succeeds (meta, freelist and root are
 // intact); every later read that reaches the page must return ErrCorrupt
 // instead of panicking with bbolt's page assertion.
 func TestDamagedPageIsErrCorruptOnEveryRead(t *testing.T) {
@@ -70,7 +70,7 @@ func TestDamagedPageIsErrCorruptOnEveryRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	damagePages(t, data, []byte(`"cn":"device-0150"`))
+	damagePages(t, data, []byte(`device-0150`)) // its record and its index entry
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestVerify(t *testing.T) {
 	healthy := filledStore(t, 200)
 	damaged := filepath.Join(t.TempDir(), "gatehouse.db")
 	data, _ := os.ReadFile(healthy)
-	damagePages(t, data, []byte(`"cn":"device-0150"`))
+	damagePages(t, data, []byte(`device-0150`)) // its record and its index entry
 	if err := os.WriteFile(damaged, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

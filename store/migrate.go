@@ -27,6 +27,7 @@ var migrations = []migration{
 	{to: 2, name: "certificates keyed by issuer and serial, serials in openssl form", run: certsByIssuerAndSerial},
 	{to: 3, name: "policy", run: migratePolicy},
 	{to: 4, name: "keys of revoked certificates blocked", run: blockRevokedKeys},
+	{to: indexSchema, name: "certificate index", run: buildCertIndex},
 	{to: 6, name: "token subjects, issued and revoked tokens, token keys", run: tokenRecords},
 }
 

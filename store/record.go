@@ -164,6 +164,7 @@ type CertQuery struct {
 	CNPrefix string // only CNs starting with this
 	After    string // cursor: return certificates whose ID sorts strictly after this one
 	Limit    int    // at most this many; 0 means no limit
+	NoPEM    bool   // leave CertPEM empty: the PEM is most of a record and listings do not print it
 }
 
 // AuditQuery selects audit records for ListAudit, newest first.

@@ -334,7 +334,11 @@ func (f *fakeBackend) ResolveSerial(_ context.Context, query string) (string, er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("ResolveSerial %s", query)
-	if serial, ok, err := app.ByCN(f.snap.Certs, query); ok || err != nil {
+	states := make([]store.CertState, len(f.snap.Certs))
+	for i, c := range f.snap.Certs {
+		states[i] = store.CertState{ID: c.ID, Serial: c.Serial, CN: c.CN, State: c.State}
+	}
+	if serial, ok, err := app.ByCN(states, query); ok || err != nil {
 		return serial, err
 	}
 	var hits []string

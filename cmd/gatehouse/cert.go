@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -283,22 +282,31 @@ func newCertList(g *globals) *cobra.Command {
 			return err
 		},
 		RunE: g.withReader(func(cmd *cobra.Command, svc app.Service, _ []string) error {
-			certs, err := svc.ListCerts(cmd.Context(), st)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			if expiring > 0 {
-				certs = slices.DeleteFunc(certs, func(c app.CertView) bool { return !app.Expiring(c.Cert, now, expiring) })
-			}
-			return printList(g, certs, []string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, func(c app.CertView) []string {
-				return []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)}
-			})
+			return listCerts(cmd.Context(), g, svc, app.CertFilter{State: st, Expiring: expiring})
 		}),
 	}
 	c.Flags().StringVar(&state, "state", "", "only inactive, active, suspended or revoked")
 	c.Flags().Var(period{&expiring}, "expiring", "only certificates in use that expire within this span, e.g. 30d")
 	return c
+}
+
+// listCerts prints the certificates f selects as they arrive from svc: with
+// --json element by element, never holding the list; as a table once all
+// rows are in, since columns are aligned to the widest cell.
+func listCerts(ctx context.Context, g *globals, svc app.Service, f app.CertFilter) error {
+	now := time.Now()
+	if g.json {
+		return svc.WriteCertsJSON(ctx, f, g.stdout)
+	}
+	var rows [][]string
+	err := svc.EachCert(ctx, f, func(c app.CertView) error {
+		rows = append(rows, []string{c.Serial, c.CN, c.DisplayState(now), when(c.NotAfter), strconv.Itoa(c.Sessions), when(c.LastSeen)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return g.table([]string{"SERIAL", "CN", "STATE", "EXPIRES", "SESSIONS", "LAST SEEN"}, rows)
 }
 
 func parseState(s string) (store.State, error) {

@@ -21,7 +21,7 @@ import (
 )
 
 // serve runs the admin API for a fresh App and returns both ends.
-func serve(t *testing.T) (*app.App, *Client) {
+func serve(t testing.TB) (*app.App, *Client) {
 	t.Helper()
 	dir := t.TempDir()
 	a, err := app.Open(app.Config{DataDir: dir})

@@ -140,6 +140,7 @@ func (s *Server) routes() *http.ServeMux {
 		return s.svc.TrustCA(ctx(r), []byte(req.PEM), strict)
 	}))
 	s.issuerRoutes(m)
+	s.certRoutes(m)
 	m.HandleFunc("DELETE /v1/cas/{name}", get(func(r *http.Request) (app.UntrustResult, error) {
 		return s.svc.UntrustCA(ctx(r), r.PathValue("name"))
 	}))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -54,23 +53,14 @@ func (a *App) liveSessions() []broker.Session {
 	return nil
 }
 
-// ListCerts implements Service.
-func (a *App) ListCerts(_ context.Context, state store.State) ([]CertView, error) {
-	certs, err := a.certs.list(a.st)
-	if err != nil {
-		return nil, err
-	}
-	if state != "" {
-		certs = slices.DeleteFunc(certs, func(c store.Cert) bool { return c.State != state })
-	}
-	counts := countByCert(a.liveSessions())
-	now := a.now()
-	out := make([]CertView, len(certs))
-	for i, c := range certs {
-		a.seen.overlay(&c, counts[c.ID], now)
-		out[i] = view(c, counts[c.ID], now)
-	}
-	return out, nil
+// ListCerts implements Service: EachCert, collected.
+func (a *App) ListCerts(ctx context.Context, state store.State) ([]CertView, error) {
+	out := []CertView{}
+	err := a.EachCert(ctx, CertFilter{State: state}, func(v CertView) error {
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }
 
 // ShowCert implements Service. ref is a certificate ID, or a serial that one

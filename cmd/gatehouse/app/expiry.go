@@ -35,13 +35,13 @@ func (a *App) warnExpiring(ctx context.Context, window time.Duration, every time
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		certs, err := a.certs.list(a.st)
+		certs, err := a.certs.index(a.st)
 		if err != nil {
 			a.log.Warn("expiry check", "err", err)
 		}
 		now := a.now()
 		for _, c := range certs {
-			if warned[c.ID] || !Expiring(c, now, window) {
+			if warned[c.ID] || !Expiring(store.Cert{State: c.State, NotAfter: c.NotAfter}, now, window) {
 				continue
 			}
 			warned[c.ID] = true

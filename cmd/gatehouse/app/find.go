@@ -16,7 +16,7 @@ import (
 // else is a serial or serial prefix, resolved by the store. The command
 // line, the admin API and the TUI's ":" commands all resolve through here.
 func (a *App) ResolveSerial(_ context.Context, query string) (string, error) {
-	certs, err := a.certs.list(a.st)
+	certs, err := a.certs.index(a.st)
 	if err != nil {
 		return "", err
 	}
@@ -33,9 +33,9 @@ func (a *App) ResolveSerial(_ context.Context, query string) (string, error) {
 // ByCN finds the ID of the certificate whose CN is cn, ignoring case and
 // surrounding space. It reports false when none has it, and a UsageError
 // wrapping an *AmbiguousCNError when several do.
-func ByCN(certs []store.Cert, cn string) (id string, found bool, err error) {
+func ByCN(certs []store.CertState, cn string) (id string, found bool, err error) {
 	cn = strings.TrimSpace(cn)
-	var hits []store.Cert
+	var hits []store.CertState
 	for _, c := range certs {
 		if strings.EqualFold(c.CN, cn) {
 			hits = append(hits, c)
@@ -47,7 +47,7 @@ func ByCN(certs []store.Cert, cn string) (id string, found bool, err error) {
 	case 1:
 		return hits[0].ID, true, nil
 	}
-	slices.SortFunc(hits, func(a, b store.Cert) int { return strings.Compare(a.Serial, b.Serial) })
+	slices.SortFunc(hits, func(a, b store.CertState) int { return strings.Compare(a.Serial, b.Serial) })
 	e := &AmbiguousCNError{CN: cn}
 	for _, c := range hits {
 		e.Candidates = append(e.Candidates, c.Serial+" ("+string(c.State)+")")

@@ -194,12 +194,13 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 		}
 	}
-	if certs, err := a.certs.list(a.st); err == nil {
+	if certs, err := a.certs.index(a.st); err == nil {
 		now := a.now()
 		type key struct{ state, issuer string }
 		counts := map[key]int{}
 		var nearest time.Time
-		for _, c := range certs {
+		for _, cs := range certs {
+			c := store.Cert{State: cs.State, NotAfter: cs.NotAfter, Issuer: cs.Issuer}
 			counts[key{c.DisplayState(now), c.Issuer}]++
 			if c.State == store.StateActive && !c.Expired(now) && (nearest.IsZero() || c.NotAfter.Before(nearest)) {
 				nearest = c.NotAfter

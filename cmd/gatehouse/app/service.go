@@ -47,6 +47,13 @@ type Service interface {
 	ResolveSerial(ctx context.Context, query string) (string, error)
 	// ListCerts lists certificates, optionally only those in one stored state.
 	ListCerts(ctx context.Context, state store.State) ([]CertView, error)
+	// EachCert calls fn with every certificate f selects, in ID order, as
+	// it is read: neither end holds the whole list. It stops at fn's first
+	// error and returns it.
+	EachCert(ctx context.Context, f CertFilter, fn func(CertView) error) error
+	// WriteCertsJSON writes the certificates f selects to w as `cert list
+	// --json` prints them (see WriteJSONArray), as they are read.
+	WriteCertsJSON(ctx context.Context, f CertFilter, w io.Writer) error
 	// ShowCert returns one certificate with its sessions and history.
 	ShowCert(ctx context.Context, serial string) (CertDetail, error)
 	// IssueClient issues a client certificate and returns its key once.
