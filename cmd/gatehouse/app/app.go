@@ -331,6 +331,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	subjects := a.hub.Subscribe(ctx)
 	a.bg.Go(func() { a.trackSubjects(subjects) })
 	a.bg.Go(func() { a.followStore(ctx) })
+	a.bg.Go(func() { a.probeEtcd(ctx) })
 	a.startSessionRegistry(ctx)
 	window := cfg.ExpiryWarning
 	if window <= 0 {
