@@ -43,16 +43,18 @@ type etcdHealth struct {
 	head  int64
 }
 
-// refuseWrite refuses a write while the last probe found etcd unreachable:
-// at once and before anything is sent, so that nothing changed.
-func (h *etcdHealth) refuseWrite() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.down {
+// refuse refuses a transaction while the last probe found etcd unreachable:
+// at once and before anything is sent, so that nothing changed and no
+// caller waits for etcd's timeout. Reads are refused too: the node serves
+// from what it holds in memory (the states it enforces), not from etcd.
+func (e *etcdEngine) refuse() error {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	if !e.health.down {
 		return nil
 	}
-	return fmt.Errorf("%w since %s (last known revision %d): write refused; nothing changed",
-		ErrUnreachable, h.since.UTC().Format(time.TimeOnly), h.head)
+	return fmt.Errorf("%w since %s UTC (enforcing last known revision %d): refused; nothing changed",
+		ErrUnreachable, e.health.since.UTC().Format(time.TimeOnly), e.applied.Load())
 }
 
 // markApplied moves the watch position forward (never back).
@@ -66,8 +68,9 @@ func (e *etcdEngine) markApplied(rev int64) {
 }
 
 // Probe asks etcd for its current revision, within ProbeTimeout, and
-// records the answer: while etcd does not answer, writes are refused at
-// once (ErrUnreachable) and the node serves from what it last saw. changed
+// records the answer: while etcd does not answer, the store refuses every
+// transaction at once (ErrUnreachable) and the node serves from what it
+// last saw. changed
 // is true when this probe found etcd's reachability changed. On a bbolt
 // store it returns an error wrapping errors.ErrUnsupported.
 func (s *Store) Probe(ctx context.Context) (h Health, changed bool, err error) {

@@ -146,6 +146,9 @@ func (e *etcdEngine) explain(err error) error {
 func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps }
 
 func (e *etcdEngine) view(fn func(t txn) error) error {
+	if err := e.refuse(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
 	return fn(e.begin(ctx))
@@ -158,7 +161,7 @@ func (e *etcdEngine) update(fn func(t txn) error) error {
 	if e.readOnly {
 		return errors.New("store is open read-only")
 	}
-	if err := e.health.refuseWrite(); err != nil {
+	if err := e.refuse(); err != nil {
 		return err
 	}
 	e.mu.Lock()
