@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -162,5 +163,87 @@ func waitLong(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Token changes through node 1 apply on node 2: the auth mode switch, the
+// signing key node 1 created (node 2 accepts its tokens), a subject
+// suspended and a jti revoked (their sessions on node 2 drop).
+func TestClusterTokenChangesThroughOneNodeApplyOnAnother(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthEither); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2's mqtts auth mode to be either", func() bool {
+		return n2.broker().AuthMode(broker.TransportMQTTS) == broker.AuthEither
+	})
+	connect := func(sub string) (string, chan error) {
+		it, err := n1.CreateToken(ctx, TokenRequest{Subject: sub, TTL: "1h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lost chan error
+		waitFor(t, "node 2 to accept "+sub+"'s token", func() bool {
+			_, lost, err = connectToken(t, n2, addr2, sub, sub, it.Token)
+			return err == nil
+		})
+		return it.Record.JTI, lost
+	}
+	_, lostA := connect("dev-a")
+	jtiB, lostB := connect("dev-b")
+
+	if _, err := n1.TokenTransition(ctx, "dev-a", store.StateSuspended, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	waitDropped(t, lostA, "the suspended subject's session on node 2")
+	if _, err := n1.TokenTransition(ctx, jtiB, store.StateRevoked, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	waitDropped(t, lostB, "the revoked token's session on node 2")
+	if n2.broker().SubjectSessions("dev-b") != 0 {
+		t.Fatal("node 2 still holds a session of the revoked token")
+	}
+}
+
+// Cluster status through either node lists both nodes with their
+// listeners and sessions, and the etcd endpoint as healthy; a single
+// appliance says it is standalone.
+func TestClusterStatusListsNodesSessionsAndEndpoints(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-s", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	connectWith(t, addr2, b, b.KeyPEM, "dev-s")
+	var st ClusterStatus
+	waitLong(t, "node 1 to see node 2's session in its heartbeat", func() bool {
+		if st, err = n1.ClusterStatus(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Nodes) == 2 && st.Nodes[1].Sessions == 1
+	})
+	if st.Standalone || st.Node != "node1" || st.Posture == nil || st.Posture.Offline || st.Head == 0 {
+		t.Fatalf("status = %+v", st)
+	}
+	for i, name := range []string{"node1", "node2"} {
+		n := st.Nodes[i]
+		if n.Name != name || len(n.Addrs) != 1 || !strings.HasPrefix(n.Addrs[0], "mqtts=127.0.0.1:") || n.Started.IsZero() || n.Lag < 0 {
+			t.Fatalf("node %d = %+v", i, n)
+		}
+	}
+	if st.Nodes[0].Sessions != 0 {
+		t.Fatalf("node 1 sessions = %d, want 0", st.Nodes[0].Sessions)
+	}
+	if len(st.Endpoints) != 1 || !st.Endpoints[0].Healthy || !st.Endpoints[0].Leader || st.Endpoints[0].Version == "" {
+		t.Fatalf("endpoints = %+v", st.Endpoints)
+	}
+
+	single, _ := openTestApp(t)
+	st, err = single.ClusterStatus(ctx)
+	if err != nil || !st.Standalone || !strings.HasSuffix(st.Store, "gatehouse.db") || st.Nodes != nil {
+		t.Fatalf("standalone status = %+v, %v", st, err)
 	}
 }
