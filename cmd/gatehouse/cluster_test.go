@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
 )
 
 func TestClusterFlags(t *testing.T) {
@@ -26,6 +30,31 @@ func TestClusterFlags(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(errOut), "\n")
 			if last := lines[len(lines)-1]; code != tc.code || !strings.HasPrefix(last, "gatehouse: ") || !strings.Contains(last, tc.want) {
 				t.Fatalf("exit %d, want %d; stderr %q, want an error line containing %q (stdout %q)", code, tc.code, errOut, tc.want, out)
+			}
+		})
+	}
+}
+
+// On a single appliance cluster status says the store is a file and exits
+// 0, with or without a daemon serving the data directory.
+func TestClusterStatusStandalone(t *testing.T) {
+	tests := map[string]struct{ daemon bool }{
+		"store file": {false},
+		"daemon":     {true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			data := initData(t)
+			if tc.daemon {
+				startTestDaemon(t, data, "test")
+			}
+			want := "standalone (bbolt store " + filepath.Join(data, "gatehouse.db") + ")\n"
+			if out := mustGH(t, data, "cluster", "status"); out != want {
+				t.Fatalf("cluster status printed %q, want %q", out, want)
+			}
+			var st app.ClusterStatus
+			if err := json.Unmarshal([]byte(mustGH(t, data, "cluster", "status", "--json")), &st); err != nil || !st.Standalone {
+				t.Fatalf("cluster status --json: %+v, %v", st, err)
 			}
 		})
 	}
