@@ -103,6 +103,9 @@ type App struct {
 	node   string                 // Config.Node
 	reg    *store.SessionRegistry // the cluster's session registry; nil outside cluster mode
 	claims sessionClaims
+	// lastStored is what Snapshot last read from the store: a cluster node
+	// cut off from etcd shows it (backend.go).
+	lastStored atomic.Pointer[storedParts]
 }
 
 // Open opens the data directory and the store, creating them on first use
