@@ -21,6 +21,9 @@ func TestClusterFlags(t *testing.T) {
 		"fail/node without etcd":   {[]string{"--node", "gh1"}, exitUsage, "need --etcd ENDPOINTS"},
 		"fail/cert without key":    {[]string{"--etcd", "http://127.0.0.1:2379", "--node", "gh1", "--etcd-cert", "c.pem"}, exitUsage, "go together"},
 		"fail/missing etcd CA":     {[]string{"--etcd", "https://127.0.0.1:2379", "--node", "gh1", "--etcd-ca", "/nonexistent/ca.pem"}, exitError, "read --etcd-ca"},
+		"fail/proxy-from alone":    {[]string{"--proxy-from", "10.0.0.0/8"}, exitUsage, "--proxy-from needs --proxy-protocol"},
+		"fail/proxy from nowhere":  {[]string{"--proxy-protocol"}, exitUsage, "--proxy-protocol needs --proxy-from"},
+		"fail/proxy from a name":   {[]string{"--proxy-protocol", "--proxy-from", "lb.example.com"}, exitUsage, `--proxy-from "lb.example.com": want a CIDR`},
 		"fail/etcd is unreachable": {[]string{"--etcd", "http://127.0.0.1:1", "--node", "gh1"}, exitError, "etcd did not answer within 5s"},
 	}
 	for name, tc := range tests {
@@ -55,6 +58,34 @@ func TestClusterStatusStandalone(t *testing.T) {
 			var st app.ClusterStatus
 			if err := json.Unmarshal([]byte(mustGH(t, data, "cluster", "status", "--json")), &st); err != nil || !st.Standalone {
 				t.Fatalf("cluster status --json: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// --proxy-from takes networks and single addresses, comma-separated.
+func TestProxyFromParses(t *testing.T) {
+	tests := map[string]struct {
+		from string
+		want []string
+	}{
+		"one network":           {"10.0.0.0/24", []string{"10.0.0.0/24"}},
+		"address and network":   {"10.0.0.5, 192.168.0.0/16", []string{"10.0.0.5/32", "192.168.0.0/16"}},
+		"host bits are masked":  {"10.1.2.3/8", []string{"10.0.0.0/8"}},
+		"an IPv6 load balancer": {"fd00::7", []string{"fd00::7/128"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := (&clusterFlags{proxyProtocol: true, proxyFrom: tc.from}).proxy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			if strings.Join(s, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("proxy() = %v, want %v", s, tc.want)
 			}
 		})
 	}

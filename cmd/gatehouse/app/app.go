@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -61,6 +62,9 @@ type BrokerConfig struct {
 	// JWTAudience is the aud a device's token must carry; "" means
 	// pki.DefaultTokenAudience.
 	JWTAudience string
+	// ProxyFrom turns the PROXY protocol on for the TLS listeners, believed
+	// from these networks only (broker.Config.ProxyFrom); nil: off.
+	ProxyFrom []netip.Prefix
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -309,6 +313,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		MQTTAddr:       cfg.MQTT,
 		HTTPSAddr:      cfg.HTTPS,
 		WSSOrigins:     cfg.WSSOrigins,
+		ProxyFrom:      cfg.ProxyFrom,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
 		Policy:         pol,
