@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 func TestClusterFlags(t *testing.T) {
@@ -88,5 +91,29 @@ func TestProxyFromParses(t *testing.T) {
 				t.Fatalf("proxy() = %v, want %v", s, tc.want)
 			}
 		})
+	}
+}
+
+// On a cluster node cluster status lists the node and the etcd endpoint.
+func TestClusterStatusOnANode(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	data := t.TempDir()
+	bf := brokerFlags{cfg: app.BrokerConfig{MQTTS: "127.0.0.1:0"}, node: "gh1",
+		etcd: &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}}
+	d, err := (&globals{}).startDaemon(data, bf, slog.New(slog.DiscardHandler), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	out := mustGH(t, data, "cluster", "status")
+	for _, want := range []string{"cluster: node gh1, etcd reachable (rev ", "NODE", "LAG", "gh1", "mqtts=127.0.0.1:",
+		"ETCD ENDPOINT", srv.Endpoints()[0], "healthy", "leader"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("cluster status lacks %q:\n%s", want, out)
+		}
 	}
 }

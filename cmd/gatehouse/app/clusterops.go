@@ -117,9 +117,10 @@ type ClusterStatus struct {
 
 // ClusterStatus implements Service: the nodes alive in the registry with
 // their sessions and watch lag, and each etcd endpoint's health. While etcd
-// is unreachable it reports the endpoints and this node's posture only.
+// is unreachable, or without a registry, it reports the endpoints and this
+// node's posture only.
 func (a *App) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
-	if a.node == "" || a.reg == nil {
+	if a.node == "" {
 		return ClusterStatus{Standalone: true, Store: a.st.Path()}, nil
 	}
 	out := ClusterStatus{Store: a.st.Path(), Node: a.node, Posture: a.posture()}
@@ -136,6 +137,9 @@ func (a *App) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 		return ClusterStatus{}, err
 	}
 	out.Head = h.Head
+	if a.reg == nil { // no broker yet, or the registry was refused (logged): no node list
+		return out, nil
+	}
 	nodes, err := a.reg.Nodes(ctx)
 	if err != nil {
 		return ClusterStatus{}, err
