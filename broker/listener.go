@@ -136,7 +136,7 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 			}
 			continue
 		}
-		if l.proxied() {
+		if l.proxied() && l.b.proxyTrusted(conn.RemoteAddr()) {
 			go l.admitProxied(conn, establish) // the header is read off the accept loop
 			continue
 		}

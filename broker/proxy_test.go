@@ -34,12 +34,13 @@ func TestProxyProtocol(t *testing.T) {
 		from       string
 		header     func(net.Conn) error
 		wantRemote string // "" means refused
+		wantReason string // the refusal's reason starts so
 	}{
-		"v2 from a trusted proxy":        {"127.0.0.0/8", v2, device},
-		"v1 from a trusted proxy":        {"127.0.0.1/32", v1, "198.51.100.9:5555"},
-		"no header from a trusted proxy": {"127.0.0.0/8", nil, ""},
-		"spoofed header from a device":   {"10.0.0.0/8", v2, ""},
-		"plain device, proxy elsewhere":  {"10.0.0.0/8", nil, "127.0.0.1:"},
+		"v2 from a trusted proxy":        {"127.0.0.0/8", v2, device, ""},
+		"v1 from a trusted proxy":        {"127.0.0.1/32", v1, "198.51.100.9:5555", ""},
+		"no header from a trusted proxy": {"127.0.0.0/8", nil, "", "proxy protocol: "},
+		"spoofed header from a device":   {"10.0.0.0/8", v2, "", "not TLS"},
+		"plain device, proxy elsewhere":  {"10.0.0.0/8", nil, "127.0.0.1:", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -74,8 +75,8 @@ func TestProxyProtocol(t *testing.T) {
 					t.Fatal("connected; want refused")
 				}
 				ev := e.ev.wait(t, 1, broker.EventRefused, "", "")
-				if !strings.HasPrefix(ev[0].Reason, "proxy protocol: ") {
-					t.Fatalf("refused with %q, want a proxy protocol reason", ev[0].Reason)
+				if !strings.HasPrefix(ev[0].Reason, tc.wantReason) || len(e.b.Sessions()) != 0 {
+					t.Fatalf("refused with %q (sessions %v), want a reason starting %q", ev[0].Reason, e.b.Sessions(), tc.wantReason)
 				}
 				return
 			}
