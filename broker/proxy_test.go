@@ -46,30 +46,7 @@ func TestProxyProtocol(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, func(c *broker.Config) { c.ProxyFrom = []netip.Prefix{netip.MustParsePrefix(tc.from)} })
 			cert, _ := e.issue(t, "dev-proxy")
-			tlsConf := e.tlsConfig(&cert)
-			tlsConf.ServerName = "localhost"
-			_, err := e.connectWith(t, broker.TransportMQTTS, &cert, "dev-proxy", func(o *paho.ClientOptions) {
-				o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-					raw, err := net.DialTimeout("tcp", u.Host, wait)
-					if err != nil {
-						return nil, err
-					}
-					if tc.header != nil {
-						if err := tc.header(raw); err != nil {
-							raw.Close()
-							return nil, err
-						}
-					}
-					c := tls.Client(raw, tlsConf)
-					_ = c.SetDeadline(time.Now().Add(wait))
-					if err := c.Handshake(); err != nil {
-						raw.Close()
-						return nil, err
-					}
-					_ = c.SetDeadline(time.Time{})
-					return c, nil
-				})
-			})
+			_, err := proxyConnect(t, e, &cert, "dev-proxy", tc.header)
 			if tc.wantRemote == "" {
 				if err == nil {
 					t.Fatal("connected; want refused")
@@ -92,5 +69,67 @@ func TestProxyProtocol(t *testing.T) {
 				t.Fatalf("connected event from %q, want %s", ev[0].Remote, tc.wantRemote)
 			}
 		})
+	}
+}
+
+// proxyConnect opens a paho session on mqtts whose connection first
+// carries what header writes (nothing when nil), as HAProxy's would.
+func proxyConnect(t *testing.T, e *env, cert *tls.Certificate, id string, header func(net.Conn) error) (*client, error) {
+	t.Helper()
+	tlsConf := e.tlsConfig(cert)
+	tlsConf.ServerName = "localhost"
+	return e.connectWith(t, broker.TransportMQTTS, cert, id, func(o *paho.ClientOptions) {
+		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			raw, err := net.DialTimeout("tcp", u.Host, wait)
+			if err != nil {
+				return nil, err
+			}
+			if header != nil {
+				if err := header(raw); err != nil {
+					raw.Close()
+					return nil, err
+				}
+			}
+			c := tls.Client(raw, tlsConf)
+			_ = c.SetDeadline(time.Now().Add(wait))
+			if err := c.Handshake(); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			_ = c.SetDeadline(time.Time{})
+			return c, nil
+		})
+	})
+}
+
+// The per-IP connection limit counts the devices' addresses from the PROXY
+// header, not the load balancer's: two devices behind one proxy connect
+// under a limit of one per IP, a second connection of one device does not.
+func TestProxyProtocolPerIPLimitCountsDevices(t *testing.T) {
+	e := newEnv(t, func(c *broker.Config) {
+		c.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.Limits = broker.DefaultLimits()
+		c.Limits.MaxConnsPerIP = 1
+	})
+	from := func(addr string) func(net.Conn) error {
+		return func(c net.Conn) error {
+			h := proxyproto.HeaderProxyFromAddrs(2, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr)), c.RemoteAddr())
+			_, err := h.WriteTo(c)
+			return err
+		}
+	}
+	for _, dev := range []struct{ cn, addr string }{{"dev-1", "203.0.113.1:1000"}, {"dev-2", "203.0.113.2:1000"}} {
+		cert, _ := e.issue(t, dev.cn)
+		if _, err := proxyConnect(t, e, &cert, dev.cn, from(dev.addr)); err != nil {
+			t.Fatalf("%s through the proxy: %v", dev.cn, err)
+		}
+	}
+	cert, _ := e.issue(t, "dev-1b")
+	if _, err := proxyConnect(t, e, &cert, "dev-1b", from("203.0.113.1:1001")); err == nil {
+		t.Fatal("a second connection from 203.0.113.1 passed a limit of one per IP")
+	}
+	ev := e.ev.wait(t, 1, broker.EventRefused, "", "")
+	if !strings.HasSuffix(ev[0].Reason, "203.0.113.1") {
+		t.Fatalf("refused with %q, want the per-IP limit of 203.0.113.1", ev[0].Reason)
 	}
 }
