@@ -153,6 +153,11 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	link.restore()
 	waitLong(t, "node 2 to apply the suspend made while it was offline", func() bool { return !c.IsConnectionOpen() })
 	waitLong(t, "node 2 to be ready again", func() bool { return n2.Ready() == nil })
+	// The refusal node 2 saw while offline was kept and is in the shared log now.
+	waitLong(t, "the offline refusal to reach the event log", func() bool {
+		evs, err := n1.Events(ctx, EventQuery{Types: []string{broker.EventRefused}, Serial: gone.Cert.Serial})
+		return err == nil && len(evs) > 0
+	})
 }
 
 // waitLong is waitFor with room for the etcd client's reconnect backoff.
