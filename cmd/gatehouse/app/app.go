@@ -339,8 +339,8 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	subjects := a.hub.Subscribe(ctx)
 	a.bg.Go(func() { a.trackSubjects(subjects) })
 	a.bg.Go(func() { a.followStore(ctx) })
-	a.bg.Go(func() { a.probeEtcd(ctx) })
 	a.startSessionRegistry(ctx)
+	a.bg.Go(func() { a.probeEtcd(ctx) }) // after the registry: it claims the sessions again
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning

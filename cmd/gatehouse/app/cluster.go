@@ -247,13 +247,18 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 // reclaim claims again every client ID live here, after the registry lost
 // this node's lease (etcd unreachable for longer than its TTL).
 func (a *App) reclaim(reg *store.SessionRegistry) {
+	n := a.claimAll(reg)
+	a.log.Warn("session registry lease lost: claimed this node's sessions again", "sessions", n)
+}
+
+// claimAll claims every client ID live here and returns how many.
+func (a *App) claimAll(reg *store.SessionRegistry) int {
 	a.claims.mu.Lock()
 	ids := make([]string, 0, len(a.claims.live))
 	for id := range a.claims.live {
 		ids = append(ids, id)
 	}
 	a.claims.mu.Unlock()
-	a.log.Warn("session registry lease lost: claiming this node's sessions again", "sessions", len(ids))
 	for _, id := range ids {
 		rev, err := reg.Claim(id)
 		if err != nil {
@@ -266,6 +271,7 @@ func (a *App) reclaim(reg *store.SessionRegistry) {
 		}
 		a.claims.mu.Unlock()
 	}
+	return len(ids)
 }
 
 func (a *App) claim(clientID string) {
@@ -273,6 +279,9 @@ func (a *App) claim(clientID string) {
 	a.claims.live[clientID]++
 	a.claims.mu.Unlock()
 	rev, err := a.reg.Claim(clientID)
+	if errors.Is(err, store.ErrUnreachable) {
+		return // claimed when etcd answers again (probeEtcd); the outage is logged once
+	}
 	if err != nil {
 		a.log.Error("session not claimed in the registry", "client_id", clientID, "err", err)
 		return
@@ -293,7 +302,10 @@ func (a *App) release(clientID string) {
 	if !last {
 		return
 	}
-	if err := a.reg.Release(clientID); err != nil {
+	// While etcd is unreachable the entry stays; it names this node, which
+	// no longer holds the client ID, until another node claims it or this
+	// node's lease ends.
+	if err := a.reg.Release(clientID); err != nil && !errors.Is(err, store.ErrUnreachable) {
 		a.log.Error("session not released in the registry", "client_id", clientID, "err", err)
 	}
 	a.claims.mu.Lock()

@@ -64,6 +64,9 @@ func (a *App) probeEtcd(ctx context.Context) {
 			a.log.Warn("etcd unreachable: enforcing the last known state and refusing writes", "rev", h.Applied, "err", h.Err)
 		case changed:
 			a.log.Info("etcd answers again: catching up from the watch revision", "rev", h.Applied, "head", h.Head)
+			if a.reg != nil { // sessions that connected meanwhile were not claimed
+				a.log.Info("sessions claimed again in the registry", "sessions", a.claimAll(a.reg))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -112,6 +112,10 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	roam, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-roam", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := n1.Transition(ctx, gone.Cert.ID, store.StateSuspended, "lost"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +125,11 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	})
 	waitFor(t, "node 2 to learn the other certificate", func() bool { _, ok := n2.Authority().State(live.Cert.ID); return ok })
 	c := connectWith(t, addr2, live, live.KeyPEM, "dev-live")
-	waitFor(t, "the first use to be stored", func() bool {
+	connectWith(t, addr2, roam, roam.KeyPEM, "dev-roam-first").Disconnect(0)
+	waitFor(t, "the first uses to be stored", func() bool {
 		st, _ := n1.Authority().State(live.Cert.ID)
-		return st == store.StateActive
+		st2, _ := n1.Authority().State(roam.Cert.ID)
+		return st == store.StateActive && st2 == store.StateActive
 	})
 
 	link.cut()
@@ -142,6 +148,9 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 		t.Fatalf("the refused write changed the state to %s", st)
 	}
 
+	// An active device connects through the offline node; its claim waits.
+	connectWith(t, addr2, roam, roam.KeyPEM, "dev-roam")
+
 	// Through node 1, which still reaches etcd.
 	if _, err := n1.Transition(ctx, live.Cert.ID, store.StateSuspended, "stolen"); err != nil {
 		t.Fatal(err)
@@ -153,6 +162,10 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	link.restore()
 	waitLong(t, "node 2 to apply the suspend made while it was offline", func() bool { return !c.IsConnectionOpen() })
 	waitLong(t, "node 2 to be ready again", func() bool { return n2.Ready() == nil })
+	waitLong(t, "node 2 to claim the session that connected while it was offline", func() bool {
+		owner, err := n1.reg.Owner("dev-roam")
+		return err == nil && owner == "node2"
+	})
 	// The refusal node 2 saw while offline was kept and is in the shared log now.
 	waitLong(t, "the offline refusal to reach the event log", func() bool {
 		evs, err := n1.Events(ctx, EventQuery{Types: []string{broker.EventRefused}, Serial: gone.Cert.Serial})
