@@ -136,18 +136,31 @@ func (l *gateListener) Serve(establish listeners.EstablishFn) {
 			}
 			continue
 		}
-		conn, ok := l.admitConn(conn)
-		if !ok {
+		if l.proxied() && l.b.proxyTrusted(conn.RemoteAddr()) {
+			go l.admitProxied(conn, establish) // the header is read off the accept loop
 			continue
 		}
-		p := newPeer(l.name, conn)
-		p.lim.b, p.lim.guard.max = l.b, l.b.limits.Load().MaxPacketSize
-		if !l.track(p, conn) {
-			_ = conn.Close()
+		if !l.admit(conn, establish) {
 			return
 		}
-		go l.handle(p, conn, establish)
 	}
+}
+
+// admit counts an accepted connection against the limits and starts its
+// goroutine; false once the listener is closed.
+func (l *gateListener) admit(conn net.Conn, establish listeners.EstablishFn) bool {
+	conn, ok := l.admitConn(conn)
+	if !ok {
+		return true
+	}
+	p := newPeer(l.name, conn)
+	p.lim.b, p.lim.guard.max = l.b, l.b.limits.Load().MaxPacketSize
+	if !l.track(p, conn) {
+		_ = conn.Close()
+		return false
+	}
+	go l.handle(p, conn, establish)
+	return true
 }
 
 // handle runs one connection: gate, then MQTT (or HTTP for WSS). It untracks

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/policy"
@@ -135,7 +136,14 @@ type Config struct {
 	Renew RenewFunc
 	// Logger receives mochi's and the broker's logs. Never the TUI's terminal.
 	Logger *slog.Logger
-	// HandshakeTimeout bounds the TLS handshake; default 10s.
+	// ProxyFrom, when set, turns the PROXY protocol (v1 and v2, as HAProxy's
+	// send-proxy and send-proxy-v2 write it) on for the TLS listeners: a
+	// connection from one of these networks must start with a PROXY header,
+	// whose source address then stands for the device's in sessions,
+	// events and per-IP limits; a connection from anywhere else that sends
+	// one is refused, so a device cannot choose its own address.
+	ProxyFrom []netip.Prefix
+	// HandshakeTimeout bounds the TLS handshake (and the PROXY header); default 10s.
 	HandshakeTimeout time.Duration
 	// ExpiryCheck is how often live sessions are checked for expired certificates; default 1s.
 	ExpiryCheck time.Duration

@@ -89,6 +89,14 @@ func (t *Tokens) reload() error {
 	return nil
 }
 
+// Refresh reads the token records again, after another process (a cluster
+// node) changed them in the shared store.
+func (t *Tokens) Refresh() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reload()
+}
+
 // SetAudience sets the aud tokens must carry (empty: DefaultTokenAudience).
 func (t *Tokens) SetAudience(aud string) error {
 	if aud == "" {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -83,6 +84,7 @@ func OpenEtcd(cfg EtcdConfig) (*Store, error) {
 		_ = cli.Close()
 		return nil, err
 	}
+	e.applied.Store(e.opened)
 	return &Store{eng: e, path: name, readOnly: cfg.ReadOnly}, nil
 }
 
@@ -99,6 +101,8 @@ type etcdEngine struct {
 	opened   int64 // the revision the store was opened at; Watch starts after it
 	timeout  time.Duration
 	readOnly bool
+	applied  atomic.Int64 // the revision Watch has applied up to (cluster.go)
+	health   etcdHealth   // what the last Probe found (cluster.go)
 }
 
 // create initialises or migrates the store. A prefix that holds keys but no
@@ -142,6 +146,9 @@ func (e *etcdEngine) explain(err error) error {
 func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps }
 
 func (e *etcdEngine) view(fn func(t txn) error) error {
+	if err := e.refuse(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
 	return fn(e.begin(ctx))
@@ -153,6 +160,9 @@ func (e *etcdEngine) view(fn func(t txn) error) error {
 func (e *etcdEngine) update(fn func(t txn) error) error {
 	if e.readOnly {
 		return errors.New("store is open read-only")
+	}
+	if err := e.refuse(); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -110,7 +110,12 @@ func (r *SessionRegistry) key(clientID string) string { return r.e.prefix + "/se
 
 // Claim records that this node holds clientID's session from now on,
 // taking it over from any other node, and returns the claim's revision.
+// While the last Probe found etcd unreachable it fails at once, as Release
+// does, with ErrUnreachable.
 func (r *SessionRegistry) Claim(clientID string) (int64, error) {
+	if err := r.e.refuse(); err != nil {
+		return 0, fmt.Errorf("claim session %q: %w", clientID, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
 	resp, err := r.e.cli.Put(ctx, r.key(clientID), r.node, clientv3.WithLease(r.currentLease()))
@@ -123,6 +128,9 @@ func (r *SessionRegistry) Claim(clientID string) (int64, error) {
 // Release removes clientID's entry if this node still holds it: a node
 // whose session was taken over leaves the new owner's entry alone.
 func (r *SessionRegistry) Release(clientID string) error {
+	if err := r.e.refuse(); err != nil {
+		return fmt.Errorf("release session %q: %w", clientID, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
 	k := r.key(clientID)

@@ -17,14 +17,17 @@ const watchRetry = 500 * time.Millisecond
 // ChangeKind says which shared record a Change is about.
 type ChangeKind int
 
-// The records Watch reports. Audit records, persisted events and sequence
-// counters are not reported: no node applies them.
+// The records Watch reports. Audit records, persisted events, issued-token
+// records and sequence counters are not reported: no node applies them.
 const (
-	ChangedCert        ChangeKind = iota + 1 // Key is the certificate ID
-	ChangedSettings                          // the settings record
-	ChangedPolicy                            // the authorization policy
-	ChangedBlockedKeys                       // Key is the SPKI hash
-	ChangedCA                                // Key is the CA ID
+	ChangedCert         ChangeKind = iota + 1 // Key is the certificate ID
+	ChangedSettings                           // the settings record
+	ChangedPolicy                             // the authorization policy
+	ChangedBlockedKeys                        // Key is the SPKI hash
+	ChangedCA                                 // Key is the CA ID
+	ChangedTokenSubject                       // Key is the token subject
+	ChangedTokenRevoked                       // Key is the revoked jti
+	ChangedTokenKeys                          // Key is the key ID
 	// ChangedAll means the watch lost some history (etcd compacted it while
 	// the watch was behind): reload everything.
 	ChangedAll
@@ -43,6 +46,9 @@ var watchedBuckets = map[string]ChangeKind{
 	string(bucketPolicy):      ChangedPolicy,
 	string(bucketBlockedKeys): ChangedBlockedKeys,
 	string(bucketCA):          ChangedCA,
+	string(tokensSubjects):    ChangedTokenSubject,
+	string(tokensRevoked):     ChangedTokenRevoked,
+	string(tokensKeys):        ChangedTokenKeys,
 }
 
 // Watch calls fn with the changes committed to the store by any process,
@@ -66,6 +72,7 @@ func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
 			if errors.Is(resp.Err(), rpctypes.ErrCompacted) {
 				from = resp.CompactRevision
 				fn([]Change{{Kind: ChangedAll}})
+				e.markApplied(from - 1)
 				break
 			}
 			if err := resp.Err(); err != nil {
@@ -81,6 +88,13 @@ func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
 			}
 			if len(changes) > 0 {
 				fn(changes)
+			}
+			// The node's watch position: every change under the prefix up
+			// to it is applied. A progress notification (sent only once the
+			// watch caught up) moves it to etcd's head.
+			e.markApplied(from - 1)
+			if resp.IsProgressNotify() {
+				e.markApplied(resp.Header.Revision)
 			}
 		}
 		cancel()

@@ -48,6 +48,9 @@ type Backend interface {
 	// TokenTransition suspends, reactivates or revokes a token subject, or
 	// revokes one token by jti, and drops the live sessions it refuses.
 	TokenTransition(ctx context.Context, ref string, to store.State, reason string) (app.TokenTransitionResult, error)
+	// ClusterStatus lists the nodes sharing the store in etcd, or says the
+	// store is a single file (the :cluster view).
+	ClusterStatus(ctx context.Context) (app.ClusterStatus, error)
 	// The Policy view's calls (acl.Backend): read the policy, add, remove
 	// and reorder rules, set the default.
 	acl.Backend

@@ -130,6 +130,10 @@ func (m *Model) runCommand(line string) tea.Cmd {
 		return m.quit()
 	case "token", "tokens":
 		return m.runTokenCommand(args)
+	case "cluster":
+		m.overlay = m.cluster // over the current view: no tab of its own
+		m.cluster.Open()
+		return clusterStatus(m.ctx, m.backend)
 	case "kick":
 		if len(args) != 1 {
 			m.fail(fmt.Errorf(":kick needs one client id"))

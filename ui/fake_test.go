@@ -39,6 +39,7 @@ type fakeBackend struct {
 	created   []app.CreateRequest
 	exported  []string
 	failWith  error // returned by actions when set
+	cluster   app.ClusterStatus
 	// createWarning is CreateCert's warning about where the key went.
 	createWarning string
 }
@@ -128,6 +129,13 @@ func (f *fakeBackend) Snapshots() int {
 }
 
 func (f *fakeBackend) Describe() string { return "fake backend" }
+
+func (f *fakeBackend) ClusterStatus(context.Context) (app.ClusterStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("cluster status")
+	return f.cluster, nil
+}
 
 func (f *fakeBackend) Snapshot(context.Context) (app.Snapshot, error) {
 	f.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/ui/pages/acl"
 	"github.com/gatehouse/gatehouse/ui/pages/activity"
 	"github.com/gatehouse/gatehouse/ui/pages/certs"
+	"github.com/gatehouse/gatehouse/ui/pages/cluster"
 	"github.com/gatehouse/gatehouse/ui/pages/connections"
 	"github.com/gatehouse/gatehouse/ui/pages/home"
 	"github.com/gatehouse/gatehouse/ui/pages/telemetry"
@@ -52,7 +53,8 @@ type Model struct {
 	trust      *trust.Page
 	telemetry  *telemetry.Page
 	policy     *acl.Page
-	tokens     *tokens.Page // shown over the current view by :tokens
+	tokens     *tokens.Page  // shown over the current view by :tokens
+	cluster    *cluster.Page // shown over the current view by :cluster
 
 	width, height  int
 	sizedW, sizedH int // the size last fanned out to the pages
@@ -102,6 +104,7 @@ func New(b Backend, opts ...Option) *Model {
 	}
 	m.policy = acl.New(m.ctx, c, policyBackend)
 	m.tokens = tokens.New(c)
+	m.cluster = cluster.New(c)
 	m.pages = [pageCount]common.Page{m.home, m.certs, m.conns, m.transports, m.activity, m.trust, m.telemetry, m.policy}
 	m.cmdline = newCmdline(c)
 	m.inflight = 1 // the snapshot Init asks for
@@ -162,7 +165,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.status.expire(now)
 		return tick()
 	case refreshMsg:
-		return tea.Batch(m.reload(false), refreshLater(m.refreshEvery()))
+		cmd := tea.Batch(m.reload(false), refreshLater(m.refreshEvery()))
+		if m.cluster.IsOpen() {
+			cmd = tea.Batch(cmd, clusterStatus(m.ctx, m.backend))
+		}
+		return cmd
+	case clusterStatusMsg:
+		m.cluster.SetStatus(msg.status, msg.err)
+		return nil
 	}
 	if cmd, ok := m.handleIntent(msg); ok {
 		return cmd
@@ -329,6 +339,7 @@ func (m *Model) layout() {
 		p.SetSize(m.width, h)
 	}
 	m.tokens.SetSize(m.width, h)
+	m.cluster.SetSize(m.width, h)
 }
 
 // active is the page keys go to and that is shown: the overlay while it

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -21,6 +22,8 @@ var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // by every node.
 type clusterFlags struct {
 	endpoints, node, ca, cert, key string
+	proxyProtocol                  bool
+	proxyFrom                      string
 }
 
 func (f *clusterFlags) register(c *cobra.Command) {
@@ -30,6 +33,38 @@ func (f *clusterFlags) register(c *cobra.Command) {
 	fs.StringVar(&f.ca, "etcd-ca", "", "CA certificate (PEM) that etcd's server certificate chains to")
 	fs.StringVar(&f.cert, "etcd-cert", "", "client certificate (PEM) for etcd")
 	fs.StringVar(&f.key, "etcd-key", "", "private key for --etcd-cert")
+	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol header (v1 or v2, HAProxy send-proxy-v2) on the mqtts, wss and https listeners, from --proxy-from only")
+	fs.StringVar(&f.proxyFrom, "proxy-from", "", "with --proxy-protocol: the load balancers' addresses or networks (comma-separated CIDRs or IPs) whose PROXY headers are believed")
+}
+
+// proxy is the networks whose PROXY headers the listeners believe: nil
+// without --proxy-protocol. The two flags go together.
+func (f *clusterFlags) proxy() ([]netip.Prefix, error) {
+	if !f.proxyProtocol {
+		if f.proxyFrom != "" {
+			return nil, usageErr{Err: fmt.Errorf("--proxy-from needs --proxy-protocol")}
+		}
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, s := range strings.Split(f.proxyFrom, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, usageErr{Err: fmt.Errorf("--proxy-from %q: want a CIDR such as 10.0.0.0/24 or an IP address", s)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	if len(out) == 0 {
+		return nil, usageErr{Err: fmt.Errorf("--proxy-protocol needs --proxy-from CIDR,...: the load balancers allowed to send PROXY headers")}
+	}
+	return out, nil
 }
 
 // etcd is the store configuration the flags ask for: nil without --etcd.

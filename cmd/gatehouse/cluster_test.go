@@ -1,8 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/cmd/gatehouse/app"
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 func TestClusterFlags(t *testing.T) {
@@ -17,6 +24,9 @@ func TestClusterFlags(t *testing.T) {
 		"fail/node without etcd":   {[]string{"--node", "gh1"}, exitUsage, "need --etcd ENDPOINTS"},
 		"fail/cert without key":    {[]string{"--etcd", "http://127.0.0.1:2379", "--node", "gh1", "--etcd-cert", "c.pem"}, exitUsage, "go together"},
 		"fail/missing etcd CA":     {[]string{"--etcd", "https://127.0.0.1:2379", "--node", "gh1", "--etcd-ca", "/nonexistent/ca.pem"}, exitError, "read --etcd-ca"},
+		"fail/proxy-from alone":    {[]string{"--proxy-from", "10.0.0.0/8"}, exitUsage, "--proxy-from needs --proxy-protocol"},
+		"fail/proxy from nowhere":  {[]string{"--proxy-protocol"}, exitUsage, "--proxy-protocol needs --proxy-from"},
+		"fail/proxy from a name":   {[]string{"--proxy-protocol", "--proxy-from", "lb.example.com"}, exitUsage, `--proxy-from "lb.example.com": want a CIDR`},
 		"fail/etcd is unreachable": {[]string{"--etcd", "http://127.0.0.1:1", "--node", "gh1"}, exitError, "etcd did not answer within 5s"},
 	}
 	for name, tc := range tests {
@@ -28,5 +38,82 @@ func TestClusterFlags(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr %q, want an error line containing %q (stdout %q)", code, tc.code, errOut, tc.want, out)
 			}
 		})
+	}
+}
+
+// On a single appliance cluster status says the store is a file and exits
+// 0, with or without a daemon serving the data directory.
+func TestClusterStatusStandalone(t *testing.T) {
+	tests := map[string]struct{ daemon bool }{
+		"store file": {false},
+		"daemon":     {true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			data := initData(t)
+			if tc.daemon {
+				startTestDaemon(t, data, "test")
+			}
+			want := "standalone (bbolt store " + filepath.Join(data, "gatehouse.db") + ")\n"
+			if out := mustGH(t, data, "cluster", "status"); out != want {
+				t.Fatalf("cluster status printed %q, want %q", out, want)
+			}
+			var st app.ClusterStatus
+			if err := json.Unmarshal([]byte(mustGH(t, data, "cluster", "status", "--json")), &st); err != nil || !st.Standalone {
+				t.Fatalf("cluster status --json: %+v, %v", st, err)
+			}
+		})
+	}
+}
+
+// --proxy-from takes networks and single addresses, comma-separated.
+func TestProxyFromParses(t *testing.T) {
+	tests := map[string]struct {
+		from string
+		want []string
+	}{
+		"one network":           {"10.0.0.0/24", []string{"10.0.0.0/24"}},
+		"address and network":   {"10.0.0.5, 192.168.0.0/16", []string{"10.0.0.5/32", "192.168.0.0/16"}},
+		"host bits are masked":  {"10.1.2.3/8", []string{"10.0.0.0/8"}},
+		"an IPv6 load balancer": {"fd00::7", []string{"fd00::7/128"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := (&clusterFlags{proxyProtocol: true, proxyFrom: tc.from}).proxy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			if strings.Join(s, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("proxy() = %v, want %v", s, tc.want)
+			}
+		})
+	}
+}
+
+// On a cluster node cluster status lists the node and the etcd endpoint.
+func TestClusterStatusOnANode(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	data := t.TempDir()
+	bf := brokerFlags{cfg: app.BrokerConfig{MQTTS: "127.0.0.1:0"}, node: "gh1",
+		etcd: &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}}
+	d, err := (&globals{}).startDaemon(data, bf, slog.New(slog.DiscardHandler), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	out := mustGH(t, data, "cluster", "status")
+	for _, want := range []string{"cluster: node gh1, etcd reachable (rev ", "NODE", "LAG", "gh1", "mqtts=127.0.0.1:",
+		"ETCD ENDPOINT", srv.Endpoints()[0], "healthy", "leader"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("cluster status lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -103,7 +103,7 @@ the data directory if one runs, otherwise with an in-process broker.`,
 	root.PersistentFlags().StringVar(&g.caPassFile, "ca-passphrase-file", "", "file with the passphrase of encrypted CA keys (default $"+passphraseEnv+" or the systemd credential "+passphraseCredential+")")
 	bf.register(root)
 	root.AddCommand(newServe(g), newCert(g), newCA(g), newMTLS(g), newConn(g), newEvents(g), newAudit(g), newVersion(g), newDemo(g), newBackup(g), newConfig(g),
-		newInit(g), newDoctor(g), newACL(g), newAuth(g), newToken(g))
+		newInit(g), newDoctor(g), newACL(g), newAuth(g), newToken(g), newCluster(g))
 	markUsage(root)
 	return root
 }

@@ -70,6 +70,12 @@ through another node takes its session over from the node that held it.`,
 			if bf.etcd, err = cf.etcd(); err != nil {
 				return err
 			}
+			if bf.cfg.ProxyFrom, err = cf.proxy(); err != nil {
+				return err
+			}
+			if bf.cfg.ProxyFrom != nil {
+				log.Info("proxy protocol on the TLS listeners", "from", cf.proxyFrom)
+			}
 			if bf.etcd != nil {
 				bf.node = cf.node
 				log = log.With("node", cf.node)

@@ -174,6 +174,7 @@ func (s *Server) routes() *http.ServeMux {
 	}))
 	s.aclRoutes(m)
 	s.tokenRoutes(m)
+	s.clusterRoutes(m)
 	return m
 }
 

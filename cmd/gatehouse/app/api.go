@@ -29,6 +29,9 @@ type Snapshot struct {
 	// Warnings are what the operator should fix in this installation, one
 	// line each (CA keys not encrypted at rest); the TUI shows them once.
 	Warnings []string `json:"warnings,omitempty"`
+	// Cluster is a cluster node's view of etcd (nil on a single appliance):
+	// Home shows a line when etcd is unreachable.
+	Cluster *ClusterPosture `json:"cluster,omitempty"`
 }
 
 // CreateRequest asks for a new client certificate written to files. Blank

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -61,6 +62,9 @@ type BrokerConfig struct {
 	// JWTAudience is the aud a device's token must carry; "" means
 	// pki.DefaultTokenAudience.
 	JWTAudience string
+	// ProxyFrom turns the PROXY protocol on for the TLS listeners, believed
+	// from these networks only (broker.Config.ProxyFrom); nil: off.
+	ProxyFrom []netip.Prefix
 }
 
 // App is one Gatehouse: the store, the PKI and, when started, the broker.
@@ -103,6 +107,9 @@ type App struct {
 	node   string                 // Config.Node
 	reg    *store.SessionRegistry // the cluster's session registry; nil outside cluster mode
 	claims sessionClaims
+	// lastStored is what Snapshot last read from the store: a cluster node
+	// cut off from etcd shows it (backend.go).
+	lastStored atomic.Pointer[storedParts]
 }
 
 // Open opens the data directory and the store, creating them on first use
@@ -306,6 +313,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		MQTTAddr:       cfg.MQTT,
 		HTTPSAddr:      cfg.HTTPS,
 		WSSOrigins:     cfg.WSSOrigins,
+		ProxyFrom:      cfg.ProxyFrom,
 		GetCertificate: a.server.GetCertificate,
 		Authorizer:     a.ca,
 		Policy:         pol,
@@ -332,6 +340,7 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	a.bg.Go(func() { a.trackSubjects(subjects) })
 	a.bg.Go(func() { a.followStore(ctx) })
 	a.startSessionRegistry(ctx)
+	a.bg.Go(func() { a.probeEtcd(ctx) }) // after the registry: it claims the sessions again
 	window := cfg.ExpiryWarning
 	if window <= 0 {
 		window = DefaultExpiryWarning

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/policy"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -17,52 +18,81 @@ func (a *App) Describe() string {
 	return "in-process broker, data " + a.data
 }
 
-// Snapshot implements Service.
+// Snapshot implements Service. A cluster node cut off from etcd answers
+// with the stored records it last read (the state it enforces) and its
+// live sessions and events; Cluster says so.
 func (a *App) Snapshot(ctx context.Context) (Snapshot, error) {
-	certs, err := a.certs.list(a.st)
-	if err != nil {
+	stored, err := a.storedParts(ctx)
+	posture := a.posture()
+	switch {
+	case err == nil:
+		keep := stored
+		keep.certs = slices.Clone(stored.certs) // the overlay below is this snapshot's only
+		a.lastStored.Store(&keep)
+	case posture != nil && posture.Offline && a.lastStored.Load() != nil:
+		stored = *a.lastStored.Load()
+		stored.certs = slices.Clone(stored.certs) // overlaid below
+	default:
 		return Snapshot{}, err
-	}
-	cas, err := a.ca.CAs()
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("list CAs: %w", err)
 	}
 	sessions := a.liveSessions()
 	live := countByCert(sessions)
 	now := a.now()
 	denials := map[string]uint64{}
-	for i := range certs {
-		a.seen.overlay(&certs[i], live[certs[i].ID], now)
-		if n := a.denials(certs[i].ID); n > 0 {
-			denials[certs[i].ID] = n
+	for i := range stored.certs {
+		a.seen.overlay(&stored.certs[i], live[stored.certs[i].ID], now)
+		if n := a.denials(stored.certs[i].ID); n > 0 {
+			denials[stored.certs[i].ID] = n
 		}
+	}
+	transports, _ := a.Transports(ctx)
+	return Snapshot{
+		TokenSubjects: stored.tokens,
+		Certs:         stored.certs,
+		Sessions:      sessions,
+		Transports:    transports,
+		CAs:           stored.cas,
+		Events:        a.hub.Recent(),
+		Telemetry:     a.tele.Snapshot(),
+		Policy:        stored.pol,
+		Denials:       denials,
+		PolicyIssuers: stored.issuers,
+		Warnings:      a.Warnings(),
+		Cluster:       posture,
+	}, nil
+}
+
+// storedParts are the parts of a Snapshot read from the store.
+type storedParts struct {
+	certs   []store.Cert
+	cas     []store.CA
+	pol     store.Policy
+	issuers policy.Issuers
+	tokens  []TokenSubjectView
+}
+
+func (a *App) storedParts(ctx context.Context) (storedParts, error) {
+	certs, err := a.certs.list(a.st)
+	if err != nil {
+		return storedParts{}, err
+	}
+	cas, err := a.ca.CAs()
+	if err != nil {
+		return storedParts{}, fmt.Errorf("list CAs: %w", err)
 	}
 	pol, err := a.st.Policy()
 	if err != nil {
-		return Snapshot{}, err
+		return storedParts{}, err
 	}
 	issuers, err := policyIssuers(cas)
 	if err != nil {
-		return Snapshot{}, err
+		return storedParts{}, err
 	}
-	transports, _ := a.Transports(ctx)
 	tokens, err := a.Tokens(ctx)
 	if err != nil {
-		return Snapshot{}, err
+		return storedParts{}, err
 	}
-	return Snapshot{
-		TokenSubjects: tokens.Subjects,
-		Certs:         certs,
-		Sessions:      sessions,
-		Transports:    transports,
-		CAs:           cas,
-		Events:        a.hub.Recent(),
-		Telemetry:     a.tele.Snapshot(),
-		Policy:        pol,
-		Denials:       denials,
-		PolicyIssuers: issuers,
-		Warnings:      a.Warnings(),
-	}, nil
+	return storedParts{certs: certs, cas: cas, pol: pol, issuers: issuers, tokens: tokens.Subjects}, nil
 }
 
 // Subscribe implements Service.

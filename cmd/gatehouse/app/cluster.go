@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -19,9 +20,16 @@ import (
 // writes, there is nothing to follow.
 func (a *App) followStore(ctx context.Context) {
 	err := a.st.Watch(ctx, func(changes []store.Change) {
-		policy, settings, blocked, cas := false, false, false, false
+		policy, settings, blocked, cas, tokenKeys := false, false, false, false, false
+		var subjects, jtis []string
 		for _, ch := range changes {
 			switch ch.Kind {
+			case store.ChangedTokenSubject:
+				subjects = append(subjects, ch.Key)
+			case store.ChangedTokenRevoked:
+				jtis = append(jtis, ch.Key)
+			case store.ChangedTokenKeys:
+				tokenKeys = true
 			case store.ChangedCert:
 				a.applyCertChange(ch.Key)
 			case store.ChangedPolicy:
@@ -35,7 +43,7 @@ func (a *App) followStore(ctx context.Context) {
 			case store.ChangedAll:
 				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
 				a.applyAllCerts()
-				policy, settings, cas = true, true, true
+				policy, settings, cas, tokenKeys = true, true, true, true
 			}
 		}
 		if cas {
@@ -54,6 +62,9 @@ func (a *App) followStore(ctx context.Context) {
 			if err := a.applyClientAuth(); err != nil {
 				a.log.Error("apply another node's client-cert auth", "err", err)
 			}
+		}
+		if len(subjects) > 0 || len(jtis) > 0 || tokenKeys {
+			a.applyTokenChanges(subjects, jtis, tokenKeys)
 		}
 	})
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
@@ -128,7 +139,7 @@ func (a *App) applyClientAuth() error {
 	}
 	a.modeMu.Lock()
 	defer a.modeMu.Unlock()
-	for _, t := range []string{broker.TransportMQTTS, broker.TransportWSS} {
+	for _, t := range TLSTransports() {
 		on, set := settings.ClientAuth[t]
 		if !set {
 			on = true // the default, as StartBroker applies it
@@ -136,8 +147,54 @@ func (a *App) applyClientAuth() error {
 		if _, err := br.SetClientAuth(t, on); err != nil {
 			return err
 		}
+		mode, set := settings.AuthModes[t]
+		if !set {
+			mode = broker.AuthCert
+		}
+		if cur := br.AuthMode(t); cur == "" || cur == mode {
+			continue // unchanged, or a transport without credential modes
+		}
+		if n, err := br.SetAuthMode(t, mode); err != nil {
+			return err
+		} else if n > 0 {
+			a.log.Info("sessions dropped", "cause", "auth mode "+mode+" on another node", "transport", t, "dropped", n)
+		}
 	}
 	return nil
+}
+
+// applyTokenChanges reloads the token records after another node changed
+// some and drops this node's sessions they now refuse: those of the token
+// subjects suspended or revoked, of the jtis revoked, and, when the trusted
+// keys changed, those whose token no longer verifies.
+func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) {
+	tokens := a.ca.Tokens()
+	if err := tokens.Refresh(); err != nil {
+		a.log.Error("apply another node's token change", "err", err)
+		return
+	}
+	br := a.broker()
+	if br == nil {
+		return
+	}
+	dropped := 0
+	for _, sub := range subjects {
+		var refusal *pki.TokenRefusal
+		if errors.As(tokens.Allowed(sub, ""), &refusal) {
+			dropped += br.DropSubject(sub, "token subject "+refusal.Why+" on another node")
+		}
+	}
+	for _, jti := range jtis {
+		if tokens.Allowed("", jti) != nil {
+			dropped += br.DropTokenID(jti, "token revoked on another node")
+		}
+	}
+	if keys {
+		dropped += br.RecheckTokens("token keys changed on another node")
+	}
+	if dropped > 0 {
+		a.log.Info("sessions dropped", "cause", "token change on another node", "dropped", dropped)
+	}
 }
 
 // sessionClaims is this node's view of its registry entries.
@@ -179,6 +236,7 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 			}
 		}
 	})
+	a.bg.Go(func() { a.heartbeat(ctx, reg) })
 	a.bg.Go(func() {
 		if err := reg.Watch(ctx, a.takeOver); err != nil {
 			a.log.Error("session registry watch stopped", "err", err)
@@ -189,13 +247,18 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 // reclaim claims again every client ID live here, after the registry lost
 // this node's lease (etcd unreachable for longer than its TTL).
 func (a *App) reclaim(reg *store.SessionRegistry) {
+	n := a.claimAll(reg)
+	a.log.Warn("session registry lease lost: claimed this node's sessions again", "sessions", n)
+}
+
+// claimAll claims every client ID live here and returns how many.
+func (a *App) claimAll(reg *store.SessionRegistry) int {
 	a.claims.mu.Lock()
 	ids := make([]string, 0, len(a.claims.live))
 	for id := range a.claims.live {
 		ids = append(ids, id)
 	}
 	a.claims.mu.Unlock()
-	a.log.Warn("session registry lease lost: claiming this node's sessions again", "sessions", len(ids))
 	for _, id := range ids {
 		rev, err := reg.Claim(id)
 		if err != nil {
@@ -208,6 +271,7 @@ func (a *App) reclaim(reg *store.SessionRegistry) {
 		}
 		a.claims.mu.Unlock()
 	}
+	return len(ids)
 }
 
 func (a *App) claim(clientID string) {
@@ -215,6 +279,9 @@ func (a *App) claim(clientID string) {
 	a.claims.live[clientID]++
 	a.claims.mu.Unlock()
 	rev, err := a.reg.Claim(clientID)
+	if errors.Is(err, store.ErrUnreachable) {
+		return // claimed when etcd answers again (probeEtcd); the outage is logged once
+	}
 	if err != nil {
 		a.log.Error("session not claimed in the registry", "client_id", clientID, "err", err)
 		return
@@ -235,7 +302,10 @@ func (a *App) release(clientID string) {
 	if !last {
 		return
 	}
-	if err := a.reg.Release(clientID); err != nil {
+	// While etcd is unreachable the entry stays; it names this node, which
+	// no longer holds the client ID, until another node claims it or this
+	// node's lease ends.
+	if err := a.reg.Release(clientID); err != nil && !errors.Is(err, store.ErrUnreachable) {
 		a.log.Error("session not released in the registry", "client_id", clientID, "err", err)
 	}
 	a.claims.mu.Lock()

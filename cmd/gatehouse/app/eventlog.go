@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,10 @@ var DefaultEventRetention = store.EventRetention{Keep: 100_000, MaxAge: 30 * 24 
 const (
 	eventFlushDelay = 200 * time.Millisecond
 	eventBatch      = 512
+	// offlineEventHold bounds the events a cluster node keeps in memory
+	// while etcd is unreachable (about 300 bytes each); past it they are
+	// dropped, logged.
+	offlineEventHold = 1 << 16
 )
 
 // maxEventField caps each string of an event a device chooses (its client
@@ -117,7 +122,14 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 		if len(batch) == 0 {
 			return
 		}
-		if err := a.st.AppendEvents(batch, retention, a.now()); err != nil {
+		err := a.st.AppendEvents(batch, retention, a.now())
+		if errors.Is(err, store.ErrUnreachable) && len(batch) < offlineEventHold {
+			// A cluster node cut off from etcd (logged once by probeEtcd)
+			// keeps its events and writes them once etcd answers.
+			flush = time.After(eventFlushDelay)
+			return
+		}
+		if err != nil {
 			a.log.Error("event log write failed", "events", len(batch), "err", err)
 		}
 		batch, flush = batch[:0], nil

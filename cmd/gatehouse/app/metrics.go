@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -221,6 +222,9 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 // Ready reports whether the App can serve: its store answers a read and,
 // once a broker was started, every listener is bound.
 func (a *App) Ready() error {
+	if p := a.posture(); p != nil && p.Offline {
+		return errors.New(p.Line())
+	}
 	if _, err := a.st.Settings(); err != nil {
 		return err
 	}

@@ -141,6 +141,11 @@ type Service interface {
 	// TokenTransition suspends, reactivates or revokes a token subject, or
 	// revokes one token by jti, and drops the live sessions it refuses.
 	TokenTransition(ctx context.Context, ref string, to store.State, reason string) (TokenTransitionResult, error)
+
+	// ClusterStatus lists the cluster's nodes with their sessions and watch
+	// lag and etcd's endpoints, or says the store is a single file
+	// (clusterops.go).
+	ClusterStatus(ctx context.Context) (ClusterStatus, error)
 }
 
 // CertView is a certificate as listed: the record without its PEM, plus

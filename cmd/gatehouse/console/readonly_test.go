@@ -14,7 +14,7 @@ import (
 // without a refusal fails here.
 func TestReadOnlyRefusesEveryChange(t *testing.T) {
 	reads := map[string]bool{"Describe": true, "Snapshot": true, "Subscribe": true, "History": true,
-		"ResolveSerial": true, "Policy": true}
+		"ResolveSerial": true, "Policy": true, "ClusterStatus": true}
 	bt := reflect.TypeFor[ui.Backend]()
 	ro := reflect.ValueOf(readOnly{})
 	refused := 0

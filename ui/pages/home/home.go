@@ -108,10 +108,14 @@ func (p *Page) layout() {
 func (p *Page) leftWidth() int { return max(34, min(p.width*45/100, 64)) }
 
 func (p *Page) headerHeight() int {
+	n := 2
 	if p.width >= 100 {
-		return 1
+		n = 1
 	}
-	return 2
+	if p.st.Snapshot().Cluster != nil { // a cluster node's line about etcd
+		n++
+	}
+	return n
 }
 
 // minStrip is the fewest events the activity strip shows.

@@ -72,10 +72,20 @@ func (p *Page) header(now time.Time) []string {
 	}
 	refused := st.Summary.Render(counters)
 	pos := strings.Join(posture, st.Muted.Render(" · "))
-	if p.headerHeight() == 1 {
-		return []string{pos + st.Muted.Render("   ") + refused}
+	var lines []string
+	if p.width >= 100 {
+		lines = []string{pos + st.Muted.Render("   ") + refused}
+	} else {
+		lines = []string{pos, refused}
 	}
-	return []string{pos, refused}
+	if c := p.st.Snapshot().Cluster; c != nil {
+		style := st.Muted
+		if c.Offline {
+			style = st.Bad // the node serves what it last saw and refuses changes
+		}
+		lines = append(lines, style.Render(c.Line()))
+	}
+	return lines
 }
 
 func (p *Page) certRow(now time.Time) func(int) table.Row {
