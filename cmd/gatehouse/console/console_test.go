@@ -147,7 +147,7 @@ func session(t *testing.T, c *gossh.Client) (*screen, func(string)) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -187,7 +187,9 @@ func TestOperatorSuspendsOverSSHAudited(t *testing.T) {
 		t.Fatalf("an authorized key is refused: %v", err)
 	}
 	defer c.Close()
-	_, keys := session(t, c)
+	out, keys := session(t, c)
+	// Keys typed before the first snapshot is drawn would act on an empty list.
+	waitFor(t, "dev1 on the home view", func() bool { return out.has("dev1") })
 	keys("js") // home opens on the "all" row: move to dev1, then suspend
 	keys("y")  // the home view asks first
 	waitFor(t, "the suspend", func() bool { return stateOf(t, f.a, serial) == store.StateSuspended })
