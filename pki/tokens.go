@@ -401,16 +401,11 @@ func (t *Tokens) Prune() (int, error) {
 	return n, cmp.Or(err, t.reload())
 }
 
-// validSubject keeps subjects (and issuer names) printable and short: they
-// reach terminals, events and topic names (${sub}).
+// validSubject is token.CheckName as a token request's error: subjects
+// and issuer names reach terminals, events and topic names (${sub}).
 func validSubject(s string) error {
-	if s == "" || len(s) > 256 {
-		return fmt.Errorf("%w: a name must have 1 to 256 bytes", ErrTokenRequest)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune("/+#", r) {
-			return fmt.Errorf("%w: %q holds a control character or one of / + #", ErrTokenRequest, s)
-		}
+	if err := token.CheckName(s); err != nil {
+		return fmt.Errorf("%w: %v", ErrTokenRequest, err)
 	}
 	return nil
 }
