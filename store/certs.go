@@ -27,7 +27,8 @@ func (s *Store) CreateCert(c Cert, audit AuditRecord) error {
 // are stored, each with its audit record (audits[i] for certs[i], filled in
 // as CreateCert fills its own), or none is. Loading a fleet this way costs
 // one fsync instead of one per record. On etcd one transaction takes at most
-// 128 operations (some 30 certificates): a larger batch is refused whole.
+// 128 operations (a batch of 10 certificates fits): a larger one may be
+// refused whole, never split.
 func (s *Store) CreateCerts(certs []Cert, audits []AuditRecord) error {
 	if len(audits) != len(certs) {
 		return fmt.Errorf("create certificates: %d certificates but %d audit records", len(certs), len(audits))
