@@ -50,7 +50,6 @@ func TestHTTPSSlowStreamReportsDrops(t *testing.T) {
 		}
 		return true
 	}, wait, "the publisher's session to end")
-	total := dropped()
 	reported := func() uint64 {
 		var sum uint64
 		for _, ev := range e.ev.match(func(ev broker.Event) bool { return ev.Type == broker.EventDropped }) {
@@ -58,7 +57,13 @@ func TestHTTPSSlowStreamReportsDrops(t *testing.T) {
 		}
 		return sum
 	}
-	waitFor(t, func() bool { return reported() == total }, wait, "the dropped events to report %d drops (have %d)", total, reported())
+	// Messages mochi queued for the stream before the publisher left may
+	// still be dropped; the reports catch up within a second of the last.
+	var total, sum uint64
+	waitFor(t, func() bool { total, sum = dropped(), reported(); return sum == total }, wait, "the dropped events to add up to dropped_out")
+	if total < 50 {
+		t.Fatalf("dropped_out %d, want at least the 50 seen", total)
+	}
 	if refused := e.ev.match(func(ev broker.Event) bool {
 		return ev.Type == broker.EventRefused && strings.HasPrefix(ev.Reason, broker.ReasonQueueFull)
 	}); len(refused) > 0 {
