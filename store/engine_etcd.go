@@ -47,7 +47,8 @@ type EtcdConfig struct {
 	Endpoints []string    // etcd client URLs, e.g. https://10.0.0.1:2379
 	TLS       *tls.Config // client TLS (CA, certificate and key); nil for plain TCP
 	// Prefix is the key prefix of this store: a bucket's key k is stored as
-	// PREFIX/<bucket>/<k>, its sequence as PREFIX/_seq/<bucket>.
+	// PREFIX/<bucket>/<k>, its sequence as PREFIX/_seq/<bucket> and its
+	// deletion mark (see etcdTxn) as PREFIX/_del/<bucket>.
 	Prefix  string
 	Timeout time.Duration // per transaction; DefaultEtcdTimeout when zero
 	// ReadOnly refuses writes, runs no migration and refuses a store whose
