@@ -123,16 +123,26 @@ func (l *gateListener) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error
 	}
 	l.tickets.rotate(l.tlsConf, time.Now())
 	p := pc.peer()
-	return &tls.Config{
+	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   tls12Suites,
 		GetCertificate: l.b.cfg.GetCertificate,
 		ClientAuth:     tls.RequestClientCert,
 		NextProtos:     l.nextProtos,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			return l.verify(p, cs)
-		},
-	}, nil
+	}
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		err := l.verify(p, cs)
+		if p.refusal != "" {
+			// A refused handshake that HTTPS completes to answer it gets no
+			// session ticket: TLS 1.3 sends tickets after the client's
+			// certificate is verified, reading this handshake's own config.
+			// (TLS 1.2 promises a ticket in its ServerHello, before the
+			// certificate; a resumption is verified anew anyway.)
+			conf.SessionTicketsDisabled = true
+		}
+		return err
+	}
+	return conf, nil
 }
 
 // ticketKeyPeriod is how long one session ticket key issues tickets. It is

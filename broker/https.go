@@ -87,7 +87,7 @@ func newHTTPSFront(l *gateListener) *httpsFront {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "no such endpoint", reason: "not found"})
 	})
 	f.srv = &http.Server{
-		Handler:           mux,
+		Handler:           f.refused(mux),
 		ReadHeaderTimeout: l.b.handshakeTimeout,
 		MaxHeaderBytes:    wsMaxHeader,
 		IdleTimeout:       httpsIdleTimeout,
@@ -208,6 +208,21 @@ func refusal(reason string) *httpError {
 	return &httpError{status: http.StatusForbidden, msg: "client refused", reason: reason}
 }
 
+// refused answers every request on a connection whose handshake the gate
+// refused with that refusal (401 or 403) and closes the connection, before
+// any route is looked up: such a client learns why it was refused and
+// nothing else, not even which paths exist.
+func (f *httpsFront) refused(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hc, _ := r.Context().Value(httpsConnKey{}).(*httpsConn); hc != nil && hc.p.refusal != "" {
+			closeAfter(w)
+			writeError(w, refusal(hc.p.refusal))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // principal returns the connection r came on, identified by the client
 // certificate the gate verified at its handshake and the bearer token of
 // its first request (see bearer), or the refusal to answer. It is the one
@@ -219,9 +234,7 @@ func (f *httpsFront) principal(r *http.Request) (*httpsConn, *httpError) {
 	if hc == nil {
 		return nil, &httpError{status: http.StatusInternalServerError, msg: "not a gated connection", reason: "internal error"}
 	}
-	if reason := hc.p.refusal; reason != "" {
-		return nil, refusal(reason)
-	}
+	// A refused handshake never gets here: see refused.
 	if herr := f.bearer(hc, r); herr != nil {
 		return nil, herr
 	}

@@ -253,9 +253,8 @@ func (s *httpsSession) deliver(pk packets.Packet) {
 	}
 	select {
 	case s.msgs <- delivery{pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain}:
-	default:
-		s.p.lim.droppedOut.Add(1)
-		s.b.limitEvent(s.p, ReasonQueueFull, s.id)
+	default: // counted and reported as mochi's own queue drops are
+		s.b.droppedTo(s.p, s.id)
 	}
 }
 

@@ -30,16 +30,26 @@ const (
 	// etcdPage is how many keys one range read of a scan fetches.
 	etcdPage = 256
 	// etcdMaxTxnOps is etcd's default bound on the operations of one Txn
-	// (--max-txn-ops); an update keeps its writes within it.
+	// (--max-txn-ops), its conditions and its writes each; an update keeps
+	// within it or fails before it is sent.
 	etcdMaxTxnOps = 128
+	// etcdReservedOps is the part of etcdMaxTxnOps that maxWrites keeps back
+	// for the deletion marks (one per bucket an update deletes from) that
+	// the engine adds to an update's own writes.
+	etcdReservedOps = 8
 )
+
+// errTxnTooLarge is an update bigger than etcd takes in one transaction;
+// it is refused before anything is sent, and retrying cannot help.
+var errTxnTooLarge = fmt.Errorf("more than etcd's %d operations in one transaction", etcdMaxTxnOps)
 
 // EtcdConfig configures OpenEtcd.
 type EtcdConfig struct {
 	Endpoints []string    // etcd client URLs, e.g. https://10.0.0.1:2379
 	TLS       *tls.Config // client TLS (CA, certificate and key); nil for plain TCP
 	// Prefix is the key prefix of this store: a bucket's key k is stored as
-	// PREFIX/<bucket>/<k>, its sequence as PREFIX/_seq/<bucket>.
+	// PREFIX/<bucket>/<k>, its sequence as PREFIX/_seq/<bucket> and its
+	// deletion mark (see etcdTxn) as PREFIX/_del/<bucket>.
 	Prefix  string
 	Timeout time.Duration // per transaction; DefaultEtcdTimeout when zero
 	// ReadOnly refuses writes, runs no migration and refuses a store whose
@@ -143,7 +153,7 @@ func (e *etcdEngine) explain(err error) error {
 	return err
 }
 
-func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps }
+func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps - etcdReservedOps }
 
 func (e *etcdEngine) view(fn func(t txn) error) error {
 	if err := e.refuse(); err != nil {
@@ -209,9 +219,10 @@ type write struct {
 // scanned with the snapshot revision; commit sends the writes in one etcd
 // Txn whose conditions are that those keys still have the revisions read and
 // that no key of those ranges was written since. A key deleted from a
-// scanned range meanwhile goes unnoticed: every update that scans and then
-// writes also reads and writes a single key that racing updates share (the
-// sequence counter, the event log size), which orders them.
+// scanned range leaves no revision to compare, so a deletion also writes the
+// bucket's deletion mark (PREFIX/_del/<bucket>) and a writable scan reads
+// it: a racing deletion anywhere in the bucket fails the commit, which is
+// then retried on a fresh snapshot.
 type etcdTxn struct {
 	e        *etcdEngine
 	ctx      context.Context
@@ -284,7 +295,36 @@ func present(v []byte) []byte {
 }
 
 func (t *etcdTxn) del(bucket, key []byte) error {
-	return t.putKey(t.e.bucketPrefix(bucket)+string(key), write{deleted: true})
+	if err := t.putKey(t.e.bucketPrefix(bucket)+string(key), write{deleted: true}); err != nil {
+		return err
+	}
+	// Any value will do: the put gives the mark a new mod revision.
+	return t.putKey(t.delMarkKey(bucket), write{value: []byte("1")})
+}
+
+// delMarkKey is bucket's deletion mark, outside the bucket's own keys so
+// that no scan of it sees the mark.
+func (t *etcdTxn) delMarkKey(bucket []byte) string { return t.e.prefix + "/_del/" + string(bucket) }
+
+// watchDeletes records the mod revision of bucket's deletion mark in the
+// snapshot, once, even when this transaction has written the mark itself
+// (getKey would then not record it), so that commit fails if another writer
+// deleted a key of bucket since.
+func (t *etcdTxn) watchDeletes(bucket []byte) error {
+	key := t.delMarkKey(bucket)
+	if _, seen := t.reads[key]; seen {
+		return nil
+	}
+	resp, err := t.read(key, "")
+	if err != nil {
+		return err
+	}
+	rev := int64(0)
+	if len(resp.Kvs) > 0 {
+		rev = resp.Kvs[0].ModRevision
+	}
+	t.reads[key] = rev
+	return nil
 }
 
 func (t *etcdTxn) seqKey(bucket []byte) string { return t.e.prefix + "/_seq/" + string(bucket) }
@@ -310,6 +350,11 @@ func (t *etcdTxn) setSequence(bucket []byte, n uint64) error {
 // scan merges the snapshot's keys, read a page at a time, with the
 // transaction's own writes, and records the range it covered.
 func (t *etcdTxn) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	if t.writable {
+		if err := t.watchDeletes(bucket); err != nil {
+			return err
+		}
+	}
 	bp := t.e.bucketPrefix(bucket)
 	lo, hi := bp, clientv3.GetPrefixRangeEnd(bp)
 	switch {
@@ -412,6 +457,9 @@ func (t *etcdTxn) commit() (bool, error) {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
 	}
 	cmps = append(cmps, t.ranges...)
+	if len(cmps) > etcdMaxTxnOps || len(t.writes) > etcdMaxTxnOps {
+		return false, fmt.Errorf("etcd transaction of %d writes and %d conditions: %w", len(t.writes), len(cmps), errTxnTooLarge)
+	}
 	ops := make([]clientv3.Op, 0, len(t.writes))
 	for k, w := range t.writes {
 		if w.deleted {

@@ -127,7 +127,10 @@ func putIndex(t txn, c Cert) error {
 
 // buildCertIndex is migration 5: it creates the index and writes the entry
 // of every certificate record. Entries are rewritten from the records, so a
-// second run changes nothing.
+// second run changes nothing. It writes one entry per certificate in the
+// migration's single transaction, unbounded: only bbolt ever runs it on a
+// populated store, since etcd stores are created at schema 5 or later and
+// so never hold certificates at an older schema.
 func buildCertIndex(t txn) error {
 	if bt, ok := t.(boltTxn); ok {
 		idx, err := bt.writable(bucketCertIndex)

@@ -325,24 +325,47 @@ func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
 
 // PruneTokens deletes the issued and revoked token records whose token
 // expired before now (a revoked jti past its exp can never verify again)
-// and returns how many it deleted.
+// and returns how many it deleted. On an engine that bounds a transaction's
+// writes (etcd) it takes as many updates as the bound needs, each complete;
+// after an error the count says how many were deleted before it.
 func (s *Store) PruneTokens(now time.Time) (int, error) {
-	n := 0
-	err := s.update(func(t txn) error {
-		n = 0
+	limit := s.eng.maxWrites() // 0: everything in one update
+	total := 0
+	for {
+		n, more, err := pruneTokens(s, now, limit)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune expired tokens (%d pruned): %w", total, err)
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// pruneTokens deletes, in one update, up to limit (0: all) expired token
+// records; more says whether some were left for another update.
+func pruneTokens(s *Store, now time.Time, limit int) (n int, more bool, err error) {
+	err = s.update(func(t txn) error {
+		n, more = 0, false
 		for _, name := range [][]byte{tokensIssued, tokensRevoked} {
 			var old [][]byte
-			if err := forEach(t, name, func(k, v []byte) error {
+			if err := t.scan(name, nil, false, func(k, v []byte) (bool, error) {
 				var r struct {
 					Expires time.Time `json:"exp"`
 				}
 				if err := decode(v, &r, "token record", k); err != nil {
-					return err
+					return false, err
 				}
-				if r.Expires.Before(now) {
-					old = append(old, append([]byte(nil), k...))
+				if !r.Expires.Before(now) {
+					return true, nil
 				}
-				return nil
+				if limit > 0 && n+len(old) == limit {
+					more = true
+					return false, nil
+				}
+				old = append(old, append([]byte(nil), k...))
+				return true, nil
 			}); err != nil {
 				return err
 			}
@@ -352,13 +375,13 @@ func (s *Store) PruneTokens(now time.Time) (int, error) {
 				}
 			}
 			n += len(old)
+			if more {
+				return nil
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune expired tokens: %w", err)
-	}
-	return n, nil
+	return n, more, err
 }
 
 // replaceTokenKey is ReplaceCAKeys' change of the token signing key.

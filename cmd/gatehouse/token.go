@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -88,18 +89,21 @@ broker's --jwt-audience (without a daemon: "gatehouse").`,
 func newTokenTrust(g *globals) *cobra.Command {
 	var name string
 	c := &cobra.Command{
-		Use:   "trust FILE --name NAME",
+		Use:   "trust FILE [--name NAME]",
 		Short: "Trust an issuer's public keys (JWKS or PEM) to sign device tokens",
 		Long: `Trust the public keys of an operator's token issuer: a JWKS document (each
 key's kid kept) or PEM public keys or certificates (kid NAME, or NAME-1,
 NAME-2, ... for several). Each key is pinned to its algorithm (EC P-256/P-384:
 ES256/ES384, RSA: RS256, or PS256 when the JWKS says so, Ed25519: EdDSA);
-HMAC and private keys are refused.`,
+HMAC and private keys are refused. NAME defaults to FILE's base name
+without its extension (partner-jwks.json: partner-jwks).`,
 		Example: "  gatehouse token trust partner-jwks.json --name partner",
 		Args:    exactArgs(1, "token trust needs one FILE (JWKS or PEM public keys)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return usageErr{Err: errors.New("--name NAME is required: it names the issuer (token untrust NAME)")}
+			defaulted := name == ""
+			if defaulted {
+				base := filepath.Base(args[0])
+				name = strings.TrimSuffix(base, filepath.Ext(base))
 			}
 			data, err := os.ReadFile(args[0])
 			if err != nil {
@@ -111,6 +115,9 @@ HMAC and private keys are refused.`,
 			}
 			defer done()
 			keys, err := svc.TrustTokenKeys(cmd.Context(), name, data)
+			if defaulted && errors.Is(err, app.ErrUsage) {
+				return usageErr{Err: fmt.Errorf("%w (the name %q comes from FILE: give one with --name)", err, name)}
+			}
 			if err != nil {
 				return err
 			}
@@ -123,7 +130,7 @@ HMAC and private keys are refused.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&name, "name", "", "the issuer's name")
+	c.Flags().StringVar(&name, "name", "", "the issuer's name (default: FILE's base name without extension)")
 	return c
 }
 

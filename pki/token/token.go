@@ -5,8 +5,9 @@
 // ES384, RS256, PS256, EdDSA), each key pinned to the one algorithm it was
 // trusted with, so neither "none" nor an HMAC signed with a public key's
 // bytes can pass; the header's kid selects the key and an unknown kid is
-// refused; exp and sub are required (exp strictly), aud must name this
-// broker, and nbf/iat are honoured with a small leeway for clock skew.
+// refused; exp and sub are required (exp strictly), sub must pass
+// CheckName, aud must name this broker, and nbf/iat are honoured with a
+// small leeway for clock skew.
 //
 // It holds no state beyond the keys and imports only the standard library
 // and github.com/golang-jwt/jwt/v5; lifecycle (suspended subjects, revoked
@@ -167,6 +168,11 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	}
 	if wc.Subject == "" {
 		return Claims{}, refuse(ReasonMissing, errors.New("no sub"))
+	}
+	// A trusted issuer's sub is stored and shown as given: it must be a
+	// name Gatehouse would have issued itself.
+	if err := CheckName(wc.Subject); err != nil {
+		return Claims{}, refuse(ReasonMalformed, fmt.Errorf("sub: %w", err))
 	}
 	// The leeway is for clocks behind ours (nbf, iat): an expired token is
 	// refused at once, as the broker drops a session the moment exp passes.

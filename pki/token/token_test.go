@@ -118,6 +118,9 @@ func TestVerify(t *testing.T) {
 		"fail/signed by another key":  {raw: forge(t, jwt.SigningMethodES256, other, "own", good()), reason: token.ReasonSignature},
 		"fail/no exp":                 {raw: forge(t, jwt.SigningMethodES256, own, "own", with("exp", nil)), reason: token.ReasonMissing},
 		"fail/no sub":                 {raw: forge(t, jwt.SigningMethodES256, own, "own", with("sub", nil)), reason: token.ReasonMissing},
+		"fail/escape in trusted sub":  {raw: forge(t, jwt.SigningMethodRS256, rsaKey, "rsa", with("sub", "\x1b[31mx")), reason: token.ReasonMalformed},
+		"fail/slash in trusted sub":   {raw: forge(t, jwt.SigningMethodRS256, rsaKey, "rsa", with("sub", "a/b")), reason: token.ReasonMalformed},
+		"fail/wildcard in sub":        {raw: forge(t, jwt.SigningMethodEdDSA, edPriv, "ed", with("sub", "dev+")), reason: token.ReasonMalformed},
 		"fail/garbage":                {raw: "not-a-token", reason: token.ReasonMalformed},
 		"fail/too long":               {raw: strings.Repeat("a", token.MaxLen+1), reason: token.ReasonMalformed},
 	}

@@ -292,8 +292,10 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	if err := a.ca.Tokens().SetAudience(cfg.JWTAudience); err != nil {
 		return fmt.Errorf("load token keys: %w", err)
 	}
+	// Expired token records only take room: failing to drop them must not
+	// keep the broker down.
 	if _, err := a.ca.Tokens().Prune(); err != nil {
-		return err
+		a.log.Warn("prune expired tokens at start", "err", err)
 	}
 	// Held until the broker is installed, so a policy change made meanwhile
 	// is either read here or applied to the installed broker.
