@@ -108,13 +108,20 @@ func TestTokenServiceDropsAndAudits(t *testing.T) {
 		t.Fatalf("untrust: %+v, %v; want 1 key, 1 dropped", ur, err)
 	}
 	waitDropped(t, lost, "the untrusted issuer's session")
-	l, err := a.Tokens(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A trusted issuer's subject is recorded from the connected event,
+	// which the App consumes on its own goroutine: wait for it, bounded.
+	var l TokenList
 	subs := map[string]store.State{}
-	for _, s := range l.Subjects {
-		subs[s.Subject] = s.State
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, err = a.Tokens(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range l.Subjects {
+			subs[s.Subject] = s.State
+		}
+		if _, ok := subs["p1"]; ok || time.Now().After(deadline) {
+			break
+		}
 	}
 	if subs["dev1"] != store.StateActive || subs["p1"] != store.StateActive || len(l.Issued) != 1 {
 		t.Fatalf("token list %+v: want dev1 and p1 (recorded at first use) active, one issued token", l)
