@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Cross-node suspend benchmark: SESSIONS sessions of one certificate spread
+# over three `gatehouse serve --etcd` nodes on one Debian etcd-server, the
+# suspend made through node 1; mqttbench measures from the call to the last
+# socket closed on any node. RUNS runs, then p50/p99 over them.
+# Usage: cluster.sh path/to/gatehouse path/to/mqttbench
+# Environment: RUNS (20), SESSIONS (1000), OTHERS (300, on a second certificate, must stay up).
+set -euo pipefail
+
+BIN=$(realpath "${1:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
+BENCH=$(realpath "${2:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
+RUNS=${RUNS:-20}
+SESSIONS=${SESSIONS:-1000}
+OTHERS=${OTHERS:-300}
+die() { echo "bench-cluster: $*" >&2; exit 1; }
+command -v etcd >/dev/null || die "etcd not found: install Debian etcd-server"
+[ "$RUNS" -ge 1 ] || die "RUNS=$RUNS: want at least 1"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge $((SESSIONS + OTHERS + 100)) ] || die "ulimit -n is $(ulimit -n), need $((SESSIONS + OTHERS + 100))"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+	# Nodes first, etcd last: a node stopping revokes its lease in etcd.
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+gh() { local n=$1; shift; "$BIN" --data "$WORK/$n" "$@"; }
+
+EC=$(free_port); EP=$(free_port)
+ETCD=http://127.0.0.1:$EC
+etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
+	--initial-cluster "bench=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
+	--quota-backend-bytes 1073741824 >"$WORK/etcd.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 env ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health || die "etcd did not start: $(tail -n 5 "$WORK/etcd.log")"
+
+# Every session comes from 127.0.0.1: lift the per-IP limit (100 by default).
+PORTS=()
+for n in n1 n2 n3; do
+	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" \
+		--max-conns-per-ip 0 --log-level "${LOG_LEVEL:-warn}" >"$WORK/$n.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 20 test -S "$WORK/$n/admin.sock" || die "node $n did not start: $(tail -n 5 "$WORK/$n.log")"
+	PORTS+=("$(gh "$n" mtls status --json | python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='mqtts'][0].rsplit(':',1)[1])")")
+done
+mkdir -p "$WORK/certs"
+VICTIM=$(gh n1 cert create --cn victim --out "$WORK/certs/victim" 2>/dev/null)
+gh n1 cert create --cn other --out "$WORK/certs/other" >/dev/null 2>&1
+CSV=$(IFS=,; echo "${PORTS[*]}")
+echo "bench-cluster: etcd $(etcd --version | head -1 | cut -d' ' -f3), nodes on $CSV; $SESSIONS victim sessions, $OTHERS others, $RUNS runs" >&2
+
+for r in $(seq 1 "$RUNS"); do
+	"$BENCH" suspend --port "$CSV" --ca "$WORK/certs/victim/ca.pem" --cert-dir "$WORK/certs" --victim victim \
+		--sessions "$SESSIONS" --others "$OTHERS" --workers 8 --duration 60s \
+		--trigger "'$BIN' --data '$WORK/n1' cert suspend $VICTIM >/dev/null" --json >"$WORK/run-$r.json" 2>"$WORK/run-$r.err" ||
+		die "run $r: $(tail -n 3 "$WORK/run-$r.err")"
+	gh n1 cert reactivate "$VICTIM" >/dev/null
+	# Every node has applied the reactivation before the next run connects.
+	for p in "${PORTS[@]}"; do
+		wait_for 10 "$BENCH" connect --port "$p" --ca "$WORK/certs/victim/ca.pem" --cert "$WORK/certs/victim/client.crt" \
+			--key "$WORK/certs/victim/client.key" --count 1 --workers 1 || die "port $p still refuses the reactivated certificate"
+	done
+	echo "run $r: last socket closed $(python3 -c "import json; print(json.load(open('$WORK/run-$r.json'))['to_last_eof_ms'])") ms" >&2
+done
+
+python3 - "$WORK" "$RUNS" "$SESSIONS" <<'PY'
+import json, math, sys
+work, runs, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rs = [json.load(open(f"{work}/run-{i}.json")) for i in range(1, runs + 1)]
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
+last = [r["to_last_eof_ms"] for r in rs]
+trig = [r["trigger_ms"] for r in rs]
+print(f"cross-node suspend, {sessions} sessions over 3 nodes, {runs} runs")
+print(f"  call to last socket closed: p50 {pct(last, 50):.1f} ms, p99 {pct(last, 99):.1f} ms, max {max(last):.1f} ms")
+print(f"  per session (median run):   p50 {pct([r['eof']['p50_ms'] for r in rs], 50):.1f} ms, p99 {pct([r['eof']['p99_ms'] for r in rs], 50):.1f} ms")
+print(f"  the suspend command itself: p50 {pct(trig, 50):.1f} ms")
+print(f"  others dropped: {sum(r['others_dropped'] for r in rs)}")
+PY
