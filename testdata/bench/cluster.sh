@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Cross-node suspend benchmark: SESSIONS sessions of one certificate spread
-# over three `gatehouse serve --etcd` nodes on one Debian etcd-server, the
+# over NODES `gatehouse serve --etcd` nodes on one Debian etcd-server, the
 # suspend made through node 1; mqttbench measures from the call to the last
 # socket closed on any node. RUNS runs, then p50/p99 over them.
 # Usage: cluster.sh path/to/gatehouse path/to/mqttbench
-# Environment: RUNS (20), SESSIONS (1000), OTHERS (300, on a second certificate, must stay up).
+# Environment: RUNS (20), SESSIONS (1000), OTHERS (300, on a second certificate,
+# must stay up), NODES (3; 1 gives the same load on one node, for comparison).
 set -euo pipefail
 
 BIN=$(realpath "${1:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
@@ -12,9 +13,11 @@ BENCH=$(realpath "${2:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
 RUNS=${RUNS:-20}
 SESSIONS=${SESSIONS:-1000}
 OTHERS=${OTHERS:-300}
+NODES=${NODES:-3}
 die() { echo "bench-cluster: $*" >&2; exit 1; }
 command -v etcd >/dev/null || die "etcd not found: install Debian etcd-server"
 [ "$RUNS" -ge 1 ] || die "RUNS=$RUNS: want at least 1"
+[ "$NODES" -ge 1 ] || die "NODES=$NODES: want at least 1"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((SESSIONS + OTHERS + 100)) ] || die "ulimit -n is $(ulimit -n), need $((SESSIONS + OTHERS + 100))"
 WORK=$(mktemp -d)
@@ -47,7 +50,7 @@ wait_for 20 env ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health || die
 
 # Every session comes from 127.0.0.1: lift the per-IP limit (100 by default).
 PORTS=()
-for n in n1 n2 n3; do
+for n in $(seq -f 'n%g' 1 "$NODES"); do
 	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" \
 		--max-conns-per-ip 0 --log-level "${LOG_LEVEL:-warn}" >"$WORK/$n.log" 2>&1 &
 	PIDS+=($!)
@@ -58,7 +61,7 @@ mkdir -p "$WORK/certs"
 VICTIM=$(gh n1 cert create --cn victim --out "$WORK/certs/victim" 2>/dev/null)
 gh n1 cert create --cn other --out "$WORK/certs/other" >/dev/null 2>&1
 CSV=$(IFS=,; echo "${PORTS[*]}")
-echo "bench-cluster: etcd $(etcd --version | head -1 | cut -d' ' -f3), nodes on $CSV; $SESSIONS victim sessions, $OTHERS others, $RUNS runs" >&2
+echo "bench-cluster: etcd $(etcd --version | head -1 | cut -d' ' -f3), $NODES node(s) on $CSV; $SESSIONS victim sessions, $OTHERS others, $RUNS runs" >&2
 
 for r in $(seq 1 "$RUNS"); do
 	"$BENCH" suspend --port "$CSV" --ca "$WORK/certs/victim/ca.pem" --cert-dir "$WORK/certs" --victim victim \
@@ -74,16 +77,16 @@ for r in $(seq 1 "$RUNS"); do
 	echo "run $r: last socket closed $(python3 -c "import json; print(json.load(open('$WORK/run-$r.json'))['to_last_eof_ms'])") ms" >&2
 done
 
-python3 - "$WORK" "$RUNS" "$SESSIONS" <<'PY'
+python3 - "$WORK" "$RUNS" "$SESSIONS" "$NODES" <<'PY'
 import json, math, sys
-work, runs, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, runs, sessions, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rs = [json.load(open(f"{work}/run-{i}.json")) for i in range(1, runs + 1)]
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
 last = [r["to_last_eof_ms"] for r in rs]
 trig = [r["trigger_ms"] for r in rs]
-print(f"cross-node suspend, {sessions} sessions over 3 nodes, {runs} runs")
+print(f"suspend through node 1, {sessions} sessions over {nodes} node(s), {runs} runs")
 print(f"  call to last socket closed: p50 {pct(last, 50):.1f} ms, p99 {pct(last, 99):.1f} ms, max {max(last):.1f} ms")
 print(f"  per session (median run):   p50 {pct([r['eof']['p50_ms'] for r in rs], 50):.1f} ms, p99 {pct([r['eof']['p99_ms'] for r in rs], 50):.1f} ms")
 print(f"  the suspend command itself: p50 {pct(trig, 50):.1f} ms")
