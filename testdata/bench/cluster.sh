@@ -22,9 +22,20 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((SESSIONS + OTHERS + 100)) ] || die "ulimit -n is $(ulimit -n), need $((SESSIONS + OTHERS + 100))"
 WORK=$(mktemp -d)
 PIDS=()
+# running PID: PID has not ended (a child that ended is a zombie until waited for).
+running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
 cleanup() {
-	# Nodes first, etcd last: a node stopping revokes its lease in etcd.
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
+	# stopping releases its sessions and its lease in etcd, and without etcd it
+	# waits for every release to time out.
+	local p deadline=$((SECONDS + 15))
+	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		[ "$p" != "${ETCD_PID:-}" ] || continue
+		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -45,7 +56,8 @@ etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --adverti
 	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
 	--initial-cluster "bench=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
 	--quota-backend-bytes 1073741824 >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
+ETCD_PID=$!
+PIDS+=($ETCD_PID)
 wait_for 20 env ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health || die "etcd did not start: $(tail -n 5 "$WORK/etcd.log")"
 
 # Every session comes from 127.0.0.1: lift the per-IP limit (100 by default).

@@ -13,9 +13,20 @@ WORK=$(mktemp -d)
 PIDS=()
 pass=0
 
+# running PID: PID has not ended (a child that ended is a zombie until waited for).
+running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
 cleanup() {
-	# Nodes first, etcd last: a node stopping revokes its lease in etcd.
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
+	# stopping releases its sessions and its lease in etcd, and without etcd it
+	# waits for every release to time out.
+	local p deadline=$((SECONDS + 15))
+	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		[ "$p" != "${ETCD_PID:-}" ] || continue
+		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$WORK"
 }
