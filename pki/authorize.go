@@ -234,6 +234,14 @@ func (a *Authority) admit(id string, st store.State) error {
 	if now, ok := a.snap.get(id); ok && now.state != store.StateInactive {
 		return a.admit(id, now.state)
 	}
+	// Another process sharing the store (a cluster node) won: its change
+	// reaches the snapshot with its watch event, maybe after this
+	// connection, so decide on the stored state.
+	if errors.Is(err, store.ErrConflict) {
+		if c, gerr := a.st.GetCert(id); gerr == nil && c.State != store.StateInactive {
+			return a.admit(id, c.State)
+		}
+	}
 	return refuse(ReasonInternal, err)
 }
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/pki/pkitest"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -44,5 +45,37 @@ func TestRefreshFollowsChangesMadeElsewhere(t *testing.T) {
 		if got, _ := a.State(id); got != want {
 			t.Errorf("%s in the snapshot: %s, want %s", id, got, want)
 		}
+	}
+}
+
+// A device's first use on two cluster nodes at once: the other node activated
+// (or an operator there suspended) the certificate, and this node's snapshot
+// has not heard of it yet. FirstUse decides on what the store holds instead of
+// refusing the connection with an internal error.
+func TestFirstUseAfterAnotherNodeWon(t *testing.T) {
+	tests := map[string]struct {
+		to   store.State
+		want string // refusal reason; "" admits
+	}{
+		"activated there": {store.StateActive, ""},
+		"suspended there": {store.StateSuspended, pki.ReasonSuspended},
+		"revoked there":   {store.StateRevoked, pki.ReasonRevoked},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a, st := pkitest.New(t)
+			iss := pkitest.Issue(t, a, "dev")
+			chain := chainOf(t, pkitest.ClientTLS(t, iss))
+			if err := a.Check(chain); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Transition(iss.Cert.ID, store.StateInactive, tc.to, store.AuditRecord{Actor: "node2"}); err != nil {
+				t.Fatal(err)
+			}
+			err := a.FirstUse(chain)
+			if got := reason(err); got != tc.want || (tc.want == "" && err != nil) {
+				t.Fatalf("FirstUse = %v (reason %q), want reason %q", err, got, tc.want)
+			}
+		})
 	}
 }

@@ -84,19 +84,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 medians, p50/p99 latencies, rates and errors, as text or --json. Certificates
 come from --cert/--key or --cert-dir DIR (NAME/client.crt + NAME/client.key, as
 'gatehouse cert create --out DIR/NAME' writes them, or NAME.crt + NAME.key),
-used round-robin. Only loopback brokers unless --allow-remote.`,
+used round-robin. Several --port values (a cluster's nodes) spread the
+connections over them in turn. Only loopback brokers unless --allow-remote.`,
 		Example: `  mqttbench connect --port 8883 --ca ca.pem --cert-dir certs --count 1000 --workers 4
   mqttbench pubsub --ca ca.pem --cert-dir certs --publishers 10 --rate 20000 --duration 10s
   mqttbench idle --ca ca.pem --cert-dir certs --conns 5000 --duration 30s --ready-file /tmp/ready
   mqttbench suspend --ca ca.pem --cert-dir certs --victim dev1 --sessions 1000 --others 4000 \
-      --trigger 'gatehouse cert suspend dev1'`,
+      --trigger 'gatehouse cert suspend dev1'
+  mqttbench suspend --port 8883,8884,8885 --ca ca.pem --cert-dir certs --sessions 1000 --others 0 \
+      --trigger 'gatehouse --data n1 cert suspend dev1'`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr{err} })
 	f := root.PersistentFlags()
 	f.StringVar(&g.target.host, "host", "127.0.0.1", "broker host (loopback unless --allow-remote)")
-	f.IntVar(&g.target.port, "port", 8883, "broker TLS port")
+	f.IntSliceVar(&g.target.ports, "port", []int{8883}, "broker TLS port; several (repeated or comma-separated: one cluster's nodes) are dialled in turn")
 	f.StringVar(&g.target.ca, "ca", "", "CA certificates (PEM) that verify the broker")
 	f.StringVar(&g.target.cert, "cert", "", "client certificate chain (PEM)")
 	f.StringVar(&g.target.key, "key", "", "client private key (PEM) for --cert")

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 // directory of client certificates laid out as `gatehouse cert create` does.
 type gatehouse struct {
 	a    *pki.Authority
+	sc   pki.ServerCert
 	b    *broker.Broker
 	port int
 	ca   string
@@ -41,38 +44,15 @@ func startGatehouse(t *testing.T, names ...string) *gatehouse {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc pki.ServerCert
-	sc.Set(srv)
 	g := &gatehouse{a: a, dir: t.TempDir(), ids: map[string]string{}}
-	g.b, err = broker.New(broker.Config{
-		MQTTSAddr:      "127.0.0.1:0",
-		GetCertificate: sc.GetCertificate,
-		Authorizer:     a,
-		Emit: func(ev broker.Event) {
-			if ev.Type == "connected" {
-				g.mu.Lock()
-				g.connected++
-				g.mu.Unlock()
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.b.Close(); err != nil {
-			t.Error(err)
+	g.sc.Set(srv)
+	g.b, g.port = g.listen(t, func(ev broker.Event) {
+		if ev.Type == "connected" {
+			g.mu.Lock()
+			g.connected++
+			g.mu.Unlock()
 		}
 	})
-	for _, ti := range g.b.Transports() {
-		if ti.Name == broker.TransportMQTTS {
-			_, p, _ := strings.Cut(ti.Addr, "127.0.0.1:")
-			g.port, _ = strconv.Atoi(p)
-		}
-	}
 	for _, n := range names {
 		iss := pkitest.Issue(t, a, n)
 		if _, err := pki.WriteClientFiles(filepath.Join(g.dir, n), iss, false); err != nil {
@@ -85,6 +65,37 @@ func startGatehouse(t *testing.T, names ...string) *gatehouse {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// listen starts a broker on this PKI on 127.0.0.1:0 and returns it and its
+// mqtts port; a second one stands for another node of a cluster.
+func (g *gatehouse) listen(t *testing.T, emit func(broker.Event)) (*broker.Broker, int) {
+	t.Helper()
+	b, err := broker.New(broker.Config{
+		MQTTSAddr:      "127.0.0.1:0",
+		GetCertificate: g.sc.GetCertificate,
+		Authorizer:     g.a,
+		Emit:           emit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	port := 0
+	for _, ti := range b.Transports() {
+		if ti.Name == broker.TransportMQTTS {
+			_, p, _ := strings.Cut(ti.Addr, "127.0.0.1:")
+			port, _ = strconv.Atoi(p)
+		}
+	}
+	return b, port
 }
 
 func (g *gatehouse) connects() int {
@@ -104,7 +115,7 @@ func (g *gatehouse) suspend(t *testing.T, name string) {
 // target builds the generator's target for this broker from real flags.
 func (g *gatehouse) target(t *testing.T, dir string) *target {
 	t.Helper()
-	f := targetFlags{host: "127.0.0.1", port: g.port, ca: g.ca, dir: dir, keepalive: time.Minute, timeout: 10 * time.Second}
+	f := targetFlags{host: "127.0.0.1", ports: []int{g.port}, ca: g.ca, dir: dir, keepalive: time.Minute, timeout: 10 * time.Second}
 	tg, err := f.build()
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +287,47 @@ func TestSuspendCommandTrigger(t *testing.T) {
 	}
 }
 
+// TestSuspendSpreadOverPorts holds the victim's sessions on two brokers of
+// one PKI, as on two nodes of a cluster (--port P1,P2): they alternate between
+// the two, and the run ends when the last one on either has closed.
+func TestSuspendSpreadOverPorts(t *testing.T) {
+	g := startGatehouse(t, "dev1", "dev2")
+	var second atomic.Int64
+	b2, port2 := g.listen(t, func(ev broker.Event) {
+		if ev.Type == "connected" {
+			second.Add(1)
+		}
+	})
+	flag := filepath.Join(t.TempDir(), "triggered")
+	go func() {
+		for range 3000 {
+			if _, err := os.Stat(flag); err == nil {
+				g.suspend(t, "dev1")
+				b2.DropSerial(g.ids["dev1"], "suspended by operator")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	ports := fmt.Sprintf("%d,%d", g.port, port2)
+	code, out, stderr := cli("suspend", "--port", ports, "--ca", g.ca, "--cert-dir", g.dir,
+		"--sessions", "6", "--others", "2", "--workers", "3", "--trigger", "touch "+flag, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r suspendResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	wantTarget := fmt.Sprintf("127.0.0.1:%d,127.0.0.1:%d", g.port, port2)
+	if r.Target != wantTarget || r.Closed != 6 || r.OthersUp != 2 || r.EOF.N != 6 {
+		t.Fatalf("target %q, closed %d, others up %d, eof n %d; want %q, 6, 2, 6", r.Target, r.Closed, r.OthersUp, r.EOF.N, wantTarget)
+	}
+	if first, other := g.connects(), second.Load(); first != 4 || other != 4 {
+		t.Fatalf("sessions per broker %d and %d, want 4 and 4", first, other)
+	}
+}
+
 func TestSuspendFailsWhenNothingCloses(t *testing.T) {
 	g := startGatehouse(t, "dev1", "dev2")
 	code, out, stderr := cli(g.args("suspend", "--sessions", "2", "--others", "1", "--trigger", "true", "--duration", "300ms")...)
@@ -305,6 +357,7 @@ func TestUsageErrors(t *testing.T) {
 		"remote host":        {[]string{"connect", "--host", "192.0.2.1", "--ca", g.ca}, "not loopback"},
 		"duration too long":  {g.args("connect", "--duration", "11m"), "--duration 11m0s"},
 		"no ca":              {[]string{"connect", "--port", "1"}, "--ca FILE is required"},
+		"port out of range":  {g.args("connect", "--port", "8883,70000"), "--port 70000"},
 		"cert without key":   {[]string{"connect", "--ca", g.ca, "--cert", "x.crt"}, "--cert and --key go together"},
 		"cert and cert-dir":  {g.args("connect", "--cert", "x.crt", "--key", "x.key"), "not both"},
 		"empty cert-dir":     {[]string{"connect", "--ca", g.ca, "--cert-dir", t.TempDir()}, "has no NAME/client.crt"},

@@ -49,7 +49,7 @@ func dial(ctx context.Context, t *target, id identity, readBuf int) (*conn, time
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	d := net.Dialer{}
-	raw, err := d.DialContext(ctx, "tcp", t.addr)
+	raw, err := d.DialContext(ctx, "tcp", t.nextAddr())
 	if err != nil {
 		return nil, 0, fmt.Errorf("dial: %w", err)
 	}

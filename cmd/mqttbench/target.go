@@ -11,13 +11,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // targetFlags are the flags that say where the broker is and who we are.
 type targetFlags struct {
 	host, serverName      string
-	port                  int
+	ports                 []int
 	ca, cert, key, dir    string
 	curves                string
 	insecure, allowRemote bool
@@ -31,13 +32,20 @@ type identity struct {
 	tls  *tls.Config
 }
 
-// target is a resolved broker address and the identities to connect with.
+// target is a resolved broker address (or several: one cluster's nodes) and
+// the identities to connect with.
 type target struct {
-	addr      string
+	addr      string   // what reports name: the addresses, comma-separated
+	addrs     []string // dials take them in turn
 	ids       []identity
 	keepalive time.Duration
 	timeout   time.Duration
+	dials     *atomic.Uint64 // shared by copies (withResumption)
 }
+
+// nextAddr is the address for the next dial, round-robin, so that n
+// sessions spread evenly over the nodes of a cluster.
+func (t *target) nextAddr() string { return t.addrs[(t.dials.Add(1)-1)%uint64(len(t.addrs))] }
 
 // id returns the identity for the i-th connection, round-robin.
 func (t *target) id(i int) identity { return t.ids[i%len(t.ids)] }
@@ -45,8 +53,15 @@ func (t *target) id(i int) identity { return t.ids[i%len(t.ids)] }
 // build validates the flags and loads the certificates; every failure is the
 // caller's mistake (exit 2) except unreadable files, which are too.
 func (f *targetFlags) build() (*target, error) {
-	if f.port < 1 || f.port > 65535 {
-		return nil, usageErr{fmt.Errorf("--port %d: want 1-65535", f.port)}
+	if len(f.ports) == 0 {
+		return nil, usageErr{errors.New("--port: want at least one port")}
+	}
+	var addrs []string
+	for _, p := range f.ports {
+		if p < 1 || p > 65535 {
+			return nil, usageErr{fmt.Errorf("--port %d: want 1-65535", p)}
+		}
+		addrs = append(addrs, net.JoinHostPort(f.host, strconv.Itoa(p)))
 	}
 	if err := checkLoopback(f.host, f.allowRemote); err != nil {
 		return nil, err
@@ -82,7 +97,7 @@ func (f *targetFlags) build() (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{addr: net.JoinHostPort(f.host, strconv.Itoa(f.port)), keepalive: f.keepalive, timeout: f.timeout}
+	t := &target{addr: strings.Join(addrs, ","), addrs: addrs, dials: new(atomic.Uint64), keepalive: f.keepalive, timeout: f.timeout}
 	for _, p := range pairs {
 		c, err := tls.LoadX509KeyPair(p.crt, p.key)
 		if err != nil {

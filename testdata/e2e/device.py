@@ -42,7 +42,14 @@ def main():
         print(line, flush=True)
 
     c.on_connect = lambda cl, ud, flags, rc: say("connected rc=%d" % rc)
-    c.on_disconnect = lambda cl, ud, rc: say("disconnected rc=%d" % rc)
+    def on_disconnect(cl, ud, rc):
+        say("disconnected rc=%d" % rc)
+        if not a.reconnect:
+            # paho's loop reconnects on its own, fast enough to take a client
+            # ID back from another node: without --reconnect one drop ends it.
+            cl.disconnect()
+
+    c.on_disconnect = on_disconnect
 
     deadline = time.time() + a.seconds
     try:

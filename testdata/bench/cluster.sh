@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Cross-node suspend benchmark: SESSIONS sessions of one certificate spread
+# over NODES `gatehouse serve --etcd` nodes on one Debian etcd-server, the
+# suspend made through node 1; mqttbench measures from the call to the last
+# socket closed on any node. RUNS runs, then p50/p99 over them.
+# Usage: cluster.sh path/to/gatehouse path/to/mqttbench
+# Environment: RUNS (20), SESSIONS (1000), OTHERS (300, on a second certificate,
+# must stay up), NODES (3; 1 gives the same load on one node, for comparison).
+set -euo pipefail
+
+BIN=$(realpath "${1:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
+BENCH=$(realpath "${2:?usage: cluster.sh path/to/gatehouse path/to/mqttbench}")
+RUNS=${RUNS:-20}
+SESSIONS=${SESSIONS:-1000}
+OTHERS=${OTHERS:-300}
+NODES=${NODES:-3}
+die() { echo "bench-cluster: $*" >&2; exit 1; }
+command -v etcd >/dev/null || die "etcd not found: install Debian etcd-server"
+[ "$RUNS" -ge 1 ] || die "RUNS=$RUNS: want at least 1"
+[ "$NODES" -ge 1 ] || die "NODES=$NODES: want at least 1"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge $((SESSIONS + OTHERS + 100)) ] || die "ulimit -n is $(ulimit -n), need $((SESSIONS + OTHERS + 100))"
+WORK=$(mktemp -d)
+PIDS=()
+# running PID: PID has not ended (a child that ended is a zombie until waited for).
+running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
+cleanup() {
+	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
+	# stopping releases its sessions and its lease in etcd, and without etcd it
+	# waits for every release to time out.
+	local p deadline=$((SECONDS + 15))
+	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		[ "$p" != "${ETCD_PID:-}" ] || continue
+		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+gh() { local n=$1; shift; "$BIN" --data "$WORK/$n" "$@"; }
+
+EC=$(free_port); EP=$(free_port)
+ETCD=http://127.0.0.1:$EC
+etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
+	--initial-cluster "bench=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
+	--quota-backend-bytes 1073741824 >"$WORK/etcd.log" 2>&1 &
+ETCD_PID=$!
+PIDS+=($ETCD_PID)
+wait_for 20 env ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health || die "etcd did not start: $(tail -n 5 "$WORK/etcd.log")"
+
+# Every session comes from 127.0.0.1: lift the per-IP limit (100 by default).
+PORTS=()
+for n in $(seq -f 'n%g' 1 "$NODES"); do
+	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" \
+		--max-conns-per-ip 0 --log-level "${LOG_LEVEL:-warn}" >"$WORK/$n.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 20 test -S "$WORK/$n/admin.sock" || die "node $n did not start: $(tail -n 5 "$WORK/$n.log")"
+	PORTS+=("$(gh "$n" mtls status --json | python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='mqtts'][0].rsplit(':',1)[1])")")
+done
+mkdir -p "$WORK/certs"
+VICTIM=$(gh n1 cert create --cn victim --out "$WORK/certs/victim" 2>/dev/null)
+gh n1 cert create --cn other --out "$WORK/certs/other" >/dev/null 2>&1
+CSV=$(IFS=,; echo "${PORTS[*]}")
+echo "bench-cluster: etcd $(etcd --version | head -1 | cut -d' ' -f3), $NODES node(s) on $CSV; $SESSIONS victim sessions, $OTHERS others, $RUNS runs" >&2
+
+for r in $(seq 1 "$RUNS"); do
+	"$BENCH" suspend --port "$CSV" --ca "$WORK/certs/victim/ca.pem" --cert-dir "$WORK/certs" --victim victim \
+		--sessions "$SESSIONS" --others "$OTHERS" --workers 8 --duration 60s \
+		--trigger "'$BIN' --data '$WORK/n1' cert suspend $VICTIM >/dev/null" --json >"$WORK/run-$r.json" 2>"$WORK/run-$r.err" ||
+		die "run $r: $(tail -n 3 "$WORK/run-$r.err")"
+	gh n1 cert reactivate "$VICTIM" >/dev/null
+	# Every node has applied the reactivation before the next run connects.
+	for p in "${PORTS[@]}"; do
+		wait_for 10 "$BENCH" connect --port "$p" --ca "$WORK/certs/victim/ca.pem" --cert "$WORK/certs/victim/client.crt" \
+			--key "$WORK/certs/victim/client.key" --count 1 --workers 1 || die "port $p still refuses the reactivated certificate"
+	done
+	echo "run $r: last socket closed $(python3 -c "import json; print(json.load(open('$WORK/run-$r.json'))['to_last_eof_ms'])") ms" >&2
+done
+
+python3 - "$WORK" "$RUNS" "$SESSIONS" "$NODES" <<'PY'
+import json, math, sys
+work, runs, sessions, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rs = [json.load(open(f"{work}/run-{i}.json")) for i in range(1, runs + 1)]
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
+last = [r["to_last_eof_ms"] for r in rs]
+trig = [r["trigger_ms"] for r in rs]
+print(f"suspend through node 1, {sessions} sessions over {nodes} node(s), {runs} runs")
+print(f"  call to last socket closed: p50 {pct(last, 50):.1f} ms, p99 {pct(last, 99):.1f} ms, max {max(last):.1f} ms")
+print(f"  per session (median run):   p50 {pct([r['eof']['p50_ms'] for r in rs], 50):.1f} ms, p99 {pct([r['eof']['p99_ms'] for r in rs], 50):.1f} ms")
+print(f"  the suspend command itself: p50 {pct(trig, 50):.1f} ms")
+print(f"  others dropped: {sum(r['others_dropped'] for r in rs)}")
+PY

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Cluster suite: three `gatehouse serve --etcd --node` nodes on loopback share
+# one Debian etcd-server, driven by clients Gatehouse did not write:
+# mosquitto_sub/pub, Python paho-mqtt and etcdctl. Usage: cluster.sh path/to/gatehouse
+set -euo pipefail
+
+BIN=$(realpath "${1:?usage: cluster.sh path/to/gatehouse}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+for c in etcd etcdctl mosquitto_sub mosquitto_pub; do
+	command -v "$c" >/dev/null || { echo "cluster.sh: $c not found: install Debian etcd-server, etcd-client and mosquitto-clients (.ci/run does, as root)" >&2; exit 1; }
+done
+WORK=$(mktemp -d)
+PIDS=()
+pass=0
+
+# running PID: PID has not ended (a child that ended is a zombie until waited for).
+running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
+cleanup() {
+	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
+	# stopping releases its sessions and its lease in etcd, and without etcd it
+	# waits for every release to time out.
+	local p deadline=$((SECONDS + 15))
+	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		[ "$p" != "${ETCD_PID:-}" ] || continue
+		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
+	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'echo "FAIL - line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
+
+ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
+fail() {
+	echo "FAIL - $*" >&2
+	for n in n1 n2 n3; do echo "--- $n log" >&2; tail -n 15 "$WORK/$n.log" >&2 || true; done
+	echo "--- etcd log" >&2; tail -n 10 "$WORK/etcd.log" >&2 || true
+	exit 1
+}
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+# expect_exit CODE CMD...: CMD must exit with CODE and say something on stderr.
+expect_exit() {
+	local want=$1; shift
+	local got=0
+	"$@" >"$WORK/out" 2>"$WORK/err" || got=$?
+	[ "$got" = "$want" ] || fail "'$*' exited $got, want $want: $(cat "$WORK/err")"
+	[ "$want" = 0 ] || [ -s "$WORK/err" ] || fail "'$*' printed no error"
+}
+expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
+has() { grep -- "$1" >/dev/null; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# gh NODE ARGS...: a command through NODE's admin socket.
+gh() { local n=$1; shift; "$BIN" --data "$WORK/$n" "$@"; }
+port_of() { gh "$1" mtls status --json | /usr/bin/python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='mqtts'][0].rsplit(':',1)[1])"; }
+tls_of() { echo "--cafile $WORK/$1/ca.pem --cert $WORK/$1/client.crt --key $WORK/$1/client.key"; }
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# owner CLIENT_ID: the node that holds CLIENT_ID in etcd's session registry (empty: none).
+owner() { etcdctl --endpoints "$ETCD" get --print-value-only "/gatehouse/sessions/$1"; }
+owner_is() { [ "$(owner "$1")" = "$2" ]; }
+conn_on() { gh "$1" conn list --json | has "\"client_id\": \"$2\""; }
+# sub NODE CERT CLIENT_ID: a mosquitto_sub on NODE that stays up while the session does; prints its pid.
+sub() {
+	mosquitto_sub -h 127.0.0.1 -p "${PORT[$1]}" $(tls_of "$2") -i "$3" -t "devices/$2/#" -v >"$WORK/$3.out" 2>&1 &
+	PIDS+=($!)
+	SUBPID=$!
+}
+# roundtrip NODE CERT: mosquitto_pub on NODE reaches a mosquitto_sub on NODE.
+roundtrip() {
+	local f="$WORK/rt-$1-$2.out"
+	mosquitto_sub -h 127.0.0.1 -p "${PORT[$1]}" $(tls_of "$2") -i "rt-$1-$2" -t "devices/$2/rt" -C 1 -W 10 >"$f" 2>&1 &
+	local s=$!
+	wait_for 5 conn_on "$1" "rt-$1-$2" || fail "roundtrip subscriber on $1 did not connect: $(cat "$f")"
+	mosquitto_pub -h 127.0.0.1 -p "${PORT[$1]}" $(tls_of "$2") -i "rtp-$1-$2" -t "devices/$2/rt" -m "hello $1" ||
+		fail "mosquitto_pub on $1 with $2 failed"
+	wait "$s" || fail "mosquitto_sub on $1 did not get its message: $(cat "$f")"
+	grep -q "hello $1" "$f" || fail "mosquitto_sub on $1 got: $(cat "$f")"
+}
+
+# --- one etcd on loopback ports, data in the work dir
+EC=$(free_port); EP=$(free_port)
+ETCD=http://127.0.0.1:$EC
+export ETCDCTL_API=3
+start_etcd() {
+	etcd --name e2e --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+		--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
+		--initial-cluster "e2e=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
+		--quota-backend-bytes 1073741824 >>"$WORK/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	PIDS+=($ETCD_PID)
+	wait_for 20 etcdctl --endpoints "$ETCD" endpoint health || fail "etcd did not start"
+}
+start_etcd
+ok "etcd $(etcd --version | head -1 | cut -d' ' -f3) serves on $ETCD"
+
+# --- three nodes started at the same moment on the empty etcd
+declare -A PORT NODE_PID
+for n in n1 n2 n3; do
+	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" >"$WORK/$n.log" 2>&1 &
+	NODE_PID[$n]=$!
+	PIDS+=($!)
+done
+for n in n1 n2 n3; do
+	wait_for 20 test -S "$WORK/$n/admin.sock" || fail "node $n did not start"
+	PORT[$n]=$(port_of "$n")
+done
+for n in n1 n2 n3; do gh "$n" ca export --out "$WORK/$n-ca.pem"; done
+cmp -s "$WORK/n1-ca.pem" "$WORK/n2-ca.pem" && cmp -s "$WORK/n1-ca.pem" "$WORK/n3-ca.pem" ||
+	fail "the three nodes started together serve different roots"
+ok "three nodes started together on an empty etcd agree on one root (mqtts ${PORT[n1]}, ${PORT[n2]}, ${PORT[n3]})"
+
+# --- devices spread across the nodes; certificates created through node 1 work on all three
+for d in dev1 dev2 dev3 dev4; do
+	eval "S_$d=$(gh n1 cert create --cn "$d" --out "$WORK/$d" 2>/dev/null)"
+done
+[ -n "$S_dev4" ] || fail "cert create through node 1 printed no serial"
+gh n3 cert list --json | has "\"serial\": \"$S_dev4\"" || fail "node 3 does not list a certificate created through node 1"
+sub n1 dev1 a1; A1=$SUBPID
+sub n2 dev2 a2; A2=$SUBPID
+sub n3 dev3 a3; A3=$SUBPID
+wait_for 10 conn_on n1 a1 || fail "dev1 did not connect to node 1: $(cat "$WORK/a1.out")"
+wait_for 10 conn_on n2 a2 || fail "dev2 did not connect to node 2: $(cat "$WORK/a2.out")"
+wait_for 10 conn_on n3 a3 || fail "dev3 did not connect to node 3: $(cat "$WORK/a3.out")"
+wait_for 5 owner_is a1 n1 || fail "registry: a1 is held by '$(owner a1)', want n1"
+wait_for 5 owner_is a2 n2 || fail "registry: a2 is held by '$(owner a2)', want n2"
+wait_for 5 owner_is a3 n3 || fail "registry: a3 is held by '$(owner a3)', want n3"
+roundtrip n3 dev4
+gh n1 cert list --json | /usr/bin/python3 -c "import json,sys; sys.exit(0 if {c['cn']: c['state'] for c in json.load(sys.stdin)}.get('dev4')=='active' else 1)" ||
+	fail "node 1 does not see dev4's first use on node 3 as active"
+ok "devices on all three nodes connect; a cert created through node 1 publishes and subscribes on node 3, and node 1 sees it active"
+
+# --- a suspend through node 1 drops the device on node 3 at once; node 2 refuses it
+gh n1 cert suspend "$S_dev3" >/dev/null
+wait_for 3 gone "$A3" || fail "dev3's mosquitto_sub on node 3 still runs 3 s after a suspend through node 1"
+wait_for 5 bash -c "! '$BIN' --data '$WORK/n3' conn list --json | grep -q '\"client_id\": \"a3\"'" || fail "node 3 still lists dev3's session"
+expect_fail mosquitto_pub -h 127.0.0.1 -p "${PORT[n2]}" $(tls_of dev3) -i a3-again -t devices/dev3/x -m x
+gh n2 events --json | has '"reason": "suspended"' || wait_for 5 bash -c "'$BIN' --data '$WORK/n2' events --json | grep -q '\"reason\": \"suspended\"'" ||
+	fail "node 2 did not log its refusal of the suspended device"
+alive "$A1" && alive "$A2" || fail "the suspend dropped other devices"
+ok "cert suspend through node 1 drops the device's session on node 3 within 3 s; node 2 refuses it; others stay up"
+
+# --- client-id takeover across nodes: the same client ID on node 2 ends node 1's session
+/usr/bin/python3 "$HERE/device.py" --port "${PORT[n1]}" --ca "$WORK/dev1/ca.pem" --cert "$WORK/dev1/client.crt" \
+	--key "$WORK/dev1/client.key" --client-id twin --topic devices/dev1/telemetry --seconds 60 >"$WORK/twin1.out" 2>&1 &
+TWIN=$!; PIDS+=($TWIN)
+wait_for 10 grep -q "connected rc=0" "$WORK/twin1.out" || fail "paho device did not connect to node 1: $(cat "$WORK/twin1.out")"
+wait_for 5 owner_is twin n1 || fail "registry: twin is held by '$(owner twin)', want n1"
+sub n2 dev1 twin; TWIN2=$SUBPID
+wait_for 5 gone "$TWIN" || fail "node 1 kept the paho session after node 2 took its client ID over: $(cat "$WORK/twin1.out")"
+grep -q "disconnected" "$WORK/twin1.out" || fail "the paho device on node 1 did not see a disconnect: $(cat "$WORK/twin1.out")"
+wait_for 5 owner_is twin n2 || fail "registry: twin is held by '$(owner twin)' after the takeover, want n2"
+gh n1 events --json | has 'taken over by node n2' || fail "node 1 logged no takeover by node 2"
+sleep 1
+alive "$TWIN2" && conn_on n2 twin || fail "the new owner's session on node 2 did not stay up: $(cat "$WORK/twin.out")"
+kill "$TWIN2"
+ok "the same client ID connecting to node 2 takes the session over from node 1 (paho sees the drop; registry says n2)"
+
+# --- kill -9 of node 2: nodes 1 and 3 keep serving; node 2's sessions leave the registry after the lease
+sub n2 dev2 b2
+wait_for 5 owner_is b2 n2 || fail "registry: b2 is held by '$(owner b2)', want n2"
+kill -9 "${NODE_PID[n2]}"
+killed=$SECONDS
+wait "${NODE_PID[n2]}" 2>/dev/null || true
+roundtrip n1 dev1
+roundtrip n3 dev2
+sub n3 dev4 c3; C3=$SUBPID
+wait_for 5 owner_is c3 n3 || fail "node 3 took no new session after node 2 died"
+# Before the lease (10 s) can have run out, the dead node's entry is still there.
+[ $((SECONDS - killed)) -ge 8 ] || owner_is b2 n2 || fail "node 2's entry left the registry before its lease ran out"
+wait_for 20 bash -c "[ -z \"\$(etcdctl --endpoints '$ETCD' get --prefix /gatehouse/sessions/ --print-value-only | grep -x n2)\" ]" ||
+	fail "node 2's sessions are still in the registry 20 s after kill -9"
+ok "kill -9 of node 2: nodes 1 and 3 keep publishing, subscribing and connecting; node 2's sessions left the registry $((SECONDS - killed)) s after the kill (lease 10 s)"
+
+# --- etcd stopped: writes are refused, the last state is enforced; restarted: the suspend goes through
+kill "$ETCD_PID"
+wait "$ETCD_PID" 2>/dev/null || true
+expect_exit 1 gh n1 cert suspend "$S_dev4"
+# Refused at once once the node's probe saw etcd go (offline mode), else after the 5 s timeout.
+grep -E "etcd unreachable since .* refused; nothing changed|etcd did not answer" "$WORK/err" >/dev/null || fail "a suspend without etcd is not explained: $(cat "$WORK/err")"
+[ "$(wc -l <"$WORK/err")" = 1 ] || fail "the refused suspend takes more than one line: $(cat "$WORK/err")"
+alive "$C3" || fail "dev4's session on node 3 dropped although its suspend was refused"
+expect_fail mosquitto_pub -h 127.0.0.1 -p "${PORT[n3]}" $(tls_of dev3) -i a3-offline -t devices/dev3/x -m x
+ok "etcd stopped: a suspend through node 1 is refused ($(cat "$WORK/err")); node 3 still refuses the device suspended before"
+start_etcd
+wait_for 30 gh n1 cert suspend "$S_dev4" || fail "the suspend still fails 30 s after etcd came back: $(gh n1 cert suspend "$S_dev4" 2>&1)"
+wait_for 5 gone "$C3" || fail "dev4's mosquitto_sub on node 3 still runs after the retried suspend"
+ok "etcd restarted: the retried suspend through node 1 goes through and drops the device on node 3"
+
+echo "all $pass cluster checks passed"
