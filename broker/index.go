@@ -127,8 +127,15 @@ func (b *Broker) DropSerial(id, cause string) int {
 	if id == "" {
 		return 0
 	}
+	return b.dropAll(func(x *index) map[*peer]struct{} { return x.byCert[id] }, cause)
+}
+
+// dropAll closes every session of the index set that set picks (read under
+// the index lock) with DISCONNECT 0x98 and returns how many it closed: what
+// DropSerial and DropSubject share.
+func (b *Broker) dropAll(set func(*index) map[*peer]struct{}, cause string) int {
 	b.idx.mu.Lock()
-	victims := b.idx.takeLocked(b.idx.byCert[id], func(*peer) bool { return true }, cause)
+	victims := b.idx.takeLocked(set(&b.idx), func(*peer) bool { return true }, cause)
 	b.idx.mu.Unlock()
 	b.disconnect(victims, packets.ErrAdministrativeAction)
 	return len(victims)

@@ -270,11 +270,7 @@ func (b *Broker) DropSubject(sub, cause string) int {
 	if sub == "" {
 		return 0
 	}
-	b.idx.mu.Lock()
-	victims := b.idx.takeLocked(b.idx.bySub[sub], func(*peer) bool { return true }, cause)
-	b.idx.mu.Unlock()
-	b.disconnect(victims, packets.ErrAdministrativeAction)
-	return len(victims)
+	return b.dropAll(func(x *index) map[*peer]struct{} { return x.bySub[sub] }, cause)
 }
 
 // SubjectSessions returns the number of live sessions holding a token of
