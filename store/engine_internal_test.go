@@ -150,3 +150,55 @@ func TestSessionRegistryReclaimsAfterLosingItsLease(t *testing.T) {
 		}
 	}
 }
+
+// Claiming again after being cut off never takes a client ID from a node
+// that claimed it meanwhile: that node holds the newer session.
+func TestSessionRegistryReclaimLeavesANewerOwner(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	open := func(node string) *SessionRegistry {
+		s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/reclaim2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		reg, err := s.Sessions(node, 5*time.Second, func(*SessionRegistry) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		return reg
+	}
+	n1, n2 := open("n1"), open("n2")
+	for name, tc := range map[string]struct {
+		setup func(id string)
+		want  string
+	}{
+		"unowned: claimed":             {func(string) {}, "n1"},
+		"own entry: kept":              {func(id string) { mustClaim(t, n1, id) }, "n1"},
+		"taken by another node: left":  {func(id string) { mustClaim(t, n2, id) }, "n2"},
+		"taken over from n1 meanwhile": {func(id string) { mustClaim(t, n1, id); mustClaim(t, n2, id) }, "n2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			id := "dev-" + strings.ReplaceAll(name, " ", "-")
+			tc.setup(id)
+			_, owner, err := n1.Reclaim(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored, err := n1.Owner(id); err != nil || owner != tc.want || stored != tc.want {
+				t.Fatalf("Reclaim says %q, registry holds %q (%v); want %q", owner, stored, err, tc.want)
+			}
+		})
+	}
+}
+
+func mustClaim(t *testing.T, r *SessionRegistry, id string) {
+	t.Helper()
+	if _, err := r.Claim(id); err != nil {
+		t.Fatal(err)
+	}
+}

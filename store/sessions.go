@@ -125,6 +125,35 @@ func (r *SessionRegistry) Claim(clientID string) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
+// Reclaim claims clientID again after this node was cut off from etcd
+// (its lease lost, or claims refused while offline), unless another node
+// claimed it meanwhile: then it changes nothing and returns that node, whose
+// session is the newer one. Claim, by contrast, always takes over.
+func (r *SessionRegistry) Reclaim(clientID string) (rev int64, owner string, err error) {
+	if err := r.e.refuse(); err != nil {
+		return 0, "", fmt.Errorf("claim session %q again: %w", clientID, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
+	defer cancel()
+	k := r.key(clientID)
+	put := clientv3.OpPut(k, r.node, clientv3.WithLease(r.currentLease()))
+	resp, err := r.e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(put).
+		Else(clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(k), "=", r.node)}, []clientv3.Op{put}, []clientv3.Op{clientv3.OpGet(k)})).
+		Commit()
+	if err != nil {
+		return 0, "", fmt.Errorf("claim session %q again: %w", clientID, r.e.explain(err))
+	}
+	if !resp.Succeeded {
+		if inner := resp.Responses[0].GetResponseTxn(); inner != nil && !inner.Succeeded {
+			if kvs := inner.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+				return 0, string(kvs[0].Value), nil
+			}
+		}
+	}
+	return resp.Header.Revision, r.node, nil
+}
+
 // Release removes clientID's entry if this node still holds it: a node
 // whose session was taken over leaves the new owner's entry alone.
 func (r *SessionRegistry) Release(clientID string) error {

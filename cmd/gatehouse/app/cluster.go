@@ -251,7 +251,9 @@ func (a *App) reclaim(reg *store.SessionRegistry) {
 	a.log.Warn("session registry lease lost: claimed this node's sessions again", "sessions", n)
 }
 
-// claimAll claims every client ID live here and returns how many.
+// claimAll claims again every client ID live here that no other node
+// claimed meanwhile, drops the local session of those another node did, and
+// returns how many it looked at.
 func (a *App) claimAll(reg *store.SessionRegistry) int {
 	a.claims.mu.Lock()
 	ids := make([]string, 0, len(a.claims.live))
@@ -260,9 +262,17 @@ func (a *App) claimAll(reg *store.SessionRegistry) int {
 	}
 	a.claims.mu.Unlock()
 	for _, id := range ids {
-		rev, err := reg.Claim(id)
+		rev, owner, err := reg.Reclaim(id)
 		if err != nil {
 			a.log.Error("session not claimed again", "client_id", id, "err", err)
+			continue
+		}
+		if owner != a.node {
+			// The device reconnected through another node while this one
+			// was cut off: that session is the newer one.
+			if br := a.broker(); br != nil && br.Kick(id, "taken over by node "+owner) {
+				a.log.Info("session taken over", "client_id", id, "node", owner)
+			}
 			continue
 		}
 		a.claims.mu.Lock()
