@@ -20,45 +20,8 @@ command -v etcd >/dev/null || die "etcd not found: install Debian etcd-server"
 [ "$NODES" -ge 1 ] || die "NODES=$NODES: want at least 1"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((SESSIONS + OTHERS + 100)) ] || die "ulimit -n is $(ulimit -n), need $((SESSIONS + OTHERS + 100))"
-WORK=$(mktemp -d)
-PIDS=()
-# running PID: PID has not ended (a child that ended is a zombie until waited for).
-running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
-cleanup() {
-	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
-	# stopping releases its sessions and its lease in etcd, and without etcd it
-	# waits for every release to time out.
-	local p deadline=$((SECONDS + 15))
-	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		[ "$p" != "${ETCD_PID:-}" ] || continue
-		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
-	done
-	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_for() {
-	local deadline=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-gh() { local n=$1; shift; "$BIN" --data "$WORK/$n" "$@"; }
-
-EC=$(free_port); EP=$(free_port)
-ETCD=http://127.0.0.1:$EC
-etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-	--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
-	--initial-cluster "bench=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
-	--quota-backend-bytes 1073741824 >"$WORK/etcd.log" 2>&1 &
-ETCD_PID=$!
-PIDS+=($ETCD_PID)
-wait_for 20 env ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health || die "etcd did not start: $(tail -n 5 "$WORK/etcd.log")"
+. "$(dirname "$0")/../e2e/etcd-cluster.sh"
+start_etcd || die "etcd did not start: $(tail -n 5 "$WORK/etcd.log")"
 
 # Every session comes from 127.0.0.1: lift the per-IP limit (100 by default).
 PORTS=()
@@ -67,7 +30,7 @@ for n in $(seq -f 'n%g' 1 "$NODES"); do
 		--max-conns-per-ip 0 --log-level "${LOG_LEVEL:-warn}" >"$WORK/$n.log" 2>&1 &
 	PIDS+=($!)
 	wait_for 20 test -S "$WORK/$n/admin.sock" || die "node $n did not start: $(tail -n 5 "$WORK/$n.log")"
-	PORTS+=("$(gh "$n" mtls status --json | python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='mqtts'][0].rsplit(':',1)[1])")")
+	PORTS+=("$(port_of "$n")")
 done
 mkdir -p "$WORK/certs"
 VICTIM=$(gh n1 cert create --cn victim --out "$WORK/certs/victim" 2>/dev/null)

@@ -9,28 +9,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 for c in etcd etcdctl mosquitto_sub mosquitto_pub; do
 	command -v "$c" >/dev/null || { echo "cluster.sh: $c not found: install Debian etcd-server, etcd-client and mosquitto-clients (.ci/run does, as root)" >&2; exit 1; }
 done
-WORK=$(mktemp -d)
-PIDS=()
+. "$HERE/etcd-cluster.sh"
 pass=0
-
-# running PID: PID has not ended (a child that ended is a zombie until waited for).
-running() { [ -e "/proc/$1" ] && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
-cleanup() {
-	# Nodes and clients first, etcd last, once they ended (at most 15 s): a node
-	# stopping releases its sessions and its lease in etcd, and without etcd it
-	# waits for every release to time out.
-	local p deadline=$((SECONDS + 15))
-	for p in "${PIDS[@]}"; do [ "$p" = "${ETCD_PID:-}" ] || kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		[ "$p" != "${ETCD_PID:-}" ] || continue
-		while running "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
-	done
-	[ -z "${ETCD_PID:-}" ] || kill "$ETCD_PID" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
 trap 'echo "FAIL - line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 
 ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
@@ -39,14 +19,6 @@ fail() {
 	for n in n1 n2 n3; do echo "--- $n log" >&2; tail -n 15 "$WORK/$n.log" >&2 || true; done
 	echo "--- etcd log" >&2; tail -n 10 "$WORK/etcd.log" >&2 || true
 	exit 1
-}
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
 }
 # expect_exit CODE CMD...: CMD must exit with CODE and say something on stderr.
 expect_exit() {
@@ -58,10 +30,6 @@ expect_exit() {
 }
 expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
 has() { grep -- "$1" >/dev/null; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# gh NODE ARGS...: a command through NODE's admin socket.
-gh() { local n=$1; shift; "$BIN" --data "$WORK/$n" "$@"; }
-port_of() { gh "$1" mtls status --json | /usr/bin/python3 -c "import json,sys; print([t['addr'] for t in json.load(sys.stdin) if t['transport']=='mqtts'][0].rsplit(':',1)[1])"; }
 tls_of() { echo "--cafile $WORK/$1/ca.pem --cert $WORK/$1/client.crt --key $WORK/$1/client.key"; }
 alive() { kill -0 "$1" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -88,19 +56,7 @@ roundtrip() {
 }
 
 # --- one etcd on loopback ports, data in the work dir
-EC=$(free_port); EP=$(free_port)
-ETCD=http://127.0.0.1:$EC
-export ETCDCTL_API=3
-start_etcd() {
-	etcd --name e2e --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-		--listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
-		--initial-cluster "e2e=http://127.0.0.1:$EP" --auto-compaction-retention 1h \
-		--quota-backend-bytes 1073741824 >>"$WORK/etcd.log" 2>&1 &
-	ETCD_PID=$!
-	PIDS+=($ETCD_PID)
-	wait_for 20 etcdctl --endpoints "$ETCD" endpoint health || fail "etcd did not start"
-}
-start_etcd
+start_etcd || fail "etcd did not start"
 ok "etcd $(etcd --version | head -1 | cut -d' ' -f3) serves on $ETCD"
 
 # --- three nodes started at the same moment on the empty etcd
@@ -191,7 +147,7 @@ grep -E "etcd unreachable since .* refused; nothing changed|etcd did not answer"
 alive "$C3" || fail "dev4's session on node 3 dropped although its suspend was refused"
 expect_fail mosquitto_pub -h 127.0.0.1 -p "${PORT[n3]}" $(tls_of dev3) -i a3-offline -t devices/dev3/x -m x
 ok "etcd stopped: a suspend through node 1 is refused ($(cat "$WORK/err")); node 3 still refuses the device suspended before"
-start_etcd
+start_etcd || fail "etcd did not restart"
 wait_for 30 gh n1 cert suspend "$S_dev4" || fail "the suspend still fails 30 s after etcd came back: $(gh n1 cert suspend "$S_dev4" 2>&1)"
 wait_for 5 gone "$C3" || fail "dev4's mosquitto_sub on node 3 still runs after the retried suspend"
 ok "etcd restarted: the retried suspend through node 1 goes through and drops the device on node 3"
