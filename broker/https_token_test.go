@@ -3,7 +3,6 @@ package broker_test
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -120,16 +119,7 @@ func TestHTTPSJWTHappyPath(t *testing.T) {
 // subject or jti is not allowed, 401 with a bare challenge without one.
 func TestHTTPSJWTRefusals(t *testing.T) {
 	te := newHTTPSTokenEnv(t, broker.AuthJWT, withPolicy(httpsPolicy(t)))
-	revoked := te.issueToken(t, "dev-r", time.Hour)
-	if _, err := te.a.Tokens().RevokeID(revoked.Record.JTI, "test", "", 0); err != nil {
-		t.Fatal(err)
-	}
-	suspended := te.issueToken(t, "dev-s", time.Hour)
-	if _, err := te.a.Tokens().Transition("dev-s", store.StateSuspended, "test", "", 0); err != nil {
-		t.Fatal(err)
-	}
-	noneTok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"partner"}`)) + "." +
-		base64.RawURLEncoding.EncodeToString(mustJSON(t, claims("dev1", nil))) + "."
+	revoked, suspended, noneTok := te.refusedTokens(t)
 	good := func(c jwt.MapClaims) string { return forge(t, jwt.SigningMethodES256, te.partner, "partner", c) }
 	invalid := func(reason string) string {
 		return `Bearer realm="gatehouse", error="invalid_token", error_description="` + reason + `"`

@@ -174,6 +174,24 @@ func TestJWTHappyPath(t *testing.T) {
 	}
 }
 
+// refusedTokens returns what the refusal tests present: a good token whose
+// jti is revoked (subject dev-r), one whose subject is suspended (dev-s),
+// and an unsigned "alg: none" token for dev1.
+func (te *tokenEnv) refusedTokens(t *testing.T) (revoked, suspended pki.IssuedToken, none string) {
+	t.Helper()
+	revoked = te.issueToken(t, "dev-r", time.Hour)
+	if _, err := te.a.Tokens().RevokeID(revoked.Record.JTI, "test", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	suspended = te.issueToken(t, "dev-s", time.Hour)
+	if _, err := te.a.Tokens().Transition("dev-s", store.StateSuspended, "test", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	none = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"partner"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString(mustJSON(t, claims("dev1", nil))) + "."
+	return revoked, suspended, none
+}
+
 func (te *tokenEnv) mustConnectToken(tb testing.TB, transport, id, user, tok string) *client {
 	tb.Helper()
 	c, err := te.connectWith(tb, transport, nil, id, withToken(user, tok))
@@ -189,16 +207,7 @@ func (te *tokenEnv) mustConnectToken(tb testing.TB, transport, id, user, tok str
 func TestJWTRefusals(t *testing.T) {
 	te := newTokenEnv(t, broker.AuthJWT, nil)
 	pub := te.pubPEM
-	revoked := te.issueToken(t, "dev-r", time.Hour)
-	if _, err := te.a.Tokens().RevokeID(revoked.Record.JTI, "test", "", 0); err != nil {
-		t.Fatal(err)
-	}
-	suspended := te.issueToken(t, "dev-s", time.Hour)
-	if _, err := te.a.Tokens().Transition("dev-s", store.StateSuspended, "test", "", 0); err != nil {
-		t.Fatal(err)
-	}
-	noneTok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"partner"}`)) + "." +
-		base64.RawURLEncoding.EncodeToString(mustJSON(t, claims("dev1", nil))) + "."
+	revoked, suspended, noneTok := te.refusedTokens(t)
 	good := func(c jwt.MapClaims) string { return forge(t, jwt.SigningMethodES256, te.partner, "partner", c) }
 	tests := map[string]struct {
 		user, tok string
