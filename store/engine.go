@@ -12,6 +12,11 @@ type engine interface {
 	// transaction that lost a race), so it must have effects only through t
 	// and must reset what it captures at its start.
 	update(fn func(t txn) error) error
+	// updateLog is update for the writer of this process's event log, whose
+	// keys no other update writes: etcd runs it beside the other updates
+	// instead of queueing them behind it, so that a slow append never
+	// delays a lifecycle change.
+	updateLog(fn func(t txn) error) error
 	// maxWrites is the most writes one update may buffer (0: no bound);
 	// work larger than that is split into several complete updates.
 	maxWrites() int

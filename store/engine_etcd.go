@@ -27,8 +27,11 @@ const (
 	// etcdAttempts bounds how often update retries a transaction that lost
 	// a race before it gives up with ErrConflict.
 	etcdAttempts = 16
-	// etcdPage is how many keys one range read of a scan fetches.
-	etcdPage = 256
+	// etcdPage is how many keys one range read of a scan fetches, after a
+	// first read of etcdFirstPage: most scans that stop early (the event
+	// log's ends, a newest-first listing) then fetch a few values, not 256.
+	etcdPage      = 256
+	etcdFirstPage = 16
 	// etcdMaxTxnOps is etcd's default bound on the operations of one Txn
 	// (--max-txn-ops), its conditions and its writes each; an update keeps
 	// within it or fails before it is sent.
@@ -55,6 +58,10 @@ type EtcdConfig struct {
 	// ReadOnly refuses writes, runs no migration and refuses a store whose
 	// schema is older than SchemaVersion, as Options.ReadOnly does.
 	ReadOnly bool
+	// Node, when set, names the cluster node that opens the store: its
+	// event log is then its own (PREFIX/events@NODE/), which it alone
+	// appends to and lists.
+	Node string
 }
 
 // OpenEtcd opens the store kept in etcd under cfg.Prefix, creating its
@@ -95,7 +102,11 @@ func OpenEtcd(cfg EtcdConfig) (*Store, error) {
 		return nil, err
 	}
 	e.applied.Store(e.opened)
-	return &Store{eng: e, path: name, readOnly: cfg.ReadOnly}, nil
+	events := sharedEventLog
+	if cfg.Node != "" {
+		events = nodeEventLog(cfg.Node)
+	}
+	return &Store{eng: e, path: name, readOnly: cfg.ReadOnly, events: events}, nil
 }
 
 // etcdEngine is the engine on etcd's key space under prefix. Keys sort in
@@ -105,7 +116,10 @@ type etcdEngine struct {
 	// otherwise race each other for the shared keys (the audit sequence
 	// above all) and spend their attempts losing to their own process.
 	// Only other processes' writes make a transaction retry.
-	mu       sync.Mutex
+	mu sync.Mutex
+	// logMu serialises the event log's appends (updateLog), apart from mu:
+	// they share no key with the other updates.
+	logMu    sync.Mutex
 	cli      *clientv3.Client
 	prefix   string
 	opened   int64 // the revision the store was opened at; Watch starts after it
@@ -167,15 +181,20 @@ func (e *etcdEngine) view(fn func(t txn) error) error {
 // update runs fn on a fresh snapshot and commits its writes if no key it
 // read has changed since; a lost race runs fn again, up to etcdAttempts
 // times, after a short random pause that keeps racing writers apart.
-func (e *etcdEngine) update(fn func(t txn) error) error {
+func (e *etcdEngine) update(fn func(t txn) error) error { return e.serialised(&e.mu, fn) }
+
+func (e *etcdEngine) updateLog(fn func(t txn) error) error { return e.serialised(&e.logMu, fn) }
+
+// serialised runs update's attempts holding mu.
+func (e *etcdEngine) serialised(mu *sync.Mutex, fn func(t txn) error) error {
 	if e.readOnly {
 		return errors.New("store is open read-only")
 	}
 	if err := e.refuse(); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		ok, err := e.attempt(fn)
 		if err != nil || ok {
@@ -400,9 +419,9 @@ func (t *etcdTxn) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (
 		}
 		return a < b
 	}
-	pageLo, pageHi := lo, hi
-	for {
-		resp, err := t.read(pageLo, pageHi, clientv3.WithSort(clientv3.SortByKey, order), clientv3.WithLimit(etcdPage))
+	pageLo, pageHi, page := lo, hi, int64(etcdFirstPage)
+	for ; ; page = etcdPage {
+		resp, err := t.read(pageLo, pageHi, clientv3.WithSort(clientv3.SortByKey, order), clientv3.WithLimit(page))
 		if err != nil {
 			return err
 		}

@@ -202,3 +202,41 @@ func mustClaim(t *testing.T, r *SessionRegistry, id string) {
 		t.Fatal(err)
 	}
 }
+
+// A lifecycle change on etcd never queues behind this process's event-log
+// writer: an append slowed by etcd (held here by its lock) must not delay a
+// suspend.
+func TestEtcdUpdateDoesNotWaitForTheEventLog(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/lanes", Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := s.eng.(*etcdEngine)
+	e.logMu.Lock()
+	appended := make(chan error, 1)
+	go func() {
+		appended <- s.AppendEvents([]EventEntry{{At: time.Now(), Data: []byte("x")}}, EventRetention{}, time.Now())
+	}()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.CreateCert(Cert{ID: "0a", Serial: "0a", CN: "dev", State: StateInactive}, AuditRecord{Actor: "test", Action: "cert.create"})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a certificate write waited for the event-log writer")
+	}
+	e.logMu.Unlock()
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+}

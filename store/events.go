@@ -28,7 +28,25 @@ type EventRetention struct {
 // keys and values, so the size bound needs no scan.
 var keyEventBytes = []byte("events_bytes")
 
-// AppendEvents appends entries, in order, to the event log in one
+// eventLog is where a store's event log lives: its bucket and the meta key
+// of its size. A store file has one log; in etcd each node keeps its own
+// (EtcdConfig.Node), as one log that every node appends to would have them
+// race for its sequence on every append and retry.
+type eventLog struct {
+	bucket, sizeKey []byte
+}
+
+// sharedEventLog is the log of a store file, and of an etcd store opened
+// without a node name.
+var sharedEventLog = eventLog{bucket: bucketEvents, sizeKey: keyEventBytes}
+
+// nodeEventLog is node's own log in a cluster's etcd store.
+func nodeEventLog(node string) eventLog {
+	return eventLog{bucket: []byte("events@" + node), sizeKey: []byte("events_bytes@" + node)}
+}
+
+// AppendEvents appends entries, in order, to the store's event log (in a
+// cluster, this node's: see EtcdConfig.Node) in one
 // transaction and then trims it to r, oldest entries first. now anchors the
 // age bound. On an engine that bounds a transaction's writes (etcd) it takes
 // as many transactions as the bound needs, each one complete: a chunk of
@@ -45,9 +63,9 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 	}
 	for rest, done := entries, false; len(rest) > 0 || !done; {
 		chunk := rest[:min(per, len(rest))]
-		err := s.update(func(t txn) error {
+		err := s.eng.updateLog(func(t txn) error {
 			var err error
-			done, err = appendEvents(t, chunk, r, now, budget)
+			done, err = s.events.append(t, chunk, r, now, budget)
 			return err
 		})
 		if err != nil {
@@ -58,36 +76,36 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 	return nil
 }
 
-// appendEvents appends entries and trims the log, deleting at most budget
+// append appends entries and trims the log, deleting at most budget
 // entries (0: no bound); done says whether the log is within r.
-func appendEvents(t txn, entries []EventEntry, r EventRetention, now time.Time, budget int) (done bool, err error) {
-	size, err := eventBytes(t)
+func (l eventLog) append(t txn, entries []EventEntry, r EventRetention, now time.Time, budget int) (done bool, err error) {
+	size, err := l.size(t)
 	if err != nil {
 		return false, err
 	}
 	for _, e := range entries {
-		seq, err := t.nextSequence(bucketEvents)
+		seq, err := t.nextSequence(l.bucket)
 		if err != nil {
 			return false, err
 		}
 		v := make([]byte, 8, 8+len(e.Data))
 		binary.BigEndian.PutUint64(v, uint64(e.At.UnixNano()))
 		k := seqKey(seq)
-		if err := t.put(bucketEvents, k, append(v, e.Data...)); err != nil {
+		if err := t.put(l.bucket, k, append(v, e.Data...)); err != nil {
 			return false, err
 		}
 		size += int64(len(k) + len(v) + len(e.Data))
 	}
-	if size, done, err = trimEvents(t, r, now, size, budget); err != nil {
+	if size, done, err = l.trim(t, r, now, size, budget); err != nil {
 		return false, err
 	}
-	return done, t.put(bucketMeta, keyEventBytes, binary.BigEndian.AppendUint64(nil, uint64(size)))
+	return done, t.put(bucketMeta, l.sizeKey, binary.BigEndian.AppendUint64(nil, uint64(size)))
 }
 
-// eventBytes is the event log's size as recorded in meta; a log written
-// before the size was recorded is measured once.
-func eventBytes(t txn) (int64, error) {
-	raw, err := t.get(bucketMeta, keyEventBytes)
+// size is the event log's size as recorded in meta; a log written before
+// the size was recorded is measured once.
+func (l eventLog) size(t txn) (int64, error) {
+	raw, err := t.get(bucketMeta, l.sizeKey)
 	if err != nil {
 		return 0, err
 	}
@@ -95,21 +113,21 @@ func eventBytes(t txn) (int64, error) {
 		return int64(binary.BigEndian.Uint64(raw)), nil
 	}
 	var size int64
-	err = forEach(t, bucketEvents, func(k, v []byte) error {
+	err = forEach(t, l.bucket, func(k, v []byte) error {
 		size += int64(len(k) + len(v))
 		return nil
 	})
 	return size, err
 }
 
-// trimEvents deletes entries from the front while the log is longer than
+// trim deletes entries from the front while the log is longer than
 // r.Keep, larger than r.MaxBytes (size is its size now) or the oldest entry
 // is older than r.MaxAge, at most budget of them (0: no bound). It returns
 // the size left and whether the log is now within r.
-func trimEvents(t txn, r EventRetention, now time.Time, size int64, budget int) (int64, bool, error) {
+func (l eventLog) trim(t txn, r EventRetention, now time.Time, size int64, budget int) (int64, bool, error) {
 	var last uint64
 	empty := true
-	if err := t.scan(bucketEvents, nil, true, func(k, _ []byte) (bool, error) {
+	if err := t.scan(l.bucket, nil, true, func(k, _ []byte) (bool, error) {
 		last, empty = binary.BigEndian.Uint64(k), false
 		return false, nil
 	}); err != nil || empty {
@@ -121,7 +139,7 @@ func trimEvents(t txn, r EventRetention, now time.Time, size int64, budget int) 
 	}
 	var gone [][]byte // deleted after the walk: a scan must not write
 	left, all, within := size, true, false
-	err := t.scan(bucketEvents, nil, false, func(k, v []byte) (bool, error) {
+	err := t.scan(l.bucket, nil, false, func(k, v []byte) (bool, error) {
 		n := last - binary.BigEndian.Uint64(k) + 1
 		tooMany := r.Keep > 0 && n > uint64(r.Keep)
 		tooOld := cutoff != 0 && len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cutoff
@@ -142,7 +160,7 @@ func trimEvents(t txn, r EventRetention, now time.Time, size int64, budget int) 
 		return 0, false, err
 	}
 	for _, k := range gone {
-		if err := t.del(bucketEvents, k); err != nil {
+		if err := t.del(l.bucket, k); err != nil {
 			return 0, false, err
 		}
 	}
@@ -152,13 +170,14 @@ func trimEvents(t txn, r EventRetention, now time.Time, size int64, budget int) 
 	return left, within, nil
 }
 
-// ListEvents returns the persisted events at or after since, oldest first;
+// ListEvents returns the persisted events (in a cluster, this node's) at or
+// after since, oldest first;
 // with limit > 0 only the newest limit of them. A store without an event
 // log (one opened read-only before the log existed) has none.
 func (s *Store) ListEvents(since time.Time, limit int) ([]EventEntry, error) {
 	var out []EventEntry
 	err := s.view(func(t txn) error {
-		return t.scan(bucketEvents, nil, true, func(k, v []byte) (bool, error) {
+		return t.scan(s.events.bucket, nil, true, func(k, v []byte) (bool, error) {
 			if limit > 0 && len(out) == limit {
 				return false, nil
 			}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +167,57 @@ func BenchmarkAppendEventsFullLog(b *testing.B) {
 		if err := s.AppendEvents(batch, r, t0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// In a cluster each node keeps its own event log in etcd: nodes appending at
+// once never race for one sequence, and each lists what it appended, in
+// order, however the appends of the two interleave.
+func TestEtcdNodesKeepTheirOwnEventLogs(t *testing.T) {
+	prefix := freshPrefix()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	nodes := map[string]*store.Store{}
+	for _, name := range []string{"n1", "n2"} {
+		s, err := store.OpenEtcd(store.EtcdConfig{Endpoints: etcdEndpoints(t), Prefix: prefix, Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes[name] = s
+	}
+	const batches = 6
+	var wg sync.WaitGroup
+	for name, s := range nodes {
+		wg.Go(func() {
+			for b := range batches {
+				batch := entries(t0.Add(time.Duration(b)*time.Hour), 3, time.Minute)
+				for i := range batch {
+					batch[i].Data = fmt.Appendf(nil, "%s-%d-%s", name, b, batch[i].Data)
+				}
+				if err := s.AppendEvents(batch, store.EventRetention{Keep: 12}, t0); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for name, s := range nodes {
+		got, err := s.ListEvents(time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for b := batches - 4; b < batches; b++ { // Keep 12: the last four batches of three
+			for i := range 3 {
+				want = append(want, fmt.Sprintf("%s-%d-e%d", name, b, i))
+			}
+		}
+		if fmt.Sprint(datas(got)) != fmt.Sprint(want) {
+			t.Errorf("%s lists %v, want %v", name, datas(got), want)
+		}
+	}
+	shared := openEtcdAt(t, prefix) // no node: the shared log, which no node wrote
+	if got, err := shared.ListEvents(time.Time{}, 0); err != nil || len(got) != 0 {
+		t.Fatalf("the store without a node lists %v (%v), want none", datas(got), err)
 	}
 }

@@ -73,6 +73,7 @@ type Store struct {
 	db       *bolt.DB // the file, for what only bbolt has (Backup, Compact, the page check); nil on etcd
 	path     string   // the file, or "etcd:ENDPOINTS/PREFIX"
 	readOnly bool
+	events   eventLog
 }
 
 // lockedError names the locked file while matching ErrLocked with errors.Is.
@@ -116,7 +117,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{eng: &boltEngine{db: db, path: path}, db: db, path: path, readOnly: opts.ReadOnly}, nil
+	return &Store{eng: &boltEngine{db: db, path: path}, db: db, path: path, readOnly: opts.ReadOnly, events: sharedEventLog}, nil
 }
 
 // ReadOnly reports whether the store was opened with Options.ReadOnly.

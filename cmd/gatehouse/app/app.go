@@ -157,6 +157,7 @@ func openStore(cfg Config) (*store.Store, error) {
 		}
 		ec := *cfg.Etcd
 		ec.ReadOnly = cfg.Access == AccessReadOnly
+		ec.Node = cfg.Node
 		return store.OpenEtcd(ec)
 	}
 	path := filepath.Join(cfg.DataDir, DBFile)
