@@ -166,9 +166,9 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 		owner, err := n1.reg.Owner("dev-roam")
 		return err == nil && owner == "node2"
 	})
-	// The refusal node 2 saw while offline was kept and is in the shared log now.
+	// The refusal node 2 saw while offline was kept and is in its log in etcd now.
 	waitLong(t, "the offline refusal to reach the event log", func() bool {
-		evs, err := n1.Events(ctx, EventQuery{Types: []string{broker.EventRefused}, Serial: gone.Cert.Serial})
+		evs, err := n2.Events(ctx, EventQuery{Types: []string{broker.EventRefused}, Serial: gone.Cert.Serial})
 		return err == nil && len(evs) > 0
 	})
 }
