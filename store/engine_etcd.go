@@ -169,13 +169,14 @@ func (e *etcdEngine) explain(err error) error {
 
 func (e *etcdEngine) maxWrites() int { return etcdMaxTxnOps - etcdReservedOps }
 
+// view bounds each read by the timeout, not the whole view: a bulk read (every
+// certificate state at start, a reload after the watch fell behind) pages
+// through as many keys as the store holds.
 func (e *etcdEngine) view(fn func(t txn) error) error {
 	if err := e.refuse(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
-	defer cancel()
-	return fn(e.begin(ctx))
+	return fn(e.begin(context.Background()))
 }
 
 // update runs fn on a fresh snapshot and commits its writes if no key it
@@ -185,7 +186,10 @@ func (e *etcdEngine) update(fn func(t txn) error) error { return e.serialised(&e
 
 func (e *etcdEngine) updateLog(fn func(t txn) error) error { return e.serialised(&e.logMu, fn) }
 
-// serialised runs update's attempts holding mu.
+// serialised runs update's attempts holding mu, within the timeout from the
+// call: a write queued behind others never waits longer in all, and one
+// queued when etcd stopped answering is refused once the probe noticed,
+// instead of waiting for its own timeout after each write ahead of it.
 func (e *etcdEngine) serialised(mu *sync.Mutex, fn func(t txn) error) error {
 	if e.readOnly {
 		return errors.New("store is open read-only")
@@ -193,10 +197,15 @@ func (e *etcdEngine) serialised(mu *sync.Mutex, fn func(t txn) error) error {
 	if err := e.refuse(); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 1; ; attempt++ {
-		ok, err := e.attempt(fn)
+		if err := e.refuse(); err != nil {
+			return err
+		}
+		ok, err := e.attempt(ctx, fn)
 		if err != nil || ok {
 			return err
 		}
@@ -207,9 +216,7 @@ func (e *etcdEngine) serialised(mu *sync.Mutex, fn func(t txn) error) error {
 	}
 }
 
-func (e *etcdEngine) attempt(fn func(t txn) error) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
-	defer cancel()
+func (e *etcdEngine) attempt(ctx context.Context, fn func(t txn) error) (bool, error) {
 	t := e.begin(ctx)
 	t.writable = true
 	if err := fn(t); err != nil {
@@ -259,7 +266,9 @@ func (t *etcdTxn) read(key, end string, opts ...clientv3.OpOption) (*clientv3.Ge
 	if t.rev > 0 {
 		opts = append(opts, clientv3.WithRev(t.rev))
 	}
-	resp, err := t.e.cli.Get(t.ctx, key, opts...)
+	ctx, cancel := context.WithTimeout(t.ctx, t.e.timeout)
+	defer cancel()
+	resp, err := t.e.cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("etcd read %q: %w", key, t.e.explain(err))
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -238,5 +239,54 @@ func TestEtcdUpdateDoesNotWaitForTheEventLog(t *testing.T) {
 	e.logMu.Unlock()
 	if err := <-appended; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A write queued behind another (held here by the engine's lock) is refused
+// as soon as the probe found etcd unreachable, and never waits longer than
+// the timeout in all, queueing included: when etcd stops answering, writes
+// in the queue do not each wait for their own timeout in turn.
+func TestEtcdQueuedWriteIsBoundedAndRefusedOffline(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for name, tc := range map[string]struct {
+		offline bool
+		want    string
+	}{
+		"etcd found unreachable while queued": {offline: true, want: ErrUnreachable.Error()},
+		"queued past the timeout":             {want: "etcd did not answer within 300ms"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/queued/" + strings.ReplaceAll(name, " ", "-"), Timeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			e := s.eng.(*etcdEngine)
+			e.mu.Lock()
+			done := make(chan error, 1)
+			go func() {
+				done <- s.CreateCert(Cert{ID: "0a", Serial: "0a", CN: "dev", State: StateInactive}, AuditRecord{Actor: "test", Action: "cert.create"})
+			}()
+			time.Sleep(400 * time.Millisecond) // past the timeout, the write still queued
+			if tc.offline {
+				e.health.mu.Lock()
+				e.health.down, e.health.since = true, time.Now()
+				e.health.mu.Unlock()
+			}
+			e.mu.Unlock()
+			if err := <-done; err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("queued write: %v, want an error saying %q", err, tc.want)
+			}
+			e.health.mu.Lock()
+			e.health.down = false
+			e.health.mu.Unlock()
+			if _, err := s.GetCert("0a"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the refused write left a record: %v", err)
+			}
+		})
 	}
 }
