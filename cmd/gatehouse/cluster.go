@@ -67,6 +67,34 @@ func (f *clusterFlags) proxy() ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// etcdEndpoints splits --etcd's comma-separated URLs and says whether they
+// are https://. They must all be one or the other: the etcd client takes
+// the first one's scheme for every endpoint, so a mixed list would send the
+// store in the clear to an https:// endpoint, or TLS to an http:// one.
+func etcdEndpoints(list string) (endpoints []string, secure bool, err error) {
+	schemes := map[bool]string{}
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		scheme, _, ok := strings.Cut(e, "://")
+		if !ok || (scheme != "http" && scheme != "https") {
+			return nil, false, fmt.Errorf("--etcd %q: want http:// or https:// URLs, e.g. https://10.0.0.5:2379", e)
+		}
+		secure = scheme == "https"
+		schemes[secure] = e
+		endpoints = append(endpoints, e)
+	}
+	if len(endpoints) == 0 {
+		return nil, false, fmt.Errorf("--etcd %q: no endpoint", list)
+	}
+	if len(schemes) > 1 {
+		return nil, false, fmt.Errorf("--etcd mixes %s and %s: use https:// for every endpoint (or http:// for every one)", schemes[false], schemes[true])
+	}
+	return endpoints, secure, nil
+}
+
 // etcd is the store configuration the flags ask for: nil without --etcd.
 // Flags that do not go together are usage errors; unreadable TLS files are
 // operational ones.
@@ -83,16 +111,18 @@ func (f *clusterFlags) etcd() (*store.EtcdConfig, error) {
 	if (f.cert == "") != (f.key == "") {
 		return nil, usageErr{Err: fmt.Errorf("--etcd-cert and --etcd-key go together")}
 	}
-	var endpoints []string
-	for _, e := range strings.Split(f.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			endpoints = append(endpoints, e)
-		}
+	endpoints, secure, err := etcdEndpoints(f.endpoints)
+	if err != nil {
+		return nil, usageErr{Err: err}
 	}
 	cfg := &store.EtcdConfig{Endpoints: endpoints}
-	if f.ca == "" && f.cert == "" {
+	if !secure {
+		if f.ca != "" || f.cert != "" {
+			return nil, usageErr{Err: fmt.Errorf("--etcd-ca/--etcd-cert/--etcd-key need https:// endpoints: etcd's client sends no TLS to %s", endpoints[0])}
+		}
 		return cfg, nil
 	}
+	// https:// without --etcd-ca verifies etcd against the system's roots.
 	cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	if f.ca != "" {
 		pemBytes, err := os.ReadFile(f.ca)

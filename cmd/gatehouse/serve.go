@@ -80,6 +80,9 @@ through another node takes its session over from the node that held it.`,
 				bf.node = cf.node
 				log = log.With("node", cf.node)
 				log.Info("cluster mode", "etcd", strings.Join(bf.etcd.Endpoints, ","), "prefix", store.DefaultEtcdPrefix)
+				if bf.etcd.TLS == nil {
+					log.Warn("the connection to etcd is plain TCP: the store (and the CA keys, unless a CA passphrase seals them) crosses the network in the clear; use https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key")
+				}
 			}
 			d, err := g.startDaemon(dir, bf, log, "")
 			if err != nil {
