@@ -75,7 +75,7 @@ func TestEtcdScanMergesOwnWritesAcrossPages(t *testing.T) {
 		for i := range batch {
 			batch[i] = store.EventEntry{At: t0, Data: fmt.Appendf(nil, "e%d", round*300+i)}
 		}
-		if err := s.AppendEvents(batch, store.EventRetention{Keep: 400}, t0); err != nil {
+		if _, err := s.AppendEvents(batch, store.EventRetention{Keep: 400}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -255,7 +255,7 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	if _, err := writer.SetPolicyDefault("allow", store.AuditRecord{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := writer.AppendEvents([]store.EventEntry{{At: time.Now(), Data: []byte("e")}}, store.EventRetention{}, time.Now()); err != nil {
+	if _, err := writer.AppendEvents([]store.EventEntry{{At: time.Now(), Data: []byte("e")}}, store.EventRetention{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := writer.BlockKey(store.BlockedKey{SPKI: "ab", Serial: "0c"}); err != nil {
@@ -290,5 +290,33 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	}
 	if err := openTemp(t).Watch(context.Background(), func([]store.Change) {}); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Watch on bbolt = %v, want ErrUnsupported", err)
+	}
+}
+
+// An append that etcd refuses part way through (here the second of its
+// transactions: an entry larger than etcd takes in one request) says how
+// many entries, from the first, are in the log, so that the caller keeps
+// only the rest and writing them again duplicates none.
+func TestEtcdAppendEventsSaysHowManyAreIn(t *testing.T) {
+	s := openEtcd(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := entries(t0, 200, time.Second)
+	batch[150].Data = make([]byte, 2<<20) // past etcd's 1.5 MiB request limit
+	n, err := s.AppendEvents(batch, store.EventRetention{}, t0)
+	if err == nil {
+		t.Fatal("an entry larger than etcd's request limit was appended")
+	}
+	got, lerr := s.ListEvents(time.Time{}, 0)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if n == 0 || n > 150 || len(got) != n {
+		t.Fatalf("AppendEvents says %d are in (err %v); the log holds %d", n, err, len(got))
+	}
+	if _, err := s.AppendEvents(batch[n:150], store.EventRetention{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.ListEvents(time.Time{}, 0); fmt.Sprint(datas(got)) != fmt.Sprint(datas(batch[:150])) {
+		t.Fatalf("after writing the rest again the log holds %d entries, want the first 150 once each", len(got))
 	}
 }

@@ -222,7 +222,8 @@ func TestEtcdUpdateDoesNotWaitForTheEventLog(t *testing.T) {
 	e.logMu.Lock()
 	appended := make(chan error, 1)
 	go func() {
-		appended <- s.AppendEvents([]EventEntry{{At: time.Now(), Data: []byte("x")}}, EventRetention{}, time.Now())
+		_, err := s.AppendEvents([]EventEntry{{At: time.Now(), Data: []byte("x")}}, EventRetention{}, time.Now())
+		appended <- err
 	}()
 	done := make(chan error, 1)
 	go func() {

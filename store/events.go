@@ -50,12 +50,14 @@ func nodeEventLog(node string) eventLog {
 // transaction and then trims it to r, oldest entries first. now anchors the
 // age bound. On an engine that bounds a transaction's writes (etcd) it takes
 // as many transactions as the bound needs, each one complete: a chunk of
-// entries appended and part of the trim.
+// entries appended and part of the trim. It returns how many entries, from
+// the first, are in the log: on an error the caller keeps the rest, and
+// writing them again later duplicates none.
 //
 // Keys are consecutive sequence numbers and entries are only ever removed
 // from the front, so the log's length is last - first + 1 without a scan.
 // A value is the entry's time (Unix nanoseconds, big-endian) then its data.
-func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Time) error {
+func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Time) (int, error) {
 	per, budget := len(entries), 0 // unbounded: everything in one transaction
 	if n := s.eng.maxWrites(); n > 0 {
 		per = n / 2
@@ -69,11 +71,11 @@ func (s *Store) AppendEvents(entries []EventEntry, r EventRetention, now time.Ti
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("append %d events: %w", len(entries), err)
+			return len(entries) - len(rest), fmt.Errorf("append %d events: %w", len(rest), err)
 		}
 		rest = rest[len(chunk):]
 	}
-	return nil
+	return len(entries), nil
 }
 
 // append appends entries and trims the log, deleting at most budget

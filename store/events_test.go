@@ -44,7 +44,7 @@ func TestEventRetention(t *testing.T) {
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {
 				s := open(t)
-				if err := s.AppendEvents(entries(t0, 5, time.Minute), tc.r, tc.now); err != nil {
+				if _, err := s.AppendEvents(entries(t0, 5, time.Minute), tc.r, tc.now); err != nil {
 					t.Fatal(err)
 				}
 				got, err := s.ListEvents(time.Time{}, 0)
@@ -64,10 +64,10 @@ func TestListEventsSinceAndLimit(t *testing.T) {
 		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		s := open(t)
 		// Two batches: the second keeps counting where the first stopped.
-		if err := s.AppendEvents(entries(t0, 3, time.Minute), store.EventRetention{Keep: 10}, t0); err != nil {
+		if _, err := s.AppendEvents(entries(t0, 3, time.Minute), store.EventRetention{Keep: 10}, t0); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.AppendEvents(entries(t0.Add(3*time.Minute), 3, time.Minute)[1:], store.EventRetention{Keep: 4}, t0); err != nil {
+		if _, err := s.AppendEvents(entries(t0.Add(3*time.Minute), 3, time.Minute)[1:], store.EventRetention{Keep: 4}, t0); err != nil {
 			t.Fatal(err)
 		}
 		tests := map[string]struct {
@@ -101,7 +101,7 @@ func TestEventsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.AppendEvents([]store.EventEntry{{At: at, Data: []byte(`{"type":"refused"}`)}}, store.EventRetention{}, at); err != nil {
+	if _, err := s.AppendEvents([]store.EventEntry{{At: at, Data: []byte(`{"type":"refused"}`)}}, store.EventRetention{}, at); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -128,7 +128,7 @@ func TestEventByteBoundAcrossAppends(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := store.EventEntry{At: t0, Data: []byte(fmt.Sprintf("e%d", i))}
-		if err := s.AppendEvents([]store.EventEntry{e}, r, t0); err != nil {
+		if _, err := s.AppendEvents([]store.EventEntry{e}, r, t0); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
@@ -158,13 +158,13 @@ func BenchmarkAppendEventsFullLog(b *testing.B) {
 		batch[i] = store.EventEntry{At: t0, Data: data}
 	}
 	for range 10_000 / len(batch) {
-		if err := s.AppendEvents(batch, r, t0); err != nil {
+		if _, err := s.AppendEvents(batch, r, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if err := s.AppendEvents(batch, r, t0); err != nil {
+		if _, err := s.AppendEvents(batch, r, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -194,7 +194,7 @@ func TestEtcdNodesKeepTheirOwnEventLogs(t *testing.T) {
 				for i := range batch {
 					batch[i].Data = fmt.Appendf(nil, "%s-%d-%s", name, b, batch[i].Data)
 				}
-				if err := s.AppendEvents(batch, store.EventRetention{Keep: 12}, t0); err != nil {
+				if _, err := s.AppendEvents(batch, store.EventRetention{Keep: 12}, t0); err != nil {
 					t.Errorf("%s: %v", name, err)
 				}
 			}

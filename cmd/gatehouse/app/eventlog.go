@@ -26,8 +26,8 @@ const (
 	eventFlushDelay = 200 * time.Millisecond
 	eventBatch      = 512
 	// offlineEventHold bounds the events a cluster node keeps in memory
-	// while etcd is unreachable (about 300 bytes each); past it they are
-	// dropped, logged.
+	// while etcd is unreachable (about 300 bytes each); past it the oldest
+	// are dropped, logged.
 	offlineEventHold = 1 << 16
 )
 
@@ -122,10 +122,15 @@ func (a *App) persistEvents(ch <-chan broker.Event) {
 		if len(batch) == 0 {
 			return
 		}
-		err := a.st.AppendEvents(batch, retention, a.now())
-		if errors.Is(err, store.ErrUnreachable) && len(batch) < offlineEventHold {
+		n, err := a.st.AppendEvents(batch, retention, a.now())
+		batch = batch[:copy(batch, batch[n:])] // what is in the log leaves the batch
+		if errors.Is(err, store.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
 			// A cluster node cut off from etcd (logged once by probeEtcd)
 			// keeps its events and writes them once etcd answers.
+			if over := len(batch) - offlineEventHold; over > 0 {
+				a.log.Error("etcd unreachable for long: the oldest events held were dropped", "events", over)
+				batch = batch[:copy(batch, batch[over:])]
+			}
 			flush = time.After(eventFlushDelay)
 			return
 		}
