@@ -135,10 +135,10 @@ func (a *App) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	if out.Posture.Offline {
 		return out, nil
 	}
-	h, _, err := a.st.Probe(ctx)
-	if err != nil {
-		return ClusterStatus{}, err
-	}
+	// The probe loop's last answer, not a probe of its own: a probe here
+	// that found etcd gone or back would take that change from the loop,
+	// which logs it and claims the sessions again.
+	h := a.st.Health()
 	out.Head = h.Head
 	if a.reg == nil { // no broker yet, or the registry was refused (logged): no node list
 		return out, nil
