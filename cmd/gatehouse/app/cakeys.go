@@ -6,13 +6,22 @@ import "context"
 // the clear gets in serve's log and the TUI.
 const warnClearCAKeys = "CA keys are not encrypted at rest: stop gatehouse and run 'gatehouse ca passphrase set --new-passphrase-file FILE'"
 
+// warnClearClusterCAKeys is warnClearCAKeys for a cluster node: `ca
+// passphrase set` works on a store file, and a cluster's keys are sealed
+// when its first node creates them.
+const warnClearClusterCAKeys = "CA keys are stored in etcd in the clear: a cluster's CA keys are sealed when its first node starts with --ca-passphrase-file (see docs/cluster.md); until then use etcd's TLS and access control"
+
 // Warnings lists what the operator should fix in this installation, one
 // line each.
 func (a *App) Warnings() []string {
-	if !a.ca.Sealed() {
+	switch {
+	case a.ca.Sealed():
+		return nil
+	case a.node != "":
+		return []string{warnClearClusterCAKeys}
+	default:
 		return []string{warnClearCAKeys}
 	}
-	return nil
 }
 
 // SetCAPassphrase encrypts every CA key under pass in one store
