@@ -28,7 +28,14 @@ expect_exit() {
 	[ "$got" = "$want" ] || fail "'$*' exited $got, want $want: $(cat "$WORK/err")"
 	[ "$want" = 0 ] || [ -s "$WORK/err" ] || fail "'$*' printed no error"
 }
-expect_fail() { if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi; }
+# expect_refused NODE CMD...: the MQTT client CMD fails against NODE, which is up
+# and answered (a refusal, not a dead port).
+expect_refused() {
+	local n=$1; shift
+	if "$@" >"$WORK/out" 2>&1; then fail "'$*' succeeded, want a refusal"; fi
+	! grep -q "Connection refused" "$WORK/out" || fail "'$*': nothing listens on node $n's port"
+	alive "${NODE_PID[$n]}" || fail "node $n is not running"
+}
 has() { grep -- "$1" >/dev/null; }
 tls_of() { echo "--cafile $WORK/$1/ca.pem --cert $WORK/$1/client.crt --key $WORK/$1/client.key"; }
 alive() { kill -0 "$1" 2>/dev/null; }
@@ -37,6 +44,12 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 owner() { etcdctl --endpoints "$ETCD" get --print-value-only "/gatehouse/sessions/$1"; }
 owner_is() { [ "$(owner "$1")" = "$2" ]; }
 conn_on() { gh "$1" conn list --json | has "\"client_id\": \"$2\""; }
+# conn_absent NODE CLIENT_ID: NODE answers and lists no session of CLIENT_ID.
+conn_absent() { local out; out=$(gh "$1" conn list --json) && ! echo "$out" | has "\"client_id\": \"$2\""; }
+# ready NODE: the HTTP status of NODE's /readyz.
+ready() { curl -s -o "$WORK/readyz" -w '%{http_code}' "http://127.0.0.1:${HTTP[$1]}/readyz"; }
+# posture NODE: offline or online, as `cluster status --json` says.
+posture() { gh "$1" cluster status --json | /usr/bin/python3 -c "import json,sys; print('offline' if json.load(sys.stdin)['posture']['offline'] else 'online')"; }
 # sub NODE CERT CLIENT_ID: a mosquitto_sub on NODE that stays up while the session does; prints its pid.
 sub() {
 	mosquitto_sub -h 127.0.0.1 -p "${PORT[$1]}" $(tls_of "$2") -i "$3" -t "devices/$2/#" -v >"$WORK/$3.out" 2>&1 &
@@ -60,9 +73,10 @@ start_etcd || fail "etcd did not start"
 ok "etcd $(etcd --version | head -1 | cut -d' ' -f3) serves on $ETCD"
 
 # --- three nodes started at the same moment on the empty etcd
-declare -A PORT NODE_PID
+declare -A PORT NODE_PID HTTP
 for n in n1 n2 n3; do
-	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" >"$WORK/$n.log" 2>&1 &
+	HTTP[$n]=$(free_port)
+	"$BIN" serve --data "$WORK/$n" --etcd "$ETCD" --node "$n" --mqtts 127.0.0.1:0 --wss "" --http "127.0.0.1:${HTTP[$n]}" >"$WORK/$n.log" 2>&1 &
 	NODE_PID[$n]=$!
 	PIDS+=($!)
 done
@@ -98,8 +112,8 @@ ok "devices on all three nodes connect; a cert created through node 1 publishes 
 # --- a suspend through node 1 drops the device on node 3 at once; node 2 refuses it
 gh n1 cert suspend "$S_dev3" >/dev/null
 wait_for 3 gone "$A3" || fail "dev3's mosquitto_sub on node 3 still runs 3 s after a suspend through node 1"
-wait_for 5 bash -c "! '$BIN' --data '$WORK/n3' conn list --json | grep -q '\"client_id\": \"a3\"'" || fail "node 3 still lists dev3's session"
-expect_fail mosquitto_pub -h 127.0.0.1 -p "${PORT[n2]}" $(tls_of dev3) -i a3-again -t devices/dev3/x -m x
+wait_for 5 conn_absent n3 a3 || fail "node 3 still lists dev3's session"
+expect_refused n2 mosquitto_pub -h 127.0.0.1 -p "${PORT[n2]}" $(tls_of dev3) -i a3-again -t devices/dev3/x -m x
 gh n2 events --json | has '"reason": "suspended"' || wait_for 5 bash -c "'$BIN' --data '$WORK/n2' events --json | grep -q '\"reason\": \"suspended\"'" ||
 	fail "node 2 did not log its refusal of the suspended device"
 alive "$A1" && alive "$A2" || fail "the suspend dropped other devices"
@@ -133,23 +147,67 @@ sub n3 dev4 c3; C3=$SUBPID
 wait_for 5 owner_is c3 n3 || fail "node 3 took no new session after node 2 died"
 # Before the lease (10 s) can have run out, the dead node's entry is still there.
 [ $((SECONDS - killed)) -ge 8 ] || owner_is b2 n2 || fail "node 2's entry left the registry before its lease ran out"
-wait_for 20 bash -c "[ -z \"\$(etcdctl --endpoints '$ETCD' get --prefix /gatehouse/sessions/ --print-value-only | grep -x n2)\" ]" ||
-	fail "node 2's sessions are still in the registry 20 s after kill -9"
-ok "kill -9 of node 2: nodes 1 and 3 keep publishing, subscribing and connecting; node 2's sessions left the registry $((SECONDS - killed)) s after the kill (lease 10 s)"
+# registry_holds NODE: some registry entry names NODE (etcdctl must answer).
+registry_holds() { local v; v=$(etcdctl --endpoints "$ETCD" get --prefix /gatehouse/sessions/ --print-value-only) && echo "$v" | grep -qx "$1"; }
+registry_free_of() { local v; v=$(etcdctl --endpoints "$ETCD" get --prefix /gatehouse/sessions/ --print-value-only) && ! echo "$v" | grep -qx "$1"; }
+registry_holds n1 || fail "the registry names no session of node 1"
+wait_for 20 registry_free_of n2 || fail "node 2's sessions are still in the registry 20 s after kill -9"
+# cluster status lists the nodes alive: node 2 left with its lease.
+wait_for 10 bash -c "'$BIN' --data '$WORK/n1' cluster status --json | /usr/bin/python3 -c \"import json,sys; sys.exit(0 if [n['name'] for n in json.load(sys.stdin)['nodes']] == ['n1', 'n3'] else 1)\"" ||
+	fail "cluster status after node 2 died: $(gh n1 cluster status 2>&1)"
+gh n3 cluster status >"$WORK/status" || fail "cluster status through node 3 failed"
+grep -q "^cluster: node n3, etcd reachable" "$WORK/status" && grep -Eq "^n1 +mqtts=127.0.0.1:${PORT[n1]}" "$WORK/status" ||
+	fail "cluster status through node 3: $(cat "$WORK/status")"
+ok "kill -9 of node 2: nodes 1 and 3 keep publishing, subscribing and connecting; node 2's sessions left the registry $((SECONDS - killed)) s after the kill (lease 10 s) and cluster status lists n1 and n3"
 
 # --- etcd stopped: writes are refused, the last state is enforced; restarted: the suspend goes through
+[ "$(ready n1)" = 200 ] || fail "node 1's /readyz with etcd up: $(cat "$WORK/readyz")"
 kill "$ETCD_PID"
 wait "$ETCD_PID" 2>/dev/null || true
+wait_for 10 bash -c "[ \"\$('$BIN' --data '$WORK/n1' cluster status --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"posture\"][\"offline\"])')\" = True ]" ||
+	fail "node 1 does not say it is offline 10 s after etcd stopped: $(gh n1 cluster status 2>&1)"
+[ "$(ready n1)" = 503 ] && grep -q "etcd unreachable since" "$WORK/readyz" || fail "node 1's /readyz with etcd down: $(cat "$WORK/readyz")"
 expect_exit 1 gh n1 cert suspend "$S_dev4"
-# Refused at once once the node's probe saw etcd go (offline mode), else after the 5 s timeout.
-grep -E "etcd unreachable since .* refused; nothing changed|etcd did not answer" "$WORK/err" >/dev/null || fail "a suspend without etcd is not explained: $(cat "$WORK/err")"
+grep -E "etcd unreachable since .* refused; nothing changed" "$WORK/err" >/dev/null || fail "a suspend without etcd is not explained: $(cat "$WORK/err")"
 [ "$(wc -l <"$WORK/err")" = 1 ] || fail "the refused suspend takes more than one line: $(cat "$WORK/err")"
 alive "$C3" || fail "dev4's session on node 3 dropped although its suspend was refused"
-expect_fail mosquitto_pub -h 127.0.0.1 -p "${PORT[n3]}" $(tls_of dev3) -i a3-offline -t devices/dev3/x -m x
-ok "etcd stopped: a suspend through node 1 is refused ($(cat "$WORK/err")); node 3 still refuses the device suspended before"
+expect_refused n3 mosquitto_pub -h 127.0.0.1 -p "${PORT[n3]}" $(tls_of dev3) -i a3-offline -t devices/dev3/x -m x
+ok "etcd stopped: cluster status and /readyz (503) say so; a suspend through node 1 is refused ($(cat "$WORK/err")); node 3 still refuses the device suspended before"
 start_etcd || fail "etcd did not restart"
 wait_for 30 gh n1 cert suspend "$S_dev4" || fail "the suspend still fails 30 s after etcd came back: $(gh n1 cert suspend "$S_dev4" 2>&1)"
 wait_for 5 gone "$C3" || fail "dev4's mosquitto_sub on node 3 still runs after the retried suspend"
-ok "etcd restarted: the retried suspend through node 1 goes through and drops the device on node 3"
+wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${HTTP[n1]}/readyz)\" = 200 ]" || fail "node 1's /readyz after etcd came back: $(ready n1; cat "$WORK/readyz")"
+ok "etcd restarted: the retried suspend through node 1 goes through and drops the device on node 3; /readyz is 200 again"
+
+# --- TLS to etcd: a second etcd that wants client certificates, and a node with --etcd-ca/--etcd-cert/--etcd-key
+T=$WORK/etcd-tls; mkdir -p "$T"
+ossl() { openssl "$@" 2>>"$T/openssl.log" || fail "openssl $1 failed: $(tail -n 3 "$T/openssl.log")"; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -subj /CN=etcd-test-ca -days 1
+for who in server:serverAuth:IP:127.0.0.1 n4:clientAuth:DNS:n4; do
+	IFS=: read -r name eku san <<<"$who"
+	ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$name.key" -out "$T/$name.csr" -subj "/CN=$name"
+	printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$san" "$eku" >"$T/$name.ext"
+	ossl x509 -req -in "$T/$name.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 1 -extfile "$T/$name.ext" -out "$T/$name.pem"
+done
+TC=$(free_port); TP=$(free_port)
+etcd --name tls --data-dir "$T/data" --listen-client-urls "https://127.0.0.1:$TC" --advertise-client-urls "https://127.0.0.1:$TC" \
+	--listen-peer-urls "http://127.0.0.1:$TP" --initial-advertise-peer-urls "http://127.0.0.1:$TP" --initial-cluster "tls=http://127.0.0.1:$TP" \
+	--cert-file "$T/server.pem" --key-file "$T/server.key" --trusted-ca-file "$T/ca.pem" --client-cert-auth >"$T/etcd.log" 2>&1 &
+TLS_ETCD=$!; PIDS+=($TLS_ETCD)
+wait_for 20 etcdctl --endpoints "https://127.0.0.1:$TC" --cacert "$T/ca.pem" --cert "$T/n4.pem" --key "$T/n4.key" endpoint health ||
+	fail "the TLS etcd did not start: $(tail -n 5 "$T/etcd.log")"
+expect_exit 1 "$BIN" serve --data "$WORK/n5" --etcd "https://127.0.0.1:$TC" --node n5 --etcd-ca "$T/ca.pem" --mqtts 127.0.0.1:0 --wss ""
+"$BIN" serve --data "$WORK/n4" --etcd "https://127.0.0.1:$TC" --node n4 --etcd-ca "$T/ca.pem" --etcd-cert "$T/n4.pem" --etcd-key "$T/n4.key" \
+	--mqtts 127.0.0.1:0 --wss "" >"$WORK/n4.log" 2>&1 &
+NODE_PID[n4]=$!; PIDS+=($!)
+wait_for 20 test -S "$WORK/n4/admin.sock" || fail "node 4 did not start on the TLS etcd: $(tail -n 5 "$WORK/n4.log")"
+PORT[n4]=$(port_of n4)
+gh n4 cert create --cn dev5 --out "$WORK/dev5" >/dev/null 2>&1 || fail "cert create through node 4 failed"
+roundtrip n4 dev5
+etcdctl --endpoints "https://127.0.0.1:$TC" --cacert "$T/ca.pem" --cert "$T/n4.pem" --key "$T/n4.key" get --prefix --keys-only /gatehouse/certs/ | grep -q . ||
+	fail "node 4's certificate is not in the TLS etcd"
+kill "${NODE_PID[n4]}"; wait "${NODE_PID[n4]}" 2>/dev/null || true
+kill "$TLS_ETCD"; wait "$TLS_ETCD" 2>/dev/null || true
+ok "TLS to etcd: a node with --etcd-ca/--etcd-cert/--etcd-key serves from an etcd that wants client certificates; one without a client certificate does not start"
 
 echo "all $pass cluster checks passed"
