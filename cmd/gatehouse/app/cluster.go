@@ -31,7 +31,7 @@ func (a *App) followStore(ctx context.Context) {
 			case store.ChangedTokenKeys:
 				tokenKeys = true
 			case store.ChangedCert:
-				a.applyCertChange(ch.Key)
+				a.applyCertChange(ch)
 			case store.ChangedPolicy:
 				policy = true
 			case store.ChangedCA:
@@ -72,19 +72,29 @@ func (a *App) followStore(ctx context.Context) {
 	}
 }
 
-// applyCertChange reloads one certificate's state and, when another node
-// suspended or revoked it, drops its sessions on this node.
-func (a *App) applyCertChange(id string) {
-	c, was, err := a.ca.Refresh(id)
+// applyCertChange applies one certificate record as a transaction wrote
+// it, with no read of etcd, and, when the record is suspended or revoked and
+// the snapshot did not hold that state, drops its sessions on this node.
+// Applied in commit order, a suspend and a reactivation that both committed
+// before this node heard of either still drop the sessions.
+func (a *App) applyCertChange(ch store.Change) {
+	if ch.Value == nil {
+		return // deleted: only a migration deletes records, before any node serves
+	}
+	c, err := store.DecodeCert(ch)
 	if err != nil {
-		a.log.Error("apply another node's certificate change", "id", id, "err", err)
+		a.log.Error("apply another node's certificate change", "id", ch.Key, "err", err)
+		return
+	}
+	was, now, err := a.ca.Apply(c)
+	if err != nil {
+		a.log.Error("apply another node's certificate change", "id", ch.Key, "err", err)
 		return
 	}
 	a.certs.invalidate()
-	if was == c.State || c.State == store.StateActive || c.State == store.StateInactive {
-		return
+	if was != now && (now == store.StateSuspended || now == store.StateRevoked) {
+		a.dropRefused(c.ID, now)
 	}
-	a.dropRefused(id, c.State)
 }
 
 // applyAllCerts reloads every certificate's state and drops the sessions of

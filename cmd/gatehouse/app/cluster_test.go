@@ -69,6 +69,48 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 	}
 }
 
+// A suspend and a reactivation through node 1 that both commit before node
+// 2 applies either still drop the device's session on node 2: node 2
+// applies each change as it was written, in commit order, not the state it
+// would read when it gets to them (active again).
+func TestClusterSuspendAndReactivateBeforeAnotherNodeAppliesDropTheSessionThere(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-s", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-s")
+	waitFor(t, "node 1 to see the first use on node 2", func() bool {
+		st, _ := n1.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	// Node 2 applies the watch on one goroutine, in order. Holding the lock
+	// its auth-switch apply takes parks that goroutine on a settings change
+	// committed first, while node 1 commits the suspend and the reactivation.
+	n2.modeMu.Lock()
+	resume := sync.OnceFunc(n2.modeMu.Unlock)
+	defer resume()
+	if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.State{store.StateSuspended, store.StateActive} {
+		if _, err := n1.Transition(ctx, b.Cert.ID, to, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	waitFor(t, "node 2 to drop the device suspended meanwhile", func() bool { return !c.IsConnectionOpen() })
+	waitFor(t, "node 2 to apply the reactivation", func() bool {
+		st, _ := n2.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-s"); err != nil {
+		t.Fatalf("node 2 refused the reactivated device: %v", err)
+	}
+}
+
 // An issuer created and then suspended through node 1 is learnt and then
 // enforced by node 2: its device's session there drops.
 func TestClusterIssuerSuspendThroughOneNodeDropsSessionsOnAnother(t *testing.T) {
