@@ -120,11 +120,40 @@ func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 // writes their entries, the claims in one transaction and the releases in
 // another, and reports whether more are queued.
 func (a *App) writeClaims(reg *store.SessionRegistry) bool {
-	c := &a.claims
-	var claims, releases []string
+	claims, releases := a.claims.take(store.SessionBatch)
+	if len(claims) > 0 {
+		rev, err := reg.ClaimAll(claims)
+		switch {
+		case errors.Is(err, store.ErrUnreachable):
+			// claimed when etcd answers again (probeEtcd); the outage is logged once
+		case err != nil:
+			a.log.Error("sessions not claimed in the registry", "sessions", len(claims), "err", err)
+		}
+		for id, node := range a.claims.claimed(claims, rev, err == nil) {
+			a.kickTakenOver(id, node)
+		}
+	}
+	if len(releases) > 0 {
+		// While etcd is unreachable the entries stay; they name this node,
+		// which no longer holds the client IDs, until another node claims
+		// them or this node's lease ends.
+		if err := reg.ReleaseAll(releases); err != nil && !errors.Is(err, store.ErrUnreachable) {
+			a.log.Error("sessions not released in the registry", "sessions", len(releases), "err", err)
+		}
+		a.claims.released(releases)
+	}
+	a.claims.mu.Lock()
+	defer a.claims.mu.Unlock()
+	return len(a.claims.queued) > 0
+}
+
+// take moves up to n client IDs from the queue to the batch being written:
+// those with a session live here to claim, the others to release.
+func (c *sessionClaims) take(n int) (claims, releases []string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for id := range c.queued {
-		if len(claims)+len(releases) == store.SessionBatch {
+		if len(claims)+len(releases) == n {
 			break
 		}
 		delete(c.queued, id)
@@ -135,31 +164,17 @@ func (a *App) writeClaims(reg *store.SessionRegistry) bool {
 			releases = append(releases, id)
 		}
 	}
-	c.mu.Unlock()
-	if len(claims) > 0 {
-		a.claimBatch(reg, claims)
-	}
-	if len(releases) > 0 {
-		a.releaseBatch(reg, releases)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.queued) > 0
+	return claims, releases
 }
 
-// claimBatch claims ids and drops the local session of those another node
-// claimed after this node's claim while it was being written.
-func (a *App) claimBatch(reg *store.SessionRegistry, ids []string) {
-	rev, err := reg.ClaimAll(ids)
-	switch {
-	case errors.Is(err, store.ErrUnreachable):
-		// claimed when etcd answers again (probeEtcd); the outage is logged once
-	case err != nil:
-		a.log.Error("sessions not claimed in the registry", "sessions", len(ids), "err", err)
-	}
-	c := &a.claims
-	lost := map[string]string{} // client ID -> the node that took it over
+// claimed ends the write of the claims of ids, made at rev when ok, and
+// returns the client IDs, each with the node that took it over, whose
+// session here is to drop: another node claimed it after this node's claim
+// (or this node's claim failed) while it was being written.
+func (c *sessionClaims) claimed(ids []string, rev int64, ok bool) map[string]string {
+	lost := map[string]string{}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, id := range ids {
 		delete(c.writing, id)
 		r, rivalled := c.rival[id]
@@ -167,28 +182,18 @@ func (a *App) claimBatch(reg *store.SessionRegistry, ids []string) {
 		if c.live[id] == 0 || c.unwritten(id) {
 			continue // ended meanwhile, or queued again: the next write settles it
 		}
-		if err == nil {
+		if ok {
 			c.rev[id] = max(c.rev[id], rev)
 		}
 		if rivalled && r.rev > c.rev[id] {
 			lost[id] = r.node
 		}
 	}
-	c.mu.Unlock()
-	for id, node := range lost {
-		a.kickTakenOver(id, node)
-	}
+	return lost
 }
 
-// releaseBatch gives up the entries of ids whose last session here ended.
-// While etcd is unreachable the entries stay; they name this node, which no
-// longer holds the client IDs, until another node claims them or this
-// node's lease ends.
-func (a *App) releaseBatch(reg *store.SessionRegistry, ids []string) {
-	if err := reg.ReleaseAll(ids); err != nil && !errors.Is(err, store.ErrUnreachable) {
-		a.log.Error("sessions not released in the registry", "sessions", len(ids), "err", err)
-	}
-	c := &a.claims
+// released ends the write of the releases of ids.
+func (c *sessionClaims) released(ids []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, id := range ids {
@@ -198,4 +203,24 @@ func (a *App) releaseBatch(reg *store.SessionRegistry, ids []string) {
 			delete(c.rival, id)
 		}
 	}
+}
+
+// rivalled records another node's claim of clientID at rev and reports
+// whether this node's session of it is to drop now: one is live here and
+// this node's last claim written is not newer. While this node's own claim
+// is still to be written, that claim will be the later one unless the
+// other node's came after it was sent: claimed compares them then.
+func (c *sessionClaims) rivalled(clientID, node string, rev int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, here := c.live[clientID]; !here {
+		return false
+	}
+	if c.unwritten(clientID) {
+		if rev > c.rival[clientID].rev {
+			c.rival[clientID] = rivalClaim{node: node, rev: rev}
+		}
+		return false
+	}
+	return c.rev[clientID] <= rev
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // emitSessions emits a connect ("c") or disconnect ("d") of clientID per
@@ -98,6 +99,67 @@ func TestClusterRegistryEntryFollowsTheLiveSessions(t *testing.T) {
 			}
 			if o, err := n1.reg.Owner(id); err != nil || o != tc.owner {
 				t.Fatalf("registry names %q (%v), want %q", o, err, tc.owner)
+			}
+		})
+	}
+}
+
+// Another node's claim of a client ID live here drops the session here
+// when it is the later claim by revision: at once against this node's claim
+// already written, and, while this node's claim is still queued or being
+// written, once that claim is written (or failed).
+func TestSessionClaimsJudgeAnotherNodesClaimByRevision(t *testing.T) {
+	tests := map[string]struct {
+		gone     bool   // no session of the client ID is live here
+		claimRev int64  // this node's claim written before (0: none)
+		pending  string // this node's next claim: "", "queued" or "writing"
+		rival    int64  // the revision of the other node's claim
+		now      bool   // the session drops when the rival claim is seen
+		written  int64  // the pending claim's revision once written; 0: it failed
+		lost     bool   // the session drops once the pending claim is written
+	}{
+		"no session here":                          {gone: true, claimRev: 10, rival: 12},
+		"own claim newer":                          {claimRev: 10, rival: 8},
+		"own claim older":                          {claimRev: 10, rival: 12, now: true},
+		"own claim never written":                  {rival: 5, now: true},
+		"own claim queued: it comes later":         {claimRev: 10, pending: "queued", rival: 12, written: 15},
+		"own claim being written, rival before it": {claimRev: 10, pending: "writing", rival: 12, written: 15},
+		"own claim being written, rival after it":  {claimRev: 10, pending: "writing", rival: 20, written: 15, lost: true},
+		"own claim failed, rival seen meanwhile":   {claimRev: 10, pending: "writing", rival: 12, lost: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var c sessionClaims
+			c.init()
+			if !tc.gone {
+				c.live["x"] = 1
+			}
+			if tc.claimRev > 0 {
+				c.rev["x"] = tc.claimRev
+			}
+			switch tc.pending {
+			case "queued":
+				c.queued["x"] = struct{}{}
+			case "writing":
+				c.writing["x"] = struct{}{}
+			}
+			if now := c.rivalled("x", "n2", tc.rival); now != tc.now {
+				t.Fatalf("rivalled = %v, want %v", now, tc.now)
+			}
+			if tc.pending == "" {
+				return
+			}
+			if tc.pending == "queued" {
+				if claims, _ := c.take(store.SessionBatch); len(claims) != 1 {
+					t.Fatalf("take = %v, want the queued claim", claims)
+				}
+			}
+			lost := c.claimed([]string{"x"}, tc.written, tc.written > 0)
+			if got := lost["x"] == "n2"; got != tc.lost || len(lost) > 1 {
+				t.Fatalf("claimed lost %v, want x lost %v", lost, tc.lost)
+			}
+			if c.unwritten("x") {
+				t.Fatal("the claim is still marked unwritten")
 			}
 		})
 	}

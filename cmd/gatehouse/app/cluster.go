@@ -274,25 +274,9 @@ func (a *App) claimAll(reg *store.SessionRegistry) int {
 }
 
 // takeOver drops this node's session of clientID when another node claimed
-// it after this node did. While this node's own claim is still to be
-// written, that claim will be the later one unless the other node's came
-// after it was sent: claimBatch compares them once it is written.
+// it after this node did (see sessionClaims.rivalled).
 func (a *App) takeOver(clientID, node string, rev int64) {
-	if node == a.node {
-		return
-	}
-	c := &a.claims
-	c.mu.Lock()
-	_, here := c.live[clientID]
-	newer := c.rev[clientID] > rev
-	if here && c.unwritten(clientID) {
-		if rev > c.rival[clientID].rev {
-			c.rival[clientID] = rivalClaim{node: node, rev: rev}
-		}
-		here = false
-	}
-	c.mu.Unlock()
-	if here && !newer {
+	if node != a.node && a.claims.rivalled(clientID, node, rev) {
 		a.kickTakenOver(clientID, node)
 	}
 }
