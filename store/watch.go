@@ -53,18 +53,34 @@ type Change struct {
 // with Revision set to the change's. A deleted record is an error wrapping
 // ErrNotFound; one that does not decode, ErrCorrupt.
 func DecodeCert(ch Change) (Cert, error) {
-	if ch.Kind != ChangedCert {
-		return Cert{}, fmt.Errorf("decode certificate %s: the change is of kind %d, not a certificate", ch.Key, ch.Kind)
-	}
-	if ch.Value == nil {
-		return Cert{}, fmt.Errorf("decode certificate %s: deleted: %w", ch.Key, ErrNotFound)
-	}
-	var c Cert
-	if err := decode(ch.Value, &c, "certificate", []byte(ch.Key)); err != nil {
+	c, err := decodeChange[Cert](ch, ChangedCert, "certificate")
+	if err != nil {
 		return Cert{}, err
 	}
 	c.Revision = ch.Rev
 	return c, nil
+}
+
+// DecodeTokenSubject returns the token subject record a
+// ChangedTokenSubject change wrote; errors as DecodeCert's.
+func DecodeTokenSubject(ch Change) (TokenSubject, error) {
+	return decodeChange[TokenSubject](ch, ChangedTokenSubject, "token subject")
+}
+
+// decodeChange decodes the record of kind that ch wrote, named what in
+// errors; on an error it returns the zero record.
+func decodeChange[T any](ch Change, kind ChangeKind, what string) (T, error) {
+	var zero, v T
+	if ch.Kind != kind {
+		return zero, fmt.Errorf("decode %s %s: the change is of kind %d", what, ch.Key, ch.Kind)
+	}
+	if ch.Value == nil {
+		return zero, fmt.Errorf("decode %s %s: deleted: %w", what, ch.Key, ErrNotFound)
+	}
+	if err := decode(ch.Value, &v, what, []byte(ch.Key)); err != nil {
+		return zero, err
+	}
+	return v, nil
 }
 
 // watchedBuckets maps the buckets whose changes nodes apply to their kind.

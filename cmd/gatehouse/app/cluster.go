@@ -24,7 +24,12 @@ func (a *App) followStore(ctx context.Context) {
 		for _, ch := range changes {
 			switch ch.Kind {
 			case store.ChangedTokenSubject:
-				subjects = append(subjects, ch.Key)
+				// A write that records only a use (first and last seen,
+				// a subject created at first use) changes nothing here:
+				// no reload of every token record.
+				if rec, err := store.DecodeTokenSubject(ch); err != nil || !a.ca.Tokens().Holds(rec.Subject, rec.State) {
+					subjects = append(subjects, ch.Key)
+				}
 			case store.ChangedTokenRevoked:
 				jtis = append(jtis, ch.Key)
 			case store.ChangedTokenKeys:

@@ -2,15 +2,23 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -244,4 +252,37 @@ func TestClusterClientIDTakeoverAcrossNodes(t *testing.T) {
 	if o := owner(); o != "node2" || !moved.IsConnectionOpen() {
 		t.Fatalf("after the takeover: owner %q, new session open %v", o, moved.IsConnectionOpen())
 	}
+}
+
+// A token subject created at its first use on node 2 (one record written,
+// which the nodes' watches need not reload every token record for) is
+// suspended through node 1, and its session on node 2 drops.
+func TestClusterTokenSubjectFirstSeenOnOneNodeSuspendedThroughAnother(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if _, err := n1.TrustTokenKeys(ctx, "partner", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": "p1", "aud": pki.DefaultTokenAudience, "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "partner"
+	raw, _ := tok.SignedString(k)
+	var lost chan error
+	waitFor(t, "node 2 to take the partner's token", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "p1", "p1", raw)
+		lost = l
+		return err == nil
+	})
+	waitFor(t, "the subject's first use to be recorded", func() bool {
+		l, err := n1.Tokens(ctx)
+		return err == nil && slices.ContainsFunc(l.Subjects, func(s TokenSubjectView) bool { return s.Subject == "p1" })
+	})
+	if _, err := n1.TokenTransition(ctx, "p1", store.StateSuspended, "lost"); err != nil {
+		t.Fatalf("suspend through node 1: %v", err)
+	}
+	waitDropped(t, lost, "node 2's session of the suspended subject")
 }
