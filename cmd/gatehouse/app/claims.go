@@ -38,8 +38,8 @@ type rivalClaim struct {
 	rev  int64
 }
 
-// init makes the maps and the wake-up channel; the caller holds mu.
-func (c *sessionClaims) init() {
+// prepare makes the maps and the wake-up channel; the caller holds mu.
+func (c *sessionClaims) prepare() {
 	if c.wake == nil {
 		c.live, c.rev, c.rival = map[string]int{}, map[string]int64{}, map[string]rivalClaim{}
 		c.queued, c.writing = map[string]struct{}{}, map[string]struct{}{}
@@ -75,7 +75,7 @@ func (a *App) observeClaim(e broker.Event) {
 	if c.off {
 		return
 	}
-	c.init()
+	c.prepare()
 	if n := c.live[e.ClientID] + d; n > 0 {
 		c.live[e.ClientID] = n
 	} else {
@@ -102,7 +102,7 @@ func (a *App) stopClaims() {
 // until ctx ends.
 func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 	a.claims.mu.Lock()
-	a.claims.init()
+	a.claims.prepare()
 	wake := a.claims.wake
 	a.claims.mu.Unlock()
 	for {

@@ -130,7 +130,7 @@ func TestSessionClaimsJudgeAnotherNodesClaimByRevision(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var c sessionClaims
-			c.init()
+			c.prepare()
 			if !tc.gone {
 				c.live["x"] = 1
 			}
