@@ -159,6 +159,7 @@ func (a *Authority) commitLocked(cur store.Cert, to store.State, spare string, a
 	if err != nil {
 		return change{}, err
 	}
+	e.rev = c.Revision
 	a.snap.set(cur.ID, e)
 	audit.Serial, audit.CertID, audit.CN, audit.From, audit.To = c.Serial, cur.ID, c.CN, cur.State, to
 	return change{c, audit}, nil

@@ -6,25 +6,28 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// Refresh reads the certificate with ID id from the store into the snapshot,
-// after another process sharing the store (a cluster node) changed it, and
-// returns the stored record and the state the snapshot held before ("" when
-// it held none). It holds the writers' lock, so a refresh never puts back a
-// state older than one this process committed meanwhile.
-func (a *Authority) Refresh(id string) (c store.Cert, was store.State, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c, err = a.st.GetCert(id)
-	if err != nil {
-		return store.Cert{}, "", fmt.Errorf("refresh certificate %s: %w", id, err)
-	}
+// Apply sets the snapshot entry of c, a certificate record as the store's
+// watch delivered it after a process sharing the store (a cluster node, this
+// one included) wrote it, and returns the states the snapshot held for c.ID
+// before ("" when none) and holds now. Records come in commit order, this
+// process's own after it set them itself: a record older (by c.Revision)
+// than the entry is ignored, so that the snapshot never goes back to a state
+// older than one this process committed meanwhile. It holds the writers'
+// lock, so that a commit under way sets its entry first.
+func (a *Authority) Apply(c store.Cert) (was, now store.State, err error) {
 	e, err := entryOf(c)
 	if err != nil {
-		return store.Cert{}, "", fmt.Errorf("refresh certificate %s: %w", id, err)
+		return "", "", fmt.Errorf("apply certificate %s: %w", c.ID, err)
 	}
-	old, _ := a.snap.get(id)
-	a.snap.set(id, e)
-	return c, old.state, nil
+	e.rev = c.Revision
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old, _ := a.snap.get(c.ID)
+	if e.rev != 0 && e.rev <= old.rev {
+		return old.state, old.state, nil
+	}
+	a.snap.set(c.ID, e)
+	return old.state, e.state, nil
 }
 
 // RefreshBlocked reads the key blocklist again, after another process
@@ -78,6 +81,7 @@ func (a *Authority) RefreshAll() ([]string, error) {
 			return nil, fmt.Errorf("refresh certificate states: %w", err)
 		}
 		old, _ := a.snap.get(cs.ID)
+		e.rev = old.rev // the index entry carries no revision; the watch replays from the compaction
 		if old == e {
 			continue
 		}

@@ -10,30 +10,48 @@ import (
 )
 
 // Another process sharing the store (a cluster node) moves certificates
-// behind this Authority's back: Refresh and RefreshAll bring the handshake
-// snapshot up to date, and RefreshAll names the certificates newly refused.
-func TestRefreshFollowsChangesMadeElsewhere(t *testing.T) {
+// behind this Authority's back: Apply sets the records its watch delivers,
+// in commit order, and ignores one older than the entry it holds (its own
+// commits come back through the watch after newer ones); RefreshAll reloads
+// every state and names the certificates newly refused.
+func TestApplyAndRefreshAllFollowChangesMadeElsewhere(t *testing.T) {
 	a, st := pkitest.New(t)
 	one, two := issueFrom(t, a, "default", "dev-1"), issueFrom(t, a, "default", "dev-2")
-	elsewhere := func(id string, from, to store.State) {
+	// rev stands for etcd's revision, which a store file does not have.
+	elsewhere := func(id string, from, to store.State, rev int64) store.Cert {
 		t.Helper()
-		if _, err := st.Transition(id, from, to, store.AuditRecord{Actor: "node2"}); err != nil {
+		c, err := st.Transition(id, from, to, store.AuditRecord{Actor: "node2"})
+		if err != nil {
 			t.Fatal(err)
 		}
+		c.Revision = rev
+		return c
 	}
-	elsewhere(one.Cert.ID, store.StateInactive, store.StateSuspended)
+	suspended := elsewhere(one.Cert.ID, store.StateInactive, store.StateSuspended, 10)
 	if got, _ := a.State(one.Cert.ID); got != store.StateInactive {
 		t.Fatalf("snapshot changed by itself: %s", got)
 	}
-	c, was, err := a.Refresh(one.Cert.ID)
-	if err != nil || was != store.StateInactive || c.State != store.StateSuspended {
-		t.Fatalf("Refresh = %s (was %s), %v", c.State, was, err)
+	reactivated := elsewhere(one.Cert.ID, store.StateSuspended, store.StateActive, 11)
+	steps := []struct {
+		apply    store.Cert
+		was, now store.State
+	}{
+		{suspended, store.StateInactive, store.StateSuspended}, // applied from the record, though the store holds active now
+		{reactivated, store.StateSuspended, store.StateActive},
+		{suspended, store.StateActive, store.StateActive}, // older than the entry: ignored
 	}
-	if got, _ := a.State(one.Cert.ID); got != store.StateSuspended {
-		t.Fatalf("snapshot after Refresh: %s", got)
+	for i, s := range steps {
+		was, now, err := a.Apply(s.apply)
+		if err != nil || was != s.was || now != s.now {
+			t.Fatalf("step %d: Apply(%s at %d) = %s -> %s, %v; want %s -> %s", i, s.apply.State, s.apply.Revision, was, now, err, s.was, s.now)
+		}
+		if got, _ := a.State(one.Cert.ID); got != s.now {
+			t.Fatalf("step %d: snapshot holds %s, want %s", i, got, s.now)
+		}
 	}
-	elsewhere(two.Cert.ID, store.StateInactive, store.StateRevoked)
-	elsewhere(one.Cert.ID, store.StateSuspended, store.StateActive)
+	elsewhere(one.Cert.ID, store.StateActive, store.StateSuspended, 12)
+	elsewhere(two.Cert.ID, store.StateInactive, store.StateRevoked, 13)
+	elsewhere(one.Cert.ID, store.StateSuspended, store.StateActive, 14)
 	refused, err := a.RefreshAll()
 	if err != nil {
 		t.Fatal(err)

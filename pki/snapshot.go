@@ -16,6 +16,10 @@ const snapshotShards = 256
 type entry struct {
 	state store.State
 	fp    [32]byte // SHA-256 of the DER: a different certificate with the same ID is not this one
+	// rev is the store revision that wrote the state (store.Cert.Revision):
+	// Apply ignores a record older than it. 0 when unknown (loaded at
+	// start, or a store file).
+	rev int64
 }
 
 // snapshot is the in-memory certificate ID (store.CertID) -> state map read

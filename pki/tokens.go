@@ -54,6 +54,9 @@ type Tokens struct {
 // tokenSnap is what Verify and Allowed read.
 type tokenSnap struct {
 	verifier *token.Verifier
+	// subjects are the subjects stored at the last reload. One created
+	// since at its first use (Touch) is not in it until the next: it is
+	// active, as a subject never seen is taken to be.
 	subjects map[string]store.State
 	revoked  map[string]bool
 }
@@ -317,8 +320,13 @@ func (t *Tokens) Transition(sub string, to store.State, actor, reason string, dr
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	from, ok := t.snap.Load().subjects[sub]
-	if !ok {
-		return store.TokenSubject{}, fmt.Errorf("token subject %q: %w", sub, store.ErrNotFound)
+	if !ok { // maybe created at its first use since the last reload
+		if err := t.reload(); err != nil {
+			return store.TokenSubject{}, err
+		}
+		if from, ok = t.snap.Load().subjects[sub]; !ok {
+			return store.TokenSubject{}, fmt.Errorf("token subject %q: %w", sub, store.ErrNotFound)
+		}
 	}
 	if !CanTransition(from, to) {
 		return store.TokenSubject{}, fmt.Errorf("token subject %s is %s, cannot become %s (%s): %w", sub, from, to, whyNot(from, to), ErrTransition)
@@ -375,6 +383,11 @@ func (t *Tokens) Resolve(ref string) (Ref, error) {
 	if err != nil {
 		return Ref{}, err
 	}
+	for _, sub := range d.Subjects { // created at its first use since the last reload
+		if sub.Subject == ref {
+			return Ref{Subject: ref}, nil
+		}
+	}
 	for _, it := range d.Issued {
 		if it.JTI == ref {
 			return Ref{Subject: it.Subject, JTI: it.JTI}, nil
@@ -384,16 +397,23 @@ func (t *Tokens) Resolve(ref string) (Ref, error) {
 }
 
 // Touch records the use of a subject's token at at (first and last seen),
-// creating a subject an operator's issuer vouched for; the snapshot learns
-// of a new subject so that it can be suspended.
+// creating a subject an operator's issuer vouched for: one record written,
+// and no reload. The snapshot learns of a new subject at its next reload
+// (Transition and Resolve reload or read the store when they miss it);
+// until then it is active, as a subject never seen is taken to be.
 func (t *Tokens) Touch(sub string, at time.Time) error {
-	created, err := t.a.st.TouchSubject(sub, at)
-	if err != nil || !created {
-		return err
+	return t.a.st.TouchSubject(sub, at)
+}
+
+// Holds reports whether the snapshot holds subject sub in state st (a
+// subject it does not hold is active): another node's write of sub that
+// only records a use changes nothing here.
+func (t *Tokens) Holds(sub string, st store.State) bool {
+	got, ok := t.snap.Load().subjects[sub]
+	if !ok {
+		got = store.StateActive
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.reload()
+	return got == st
 }
 
 // Prune deletes the records of expired tokens (issued and revoked ones) and

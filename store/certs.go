@@ -242,14 +242,16 @@ func (s *Store) ListCerts(q CertQuery) ([]Cert, string, error) {
 // transaction, appending audit (Serial, CN, From and To filled in). It is a
 // compare-and-swap: if the stored state is not from, it returns an error
 // wrapping ErrConflict naming the current state. Lifecycle rules are not
-// checked here; package pki owns them.
+// checked here; package pki owns them. The record returned carries the
+// transaction's Revision.
 func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, error) {
 	if audit.At.IsZero() {
 		audit.At = time.Now()
 	}
 	var c Cert
+	var last txn // the attempt that committed
 	err := s.update(func(t txn) error {
-		c = Cert{}
+		c, last = Cert{}, t
 		raw, err := t.get(bucketCerts, []byte(id))
 		if err != nil || raw == nil {
 			return cmp.Or(err, ErrNotFound)
@@ -279,6 +281,7 @@ func (s *Store) Transition(id string, from, to State, audit AuditRecord) (Cert, 
 	if err != nil {
 		return Cert{}, fmt.Errorf("transition certificate %s from %s to %s: %w", id, from, to, err)
 	}
+	c.Revision = commitRevision(last)
 	return c, nil
 }
 

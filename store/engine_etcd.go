@@ -257,6 +257,18 @@ type etcdTxn struct {
 	reads    map[string]int64 // key -> its mod revision in the snapshot (0: absent)
 	ranges   []clientv3.Cmp
 	writes   map[string]write
+	// committed is the revision commit wrote at; 0 before, or when it had
+	// nothing to write.
+	committed int64
+}
+
+// commitRevision is the revision at which t, a transaction that committed,
+// wrote: etcd's; 0 on a bbolt transaction, whose file has no revisions.
+func commitRevision(t txn) int64 {
+	if et, ok := t.(*etcdTxn); ok {
+		return et.committed
+	}
+	return 0
 }
 
 func (t *etcdTxn) read(key, end string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
@@ -499,6 +511,9 @@ func (t *etcdTxn) commit() (bool, error) {
 	resp, err := t.e.cli.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, fmt.Errorf("etcd commit of %d writes: %w", len(ops), t.e.explain(err))
+	}
+	if resp.Succeeded {
+		t.committed = resp.Header.Revision
 	}
 	return resp.Succeeded, nil
 }

@@ -231,7 +231,8 @@ func TestBlockedKeys(t *testing.T) {
 }
 
 // A node watching an etcd store sees, by key, what another node commits to
-// the records nodes apply, and nothing of the audit log or the event log.
+// the records nodes apply, with the values written and their revisions, and
+// nothing of the audit log or the event log.
 func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	prefix := freshPrefix()
 	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
@@ -246,7 +247,8 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 		})
 	}()
 	mustCreate(t, writer, testCert("0c", "dev"))
-	if _, err := writer.Transition("0c", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: "n1"}); err != nil {
+	suspended, err := writer.Transition("0c", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: "n1"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := writer.UpdateSettings(func(s *store.Settings) error { s.SANs = []string{"x"}; return nil }, store.AuditRecord{}); err != nil {
@@ -267,12 +269,13 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 		{Kind: store.ChangedPolicy, Key: "default"}, {Kind: store.ChangedPolicy, Key: "rules"},
 		{Kind: store.ChangedBlockedKeys, Key: "ab"},
 	}
-	var seen []store.Change
+	var seen, written []store.Change
 	timeout := time.After(10 * time.Second)
 	for len(seen) < len(want) {
 		select {
 		case c := <-got:
-			seen = append(seen, c)
+			written = append(written, c)
+			seen = append(seen, store.Change{Kind: c.Kind, Key: c.Key})
 		case <-timeout:
 			t.Fatalf("changes seen %+v, want %+v", seen, want)
 		}
@@ -283,6 +286,25 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Fatalf("changes seen %+v, want %+v", seen, want)
+	}
+	// The certificate's two writes, each as written: the watcher needs no read.
+	for i, w := range []struct {
+		state store.State
+		rev   int64 // 0: not known to the writer
+	}{{store.StateInactive, 0}, {store.StateSuspended, suspended.Revision}} {
+		c, err := store.DecodeCert(written[i])
+		if err != nil || c.ID != "0c" || c.State != w.state || c.Revision != written[i].Rev || (w.rev != 0 && c.Revision != w.rev) {
+			t.Fatalf("certificate change %d decodes to %s %s at revision %d (%v), want %s at %d", i, c.ID, c.State, c.Revision, err, w.state, w.rev)
+		}
+	}
+	if written[0].Rev >= written[1].Rev || suspended.Revision == 0 {
+		t.Fatalf("revisions %d then %d, Transition said %d: not in commit order", written[0].Rev, written[1].Rev, suspended.Revision)
+	}
+	if _, err := store.DecodeCert(written[2]); err == nil {
+		t.Fatal("DecodeCert decoded a settings change")
+	}
+	if _, err := store.DecodeCert(store.Change{Kind: store.ChangedCert, Key: "0c"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DecodeCert of a deletion = %v, want ErrNotFound", err)
 	}
 	cancel()
 	if err := <-done; err != nil {

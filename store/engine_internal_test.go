@@ -123,7 +123,7 @@ func TestSessionRegistryReclaimsAfterLosingItsLease(t *testing.T) {
 	}
 	defer s.Close()
 	reg, err := s.Sessions("n1", 5*time.Second, func(r *SessionRegistry) {
-		if _, err := r.Claim("dev"); err != nil {
+		if _, err := r.ClaimAll([]string{"dev"}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -131,7 +131,7 @@ func TestSessionRegistryReclaimsAfterLosingItsLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	if _, err := reg.Claim("dev"); err != nil {
+	if _, err := reg.ClaimAll([]string{"dev"}); err != nil {
 		t.Fatal(err)
 	}
 	lost := reg.currentLease()
@@ -199,7 +199,7 @@ func TestSessionRegistryReclaimLeavesANewerOwner(t *testing.T) {
 
 func mustClaim(t *testing.T, r *SessionRegistry, id string) {
 	t.Helper()
-	if _, err := r.Claim(id); err != nil {
+	if _, err := r.ClaimAll([]string{id}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -77,6 +77,11 @@ type Cert struct {
 	Reason         string    `json:"reason,omitempty"` // reason given with the last transition
 	Renews         string    `json:"renews,omitempty"` // serial of the certificate this one succeeds (cert renew)
 	CertPEM        string    `json:"cert_pem"`         // the leaf, PEM encoded
+	// Revision is the store revision that wrote the record, as Transition
+	// and DecodeCert return it: etcd's mod revision, which orders the writes
+	// of every node sharing the store. It is 0 from the other reads and on a
+	// store file, and is not part of the record.
+	Revision int64 `json:"-"`
 }
 
 // Expired reports whether the certificate is past its NotAfter at now.

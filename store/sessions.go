@@ -108,19 +108,33 @@ func (r *SessionRegistry) currentLease() clientv3.LeaseID {
 
 func (r *SessionRegistry) key(clientID string) string { return r.e.prefix + "/sessions/" + clientID }
 
-// Claim records that this node holds clientID's session from now on,
-// taking it over from any other node, and returns the claim's revision.
-// While the last Probe found etcd unreachable it fails at once, as Release
+// SessionBatch is the most client IDs one ClaimAll or ReleaseAll takes:
+// within etcd's 128 operations per transaction, each release's nested
+// transaction counted.
+const SessionBatch = etcdMaxTxnOps / 2
+
+// ClaimAll records that this node holds the sessions of ids (distinct, at
+// most SessionBatch) from now on, taking them over from any other node, in
+// one transaction, and returns its revision: the claims' revision. While
+// the last Probe found etcd unreachable it fails at once, as ReleaseAll
 // does, with ErrUnreachable.
-func (r *SessionRegistry) Claim(clientID string) (int64, error) {
+func (r *SessionRegistry) ClaimAll(ids []string) (int64, error) {
+	if len(ids) > SessionBatch {
+		return 0, fmt.Errorf("claim %d sessions at once: %w", len(ids), errTxnTooLarge)
+	}
 	if err := r.e.refuse(); err != nil {
-		return 0, fmt.Errorf("claim session %q: %w", clientID, err)
+		return 0, fmt.Errorf("claim %d sessions: %w", len(ids), err)
+	}
+	lease := r.currentLease()
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		ops[i] = clientv3.OpPut(r.key(id), r.node, clientv3.WithLease(lease))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	resp, err := r.e.cli.Put(ctx, r.key(clientID), r.node, clientv3.WithLease(r.currentLease()))
+	resp, err := r.e.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("claim session %q: %w", clientID, r.e.explain(err))
+		return 0, fmt.Errorf("claim %d sessions: %w", len(ids), r.e.explain(err))
 	}
 	return resp.Header.Revision, nil
 }
@@ -128,7 +142,7 @@ func (r *SessionRegistry) Claim(clientID string) (int64, error) {
 // Reclaim claims clientID again after this node was cut off from etcd
 // (its lease lost, or claims refused while offline), unless another node
 // claimed it meanwhile: then it changes nothing and returns that node, whose
-// session is the newer one. Claim, by contrast, always takes over.
+// session is the newer one. ClaimAll, by contrast, always takes over.
 func (r *SessionRegistry) Reclaim(clientID string) (rev int64, owner string, err error) {
 	if err := r.e.refuse(); err != nil {
 		return 0, "", fmt.Errorf("claim session %q again: %w", clientID, err)
@@ -154,18 +168,26 @@ func (r *SessionRegistry) Reclaim(clientID string) (rev int64, owner string, err
 	return resp.Header.Revision, r.node, nil
 }
 
-// Release removes clientID's entry if this node still holds it: a node
+// ReleaseAll removes the entries of ids (distinct, at most SessionBatch)
+// that this node still holds, in one transaction: each is a nested
+// transaction that deletes the entry only if it names this node, so a node
 // whose session was taken over leaves the new owner's entry alone.
-func (r *SessionRegistry) Release(clientID string) error {
+func (r *SessionRegistry) ReleaseAll(ids []string) error {
+	if len(ids) > SessionBatch {
+		return fmt.Errorf("release %d sessions at once: %w", len(ids), errTxnTooLarge)
+	}
 	if err := r.e.refuse(); err != nil {
-		return fmt.Errorf("release session %q: %w", clientID, err)
+		return fmt.Errorf("release %d sessions: %w", len(ids), err)
+	}
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		k := r.key(id)
+		ops[i] = clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(k), "=", r.node)}, []clientv3.Op{clientv3.OpDelete(k)}, nil)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	k := r.key(clientID)
-	_, err := r.e.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(k), "=", r.node)).Then(clientv3.OpDelete(k)).Commit()
-	if err != nil {
-		return fmt.Errorf("release session %q: %w", clientID, r.e.explain(err))
+	if _, err := r.e.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+		return fmt.Errorf("release %d sessions: %w", len(ids), r.e.explain(err))
 	}
 	return nil
 }

@@ -296,16 +296,14 @@ func (s *Store) RevokeTokenID(r RevokedToken, audit AuditRecord) error {
 
 // TouchSubject notes that a subject's token was used at at: the subject is
 // created active when new (a trusted issuer's token), FirstSeen set once,
-// LastSeen moved forward. It reports whether the subject was created.
-func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
-	created := false
+// LastSeen moved forward. It writes that one record.
+func (s *Store) TouchSubject(sub string, at time.Time) error {
 	err := s.update(func(t txn) error {
 		var r TokenSubject
 		found, err := getToken(t, tokensSubjects, sub, &r, "token subject")
 		if err != nil {
 			return err
 		}
-		created = !found
 		if !found {
 			r = TokenSubject{Subject: sub, State: StateActive, CreatedAt: at}
 		}
@@ -318,9 +316,9 @@ func (s *Store) TouchSubject(sub string, at time.Time) (bool, error) {
 		return putJSON(t, tokensSubjects, []byte(sub), r)
 	})
 	if err != nil {
-		return false, fmt.Errorf("note use of token subject %s: %w", sub, err)
+		return fmt.Errorf("note use of token subject %s: %w", sub, err)
 	}
-	return created, nil
+	return nil
 }
 
 // PruneTokens deletes the issued and revoked token records whose token

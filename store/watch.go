@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -33,10 +34,53 @@ const (
 	ChangedAll
 )
 
-// Change names one record a transaction changed or deleted.
+// Change is one record a transaction wrote or deleted, with what it wrote:
+// a node applies the changes in commit order from their values, without
+// reading etcd again, so that two quick changes of one record (a suspend,
+// then a reactivation) both apply.
 type Change struct {
 	Kind ChangeKind
 	Key  string
+	// Value is the record as the transaction wrote it (see DecodeCert);
+	// nil when it deleted the record, and for ChangedAll.
+	Value []byte
+	// Rev is the revision of the transaction (etcd's mod revision): it
+	// orders the writes of every node.
+	Rev int64
+}
+
+// DecodeCert returns the certificate record a ChangedCert change wrote,
+// with Revision set to the change's. A deleted record is an error wrapping
+// ErrNotFound; one that does not decode, ErrCorrupt.
+func DecodeCert(ch Change) (Cert, error) {
+	c, err := decodeChange[Cert](ch, ChangedCert, "certificate")
+	if err != nil {
+		return Cert{}, err
+	}
+	c.Revision = ch.Rev
+	return c, nil
+}
+
+// DecodeTokenSubject returns the token subject record a
+// ChangedTokenSubject change wrote; errors as DecodeCert's.
+func DecodeTokenSubject(ch Change) (TokenSubject, error) {
+	return decodeChange[TokenSubject](ch, ChangedTokenSubject, "token subject")
+}
+
+// decodeChange decodes the record of kind that ch wrote, named what in
+// errors; on an error it returns the zero record.
+func decodeChange[T any](ch Change, kind ChangeKind, what string) (T, error) {
+	var zero, v T
+	if ch.Kind != kind {
+		return zero, fmt.Errorf("decode %s %s: the change is of kind %d", what, ch.Key, ch.Kind)
+	}
+	if ch.Value == nil {
+		return zero, fmt.Errorf("decode %s %s: deleted: %w", what, ch.Key, ErrNotFound)
+	}
+	if err := decode(ch.Value, &v, what, []byte(ch.Key)); err != nil {
+		return zero, err
+	}
+	return v, nil
 }
 
 // watchedBuckets maps the buckets whose changes nodes apply to their kind.
@@ -82,7 +126,11 @@ func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
 			for _, ev := range resp.Events {
 				bucket, key, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), root), "/")
 				if kind, ok := watchedBuckets[bucket]; ok {
-					changes = append(changes, Change{Kind: kind, Key: key})
+					ch := Change{Kind: kind, Key: key, Rev: ev.Kv.ModRevision}
+					if ev.Type == mvccpb.PUT {
+						ch.Value = present(ev.Kv.Value)
+					}
+					changes = append(changes, ch)
 				}
 				from = ev.Kv.ModRevision + 1
 			}

@@ -255,6 +255,7 @@ func (a *App) certChanged(c store.Cert, rec store.AuditRecord) {
 func (a *App) emit(e broker.Event) {
 	e = capEvent(e)
 	a.seen.observe(e)
+	a.observeClaim(e)
 	a.hub.Emit(e)
 }
 

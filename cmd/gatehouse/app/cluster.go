@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
@@ -25,13 +24,18 @@ func (a *App) followStore(ctx context.Context) {
 		for _, ch := range changes {
 			switch ch.Kind {
 			case store.ChangedTokenSubject:
-				subjects = append(subjects, ch.Key)
+				// A write that records only a use (first and last seen,
+				// a subject created at first use) changes nothing here:
+				// no reload of every token record.
+				if rec, err := store.DecodeTokenSubject(ch); err != nil || !a.ca.Tokens().Holds(rec.Subject, rec.State) {
+					subjects = append(subjects, ch.Key)
+				}
 			case store.ChangedTokenRevoked:
 				jtis = append(jtis, ch.Key)
 			case store.ChangedTokenKeys:
 				tokenKeys = true
 			case store.ChangedCert:
-				a.applyCertChange(ch.Key)
+				a.applyCertChange(ch)
 			case store.ChangedPolicy:
 				policy = true
 			case store.ChangedCA:
@@ -72,19 +76,29 @@ func (a *App) followStore(ctx context.Context) {
 	}
 }
 
-// applyCertChange reloads one certificate's state and, when another node
-// suspended or revoked it, drops its sessions on this node.
-func (a *App) applyCertChange(id string) {
-	c, was, err := a.ca.Refresh(id)
+// applyCertChange applies one certificate record as a transaction wrote
+// it, with no read of etcd, and, when the record is suspended or revoked and
+// the snapshot did not hold that state, drops its sessions on this node.
+// Applied in commit order, a suspend and a reactivation that both committed
+// before this node heard of either still drop the sessions.
+func (a *App) applyCertChange(ch store.Change) {
+	if ch.Value == nil {
+		return // deleted: only a migration deletes records, before any node serves
+	}
+	c, err := store.DecodeCert(ch)
 	if err != nil {
-		a.log.Error("apply another node's certificate change", "id", id, "err", err)
+		a.log.Error("apply another node's certificate change", "id", ch.Key, "err", err)
+		return
+	}
+	was, now, err := a.ca.Apply(c)
+	if err != nil {
+		a.log.Error("apply another node's certificate change", "id", ch.Key, "err", err)
 		return
 	}
 	a.certs.invalidate()
-	if was == c.State || c.State == store.StateActive || c.State == store.StateInactive {
-		return
+	if was != now && (now == store.StateSuspended || now == store.StateRevoked) {
+		a.dropRefused(c.ID, now)
 	}
-	a.dropRefused(id, c.State)
 }
 
 // applyAllCerts reloads every certificate's state and drops the sessions of
@@ -197,16 +211,10 @@ func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) {
 	}
 }
 
-// sessionClaims is this node's view of its registry entries.
-type sessionClaims struct {
-	mu   sync.Mutex
-	live map[string]int   // client ID -> sessions live on this node
-	rev  map[string]int64 // client ID -> revision of this node's last claim
-}
-
 // startSessionRegistry opens the cluster's session registry under this
-// node's lease, claims every client ID that connects here and drops the
-// local session of a client ID another node claims later: a device that
+// node's lease, claims every client ID that connects here (observeClaim
+// queues them from the first connect on; syncClaims writes them) and drops
+// the local session of a client ID another node claims later: a device that
 // reconnects through another node takes its session over. Outside cluster
 // mode it does nothing; a registry etcd refuses is logged, and the node
 // serves without takeover.
@@ -215,27 +223,15 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 		return
 	}
 	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL, a.reclaim)
-	if errors.Is(err, errors.ErrUnsupported) {
-		return
-	}
 	if err != nil {
-		a.log.Error("no session takeover across nodes", "err", err)
+		a.stopClaims()
+		if !errors.Is(err, errors.ErrUnsupported) {
+			a.log.Error("no session takeover across nodes", "err", err)
+		}
 		return
 	}
 	a.reg = reg
-	a.claims.live, a.claims.rev = map[string]int{}, map[string]int64{}
-	events := a.hub.Subscribe(ctx)
-	a.bg.Go(func() {
-		for e := range events {
-			switch {
-			case e.ClientID == "":
-			case e.Type == broker.EventConnected:
-				a.claim(e.ClientID)
-			case e.Type == broker.EventDisconnected:
-				a.release(e.ClientID)
-			}
-		}
-	})
+	a.bg.Go(func() { a.syncClaims(ctx, reg) })
 	a.bg.Go(func() { a.heartbeat(ctx, reg) })
 	a.bg.Go(func() {
 		if err := reg.Watch(ctx, a.takeOver); err != nil {
@@ -270,9 +266,7 @@ func (a *App) claimAll(reg *store.SessionRegistry) int {
 		if owner != a.node {
 			// The device reconnected through another node while this one
 			// was cut off: that session is the newer one.
-			if br := a.broker(); br != nil && br.Kick(id, "taken over by node "+owner) {
-				a.log.Info("session taken over", "client_id", id, "node", owner)
-			}
+			a.kickTakenOver(id, owner)
 			continue
 		}
 		a.claims.mu.Lock()
@@ -284,59 +278,16 @@ func (a *App) claimAll(reg *store.SessionRegistry) int {
 	return len(ids)
 }
 
-func (a *App) claim(clientID string) {
-	a.claims.mu.Lock()
-	a.claims.live[clientID]++
-	a.claims.mu.Unlock()
-	rev, err := a.reg.Claim(clientID)
-	if errors.Is(err, store.ErrUnreachable) {
-		return // claimed when etcd answers again (probeEtcd); the outage is logged once
-	}
-	if err != nil {
-		a.log.Error("session not claimed in the registry", "client_id", clientID, "err", err)
-		return
-	}
-	a.claims.mu.Lock()
-	a.claims.rev[clientID] = max(a.claims.rev[clientID], rev)
-	a.claims.mu.Unlock()
-}
-
-// release gives the entry up once the client ID's last session here ended
-// (mochi's own takeover on this node ends the old one after the new began).
-// claim and release run on one goroutine, in the order of the events.
-func (a *App) release(clientID string) {
-	a.claims.mu.Lock()
-	a.claims.live[clientID]--
-	last := a.claims.live[clientID] <= 0
-	a.claims.mu.Unlock()
-	if !last {
-		return
-	}
-	// While etcd is unreachable the entry stays; it names this node, which
-	// no longer holds the client ID, until another node claims it or this
-	// node's lease ends.
-	if err := a.reg.Release(clientID); err != nil && !errors.Is(err, store.ErrUnreachable) {
-		a.log.Error("session not released in the registry", "client_id", clientID, "err", err)
-	}
-	a.claims.mu.Lock()
-	delete(a.claims.live, clientID)
-	delete(a.claims.rev, clientID)
-	a.claims.mu.Unlock()
-}
-
 // takeOver drops this node's session of clientID when another node claimed
-// it after this node did.
+// it after this node did (see sessionClaims.rivalled).
 func (a *App) takeOver(clientID, node string, rev int64) {
-	if node == a.node {
-		return
+	if node != a.node && a.claims.rivalled(clientID, node, rev) {
+		a.kickTakenOver(clientID, node)
 	}
-	a.claims.mu.Lock()
-	_, here := a.claims.live[clientID]
-	newer := a.claims.rev[clientID] > rev
-	a.claims.mu.Unlock()
-	if !here || newer {
-		return
-	}
+}
+
+// kickTakenOver drops this node's session of clientID, which node took over.
+func (a *App) kickTakenOver(clientID, node string) {
 	if br := a.broker(); br != nil && br.Kick(clientID, "taken over by node "+node) {
 		a.log.Info("session taken over", "client_id", clientID, "node", node)
 	}

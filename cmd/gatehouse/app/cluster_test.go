@@ -2,15 +2,23 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/internal/etcdtest"
+	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -66,6 +74,48 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 	waitFor(t, "node 2 to drop the suspended device", func() bool { return !c.IsConnectionOpen() })
 	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-c-again"); err == nil {
 		t.Fatal("node 2 accepted a suspended certificate")
+	}
+}
+
+// A suspend and a reactivation through node 1 that both commit before node
+// 2 applies either still drop the device's session on node 2: node 2
+// applies each change as it was written, in commit order, not the state it
+// would read when it gets to them (active again).
+func TestClusterSuspendAndReactivateBeforeAnotherNodeAppliesDropTheSessionThere(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-s", TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, "dev-s")
+	waitFor(t, "node 1 to see the first use on node 2", func() bool {
+		st, _ := n1.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	// Node 2 applies the watch on one goroutine, in order. Holding the lock
+	// its auth-switch apply takes parks that goroutine on a settings change
+	// committed first, while node 1 commits the suspend and the reactivation.
+	n2.modeMu.Lock()
+	resume := sync.OnceFunc(n2.modeMu.Unlock)
+	defer resume()
+	if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.State{store.StateSuspended, store.StateActive} {
+		if _, err := n1.Transition(ctx, b.Cert.ID, to, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	waitFor(t, "node 2 to drop the device suspended meanwhile", func() bool { return !c.IsConnectionOpen() })
+	waitFor(t, "node 2 to apply the reactivation", func() bool {
+		st, _ := n2.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	if _, err := dial(t, addr2, b, b.KeyPEM, "dev-s"); err != nil {
+		t.Fatalf("node 2 refused the reactivated device: %v", err)
 	}
 }
 
@@ -202,4 +252,37 @@ func TestClusterClientIDTakeoverAcrossNodes(t *testing.T) {
 	if o := owner(); o != "node2" || !moved.IsConnectionOpen() {
 		t.Fatalf("after the takeover: owner %q, new session open %v", o, moved.IsConnectionOpen())
 	}
+}
+
+// A token subject created at its first use on node 2 (one record written,
+// which the nodes' watches need not reload every token record for) is
+// suspended through node 1, and its session on node 2 drops.
+func TestClusterTokenSubjectFirstSeenOnOneNodeSuspendedThroughAnother(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if _, err := n1.TrustTokenKeys(ctx, "partner", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})); err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": "p1", "aud": pki.DefaultTokenAudience, "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "partner"
+	raw, _ := tok.SignedString(k)
+	var lost chan error
+	waitFor(t, "node 2 to take the partner's token", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "p1", "p1", raw)
+		lost = l
+		return err == nil
+	})
+	waitFor(t, "the subject's first use to be recorded", func() bool {
+		l, err := n1.Tokens(ctx)
+		return err == nil && slices.ContainsFunc(l.Subjects, func(s TokenSubjectView) bool { return s.Subject == "p1" })
+	})
+	if _, err := n1.TokenTransition(ctx, "p1", store.StateSuspended, "lost"); err != nil {
+		t.Fatalf("suspend through node 1: %v", err)
+	}
+	waitDropped(t, lost, "node 2's session of the suspended subject")
 }
