@@ -296,6 +296,14 @@ func TestHTTPSJWTDropsStreams(t *testing.T) {
 			}
 			return te.b.DropSubject(sub, pki.ReasonSuspended)
 		}, pki.ReasonSuspended},
+		// A node that reloaded every token record (its watch fell behind)
+		// finds the suspended subject by rechecking, without DropSubject.
+		"recheck after a reload": {func(sub string) string { return te.issueToken(t, sub, time.Hour).Token }, func(sub, _ string) int {
+			if _, err := te.a.Tokens().Transition(sub, store.StateSuspended, "test", "", 0); err != nil {
+				t.Fatal(err)
+			}
+			return te.b.RecheckTokens("records reloaded")
+		}, "records reloaded: " + pki.ReasonSuspended},
 		"revoke jti": {func(sub string) string { return te.issueToken(t, sub, time.Hour).Token }, func(sub, tok string) int {
 			claims, _, _ := te.b.CheckToken(tok, sub)
 			if _, err := te.a.Tokens().RevokeID(claims.ID, "test", "", 0); err != nil {

@@ -297,9 +297,11 @@ func (b *Broker) DropTokenID(id, cause string) int {
 	return len(victims)
 }
 
-// RecheckTokens verifies again the token of every live token session and
-// drops those now refused, as Recheck does for certificate chains: call it
-// after trusted token keys or the audience changed.
+// RecheckTokens verifies again the token of every live token session,
+// checks its subject and jti against the TokenChecker (Allowed) and drops
+// those now refused, as Recheck does for certificate chains: call it after
+// trusted token keys or the audience changed, or after the token records
+// were reloaded wholesale (a cluster node that missed some changes).
 func (b *Broker) RecheckTokens(cause string) int {
 	if b.cfg.Tokens == nil {
 		return 0
@@ -313,9 +315,12 @@ func (b *Broker) RecheckTokens(cause string) int {
 	}
 	b.idx.mu.Unlock()
 	refused := map[*peer]string{}
+	now := time.Now()
 	for _, p := range live {
 		if _, err := b.cfg.Tokens.Verify(p.token); err != nil {
 			refused[p] = cause + ": " + reasonOf(err)
+		} else if reason := b.admitToken(p, now); reason != "" {
+			refused[p] = cause + ": " + reason
 		}
 	}
 	var victims []*mqtt.Client

@@ -204,7 +204,7 @@ func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) {
 		}
 	}
 	if keys {
-		dropped += br.RecheckTokens("token keys changed on another node")
+		dropped += br.RecheckTokens("token records changed on another node")
 	}
 	if dropped > 0 {
 		a.log.Info("sessions dropped", "cause", "token change on another node", "dropped", dropped)
