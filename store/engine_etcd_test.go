@@ -240,10 +240,11 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	got := make(chan store.Change, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- watcher.Watch(ctx, func(cs []store.Change) {
+		done <- watcher.Watch(ctx, func(cs []store.Change) error {
 			for _, c := range cs {
 				got <- c
 			}
+			return nil
 		})
 	}()
 	mustCreate(t, writer, testCert("0c", "dev"))
@@ -310,7 +311,7 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Watch returned %v after its context ended", err)
 	}
-	if err := openTemp(t).Watch(context.Background(), func([]store.Change) {}); !errors.Is(err, errors.ErrUnsupported) {
+	if err := openTemp(t).Watch(context.Background(), func([]store.Change) error { return nil }); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Watch on bbolt = %v, want ErrUnsupported", err)
 	}
 }
@@ -340,5 +341,45 @@ func TestEtcdAppendEventsSaysHowManyAreIn(t *testing.T) {
 	}
 	if got, _ = s.ListEvents(time.Time{}, 0); fmt.Sprint(datas(got)) != fmt.Sprint(datas(batch[:150])) {
 		t.Fatalf("after writing the rest again the log holds %d entries, want the first 150 once each", len(got))
+	}
+}
+
+// A change the watcher failed to apply (its callback's error: a read etcd
+// did not answer) is delivered again, with the same revision, and the
+// watch goes on after it: nothing is skipped.
+func TestWatchDeliversAgainWhatFnFailedToApply(t *testing.T) {
+	prefix := freshPrefix()
+	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan store.Change, 100)
+	failed := false
+	go watcher.Watch(ctx, func(cs []store.Change) error {
+		for _, c := range cs {
+			seen <- c
+		}
+		if !failed {
+			failed = true
+			return errors.New("etcd read timed out")
+		}
+		return nil
+	})
+	mustCreate(t, writer, testCert("0d", "dev"))
+	next := func() store.Change {
+		select {
+		case c := <-seen:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no change delivered")
+			return store.Change{}
+		}
+	}
+	first, again := next(), next()
+	if first.Key != "0d" || again.Key != "0d" || again.Rev != first.Rev {
+		t.Fatalf("delivered %s@%d then %s@%d, want 0d twice at one revision", first.Key, first.Rev, again.Key, again.Rev)
+	}
+	mustCreate(t, writer, testCert("0e", "dev"))
+	if c := next(); c.Key != "0e" {
+		t.Fatalf("after the retry the watch delivered %s@%d, want 0e", c.Key, c.Rev)
 	}
 }

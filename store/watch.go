@@ -100,9 +100,12 @@ var watchedBuckets = map[string]ChangeKind{
 // (then it returns nil). It is how the nodes of a cluster apply each other's
 // suspends, revokes, auth switches and policy edits. fn runs on Watch's
 // goroutine; while etcd is unreachable the watch waits and then resumes
-// where it stopped. On a bbolt store, which only this process writes,
-// Watch returns an error wrapping errors.ErrUnsupported at once.
-func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
+// where it stopped. An error from fn means the changes were not all applied
+// (a read they need failed): the watch stays where it was and delivers them
+// again after a pause, so fn must be able to apply a change twice. On a
+// bbolt store, which only this process writes, Watch returns an error
+// wrapping errors.ErrUnsupported at once.
+func (s *Store) Watch(ctx context.Context, fn func([]Change) error) error {
 	e, ok := s.eng.(*etcdEngine)
 	if !ok {
 		return fmt.Errorf("watch store %s: %w: a store file has one writer", s.path, errors.ErrUnsupported)
@@ -114,15 +117,17 @@ func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
 		ch := e.cli.Watch(wctx, root, clientv3.WithPrefix(), clientv3.WithRev(from))
 		for resp := range ch {
 			if errors.Is(resp.Err(), rpctypes.ErrCompacted) {
-				from = resp.CompactRevision
-				fn([]Change{{Kind: ChangedAll}})
-				e.markApplied(from - 1)
+				if fn([]Change{{Kind: ChangedAll}}) == nil {
+					from = resp.CompactRevision
+					e.markApplied(from - 1)
+				}
 				break
 			}
 			if err := resp.Err(); err != nil {
 				break // the channel closes; the watch starts again from `from`
 			}
 			var changes []Change
+			next := from
 			for _, ev := range resp.Events {
 				bucket, key, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), root), "/")
 				if kind, ok := watchedBuckets[bucket]; ok {
@@ -132,11 +137,12 @@ func (s *Store) Watch(ctx context.Context, fn func([]Change)) error {
 					}
 					changes = append(changes, ch)
 				}
-				from = ev.Kv.ModRevision + 1
+				next = ev.Kv.ModRevision + 1
 			}
-			if len(changes) > 0 {
-				fn(changes)
+			if len(changes) > 0 && fn(changes) != nil {
+				break // the watch starts again from `from`: these changes come again
 			}
+			from = next
 			// The node's watch position: every change under the prefix up
 			// to it is applied. A progress notification (sent only once the
 			// watch caught up) moves it to etcd's head.

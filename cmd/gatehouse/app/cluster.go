@@ -15,10 +15,12 @@ import (
 // device's sessions here too; an issuer suspended or a CA untrusted drops
 // the sessions it now refuses; an auth switch and a policy edit apply here.
 // This node's own changes come back through the watch as well; applying
-// them again changes nothing. On a store file, which only this process
-// writes, there is nothing to follow.
+// them again changes nothing. A change that needs a read etcd did not
+// answer (or that this node refused, its probe finding etcd gone) is
+// applied again when the watch delivers it again: it is never skipped. On a
+// store file, which only this process writes, there is nothing to follow.
 func (a *App) followStore(ctx context.Context) {
-	err := a.st.Watch(ctx, func(changes []store.Change) {
+	err := a.st.Watch(ctx, func(changes []store.Change) error {
 		policy, settings, blocked, cas, tokenKeys := false, false, false, false, false
 		var subjects, jtis []string
 		for _, ch := range changes {
@@ -46,33 +48,50 @@ func (a *App) followStore(ctx context.Context) {
 				blocked = true
 			case store.ChangedAll:
 				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
-				a.applyAllCerts()
+				if err := a.applyAllCerts(); err != nil {
+					return a.unapplied("reload every certificate", err)
+				}
 				policy, settings, cas, tokenKeys = true, true, true, true
 			}
 		}
+		var errs []error
 		if cas {
-			a.applyCAChange()
+			errs = append(errs, a.unapplied("apply another node's CA change", a.applyCAChange()))
 			policy = true // ca:NAME rules name CAs
 		}
 		if blocked {
-			if err := a.ca.RefreshBlocked(); err != nil {
-				a.log.Error("apply another node's key blocklist", "err", err)
-			}
+			errs = append(errs, a.unapplied("apply another node's key blocklist", a.ca.RefreshBlocked()))
 		}
 		if policy {
-			a.refreshPolicy()
+			errs = append(errs, a.unapplied("apply another node's policy", a.policyChange(func() error { return nil })))
 		}
 		if settings {
-			if err := a.applyClientAuth(); err != nil {
-				a.log.Error("apply another node's client-cert auth", "err", err)
-			}
+			errs = append(errs, a.unapplied("apply another node's client-cert auth", a.applyClientAuth()))
 		}
 		if len(subjects) > 0 || len(jtis) > 0 || tokenKeys {
-			a.applyTokenChanges(subjects, jtis, tokenKeys)
+			errs = append(errs, a.unapplied("apply another node's token change", a.applyTokenChanges(subjects, jtis, tokenKeys)))
 		}
+		return errors.Join(errs...)
 	})
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		a.log.Error("store watch stopped", "err", err)
+	}
+}
+
+// unapplied logs why a watched change could not be applied and returns err
+// when applying it again later can succeed: etcd did not answer a read, or
+// this node refused it while etcd seemed gone. Any other error is logged
+// only: delivering the change again would fail the same way.
+func (a *App) unapplied(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded):
+		a.log.Debug(what+": applied again when etcd answers", "err", err)
+		return err
+	default:
+		a.log.Error(what, "err", err)
+		return nil
 	}
 }
 
@@ -103,17 +122,17 @@ func (a *App) applyCertChange(ch store.Change) {
 
 // applyAllCerts reloads every certificate's state and drops the sessions of
 // those another node suspended or revoked meanwhile.
-func (a *App) applyAllCerts() {
+func (a *App) applyAllCerts() error {
 	refused, err := a.ca.RefreshAll()
 	if err != nil {
-		a.log.Error("reload every certificate", "err", err)
-		return
+		return err
 	}
 	a.certs.invalidate()
 	for _, id := range refused {
 		st, _ := a.ca.State(id)
 		a.dropRefused(id, st)
 	}
+	return nil
 }
 
 // dropRefused drops this node's sessions of a certificate another node
@@ -127,10 +146,9 @@ func (a *App) dropRefused(id string, state store.State) {
 }
 
 // applyCAChange reloads the CAs and drops the sessions they now refuse.
-func (a *App) applyCAChange() {
+func (a *App) applyCAChange() error {
 	if err := a.ca.RefreshCAs(); err != nil {
-		a.log.Error("apply another node's CA change", "err", err)
-		return
+		return err
 	}
 	a.certs.invalidate()
 	if br := a.broker(); br != nil {
@@ -138,6 +156,7 @@ func (a *App) applyCAChange() {
 			a.log.Info("sessions dropped", "cause", "CA changed on another node", "dropped", n)
 		}
 	}
+	return nil
 }
 
 // applyClientAuth hands the running broker the stored client-cert auth
@@ -181,15 +200,14 @@ func (a *App) applyClientAuth() error {
 // some and drops this node's sessions they now refuse: those of the token
 // subjects suspended or revoked, of the jtis revoked, and, when the trusted
 // keys changed, those whose token no longer verifies.
-func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) {
+func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) error {
 	tokens := a.ca.Tokens()
 	if err := tokens.Refresh(); err != nil {
-		a.log.Error("apply another node's token change", "err", err)
-		return
+		return err
 	}
 	br := a.broker()
 	if br == nil {
-		return
+		return nil
 	}
 	dropped := 0
 	for _, sub := range subjects {
@@ -209,6 +227,7 @@ func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) {
 	if dropped > 0 {
 		a.log.Info("sessions dropped", "cause", "token change on another node", "dropped", dropped)
 	}
+	return nil
 }
 
 // startSessionRegistry opens the cluster's session registry under this
