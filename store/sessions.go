@@ -139,33 +139,47 @@ func (r *SessionRegistry) ClaimAll(ids []string) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-// Reclaim claims clientID again after this node was cut off from etcd
-// (its lease lost, or claims refused while offline), unless another node
-// claimed it meanwhile: then it changes nothing and returns that node, whose
-// session is the newer one. ClaimAll, by contrast, always takes over.
-func (r *SessionRegistry) Reclaim(clientID string) (rev int64, owner string, err error) {
+// ReclaimAll claims ids (distinct, at most SessionBatch) again after this
+// node was cut off from etcd (its lease lost, or claims refused while
+// offline), in one transaction, except those another node claimed
+// meanwhile: their entries are left as they are, and taken names each of
+// them with that node, whose session is the newer one. ClaimAll, by
+// contrast, always takes over. rev is the revision of the claims made.
+func (r *SessionRegistry) ReclaimAll(ids []string) (rev int64, taken map[string]string, err error) {
+	if len(ids) > SessionBatch {
+		return 0, nil, fmt.Errorf("claim %d sessions again at once: %w", len(ids), errTxnTooLarge)
+	}
 	if err := r.e.refuse(); err != nil {
-		return 0, "", fmt.Errorf("claim session %q again: %w", clientID, err)
+		return 0, nil, fmt.Errorf("claim %d sessions again: %w", len(ids), err)
+	}
+	lease := r.currentLease()
+	ops := make([]clientv3.Op, len(ids))
+	for i, id := range ids {
+		// Unclaimed, or still this node's: claimed; else the owner is read.
+		k := r.key(id)
+		put := clientv3.OpPut(k, r.node, clientv3.WithLease(lease))
+		ops[i] = clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Version(k), "=", 0)}, []clientv3.Op{put},
+			[]clientv3.Op{clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(k), "=", r.node)}, []clientv3.Op{put}, []clientv3.Op{clientv3.OpGet(k)})})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	k := r.key(clientID)
-	put := clientv3.OpPut(k, r.node, clientv3.WithLease(r.currentLease()))
-	resp, err := r.e.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(put).
-		Else(clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(k), "=", r.node)}, []clientv3.Op{put}, []clientv3.Op{clientv3.OpGet(k)})).
-		Commit()
+	resp, err := r.e.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return 0, "", fmt.Errorf("claim session %q again: %w", clientID, r.e.explain(err))
+		return 0, nil, fmt.Errorf("claim %d sessions again: %w", len(ids), r.e.explain(err))
 	}
-	if !resp.Succeeded {
-		if inner := resp.Responses[0].GetResponseTxn(); inner != nil && !inner.Succeeded {
+	taken = map[string]string{}
+	for i, op := range resp.Responses {
+		outer := op.GetResponseTxn()
+		if outer == nil || outer.Succeeded {
+			continue
+		}
+		if inner := outer.Responses[0].GetResponseTxn(); inner != nil && !inner.Succeeded {
 			if kvs := inner.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-				return 0, string(kvs[0].Value), nil
+				taken[ids[i]] = string(kvs[0].Value)
 			}
 		}
 	}
-	return resp.Header.Revision, r.node, nil
+	return resp.Header.Revision, taken, nil
 }
 
 // ReleaseAll removes the entries of ids (distinct, at most SessionBatch)

@@ -104,9 +104,12 @@ type App struct {
 	br   *broker.Broker
 	bcfg BrokerConfig
 
-	node   string                 // Config.Node
-	reg    *store.SessionRegistry // the cluster's session registry; nil outside cluster mode
+	node   string                                // Config.Node
+	reg    atomic.Pointer[store.SessionRegistry] // the cluster's session registry; nil outside cluster mode, and until it opens
 	claims sessionClaims
+	// reclaim asks the registry's reclaimer to claim this node's sessions
+	// again (capacity 1: requests made while one waits are that one).
+	reclaim chan struct{}
 	// lastStored is what Snapshot last read from the store: a cluster node
 	// cut off from etcd shows it (backend.go).
 	lastStored atomic.Pointer[storedParts]
@@ -432,8 +435,8 @@ func (a *App) Close() error {
 		<-a.counted
 	}
 	a.bg.Wait()
-	if a.reg != nil {
-		errs = append(errs, a.reg.Close()) // this node's registry entries go at once
+	if reg := a.reg.Load(); reg != nil {
+		errs = append(errs, reg.Close()) // this node's registry entries go at once
 	}
 	a.stopPersist() // after the broker's last disconnect events
 	<-a.persisted

@@ -38,7 +38,7 @@ func waitOwners(t *testing.T, a *App, ids []string, owner string) {
 	t.Helper()
 	next := 0 // ids[:next] are known to have the owner
 	for deadline := time.Now().Add(20 * time.Second); next < len(ids); {
-		o, err := a.reg.Owner(ids[next])
+		o, err := a.reg.Load().Owner(ids[next])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestClusterRegistryEntryFollowsTheLiveSessions(t *testing.T) {
 				emitSessions(n1, id, batch...)
 				waitClaimsWritten(t, n1)
 			}
-			if o, err := n1.reg.Owner(id); err != nil || o != tc.owner {
+			if o, err := n1.reg.Load().Owner(id); err != nil || o != tc.owner {
 				t.Fatalf("registry names %q (%v), want %q", o, err, tc.owner)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/pki"
@@ -235,21 +236,51 @@ func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) error {
 // queues them from the first connect on; syncClaims writes them) and drops
 // the local session of a client ID another node claims later: a device that
 // reconnects through another node takes its session over. Outside cluster
-// mode it does nothing; a registry etcd refuses is logged, and the node
-// serves without takeover.
+// mode it does nothing. A registry etcd refuses is logged and opened again
+// every registryRetry until it opens: the node serves meanwhile, without
+// takeover, and its connects stay queued until then.
 func (a *App) startSessionRegistry(ctx context.Context) {
 	if a.node == "" {
 		return
 	}
-	reg, err := a.st.Sessions(a.node, store.DefaultSessionTTL, a.reclaim)
-	if err != nil {
+	a.reclaim = make(chan struct{}, 1)
+	open := func() (*store.SessionRegistry, error) {
+		return a.st.Sessions(a.node, store.DefaultSessionTTL, func(*store.SessionRegistry) { a.askReclaim() })
+	}
+	reg, err := open()
+	switch {
+	case err == nil:
+		a.serveRegistry(ctx, reg)
+		return
+	case errors.Is(err, errors.ErrUnsupported):
 		a.stopClaims()
-		if !errors.Is(err, errors.ErrUnsupported) {
-			a.log.Error("no session takeover across nodes", "err", err)
-		}
 		return
 	}
-	a.reg = reg
+	a.log.Error("session registry not opened: no session takeover across nodes until it opens", "err", err)
+	a.bg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(registryRetry):
+			}
+			if reg, err := open(); err == nil {
+				a.log.Info("session registry opened")
+				a.serveRegistry(ctx, reg)
+				return
+			}
+		}
+	})
+}
+
+// registryRetry is the pause between attempts to open the session registry.
+const registryRetry = 2 * time.Second
+
+// serveRegistry starts writing this node's claims to reg, announcing the
+// node, following other nodes' claims and claiming again when asked.
+func (a *App) serveRegistry(ctx context.Context, reg *store.SessionRegistry) {
+	a.reg.Store(reg)
+	a.bg.Go(func() { a.reclaimer(ctx, reg) })
 	a.bg.Go(func() { a.syncClaims(ctx, reg) })
 	a.bg.Go(func() { a.heartbeat(ctx, reg) })
 	a.bg.Go(func() {
@@ -259,42 +290,74 @@ func (a *App) startSessionRegistry(ctx context.Context) {
 	})
 }
 
-// reclaim claims again every client ID live here, after the registry lost
-// this node's lease (etcd unreachable for longer than its TTL).
-func (a *App) reclaim(reg *store.SessionRegistry) {
-	n := a.claimAll(reg)
-	a.log.Warn("session registry lease lost: claimed this node's sessions again", "sessions", n)
+// askReclaim has this node's live sessions claimed again in the registry,
+// after etcd answered again or the registry lost this node's lease (etcd
+// unreachable for longer than its TTL). It never waits: the reclaimer runs
+// on its own goroutine, so that neither the probe nor the lease keeper is
+// held up by thousands of claims.
+func (a *App) askReclaim() {
+	if a.reclaim == nil {
+		return // no registry
+	}
+	select {
+	case a.reclaim <- struct{}{}:
+	default: // one is due already: it reads the live sessions when it runs
+	}
 }
 
-// claimAll claims again every client ID live here that no other node
-// claimed meanwhile, drops the local session of those another node did, and
-// returns how many it looked at.
-func (a *App) claimAll(reg *store.SessionRegistry) int {
+// reclaimer claims this node's sessions again each time askReclaim asks,
+// until ctx ends.
+func (a *App) reclaimer(ctx context.Context, reg *store.SessionRegistry) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.reclaim:
+		}
+		n, err := a.claimAll(reg)
+		if err != nil {
+			a.log.Warn("sessions claimed again in the registry until etcd stopped answering", "sessions", n, "err", err)
+			continue
+		}
+		a.log.Info("sessions claimed again in the registry", "sessions", n)
+	}
+}
+
+// claimAll claims again, store.SessionBatch at a time, every client ID live
+// here that no other node claimed meanwhile, drops the local session of
+// those another node did, and returns how many it claimed. It stops at the
+// first batch etcd refuses or does not answer: the next reachability change
+// claims them again.
+func (a *App) claimAll(reg *store.SessionRegistry) (int, error) {
 	a.claims.mu.Lock()
 	ids := make([]string, 0, len(a.claims.live))
 	for id := range a.claims.live {
 		ids = append(ids, id)
 	}
 	a.claims.mu.Unlock()
-	for _, id := range ids {
-		rev, owner, err := reg.Reclaim(id)
+	done := 0
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), store.SessionBatch)]
+		ids = ids[len(batch):]
+		rev, taken, err := reg.ReclaimAll(batch)
 		if err != nil {
-			a.log.Error("session not claimed again", "client_id", id, "err", err)
-			continue
+			return done, err
 		}
-		if owner != a.node {
+		for id, owner := range taken {
 			// The device reconnected through another node while this one
 			// was cut off: that session is the newer one.
 			a.kickTakenOver(id, owner)
-			continue
 		}
 		a.claims.mu.Lock()
-		if _, live := a.claims.live[id]; live {
-			a.claims.rev[id] = max(a.claims.rev[id], rev)
+		for _, id := range batch {
+			if _, live := a.claims.live[id]; live && taken[id] == "" {
+				a.claims.rev[id] = max(a.claims.rev[id], rev)
+			}
 		}
 		a.claims.mu.Unlock()
+		done += len(batch) - len(taken)
 	}
-	return len(ids)
+	return done, nil
 }
 
 // takeOver drops this node's session of clientID when another node claimed

@@ -229,7 +229,7 @@ func TestClusterClientIDTakeoverAcrossNodes(t *testing.T) {
 	}
 	old := connectWith(t, addr1, b, b.KeyPEM, "dev-t")
 	owner := func() string {
-		o, err := n1.reg.Owner("dev-t")
+		o, err := n1.reg.Load().Owner("dev-t")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,9 +64,7 @@ func (a *App) probeEtcd(ctx context.Context) {
 			a.log.Warn("etcd unreachable: enforcing the last known state and refusing writes", "rev", h.Applied, "err", h.Err)
 		case changed:
 			a.log.Info("etcd answers again: catching up from the watch revision", "rev", h.Applied, "head", h.Head)
-			if a.reg != nil { // sessions that connected meanwhile were not claimed
-				a.log.Info("sessions claimed again in the registry", "sessions", a.claimAll(a.reg))
-			}
+			a.askReclaim() // sessions that connected meanwhile were not claimed
 		}
 		select {
 		case <-ctx.Done():
@@ -140,10 +138,11 @@ func (a *App) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	// which logs it and claims the sessions again.
 	h := a.st.Health()
 	out.Head = h.Head
-	if a.reg == nil { // no broker yet, or the registry was refused (logged): no node list
+	reg := a.reg.Load()
+	if reg == nil { // no broker yet, or the registry not opened yet (logged): no node list
 		return out, nil
 	}
-	nodes, err := a.reg.Nodes(ctx)
+	nodes, err := reg.Nodes(ctx)
 	if err != nil {
 		return ClusterStatus{}, err
 	}

@@ -163,7 +163,7 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	waitLong(t, "node 2 to apply the suspend made while it was offline", func() bool { return !c.IsConnectionOpen() })
 	waitLong(t, "node 2 to be ready again", func() bool { return n2.Ready() == nil })
 	waitLong(t, "node 2 to claim the session that connected while it was offline", func() bool {
-		owner, err := n1.reg.Owner("dev-roam")
+		owner, err := n1.reg.Load().Owner("dev-roam")
 		return err == nil && owner == "node2"
 	})
 	// The refusal node 2 saw while offline was kept and is in its log in etcd now.
