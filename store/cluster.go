@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -166,7 +167,49 @@ type NodeInfo struct {
 	Lag int64 `json:"lag"`
 }
 
-func (r *SessionRegistry) nodeKey(name string) string { return r.e.prefix + "/nodes/" + name }
+// nodeKey is node name's entry; "" gives the prefix of them all.
+func (e *etcdEngine) nodeKey(name string) string { return e.prefix + "/nodes/" + name }
+
+// LiveNode reports whether another process serves as node name now: an
+// entry under that name whose heartbeat moves within wait. A node that
+// stopped cleanly left no entry; one that died leaves its entry, unchanged,
+// until its lease expires, and LiveNode then waits the whole of wait. It
+// returns the entry it found last. On a store file there are no nodes.
+func (s *Store) LiveNode(ctx context.Context, name string, wait time.Duration) (NodeInfo, bool, error) {
+	e, ok := s.eng.(*etcdEngine)
+	if !ok {
+		return NodeInfo{}, false, nil
+	}
+	key := e.nodeKey(name)
+	gctx, cancel := context.WithTimeout(ctx, e.timeout)
+	resp, err := e.cli.Get(gctx, key)
+	cancel()
+	if err != nil {
+		return NodeInfo{}, false, fmt.Errorf("look for node %s: %w", name, e.explain(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return NodeInfo{}, false, nil
+	}
+	var seen NodeInfo
+	if err := json.Unmarshal(resp.Kvs[0].Value, &seen); err != nil {
+		return NodeInfo{}, false, fmt.Errorf("node entry %s: %w: %v", key, ErrCorrupt, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for w := range e.cli.Watch(wctx, key, clientv3.WithRev(resp.Header.Revision+1)) {
+		for _, ev := range w.Events {
+			if ev.Type != mvccpb.PUT {
+				return seen, false, nil // deleted: its lease ended
+			}
+			// A new heartbeat: that node runs.
+			if err := json.Unmarshal(ev.Kv.Value, &seen); err != nil {
+				return NodeInfo{}, false, fmt.Errorf("node entry %s: %w: %v", key, ErrCorrupt, err)
+			}
+			return seen, true, nil
+		}
+	}
+	return seen, false, nil
+}
 
 // Announce records info as this node's entry under its lease; a node
 // announces itself again at every heartbeat.
@@ -177,7 +220,7 @@ func (r *SessionRegistry) Announce(info NodeInfo) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.timeout)
 	defer cancel()
-	if _, err := r.e.cli.Put(ctx, r.nodeKey(r.node), string(raw), clientv3.WithLease(r.currentLease())); err != nil {
+	if _, err := r.e.cli.Put(ctx, r.e.nodeKey(r.node), string(raw), clientv3.WithLease(r.currentLease())); err != nil {
 		return fmt.Errorf("announce node %s: %w", r.node, r.e.explain(err))
 	}
 	return nil
@@ -188,7 +231,7 @@ func (r *SessionRegistry) Announce(info NodeInfo) error {
 func (r *SessionRegistry) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.e.timeout)
 	defer cancel()
-	resp, err := r.e.cli.Get(ctx, r.nodeKey(""), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	resp, err := r.e.cli.Get(ctx, r.e.nodeKey(""), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, fmt.Errorf("list cluster nodes: %w", r.e.explain(err))
 	}

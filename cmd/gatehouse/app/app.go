@@ -282,6 +282,9 @@ func (a *App) logEvents(ch <-chan broker.Event) {
 // StartBroker starts the MQTT listeners with the persisted client-cert auth
 // modes. It fails, naming the address, when a port is taken.
 func (a *App) StartBroker(cfg BrokerConfig) error {
+	if err := a.ensureSoleNode(); err != nil {
+		return err
+	}
 	if cfg.PublicURL != "" {
 		if err := a.SetPublicURL(context.Background(), cfg.PublicURL); err != nil {
 			return err

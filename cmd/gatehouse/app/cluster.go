@@ -282,7 +282,11 @@ func (a *App) serveRegistry(ctx context.Context, reg *store.SessionRegistry) {
 	a.reg.Store(reg)
 	a.bg.Go(func() { a.reclaimer(ctx, reg) })
 	a.bg.Go(func() { a.syncClaims(ctx, reg) })
-	a.bg.Go(func() { a.heartbeat(ctx, reg) })
+	// Announced before the broker serves, so that a second process started
+	// under this node's name later finds the entry (ensureSoleNode).
+	started := a.now()
+	a.announce(reg, started)
+	a.bg.Go(func() { a.heartbeat(ctx, reg, started) })
 	a.bg.Go(func() {
 		if err := reg.Watch(ctx, a.takeOver); err != nil {
 			a.log.Error("session registry watch stopped", "err", err)

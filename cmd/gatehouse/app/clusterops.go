@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
@@ -74,33 +75,60 @@ func (a *App) probeEtcd(ctx context.Context) {
 	}
 }
 
-// heartbeat announces this node in the registry every heartbeatEvery until
-// ctx ends. While etcd is unreachable it waits for it instead.
-func (a *App) heartbeat(ctx context.Context, reg *store.SessionRegistry) {
-	started := a.now()
+// ensureSoleNode refuses to serve under a node name another process serves
+// under: two processes of one name would share an event log and registry
+// entries and never take sessions over from each other. The entry of a node
+// that died (its lease not run out yet) stays still, and frees the name
+// after one heartbeat's wait.
+func (a *App) ensureSoleNode() error {
+	if a.node == "" {
+		return nil
+	}
+	n, live, err := a.st.LiveNode(context.Background(), a.node, heartbeatEvery+time.Second)
+	switch {
+	case err != nil:
+		return err
+	case live:
+		return fmt.Errorf("node %s already runs (started %s UTC, listening on %s): give every node its own --node name",
+			a.node, n.Started.UTC().Format(time.DateTime), strings.Join(n.Addrs, " "))
+	case n.Name != "":
+		a.log.Info("the entry of this node's earlier run is no longer renewed: taking the name over", "started", n.Started)
+	}
+	return nil
+}
+
+// heartbeat announces this node in the registry every heartbeatEvery,
+// after the announcement made at started, until ctx ends. While etcd is
+// unreachable it waits for it instead.
+func (a *App) heartbeat(ctx context.Context, reg *store.SessionRegistry, started time.Time) {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
 	for {
-		if a.st.Health().Reachable {
-			h := a.st.Health()
-			info := store.NodeInfo{Name: a.node, Started: started, Heartbeat: a.now(),
-				Sessions: len(a.liveSessions()), Applied: h.Applied, Lag: max(0, h.Head-h.Applied)}
-			if br := a.broker(); br != nil {
-				for _, t := range br.Transports() {
-					if t.Addr != "" {
-						info.Addrs = append(info.Addrs, t.Name+"="+t.Addr)
-					}
-				}
-			}
-			if err := reg.Announce(info); err != nil {
-				a.log.Debug("node heartbeat", "err", err)
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		if a.st.Health().Reachable {
+			a.announce(reg, started)
+		}
+	}
+}
+
+// announce records this node's entry: its listeners, sessions and lag.
+func (a *App) announce(reg *store.SessionRegistry, started time.Time) {
+	h := a.st.Health()
+	info := store.NodeInfo{Name: a.node, Started: started, Heartbeat: a.now(),
+		Sessions: len(a.liveSessions()), Applied: h.Applied, Lag: max(0, h.Head-h.Applied)}
+	if br := a.broker(); br != nil {
+		for _, t := range br.Transports() {
+			if t.Addr != "" {
+				info.Addrs = append(info.Addrs, t.Name+"="+t.Addr)
+			}
+		}
+	}
+	if err := reg.Announce(info); err != nil {
+		a.log.Debug("node heartbeat", "err", err)
 	}
 }
 

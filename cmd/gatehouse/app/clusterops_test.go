@@ -265,3 +265,37 @@ func TestClusterStatusListsNodesSessionsAndEndpoints(t *testing.T) {
 		t.Fatalf("standalone status = %+v, %v", st, err)
 	}
 }
+
+// A second process under a node name that a live node serves under does not
+// start (it would share the node's event log and registry entries); once
+// that node stopped, the name is free at once.
+func TestClusterRefusesASecondNodeOfTheSameName(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	open := func() *App {
+		a, err := Open(Config{DataDir: t.TempDir(), Actor: "twin", Node: "twin",
+			Etcd: &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	first, second := open(), open()
+	if err := first.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	err = second.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "node twin already runs") || !strings.Contains(err.Error(), "mqtts=127.0.0.1:") {
+		t.Fatalf("second node of the same name: %v, want node twin already runs (with its listeners)", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+		t.Fatalf("the name is free once its node stopped: %v", err)
+	}
+}
