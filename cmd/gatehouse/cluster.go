@@ -18,21 +18,33 @@ import (
 // in etcd keys, so it stays one plain word.
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
-// clusterFlags are serve's cluster-mode flags: the store in etcd, shared
-// by every node.
-type clusterFlags struct {
-	endpoints, node, ca, cert, key string
-	proxyProtocol                  bool
-	proxyFrom                      string
+// etcdFlags say how to reach a cluster's store in etcd: serve's and
+// doctor's --etcd, --etcd-ca, --etcd-cert and --etcd-key.
+type etcdFlags struct {
+	endpoints, ca, cert, key string
 }
 
-func (f *clusterFlags) register(c *cobra.Command) {
+func (f *etcdFlags) register(c *cobra.Command, what string) {
 	fs := c.Flags()
-	fs.StringVar(&f.endpoints, "etcd", "", "cluster mode: keep the store in etcd at these client URLs (comma-separated) instead of DATA/gatehouse.db")
-	fs.StringVar(&f.node, "node", "", "this node's name in the cluster (required with --etcd)")
+	fs.StringVar(&f.endpoints, "etcd", "", what)
 	fs.StringVar(&f.ca, "etcd-ca", "", "CA certificate (PEM) that etcd's server certificate chains to")
 	fs.StringVar(&f.cert, "etcd-cert", "", "client certificate (PEM) for etcd")
 	fs.StringVar(&f.key, "etcd-key", "", "private key for --etcd-cert")
+}
+
+// clusterFlags are serve's cluster-mode flags: the store in etcd, shared
+// by every node.
+type clusterFlags struct {
+	etcdFlags
+	node          string
+	proxyProtocol bool
+	proxyFrom     string
+}
+
+func (f *clusterFlags) register(c *cobra.Command) {
+	f.etcdFlags.register(c, "cluster mode: keep the store in etcd at these client URLs (comma-separated) instead of DATA/gatehouse.db")
+	fs := c.Flags()
+	fs.StringVar(&f.node, "node", "", "this node's name in the cluster (required with --etcd)")
 	fs.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol header (v1 or v2, HAProxy send-proxy-v2) on the mqtts, wss and https listeners, from --proxy-from only")
 	fs.StringVar(&f.proxyFrom, "proxy-from", "", "with --proxy-protocol: the load balancers' addresses or networks (comma-separated CIDRs or IPs) whose PROXY headers are believed")
 }
@@ -99,14 +111,22 @@ func etcdEndpoints(list string) (endpoints []string, secure bool, err error) {
 // Flags that do not go together are usage errors; unreadable TLS files are
 // operational ones.
 func (f *clusterFlags) etcd() (*store.EtcdConfig, error) {
+	if f.endpoints == "" && f.node != "" {
+		return nil, usageErr{Err: fmt.Errorf("--node and --etcd-ca/--etcd-cert/--etcd-key need --etcd ENDPOINTS")}
+	}
+	if f.endpoints != "" && !nodeName.MatchString(f.node) {
+		return nil, usageErr{Err: fmt.Errorf("--etcd needs --node NAME (letters, digits, '.', '_', '-'; got %q)", f.node)}
+	}
+	return f.etcdFlags.config()
+}
+
+// config is the store configuration the flags ask for: nil without --etcd.
+func (f *etcdFlags) config() (*store.EtcdConfig, error) {
 	if f.endpoints == "" {
-		if f.node != "" || f.ca != "" || f.cert != "" || f.key != "" {
-			return nil, usageErr{Err: fmt.Errorf("--node and --etcd-ca/--etcd-cert/--etcd-key need --etcd ENDPOINTS")}
+		if f.ca != "" || f.cert != "" || f.key != "" {
+			return nil, usageErr{Err: fmt.Errorf("--etcd-ca/--etcd-cert/--etcd-key need --etcd ENDPOINTS")}
 		}
 		return nil, nil
-	}
-	if !nodeName.MatchString(f.node) {
-		return nil, usageErr{Err: fmt.Errorf("--etcd needs --node NAME (letters, digits, '.', '_', '-'; got %q)", f.node)}
 	}
 	if (f.cert == "") != (f.key == "") {
 		return nil, usageErr{Err: fmt.Errorf("--etcd-cert and --etcd-key go together")}

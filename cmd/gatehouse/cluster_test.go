@@ -45,6 +45,28 @@ func TestClusterFlags(t *testing.T) {
 	}
 }
 
+// doctor's --etcd goes without --file, and its TLS flags with it.
+func TestDoctorEtcdFlags(t *testing.T) {
+	data := t.TempDir()
+	for name, tc := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"fail/file and etcd":   {[]string{"--etcd", "http://127.0.0.1:2379", "--file", "x.db"}, exitUsage, "--file and --etcd each name the store to check"},
+		"fail/TLS flags alone": {[]string{"--etcd-ca", "ca.pem"}, exitUsage, "need --etcd ENDPOINTS"},
+		"fail/TLS with http":   {[]string{"--etcd", "http://127.0.0.1:2379", "--etcd-cert", "c.pem", "--etcd-key", "k.pem"}, exitUsage, "need https:// endpoints"},
+		"fail/unreachable":     {[]string{"--etcd", "http://127.0.0.1:1"}, exitError, "etcd did not answer within 5s"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := gh(t, data, append([]string{"doctor"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, want %d; stderr %q, want %q (stdout %q)", code, tc.code, errOut, tc.want, out)
+			}
+		})
+	}
+}
+
 // On a single appliance cluster status says the store is a file and exits
 // 0, with or without a daemon serving the data directory.
 func TestClusterStatusStandalone(t *testing.T) {

@@ -35,6 +35,7 @@ const upgradePending = "upgrade pending: run 'gatehouse init' (or start 'gatehou
 
 func newDoctor(g *globals) *cobra.Command {
 	var file string
+	var ef etcdFlags
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the store for damage, read-only, and say how to restore it",
@@ -43,10 +44,22 @@ consistency check, the schema version, that every record decodes and that the
 CA certificates and keys parse. Exits 1 when something is damaged and says how
 to restore from a backup made with 'gatehouse backup'. A healthy store of an
 older schema is not damage: doctor says the upgrade is pending and exits 0. A running daemon holds
-the store: stop it first, or check a backup file with --file.`,
-		Example: "  gatehouse doctor\n  gatehouse doctor --file /var/backups/gatehouse-2026-12-01.db",
-		Args:    cobra.NoArgs,
+the store: stop it first, or check a backup file with --file. With --etcd it checks a cluster's
+store in etcd, read-only, while its nodes serve.`,
+		Example: "  gatehouse doctor\n  gatehouse doctor --file /var/backups/gatehouse-2026-12-01.db\n" +
+			"  gatehouse doctor --etcd https://10.0.0.5:2379 --etcd-ca etcd-ca.pem --etcd-cert ops.pem --etcd-key ops-key.pem",
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			cfg, err := ef.config()
+			if err != nil {
+				return err
+			}
+			if cfg != nil {
+				if file != "" {
+					return usageErr{Err: errors.New("--file and --etcd each name the store to check: give one")}
+				}
+				return g.doctorEtcd(*cfg)
+			}
 			dir, err := g.dataDir()
 			if err != nil {
 				return err
@@ -69,21 +82,37 @@ the store: stop it first, or check a backup file with --file.`,
 			if !d.OK {
 				d.Restore = restoreAdvice(filepath.Join(dir, app.DBFile))
 			}
-			if g.json {
-				if err := g.printJSON(d); err != nil {
-					return err
-				}
-			} else {
-				printDiagnosis(g, d)
-			}
-			if !d.OK {
-				return errDamaged
-			}
-			return nil
+			return g.reportDiagnosis(d)
 		},
 	}
 	c.Flags().StringVar(&file, "file", "", "check this store file (a backup) instead of DATA/gatehouse.db")
+	ef.register(c, "check the cluster's store in etcd at these client URLs (comma-separated) instead of DATA/gatehouse.db")
 	return c
+}
+
+// doctorEtcd checks a cluster's store in etcd, read-only: etcd serves
+// readers beside the nodes, so they need not stop. A damaged record is
+// restored from an etcd snapshot.
+func (g *globals) doctorEtcd(cfg store.EtcdConfig) error {
+	pass, err := g.caPassphrase()
+	if err != nil {
+		return err
+	}
+	cfg.ReadOnly = true
+	st, err := store.OpenEtcd(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := checkStore(diagnosis{Store: st.Path()}, st, pass)
+	if err != nil {
+		return err
+	}
+	if !d.OK {
+		d.Restore = "restore etcd from your latest snapshot ('etcdctl snapshot save' makes them; 'etcdctl snapshot restore' " +
+			"puts one back, https://etcd.io/docs/latest/op-guide/recovery/); changes since the snapshot are lost."
+	}
+	return g.reportDiagnosis(d)
 }
 
 // diagnose runs every check on the store file at path, read-only. The CA
@@ -116,6 +145,29 @@ func diagnose(path string, pass []byte) (diagnosis, error) {
 		return d, nil
 	}
 	defer st.Close()
+	return checkStore(d, st, pass)
+}
+
+// reportDiagnosis prints d (as JSON with --json) and fails with errDamaged
+// when it found damage.
+func (g *globals) reportDiagnosis(d diagnosis) error {
+	if g.json {
+		if err := g.printJSON(d); err != nil {
+			return err
+		}
+	} else {
+		printDiagnosis(g, d)
+	}
+	if !d.OK {
+		return errDamaged
+	}
+	return nil
+}
+
+// checkStore adds to d the checks of the open store st: every record, and
+// that the CA keys parse (decrypted with pass when they are encrypted).
+func checkStore(d diagnosis, st *store.Store, pass []byte) (diagnosis, error) {
+	add := func(f store.Finding) { d.Findings = append(d.Findings, f) }
 	for _, f := range st.Verify() {
 		add(f)
 	}
@@ -131,7 +183,7 @@ func diagnose(path string, pass []byte) (diagnosis, error) {
 	case errors.Is(err, pki.ErrPassphraseRequired):
 		add(store.Finding{Check: "CA keys", OK: true, Detail: "encrypted at rest; give the CA passphrase (--ca-passphrase-file) to check that they decrypt"})
 	case errors.Is(err, pki.ErrWrongPassphrase):
-		return d, explainedErr{"wrong CA passphrase for " + path, err} // as every command says it
+		return d, explainedErr{"wrong CA passphrase for " + st.Path(), err} // as every command says it
 	case err != nil:
 		add(store.Finding{Check: "CA keys", Detail: err.Error()})
 	default:

@@ -135,6 +135,14 @@ alive "$TWIN2" && conn_on n2 twin || fail "the new owner's session on node 2 did
 kill "$TWIN2"
 ok "the same client ID connecting to node 2 takes the session over from node 1 (paho sees the drop; registry says n2)"
 
+# --- doctor checks the cluster's store in etcd, read-only, while the nodes serve
+expect_exit 0 "$BIN" doctor --etcd "$ETCD"
+grep -q "^store etcd:$ETCD/gatehouse" "$WORK/out" && grep -q "the store is healthy" "$WORK/out" && grep -q "certificate index" "$WORK/out" ||
+	fail "doctor --etcd: $(cat "$WORK/out")"
+"$BIN" doctor --etcd "$ETCD" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if d['ok'] and len(d['findings']) >= 5 else 1)" ||
+	fail "doctor --etcd --json: $("$BIN" doctor --etcd "$ETCD" --json 2>&1)"
+ok "doctor --etcd checks the cluster's store (records, certificate index, CA keys) while the nodes serve"
+
 # --- kill -9 of node 2: nodes 1 and 3 keep serving; node 2's sessions leave the registry after the lease
 sub n2 dev2 b2
 wait_for 5 owner_is b2 n2 || fail "registry: b2 is held by '$(owner b2)', want n2"
