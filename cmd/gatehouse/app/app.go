@@ -346,6 +346,12 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLog, a.logged = cancel, make(chan struct{})
 	go a.logEvents(a.hub.Subscribe(ctx))
+	// Installed (Close stops it and the log) before what follows starts:
+	// the watch and the registry drop and kick sessions through it, and the
+	// node announces its listeners.
+	a.mu.Lock()
+	a.br, a.bcfg = br, cfg
+	a.mu.Unlock()
 	subjects := a.hub.Subscribe(ctx)
 	a.bg.Go(func() { a.trackSubjects(subjects) })
 	a.bg.Go(func() { a.followStore(ctx) })
@@ -360,9 +366,6 @@ func (a *App) StartBroker(cfg BrokerConfig) error {
 		defer a.bg.Done()
 		a.warnExpiring(ctx, window, expiryScan)
 	}()
-	a.mu.Lock()
-	a.br, a.bcfg = br, cfg
-	a.mu.Unlock()
 	return nil
 }
 
