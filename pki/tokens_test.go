@@ -20,7 +20,7 @@ func TestTokenSubjectCreatedAtFirstUse(t *testing.T) {
 	if err := tokens.Touch("p1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if !tokens.Holds("p1", store.StateActive) || tokens.Allowed("p1", "") != nil {
+	if tokens.Allowed("p1", "") != nil {
 		t.Fatal("a subject created at first use is not active")
 	}
 	if ref, err := tokens.Resolve("p1"); err != nil || ref.Subject != "p1" {
@@ -31,7 +31,7 @@ func TestTokenSubjectCreatedAtFirstUse(t *testing.T) {
 		t.Fatalf("suspend a subject created at first use: %+v, %v", rec, err)
 	}
 	var refusal *pki.TokenRefusal
-	if !tokens.Holds("p1", store.StateSuspended) || !errors.As(tokens.Allowed("p1", ""), &refusal) {
+	if !errors.As(tokens.Allowed("p1", ""), &refusal) || refusal.Why != pki.ReasonSuspended {
 		t.Fatal("the suspended subject is still allowed")
 	}
 	if _, err := tokens.Transition("nobody", store.StateSuspended, "ops", "", 0); !errors.Is(err, store.ErrNotFound) {
@@ -39,6 +39,59 @@ func TestTokenSubjectCreatedAtFirstUse(t *testing.T) {
 	}
 	if _, err := tokens.Resolve("nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Resolve(nobody): %v, want ErrNotFound", err)
+	}
+}
+
+// Another node's subject records apply in commit order without a read of
+// the store: one older (by revision) than the entry is ignored, also after
+// a reload, so that this node's own later commit is never undone by its
+// earlier records coming back through the watch; a record that changes no
+// state changes nothing. A revoked jti applies once.
+func TestTokensApplySubjectIgnoresOlderRecords(t *testing.T) {
+	a, _ := pkitest.New(t)
+	tokens := a.Tokens()
+	if _, err := tokens.Issue(pki.TokenRequest{Subject: "d1", TTL: time.Hour}, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(sub string, st store.State, rev int64) store.TokenSubject {
+		return store.TokenSubject{Subject: sub, State: st, Revision: rev}
+	}
+	for _, step := range []struct {
+		name     string
+		rec      store.TokenSubject
+		reload   bool // Refresh before applying rec
+		was, now store.State
+	}{
+		{name: "suspend", rec: rec("d1", store.StateSuspended, 10), was: store.StateActive, now: store.StateSuspended},
+		{name: "older reactivation ignored", rec: rec("d1", store.StateActive, 5), was: store.StateSuspended, now: store.StateSuspended},
+		{name: "same revision ignored", rec: rec("d1", store.StateActive, 10), was: store.StateSuspended, now: store.StateSuspended},
+		{name: "newer reactivation", rec: rec("d1", store.StateActive, 11), was: store.StateSuspended, now: store.StateActive},
+		{name: "use recorded", rec: rec("d1", store.StateActive, 12), was: store.StateActive, now: store.StateActive},
+		{name: "older suspend ignored after a reload", rec: rec("d1", store.StateSuspended, 7), reload: true, was: store.StateActive, now: store.StateActive},
+		{name: "subject never loaded", rec: rec("p9", store.StateSuspended, 3), was: store.StateActive, now: store.StateSuspended},
+		{name: "revoke", rec: rec("p9", store.StateRevoked, 13), was: store.StateSuspended, now: store.StateRevoked},
+	} {
+		if step.reload {
+			if err := tokens.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		was, now := tokens.ApplySubject(step.rec)
+		if was != step.was || now != step.now {
+			t.Fatalf("%s: ApplySubject = %s -> %s, want %s -> %s", step.name, was, now, step.was, step.now)
+		}
+		var refusal *pki.TokenRefusal
+		allowed := !errors.As(tokens.Allowed(step.rec.Subject, ""), &refusal)
+		if allowed != (now == store.StateActive) || (!allowed && refusal.Why != string(now)) {
+			t.Fatalf("%s: Allowed(%s) = %v, want the subject %s", step.name, step.rec.Subject, refusal, now)
+		}
+	}
+	if !tokens.ApplyRevoked("j1") || tokens.ApplyRevoked("j1") {
+		t.Fatal("ApplyRevoked did not report the first revocation only")
+	}
+	var refusal *pki.TokenRefusal
+	if !errors.As(tokens.Allowed("d1", "j1"), &refusal) || refusal.Why != pki.ReasonTokenRevoked {
+		t.Fatalf("a revoked jti is allowed: %v", refusal)
 	}
 }
 

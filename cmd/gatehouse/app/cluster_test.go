@@ -286,3 +286,54 @@ func TestClusterTokenSubjectFirstSeenOnOneNodeSuspendedThroughAnother(t *testing
 	}
 	waitDropped(t, lost, "node 2's session of the suspended subject")
 }
+
+// A token subject suspended and reactivated through node 1, both committed
+// before node 2 applies either, still loses its session on node 2: node 2
+// applies each subject record as it was written, in commit order, not the
+// state it would read when it gets to them (active again). A token revoked
+// by its jti through node 1 then drops from node 2 too, and stays out.
+func TestClusterTokenSubjectSuspendAndReactivateBeforeAnotherNodeAppliesDropTheSessionThere(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
+		t.Fatal(err)
+	}
+	it, err := n1.CreateToken(ctx, TokenRequest{Subject: "t1", TTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost chan error
+	waitFor(t, "node 2 to take the token node 1 issued", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "t1", "t1", it.Token)
+		lost = l
+		return err == nil
+	})
+	// Node 2 applies the watch on one goroutine, in order. Holding the lock
+	// its auth-switch apply takes parks that goroutine on a settings change
+	// committed first, while node 1 commits the suspend and the reactivation.
+	n2.modeMu.Lock()
+	resume := sync.OnceFunc(n2.modeMu.Unlock)
+	defer resume()
+	if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.State{store.StateSuspended, store.StateActive} {
+		if _, err := n1.TokenTransition(ctx, "t1", to, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	waitDropped(t, lost, "node 2's session of the subject suspended meanwhile")
+	waitFor(t, "node 2 to take the reactivated subject again", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "t1", "t1", it.Token)
+		lost = l
+		return err == nil
+	})
+	if _, err := n1.TokenTransition(ctx, it.Record.JTI, store.StateRevoked, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	waitDropped(t, lost, "node 2's session of the revoked token")
+	if _, _, err := connectToken(t, n2, addr2, "t1", "t1", it.Token); err == nil {
+		t.Fatal("node 2 accepted a revoked token")
+	}
+}
