@@ -108,3 +108,38 @@ func BenchmarkTokenFirstUse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTokenSubjectChange applies another node's suspend or
+// reactivation of one subject among 4,000: by value (ApplySubject, one copy
+// of the subjects in memory) against reloading every token record
+// (Refresh, how a node applied it before).
+func BenchmarkTokenSubjectChange(b *testing.B) {
+	a, _ := pkitest.New(b)
+	tokens := a.Tokens()
+	at := time.Now()
+	for i := range 4000 {
+		if err := tokens.Touch(fmt.Sprintf("sub-%06d", i), at); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tokens.Refresh(); err != nil {
+		b.Fatal(err)
+	}
+	states := [2]store.State{store.StateSuspended, store.StateActive}
+	b.Run("apply", func(b *testing.B) {
+		rev := int64(0)
+		for b.Loop() {
+			rev++
+			if _, now := tokens.ApplySubject(store.TokenSubject{Subject: "sub-002000", State: states[rev%2], Revision: rev}); now != states[rev%2] {
+				b.Fatalf("state %s", now)
+			}
+		}
+	})
+	b.Run("reload", func(b *testing.B) {
+		for b.Loop() {
+			if err := tokens.Refresh(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
