@@ -373,27 +373,29 @@ func (t *Tokens) Transition(sub string, to store.State, actor, reason string, dr
 
 // ApplySubject sets a token subject in the snapshot as a record another
 // process (a cluster node) committed says, without reading the store, and
-// returns the state the snapshot held before ("active" for a subject it did
-// not hold) and holds now. Records come in commit order, this process's own
-// after Transition set them: a record older (by rec.Revision) than the
-// entry is ignored, so that the snapshot never goes back to a state older
-// than one this process committed meanwhile. A record that leaves the state
-// as it is (a use recorded, a subject created active at its first use)
-// copies nothing.
-func (t *Tokens) ApplySubject(rec store.TokenSubject) (was, now store.State) {
+// returns the state the snapshot holds now and whether rec applied. Records
+// come in commit order, this process's own after Transition set them: a
+// record older (by rec.Revision) than the entry is ignored (applied false),
+// so that the snapshot never goes back to a state older than one this
+// process committed meanwhile. A record that leaves the state as it is (a
+// use recorded, a subject created active at its first use) applies and
+// copies nothing: the state may be one a reload read before the record
+// came, so the caller drops the sessions of every applied record that
+// refuses them, not only of a state that changed.
+func (t *Tokens) ApplySubject(rec store.TokenSubject) (now store.State, applied bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	was, e, _ := t.snap.Load().subject(rec.Subject)
 	switch {
 	case rec.Revision != 0 && rec.Revision <= e.rev:
-		return was, was
+		return was, false
 	case rec.State == was:
-		// Only a different state can be older than a record applied later:
-		// the entry's revision can stay as it is.
-		return was, was
+		// The entry keeps its older revision: every record since it held
+		// this state too, so none that comes again can undo a newer one.
+		return was, true
 	}
 	t.setSubject(rec)
-	return was, rec.State
+	return rec.State, true
 }
 
 // setSubject publishes a snapshot with rec's subject set from it; the

@@ -45,8 +45,9 @@ func TestTokenSubjectCreatedAtFirstUse(t *testing.T) {
 // Another node's subject records apply in commit order without a read of
 // the store: one older (by revision) than the entry is ignored, also after
 // a reload, so that this node's own later commit is never undone by its
-// earlier records coming back through the watch; a record that changes no
-// state changes nothing. A revoked jti applies once.
+// earlier records coming back through the watch; a newer record of the
+// state the snapshot holds (a use recorded, or a state a reload read first)
+// applies and changes nothing. A revoked jti applies once.
 func TestTokensApplySubjectIgnoresOlderRecords(t *testing.T) {
 	a, _ := pkitest.New(t)
 	tokens := a.Tokens()
@@ -57,28 +58,30 @@ func TestTokensApplySubjectIgnoresOlderRecords(t *testing.T) {
 		return store.TokenSubject{Subject: sub, State: st, Revision: rev}
 	}
 	for _, step := range []struct {
-		name     string
-		rec      store.TokenSubject
-		reload   bool // Refresh before applying rec
-		was, now store.State
+		name    string
+		rec     store.TokenSubject
+		reload  bool // Refresh before applying rec
+		now     store.State
+		applied bool
 	}{
-		{name: "suspend", rec: rec("d1", store.StateSuspended, 10), was: store.StateActive, now: store.StateSuspended},
-		{name: "older reactivation ignored", rec: rec("d1", store.StateActive, 5), was: store.StateSuspended, now: store.StateSuspended},
-		{name: "same revision ignored", rec: rec("d1", store.StateActive, 10), was: store.StateSuspended, now: store.StateSuspended},
-		{name: "newer reactivation", rec: rec("d1", store.StateActive, 11), was: store.StateSuspended, now: store.StateActive},
-		{name: "use recorded", rec: rec("d1", store.StateActive, 12), was: store.StateActive, now: store.StateActive},
-		{name: "older suspend ignored after a reload", rec: rec("d1", store.StateSuspended, 7), reload: true, was: store.StateActive, now: store.StateActive},
-		{name: "subject never loaded", rec: rec("p9", store.StateSuspended, 3), was: store.StateActive, now: store.StateSuspended},
-		{name: "revoke", rec: rec("p9", store.StateRevoked, 13), was: store.StateSuspended, now: store.StateRevoked},
+		{name: "suspend", rec: rec("d1", store.StateSuspended, 10), now: store.StateSuspended, applied: true},
+		{name: "older reactivation ignored", rec: rec("d1", store.StateActive, 5), now: store.StateSuspended},
+		{name: "same revision ignored", rec: rec("d1", store.StateActive, 10), now: store.StateSuspended},
+		{name: "newer record of the same state", rec: rec("d1", store.StateSuspended, 11), now: store.StateSuspended, applied: true},
+		{name: "newer reactivation", rec: rec("d1", store.StateActive, 12), now: store.StateActive, applied: true},
+		{name: "use recorded", rec: rec("d1", store.StateActive, 13), now: store.StateActive, applied: true},
+		{name: "older suspend ignored after a reload", rec: rec("d1", store.StateSuspended, 7), reload: true, now: store.StateActive},
+		{name: "subject never loaded", rec: rec("p9", store.StateSuspended, 3), now: store.StateSuspended, applied: true},
+		{name: "revoke", rec: rec("p9", store.StateRevoked, 14), now: store.StateRevoked, applied: true},
 	} {
 		if step.reload {
 			if err := tokens.Refresh(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		was, now := tokens.ApplySubject(step.rec)
-		if was != step.was || now != step.now {
-			t.Fatalf("%s: ApplySubject = %s -> %s, want %s -> %s", step.name, was, now, step.was, step.now)
+		now, applied := tokens.ApplySubject(step.rec)
+		if now != step.now || applied != step.applied {
+			t.Fatalf("%s: ApplySubject = %s, applied %v; want %s, applied %v", step.name, now, applied, step.now, step.applied)
 		}
 		var refusal *pki.TokenRefusal
 		allowed := !errors.As(tokens.Allowed(step.rec.Subject, ""), &refusal)
@@ -130,7 +133,7 @@ func BenchmarkTokenSubjectChange(b *testing.B) {
 		rev := int64(0)
 		for b.Loop() {
 			rev++
-			if _, now := tokens.ApplySubject(store.TokenSubject{Subject: "sub-002000", State: states[rev%2], Revision: rev}); now != states[rev%2] {
+			if now, _ := tokens.ApplySubject(store.TokenSubject{Subject: "sub-002000", State: states[rev%2], Revision: rev}); now != states[rev%2] {
 				b.Fatalf("state %s", now)
 			}
 		}

@@ -191,11 +191,15 @@ func (a *App) applyClientAuth() error {
 }
 
 // applySubjectChange applies one token subject record as a transaction
-// wrote it, with no read of etcd, and, when the subject is suspended or
-// revoked and the snapshot did not hold that state, drops its sessions on
+// wrote it, with no read of etcd, and, when the record is newer than the
+// snapshot's and the subject suspended or revoked, drops its sessions on
 // this node: in commit order, as certificates (applyCertChange), so that a
 // suspend and a reactivation that both committed before this node heard of
-// either still drop them. A record that only notes a use changes nothing.
+// either still drop them. Unlike a certificate's, a subject's state can
+// reach the snapshot first through a reload this node made for its own
+// change (a token issued, a key trusted), which drops nothing: so the
+// record drops the sessions even when the state is the one the snapshot
+// already held.
 func (a *App) applySubjectChange(ch store.Change) {
 	if ch.Value == nil {
 		return // deleted: only a migration deletes records, before any node serves
@@ -205,8 +209,8 @@ func (a *App) applySubjectChange(ch store.Change) {
 		a.log.Error("apply another node's token subject change", "sub", ch.Key, "err", err)
 		return
 	}
-	was, now := a.ca.Tokens().ApplySubject(rec)
-	if was == now || (now != store.StateSuspended && now != store.StateRevoked) {
+	now, applied := a.ca.Tokens().ApplySubject(rec)
+	if !applied || (now != store.StateSuspended && now != store.StateRevoked) {
 		return
 	}
 	if br := a.broker(); br != nil {
