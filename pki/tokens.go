@@ -410,21 +410,20 @@ func (t *Tokens) setSubject(rec store.TokenSubject) {
 }
 
 // ApplyRevoked adds a token ID another process (a cluster node) revoked to
-// the snapshot, without reading the store, and reports whether it was not
-// revoked there before. A revocation is final, so the order of such changes
-// does not matter.
-func (t *Tokens) ApplyRevoked(jti string) bool {
+// the snapshot, without reading the store; one it holds already copies
+// nothing. A revocation is final, so the order of such changes does not
+// matter.
+func (t *Tokens) ApplyRevoked(jti string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.snap.Load()
 	if cur.revoked[jti] {
-		return false
+		return
 	}
 	s := *cur
 	s.revoked = maps.Clone(cur.revoked)
 	s.revoked[jti] = true
 	t.snap.Store(&s)
-	return true
 }
 
 // RevokeID revokes one token by its jti, audited; the record is kept until

@@ -221,13 +221,16 @@ func (a *App) applySubjectChange(ch store.Change) {
 }
 
 // applyRevokedChange applies a token ID another node revoked, with no read
-// of etcd, and drops this node's sessions holding that token. A deleted
-// record is one pruned once its token expired: an expired token never
-// verifies, so the jti stays in the snapshot until its next reload.
+// of etcd, and drops this node's sessions holding that token, even when the
+// snapshot held the jti already (a reload of this node's may have read it
+// first, and a reload drops nothing). A deleted record is one pruned once
+// its token expired: an expired token never verifies, so the jti stays in
+// the snapshot until its next reload.
 func (a *App) applyRevokedChange(ch store.Change) {
-	if ch.Value == nil || !a.ca.Tokens().ApplyRevoked(ch.Key) {
+	if ch.Value == nil {
 		return
 	}
+	a.ca.Tokens().ApplyRevoked(ch.Key)
 	if br := a.broker(); br != nil {
 		if n := br.DropTokenID(ch.Key, "token revoked on another node"); n > 0 {
 			a.log.Info("sessions dropped", "jti", ch.Key, "dropped", n)

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -339,26 +338,31 @@ func TestClusterTokenSubjectSuspendAndReactivateBeforeAnotherNodeAppliesDropTheS
 	}
 }
 
-// A token subject suspended through node 1 that node 2 read first through
-// a reload of its own (a token it issued reads every token record) still
-// loses its session on node 2 when node 2's watch delivers the suspend:
-// the record drops the sessions though the snapshot already held its state.
-func TestClusterTokenSubjectSuspendReadFirstByAnotherNodesReloadDropsTheSessionThere(t *testing.T) {
+// A token subject suspended and a token revoked by its jti through node 1,
+// both read first by node 2 through a reload of its own (a token it issued
+// reads every token record), still lose their sessions on node 2 when node
+// 2's watch delivers the changes: a record drops the sessions though the
+// snapshot already held what it says.
+func TestClusterTokenChangesReadFirstByAnotherNodesReloadDropTheSessionsThere(t *testing.T) {
 	n1, n2, _, addr2 := twoNodes(t)
 	ctx := context.Background()
 	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
 		t.Fatal(err)
 	}
-	it, err := n1.CreateToken(ctx, TokenRequest{Subject: "t2", TTL: "1h"})
-	if err != nil {
-		t.Fatal(err)
+	lost := map[string]chan error{}
+	jtis := map[string]string{}
+	for _, sub := range []string{"t2", "t3"} {
+		it, err := n1.CreateToken(ctx, TokenRequest{Subject: sub, TTL: "1h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jtis[sub] = it.Record.JTI
+		waitFor(t, "node 2 to take the token node 1 issued for "+sub, func() bool {
+			_, l, err := connectToken(t, n2, addr2, sub, sub, it.Token)
+			lost[sub] = l
+			return err == nil
+		})
 	}
-	var lost chan error
-	waitFor(t, "node 2 to take the token node 1 issued", func() bool {
-		_, l, err := connectToken(t, n2, addr2, "t2", "t2", it.Token)
-		lost = l
-		return err == nil
-	})
 	n2.modeMu.Lock() // parks node 2's watch, as above
 	resume := sync.OnceFunc(n2.modeMu.Unlock)
 	defer resume()
@@ -368,13 +372,17 @@ func TestClusterTokenSubjectSuspendReadFirstByAnotherNodesReloadDropsTheSessionT
 	if _, err := n1.TokenTransition(ctx, "t2", store.StateSuspended, "lost"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := n1.TokenTransition(ctx, jtis["t3"], store.StateRevoked, "leaked"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := n2.CreateToken(ctx, TokenRequest{Subject: "other", TTL: "1h"}); err != nil {
 		t.Fatal(err)
 	}
-	var refusal *pki.TokenRefusal
-	if !errors.As(n2.Authority().Tokens().Allowed("t2", ""), &refusal) {
-		t.Fatal("node 2's reload did not read the suspend: the test proves nothing")
+	tokens := n2.Authority().Tokens()
+	if tokens.Allowed("t2", "") == nil || tokens.Allowed("t3", jtis["t3"]) == nil {
+		t.Fatal("node 2's reload did not read the suspend and the revocation: the test proves nothing")
 	}
 	resume()
-	waitDropped(t, lost, "node 2's session of the subject its reload read suspended")
+	waitDropped(t, lost["t2"], "node 2's session of the subject its reload read suspended")
+	waitDropped(t, lost["t3"], "node 2's session of the token its reload read revoked")
 }
