@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,11 +55,31 @@ type Tokens struct {
 // tokenSnap is what Verify and Allowed read.
 type tokenSnap struct {
 	verifier *token.Verifier
-	// subjects are the subjects stored at the last reload. One created
-	// since at its first use (Touch) is not in it until the next: it is
+	// subjects are the subjects stored at the last reload, with the
+	// changes applied since (Transition, ApplySubject). One created since at
+	// its first use (Touch) is not in it until the next reload: it is
 	// active, as a subject never seen is taken to be.
-	subjects map[string]store.State
+	subjects map[string]subjectEntry
 	revoked  map[string]bool
+}
+
+// subjectEntry is a subject's state in the snapshot.
+type subjectEntry struct {
+	state store.State
+	// rev is the store revision that wrote the state
+	// (store.TokenSubject.Revision): ApplySubject ignores a record older
+	// than it. 0 when unknown (loaded from the store, or a store file).
+	rev int64
+}
+
+// subject returns sub's state in the snapshot (active when it holds none)
+// and its entry.
+func (s *tokenSnap) subject(sub string) (store.State, subjectEntry, bool) {
+	e, ok := s.subjects[sub]
+	if !ok {
+		return store.StateActive, e, false
+	}
+	return e.state, e, true
 }
 
 // Tokens returns the Authority's token side.
@@ -80,11 +101,18 @@ func (t *Tokens) reload() error {
 	}
 	s := &tokenSnap{
 		verifier: token.NewVerifier(t.audience, keys, t.a.opts.now),
-		subjects: make(map[string]store.State, len(d.Subjects)),
+		subjects: make(map[string]subjectEntry, len(d.Subjects)),
 		revoked:  make(map[string]bool, len(d.Revoked)),
 	}
+	var old map[string]subjectEntry // nil in Init
+	if cur := t.snap.Load(); cur != nil {
+		old = cur.subjects
+	}
 	for _, sub := range d.Subjects {
-		s.subjects[sub.Subject] = sub.State
+		// The records read carry no revision: an entry keeps the one it
+		// had, so that the watch's older records stay ignored (as
+		// Authority.RefreshAll does for certificates).
+		s.subjects[sub.Subject] = subjectEntry{state: sub.State, rev: old[sub.Subject].rev}
 	}
 	for _, r := range d.Revoked {
 		s.revoked[r.JTI] = true
@@ -94,7 +122,9 @@ func (t *Tokens) reload() error {
 }
 
 // Refresh reads the token records again, after another process (a cluster
-// node) changed them in the shared store.
+// node) changed the token keys in the shared store, or after a watch that
+// fell behind. A subject's or a jti's change is applied by value
+// (ApplySubject, ApplyRevoked): no reload.
 func (t *Tokens) Refresh() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -133,7 +163,7 @@ func (t *Tokens) Allowed(sub, jti string) error {
 	if jti != "" && s.revoked[jti] {
 		return &TokenRefusal{Why: ReasonTokenRevoked, Subject: sub}
 	}
-	switch s.subjects[sub] {
+	switch st, _, _ := s.subject(sub); st {
 	case store.StateSuspended:
 		return &TokenRefusal{Why: ReasonSuspended, Subject: sub}
 	case store.StateRevoked:
@@ -180,7 +210,7 @@ func (t *Tokens) Issue(req TokenRequest, actor string) (IssuedToken, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.snap.Load().subjects[req.Subject] == store.StateRevoked {
+	if st, _, _ := t.snap.Load().subject(req.Subject); st == store.StateRevoked {
 		return IssuedToken{}, fmt.Errorf("issue token for %s: %w: the subject is revoked (final)", req.Subject, ErrTransition)
 	}
 	key, kid, err := t.signingKey(actor)
@@ -314,17 +344,18 @@ func (t *Tokens) Untrust(name, actor string) ([]store.TokenKey, error) {
 
 // Transition moves a token subject to suspended, active (reactivate) or
 // revoked under the certificate lifecycle (CanTransition), one audited
-// compare-and-swap, then swaps the snapshot: callers drop live sessions
-// after it returns. dropped is recorded in the audit.
+// compare-and-swap, then sets the subject in the snapshot (with the
+// commit's revision): callers drop live sessions after it returns. dropped
+// is recorded in the audit.
 func (t *Tokens) Transition(sub string, to store.State, actor, reason string, dropped int) (store.TokenSubject, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	from, ok := t.snap.Load().subjects[sub]
+	from, _, ok := t.snap.Load().subject(sub)
 	if !ok { // maybe created at its first use since the last reload
 		if err := t.reload(); err != nil {
 			return store.TokenSubject{}, err
 		}
-		if from, ok = t.snap.Load().subjects[sub]; !ok {
+		if from, _, ok = t.snap.Load().subject(sub); !ok {
 			return store.TokenSubject{}, fmt.Errorf("token subject %q: %w", sub, store.ErrNotFound)
 		}
 	}
@@ -336,7 +367,63 @@ func (t *Tokens) Transition(sub string, to store.State, actor, reason string, dr
 	if err != nil {
 		return store.TokenSubject{}, err
 	}
-	return rec, t.reload()
+	t.setSubject(rec)
+	return rec, nil
+}
+
+// ApplySubject sets a token subject in the snapshot as a record another
+// process (a cluster node) committed says, without reading the store, and
+// returns the state the snapshot holds now and whether rec applied. Records
+// come in commit order, this process's own after Transition set them: a
+// record older (by rec.Revision) than the entry is ignored (applied false),
+// so that the snapshot never goes back to a state older than one this
+// process committed meanwhile. A record that leaves the state as it is (a
+// use recorded, a subject created active at its first use) applies and
+// copies nothing: the state may be one a reload read before the record
+// came, so the caller drops the sessions of every applied record that
+// refuses them, not only of a state that changed.
+func (t *Tokens) ApplySubject(rec store.TokenSubject) (now store.State, applied bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was, e, _ := t.snap.Load().subject(rec.Subject)
+	switch {
+	case rec.Revision != 0 && rec.Revision <= e.rev:
+		return was, false
+	case rec.State == was:
+		// The entry keeps its older revision: every record since it held
+		// this state too, so none that comes again can undo a newer one.
+		return was, true
+	}
+	t.setSubject(rec)
+	return rec.State, true
+}
+
+// setSubject publishes a snapshot with rec's subject set from it; the
+// caller holds mu. Readers keep the snapshot they loaded: the subjects are
+// copied, the rest is shared.
+func (t *Tokens) setSubject(rec store.TokenSubject) {
+	cur := t.snap.Load()
+	s := *cur
+	s.subjects = maps.Clone(cur.subjects)
+	s.subjects[rec.Subject] = subjectEntry{state: rec.State, rev: rec.Revision}
+	t.snap.Store(&s)
+}
+
+// ApplyRevoked adds a token ID another process (a cluster node) revoked to
+// the snapshot, without reading the store; one it holds already copies
+// nothing. A revocation is final, so the order of such changes does not
+// matter.
+func (t *Tokens) ApplyRevoked(jti string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.snap.Load()
+	if cur.revoked[jti] {
+		return
+	}
+	s := *cur
+	s.revoked = maps.Clone(cur.revoked)
+	s.revoked[jti] = true
+	t.snap.Store(&s)
 }
 
 // RevokeID revokes one token by its jti, audited; the record is kept until
@@ -376,7 +463,7 @@ type Ref struct {
 
 // Resolve turns a subject name or a token's jti into a Ref; subjects win.
 func (t *Tokens) Resolve(ref string) (Ref, error) {
-	if _, ok := t.snap.Load().subjects[ref]; ok {
+	if _, _, ok := t.snap.Load().subject(ref); ok {
 		return Ref{Subject: ref}, nil
 	}
 	d, err := t.a.st.TokenData()
@@ -403,17 +490,6 @@ func (t *Tokens) Resolve(ref string) (Ref, error) {
 // until then it is active, as a subject never seen is taken to be.
 func (t *Tokens) Touch(sub string, at time.Time) error {
 	return t.a.st.TouchSubject(sub, at)
-}
-
-// Holds reports whether the snapshot holds subject sub in state st (a
-// subject it does not hold is active): another node's write of sub that
-// only records a use changes nothing here.
-func (t *Tokens) Holds(sub string, st store.State) bool {
-	got, ok := t.snap.Load().subjects[sub]
-	if !ok {
-		got = store.StateActive
-	}
-	return got == st
 }
 
 // Prune deletes the records of expired tokens (issued and revoked ones) and

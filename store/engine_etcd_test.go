@@ -316,6 +316,56 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	}
 }
 
+// A node watching an etcd store gets a token subject's writes as they were
+// written, each with its revision: the transition's is the one
+// TransitionSubject returned, so that a node can tell its own commits from
+// older records coming back through the watch.
+func TestWatchDecodesTokenSubjectsWithRevisions(t *testing.T) {
+	prefix := freshPrefix()
+	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan store.Change, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func(cs []store.Change) error {
+			for _, c := range cs {
+				if c.Kind == store.ChangedTokenSubject {
+					got <- c
+				}
+			}
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	now := time.Now().Truncate(time.Second)
+	if err := writer.IssueToken(store.IssuedToken{JTI: "j1", Subject: "d1", IssuedAt: now, Expires: now.Add(time.Hour)}, store.AuditRecord{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	suspended, err := writer.TransitionSubject("d1", store.StateActive, store.StateSuspended, store.AuditRecord{At: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []store.TokenSubject
+	for range 2 {
+		select {
+		case ch := <-got:
+			sub, err := store.DecodeTokenSubject(ch)
+			if err != nil || sub.Subject != "d1" || sub.Revision != ch.Rev || ch.Rev == 0 {
+				t.Fatalf("token subject change %+v decodes to %+v, %v", ch, sub, err)
+			}
+			subs = append(subs, sub)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("token subject changes seen: %+v, want 2", subs)
+		}
+	}
+	if subs[0].State != store.StateActive || subs[1].State != store.StateSuspended || subs[1].Revision != suspended.Revision || subs[0].Revision >= subs[1].Revision {
+		t.Fatalf("token subject changes %+v, the transition committed at %d", subs, suspended.Revision)
+	}
+	if _, err := store.DecodeTokenSubject(store.Change{Kind: store.ChangedTokenSubject, Key: "d1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DecodeTokenSubject of a deletion = %v, want ErrNotFound", err)
+	}
+}
+
 // An append that etcd refuses part way through (here the second of its
 // transactions: an entry larger than etcd takes in one request) says how
 // many entries, from the first, are in the log, so that the caller keeps

@@ -31,6 +31,11 @@ type TokenSubject struct {
 	LastSeen       time.Time `json:"last_seen,omitzero"`
 	StateChangedAt time.Time `json:"state_changed_at,omitzero"`
 	Reason         string    `json:"reason,omitempty"`
+	// Revision is the store revision that wrote the record, as
+	// TransitionSubject and DecodeTokenSubject return it (see
+	// Cert.Revision); 0 from the other reads and on a store file, and not
+	// part of the record.
+	Revision int64 `json:"-"`
 }
 
 // IssuedToken describes a token Gatehouse signed. The token is not kept.
@@ -242,10 +247,12 @@ func (s *Store) IssueToken(it IssuedToken, audit AuditRecord) error {
 // audit (Subject, From and To filled in): a compare-and-swap returning an
 // error wrapping ErrConflict when the stored state is not from, ErrNotFound
 // for an unknown subject. Lifecycle rules are the caller's (pki.CanTransition).
+// The record returned carries the transaction's Revision.
 func (s *Store) TransitionSubject(sub string, from, to State, audit AuditRecord) (TokenSubject, error) {
 	var r TokenSubject
+	var last txn // the attempt that committed
 	err := s.update(func(t txn) error {
-		r = TokenSubject{}
+		r, last = TokenSubject{}, t
 		found, err := getToken(t, tokensSubjects, sub, &r, "token subject")
 		if err != nil {
 			return err
@@ -267,6 +274,7 @@ func (s *Store) TransitionSubject(sub string, from, to State, audit AuditRecord)
 	if err != nil {
 		return TokenSubject{}, fmt.Errorf("transition token subject %s from %s to %s: %w", sub, from, to, err)
 	}
+	r.Revision = commitRevision(last)
 	return r, nil
 }
 

@@ -62,9 +62,15 @@ func DecodeCert(ch Change) (Cert, error) {
 }
 
 // DecodeTokenSubject returns the token subject record a
-// ChangedTokenSubject change wrote; errors as DecodeCert's.
+// ChangedTokenSubject change wrote, with Revision set to the change's;
+// errors as DecodeCert's.
 func DecodeTokenSubject(ch Change) (TokenSubject, error) {
-	return decodeChange[TokenSubject](ch, ChangedTokenSubject, "token subject")
+	r, err := decodeChange[TokenSubject](ch, ChangedTokenSubject, "token subject")
+	if err != nil {
+		return TokenSubject{}, err
+	}
+	r.Revision = ch.Rev
+	return r, nil
 }
 
 // decodeChange decodes the record of kind that ch wrote, named what in

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
-	"github.com/gatehouse/gatehouse/pki"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -23,18 +22,12 @@ import (
 func (a *App) followStore(ctx context.Context) {
 	err := a.st.Watch(ctx, func(changes []store.Change) error {
 		policy, settings, blocked, cas, tokenKeys := false, false, false, false, false
-		var subjects, jtis []string
 		for _, ch := range changes {
 			switch ch.Kind {
 			case store.ChangedTokenSubject:
-				// A write that records only a use (first and last seen,
-				// a subject created at first use) changes nothing here:
-				// no reload of every token record.
-				if rec, err := store.DecodeTokenSubject(ch); err != nil || !a.ca.Tokens().Holds(rec.Subject, rec.State) {
-					subjects = append(subjects, ch.Key)
-				}
+				a.applySubjectChange(ch)
 			case store.ChangedTokenRevoked:
-				jtis = append(jtis, ch.Key)
+				a.applyRevokedChange(ch)
 			case store.ChangedTokenKeys:
 				tokenKeys = true
 			case store.ChangedCert:
@@ -69,8 +62,8 @@ func (a *App) followStore(ctx context.Context) {
 		if settings {
 			errs = append(errs, a.unapplied("apply another node's client-cert auth", a.applyClientAuth()))
 		}
-		if len(subjects) > 0 || len(jtis) > 0 || tokenKeys {
-			errs = append(errs, a.unapplied("apply another node's token change", a.applyTokenChanges(subjects, jtis, tokenKeys)))
+		if tokenKeys {
+			errs = append(errs, a.unapplied("apply another node's token key change", a.applyTokenKeys()))
 		}
 		return errors.Join(errs...)
 	})
@@ -197,36 +190,66 @@ func (a *App) applyClientAuth() error {
 	return nil
 }
 
-// applyTokenChanges reloads the token records after another node changed
-// some and drops this node's sessions they now refuse: those of the token
-// subjects suspended or revoked, of the jtis revoked, and, when the trusted
-// keys changed, those whose token no longer verifies.
-func (a *App) applyTokenChanges(subjects, jtis []string, keys bool) error {
-	tokens := a.ca.Tokens()
-	if err := tokens.Refresh(); err != nil {
+// applySubjectChange applies one token subject record as a transaction
+// wrote it, with no read of etcd, and, when the record is newer than the
+// snapshot's and the subject suspended or revoked, drops its sessions on
+// this node: in commit order, as certificates (applyCertChange), so that a
+// suspend and a reactivation that both committed before this node heard of
+// either still drop them. Unlike a certificate's, a subject's state can
+// reach the snapshot first through a reload this node made for its own
+// change (a token issued, a key trusted), which drops nothing: so the
+// record drops the sessions even when the state is the one the snapshot
+// already held.
+func (a *App) applySubjectChange(ch store.Change) {
+	if ch.Value == nil {
+		return // deleted: only a migration deletes records, before any node serves
+	}
+	rec, err := store.DecodeTokenSubject(ch)
+	if err != nil {
+		a.log.Error("apply another node's token subject change", "sub", ch.Key, "err", err)
+		return
+	}
+	now, applied := a.ca.Tokens().ApplySubject(rec)
+	if !applied || (now != store.StateSuspended && now != store.StateRevoked) {
+		return
+	}
+	if br := a.broker(); br != nil {
+		if n := br.DropSubject(rec.Subject, "token subject "+string(now)+" on another node"); n > 0 {
+			a.log.Info("sessions dropped", "sub", rec.Subject, "state", now, "dropped", n)
+		}
+	}
+}
+
+// applyRevokedChange applies a token ID another node revoked, with no read
+// of etcd, and drops this node's sessions holding that token, even when the
+// snapshot held the jti already (a reload of this node's may have read it
+// first, and a reload drops nothing). A deleted record is one pruned once
+// its token expired: an expired token never verifies, so the jti stays in
+// the snapshot until its next reload.
+func (a *App) applyRevokedChange(ch store.Change) {
+	if ch.Value == nil {
+		return
+	}
+	a.ca.Tokens().ApplyRevoked(ch.Key)
+	if br := a.broker(); br != nil {
+		if n := br.DropTokenID(ch.Key, "token revoked on another node"); n > 0 {
+			a.log.Info("sessions dropped", "jti", ch.Key, "dropped", n)
+		}
+	}
+}
+
+// applyTokenKeys reloads the token records after another node changed the
+// trusted or signing keys (or the watch fell behind) and drops this node's
+// sessions they now refuse: those whose token no longer verifies, or whose
+// subject or jti the records read now refuse.
+func (a *App) applyTokenKeys() error {
+	if err := a.ca.Tokens().Refresh(); err != nil {
 		return err
 	}
-	br := a.broker()
-	if br == nil {
-		return nil
-	}
-	dropped := 0
-	for _, sub := range subjects {
-		var refusal *pki.TokenRefusal
-		if errors.As(tokens.Allowed(sub, ""), &refusal) {
-			dropped += br.DropSubject(sub, "token subject "+refusal.Why+" on another node")
+	if br := a.broker(); br != nil {
+		if n := br.RecheckTokens("token records changed on another node"); n > 0 {
+			a.log.Info("sessions dropped", "cause", "token change on another node", "dropped", n)
 		}
-	}
-	for _, jti := range jtis {
-		if tokens.Allowed("", jti) != nil {
-			dropped += br.DropTokenID(jti, "token revoked on another node")
-		}
-	}
-	if keys {
-		dropped += br.RecheckTokens("token records changed on another node")
-	}
-	if dropped > 0 {
-		a.log.Info("sessions dropped", "cause", "token change on another node", "dropped", dropped)
 	}
 	return nil
 }

@@ -286,3 +286,103 @@ func TestClusterTokenSubjectFirstSeenOnOneNodeSuspendedThroughAnother(t *testing
 	}
 	waitDropped(t, lost, "node 2's session of the suspended subject")
 }
+
+// A token subject suspended and reactivated through node 1, both committed
+// before node 2 applies either, still loses its session on node 2: node 2
+// applies each subject record as it was written, in commit order, not the
+// state it would read when it gets to them (active again). A token revoked
+// by its jti through node 1 then drops from node 2 too, and stays out.
+func TestClusterTokenSubjectSuspendAndReactivateBeforeAnotherNodeAppliesDropTheSessionThere(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
+		t.Fatal(err)
+	}
+	it, err := n1.CreateToken(ctx, TokenRequest{Subject: "t1", TTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost chan error
+	waitFor(t, "node 2 to take the token node 1 issued", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "t1", "t1", it.Token)
+		lost = l
+		return err == nil
+	})
+	// Node 2 applies the watch on one goroutine, in order. Holding the lock
+	// its auth-switch apply takes parks that goroutine on a settings change
+	// committed first, while node 1 commits the suspend and the reactivation.
+	n2.modeMu.Lock()
+	resume := sync.OnceFunc(n2.modeMu.Unlock)
+	defer resume()
+	if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []store.State{store.StateSuspended, store.StateActive} {
+		if _, err := n1.TokenTransition(ctx, "t1", to, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	waitDropped(t, lost, "node 2's session of the subject suspended meanwhile")
+	waitFor(t, "node 2 to take the reactivated subject again", func() bool {
+		_, l, err := connectToken(t, n2, addr2, "t1", "t1", it.Token)
+		lost = l
+		return err == nil
+	})
+	if _, err := n1.TokenTransition(ctx, it.Record.JTI, store.StateRevoked, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	waitDropped(t, lost, "node 2's session of the revoked token")
+	if _, _, err := connectToken(t, n2, addr2, "t1", "t1", it.Token); err == nil {
+		t.Fatal("node 2 accepted a revoked token")
+	}
+}
+
+// A token subject suspended and a token revoked by its jti through node 1,
+// both read first by node 2 through a reload of its own (a token it issued
+// reads every token record), still lose their sessions on node 2 when node
+// 2's watch delivers the changes: a record drops the sessions though the
+// snapshot already held what it says.
+func TestClusterTokenChangesReadFirstByAnotherNodesReloadDropTheSessionsThere(t *testing.T) {
+	n1, n2, _, addr2 := twoNodes(t)
+	ctx := context.Background()
+	if _, err := n1.SetAuthMode(ctx, broker.TransportMQTTS, broker.AuthJWT); err != nil {
+		t.Fatal(err)
+	}
+	lost := map[string]chan error{}
+	jtis := map[string]string{}
+	for _, sub := range []string{"t2", "t3"} {
+		it, err := n1.CreateToken(ctx, TokenRequest{Subject: sub, TTL: "1h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jtis[sub] = it.Record.JTI
+		waitFor(t, "node 2 to take the token node 1 issued for "+sub, func() bool {
+			_, l, err := connectToken(t, n2, addr2, sub, sub, it.Token)
+			lost[sub] = l
+			return err == nil
+		})
+	}
+	n2.modeMu.Lock() // parks node 2's watch, as above
+	resume := sync.OnceFunc(n2.modeMu.Unlock)
+	defer resume()
+	if _, err := n1.SetClientAuth(ctx, broker.TransportMQTTS, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.TokenTransition(ctx, "t2", store.StateSuspended, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.TokenTransition(ctx, jtis["t3"], store.StateRevoked, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.CreateToken(ctx, TokenRequest{Subject: "other", TTL: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	tokens := n2.Authority().Tokens()
+	if tokens.Allowed("t2", "") == nil || tokens.Allowed("t3", jtis["t3"]) == nil {
+		t.Fatal("node 2's reload did not read the suspend and the revocation: the test proves nothing")
+	}
+	resume()
+	waitDropped(t, lost["t2"], "node 2's session of the subject its reload read suspended")
+	waitDropped(t, lost["t3"], "node 2's session of the token its reload read revoked")
+}
