@@ -236,17 +236,7 @@ func TestBlockedKeys(t *testing.T) {
 func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	prefix := freshPrefix()
 	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan store.Change, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- watcher.Watch(ctx, func(cs []store.Change) error {
-			for _, c := range cs {
-				got <- c
-			}
-			return nil
-		})
-	}()
+	got, stop := watchChanges(t, watcher, func(store.Change) bool { return true })
 	mustCreate(t, writer, testCert("0c", "dev"))
 	suspended, err := writer.Transition("0c", store.StateInactive, store.StateSuspended, store.AuditRecord{Actor: "n1"})
 	if err != nil {
@@ -307,10 +297,7 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 	if _, err := store.DecodeCert(store.Change{Kind: store.ChangedCert, Key: "0c"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DecodeCert of a deletion = %v, want ErrNotFound", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Watch returned %v after its context ended", err)
-	}
+	stop()
 	if err := openTemp(t).Watch(context.Background(), func([]store.Change) error { return nil }); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Watch on bbolt = %v, want ErrUnsupported", err)
 	}
@@ -323,20 +310,8 @@ func TestWatchReportsOtherNodesChanges(t *testing.T) {
 func TestWatchDecodesTokenSubjectsWithRevisions(t *testing.T) {
 	prefix := freshPrefix()
 	writer, watcher := openEtcdAt(t, prefix), openEtcdAt(t, prefix)
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan store.Change, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- watcher.Watch(ctx, func(cs []store.Change) error {
-			for _, c := range cs {
-				if c.Kind == store.ChangedTokenSubject {
-					got <- c
-				}
-			}
-			return nil
-		})
-	}()
-	defer func() { cancel(); <-done }()
+	got, stop := watchChanges(t, watcher, func(c store.Change) bool { return c.Kind == store.ChangedTokenSubject })
+	defer stop()
 	now := time.Now().Truncate(time.Second)
 	if err := writer.IssueToken(store.IssuedToken{JTI: "j1", Subject: "d1", IssuedAt: now, Expires: now.Add(time.Hour)}, store.AuditRecord{At: now}); err != nil {
 		t.Fatal(err)
@@ -431,5 +406,29 @@ func TestWatchDeliversAgainWhatFnFailedToApply(t *testing.T) {
 	mustCreate(t, writer, testCert("0e", "dev"))
 	if c := next(); c.Key != "0e" {
 		t.Fatalf("after the retry the watch delivered %s@%d, want 0e", c.Key, c.Rev)
+	}
+}
+
+// watchChanges runs watcher's Watch and hands over the changes keep
+// selects; stop ends the watch and fails the test unless Watch returned nil.
+func watchChanges(t *testing.T, watcher *store.Store, keep func(store.Change) bool) (got <-chan store.Change, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan store.Change, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- watcher.Watch(ctx, func(cs []store.Change) error {
+			for _, c := range cs {
+				if keep(c) {
+					ch <- c
+				}
+			}
+			return nil
+		})
+	}()
+	return ch, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch returned %v after its context ended", err)
+		}
 	}
 }

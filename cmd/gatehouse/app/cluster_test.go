@@ -49,21 +49,30 @@ func twoNodes(t testing.TB) (n1, n2 *App, addr1, addr2 string) {
 	return n1, n2, addr1, addr2
 }
 
+// deviceOnNode2 issues a certificate of CN cn through n1 and connects a
+// device with it, client ID cn, to n2 once n2 knows the certificate; it
+// returns when n1 has seen the first use on n2.
+func deviceOnNode2(t *testing.T, n1, n2 *App, addr2, cn string) (Bundle, paho.Client) {
+	t.Helper()
+	b, err := n1.IssueClient(context.Background(), IssueRequest{CN: cn, TTL: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
+	c := connectWith(t, addr2, b, b.KeyPEM, cn)
+	waitFor(t, "node 1 to see the first use on node 2", func() bool {
+		st, _ := n1.Authority().State(b.Cert.ID)
+		return st == store.StateActive
+	})
+	return b, c
+}
+
 // A certificate issued through node 1 is usable on node 2, and a suspend
 // through node 1 drops the device's session on node 2 and keeps it out there.
 func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 	n1, n2, _, addr2 := twoNodes(t)
 	ctx := context.Background()
-	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-c", TTL: "30d"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
-	c := connectWith(t, addr2, b, b.KeyPEM, "dev-c")
-	waitFor(t, "node 1 to see the first use on node 2", func() bool {
-		st, _ := n1.Authority().State(b.Cert.ID)
-		return st == store.StateActive
-	})
+	b, c := deviceOnNode2(t, n1, n2, addr2, "dev-c")
 	res, err := n1.Transition(ctx, b.Cert.ID, store.StateSuspended, "lost")
 	if err != nil {
 		t.Fatal(err)
@@ -84,16 +93,7 @@ func TestClusterSuspendThroughOneNodeDropsTheSessionOnAnother(t *testing.T) {
 func TestClusterSuspendAndReactivateBeforeAnotherNodeAppliesDropTheSessionThere(t *testing.T) {
 	n1, n2, _, addr2 := twoNodes(t)
 	ctx := context.Background()
-	b, err := n1.IssueClient(ctx, IssueRequest{CN: "dev-s", TTL: "30d"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "node 2 to learn the new certificate", func() bool { _, ok := n2.Authority().State(b.Cert.ID); return ok })
-	c := connectWith(t, addr2, b, b.KeyPEM, "dev-s")
-	waitFor(t, "node 1 to see the first use on node 2", func() bool {
-		st, _ := n1.Authority().State(b.Cert.ID)
-		return st == store.StateActive
-	})
+	b, c := deviceOnNode2(t, n1, n2, addr2, "dev-s")
 	// Node 2 applies the watch on one goroutine, in order. Holding the lock
 	// its auth-switch apply takes parks that goroutine on a settings change
 	// committed first, while node 1 commits the suspend and the reactivation.
