@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/store"
@@ -19,7 +20,7 @@ import (
 // written (a claim while a session is live here, else a release).
 type sessionClaims struct {
 	mu   sync.Mutex
-	off  bool             // no registry (it failed to open): nothing is queued
+	off  bool             // no registry (a store file): nothing is queued
 	live map[string]int   // client ID -> sessions live on this node
 	rev  map[string]int64 // client ID -> revision of this node's last claim written
 	// queued are the client IDs whose entry is to be written; writing,
@@ -111,10 +112,22 @@ func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 			return
 		case <-wake:
 		}
+		// A storm of connects or disconnects (a suspend dropping hundreds
+		// of sessions) arrives over milliseconds: a short wait writes it in
+		// full batches instead of a transaction for the first few.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(claimLinger):
+		}
 		for a.writeClaims(reg) {
 		}
 	}
 }
+
+// claimLinger is how long the registry writer waits after the first queued
+// client ID before it writes: what a takeover across nodes waits for more.
+const claimLinger = 25 * time.Millisecond
 
 // writeClaims takes up to store.SessionBatch client IDs off the queue and
 // writes their entries, the claims in one transaction and the releases in
