@@ -25,10 +25,16 @@ type Finding struct {
 // with the records, and bbolt's own consistency check of
 // every page (tx.Check). Damage shows as findings that do not hold, never
 // as a panic. It is what `gatehouse doctor` runs on a read-only open. On
-// etcd, which checks its own pages, the page check does not apply.
-func (s *Store) Verify() []Finding {
+// etcd, which checks its own pages, the page check does not apply, and a
+// read etcd did not answer (or a revision it compacted meanwhile) is not
+// damage: Verify then returns the error, and no findings.
+func (s *Store) Verify() ([]Finding, error) {
 	var out []Finding
+	var unread error // the first read etcd failed, on etcd
 	err := s.view(func(t txn) error {
+		if _, isBolt := t.(boltTxn); !isBolt {
+			t = readsOf{txn: t, failed: &unread}
+		}
 		out = append(out, checkVersion(t))
 		walked := true // every bucket's pages were read without a panic
 		for _, b := range []struct {
@@ -62,10 +68,49 @@ func (s *Store) Verify() []Finding {
 		}
 		return nil
 	})
+	if unread == nil && err != nil && s.db == nil {
+		unread = err
+	}
+	if unread != nil {
+		return nil, fmt.Errorf("check %s: %w", s.path, unread)
+	}
 	if err != nil {
 		out = append(out, Finding{Check: "read", Detail: err.Error()})
 	}
-	return out
+	return out, nil
+}
+
+// readsOf is an etcd transaction that notes the first read that failed,
+// which the checks would otherwise report as damage.
+type readsOf struct {
+	txn
+	failed *error
+}
+
+func (r readsOf) note(err error) error {
+	if err != nil && *r.failed == nil {
+		*r.failed = err
+	}
+	return err
+}
+
+func (r readsOf) get(bucket, key []byte) ([]byte, error) {
+	v, err := r.txn.get(bucket, key)
+	return v, r.note(err)
+}
+
+// scan tells a read that failed from fn's own error (a check's finding).
+func (r readsOf) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	var fnErr error
+	err := r.txn.scan(bucket, from, reverse, func(k, v []byte) (bool, error) {
+		more, err := fn(k, v)
+		fnErr = err
+		return more, err
+	})
+	if err != nil && err != fnErr {
+		r.note(err)
+	}
+	return err
 }
 
 // guarded runs one check, reporting a bbolt panic on a damaged page as a

@@ -17,6 +17,11 @@ import (
 // enforcing the state it last saw and refuses writes until etcd answers.
 var ErrUnreachable = errors.New("etcd unreachable")
 
+// ErrCompacted means etcd compacted away the revision a read transaction
+// was reading (a long bulk read overtaken by compaction): reading again, on
+// a fresh snapshot, works.
+var ErrCompacted = errors.New("etcd compacted the revision being read")
+
 // ProbeTimeout bounds one Probe: shorter than a transaction's timeout, so
 // that an unreachable etcd is noticed, and reported, within seconds.
 const ProbeTimeout = 2 * time.Second

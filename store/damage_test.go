@@ -232,15 +232,25 @@ func TestVerify(t *testing.T) {
 			}
 			defer s.Close()
 			all := true
-			for _, f := range s.Verify() {
+			for _, f := range mustVerify(t, s) {
 				all = all && f.OK
 				if !tc.ok && f.Check == "certificates" && (f.OK || !strings.Contains(f.Detail, "corrupt")) {
 					t.Errorf("certificates finding %+v, want the damage", f)
 				}
 			}
 			if all != tc.ok {
-				t.Fatalf("all findings ok = %v, want %v: %+v", all, tc.ok, s.Verify())
+				t.Fatalf("all findings ok = %v, want %v: %+v", all, tc.ok, mustVerify(t, s))
 			}
 		})
 	}
+}
+
+// mustVerify is Verify, failing the test when the store could not be read.
+func mustVerify(t testing.TB, s *store.Store) []store.Finding {
+	t.Helper()
+	fs, err := s.Verify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -281,6 +282,9 @@ func (t *etcdTxn) read(key, end string, opts ...clientv3.OpOption) (*clientv3.Ge
 	ctx, cancel := context.WithTimeout(t.ctx, t.e.timeout)
 	defer cancel()
 	resp, err := t.e.cli.Get(ctx, key, opts...)
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return nil, fmt.Errorf("etcd read %q at revision %d: %w", key, t.rev, ErrCompacted)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("etcd read %q: %w", key, t.e.explain(err))
 	}

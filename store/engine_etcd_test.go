@@ -137,7 +137,7 @@ func TestOpenEtcd(t *testing.T) {
 		},
 		"ok/doctor checks records, not pages": {
 			check: func(t *testing.T, s *store.Store) {
-				for _, f := range s.Verify() {
+				for _, f := range mustVerify(t, s) {
 					if !f.OK || (f.Check == "pages" && !strings.Contains(f.Detail, "not applicable")) {
 						t.Errorf("finding %+v", f)
 					}

@@ -302,3 +302,29 @@ func TestEtcdQueuedWriteIsBoundedAndRefusedOffline(t *testing.T) {
 		})
 	}
 }
+
+// A check of an etcd store that etcd does not answer is no verdict: Verify
+// returns the error and no findings, so that doctor never calls a store
+// damaged (and advises a restore) because etcd was slow or away.
+func TestEtcdVerifyUnansweredIsNotDamage(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/verify"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fs, err := s.Verify(); err != nil || len(fs) == 0 {
+		t.Fatalf("Verify of a healthy etcd store: %v, %v", fs, err)
+	}
+	e := s.eng.(*etcdEngine)
+	e.health.mu.Lock()
+	e.health.down, e.health.since = true, time.Now()
+	e.health.mu.Unlock()
+	if fs, err := s.Verify(); !errors.Is(err, ErrUnreachable) || fs != nil {
+		t.Fatalf("Verify with etcd unreachable: findings %+v, err %v; want no findings and ErrUnreachable", fs, err)
+	}
+}

@@ -52,7 +52,8 @@ func nodeEventLog(node string) eventLog {
 // as many transactions as the bound needs, each one complete: a chunk of
 // entries appended and part of the trim. It returns how many entries, from
 // the first, are in the log: on an error the caller keeps the rest, and
-// writing them again later duplicates none.
+// writing them again later duplicates none, unless the error is a commit
+// etcd did not confirm in time (it may have been applied all the same).
 //
 // Keys are consecutive sequence numbers and entries are only ever removed
 // from the front, so the log's length is last - first + 1 without a scan.

@@ -45,7 +45,7 @@ func requireIndexAgrees(t *testing.T, s *Store) {
 	if n, err := s.CountCerts(); err != nil || n != len(certs) {
 		t.Fatalf("CountCerts = %d, %v; want %d", n, err, len(certs))
 	}
-	for _, f := range s.Verify() {
+	for _, f := range mustVerify(t, s) {
 		if f.Check == "certificate index" && !f.OK {
 			t.Fatalf("Verify: %s", f.Detail)
 		}
@@ -212,7 +212,7 @@ func TestVerifyReportsIndexDisagreement(t *testing.T) {
 				t.Fatal(err)
 			}
 			var found bool
-			for _, f := range s.Verify() {
+			for _, f := range mustVerify(t, s) {
 				if f.Check != "certificate index" {
 					continue
 				}
@@ -249,4 +249,14 @@ func TestDamagedEntryIsErrCorrupt(t *testing.T) {
 			t.Fatalf("entry cut to %d bytes: %v, want ErrCorrupt", cut, err)
 		}
 	}
+}
+
+// mustVerify is Verify, failing the test when the store could not be read.
+func mustVerify(t testing.TB, s *Store) []Finding {
+	t.Helper()
+	fs, err := s.Verify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }

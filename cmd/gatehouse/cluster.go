@@ -90,11 +90,16 @@ func etcdEndpoints(list string) (endpoints []string, secure bool, err error) {
 		if e == "" {
 			continue
 		}
+		// HOST:PORT without a scheme is plain TCP, as the etcd client takes it.
 		scheme, _, ok := strings.Cut(e, "://")
-		if !ok || (scheme != "http" && scheme != "https") {
-			return nil, false, fmt.Errorf("--etcd %q: want http:// or https:// URLs, e.g. https://10.0.0.5:2379", e)
+		switch {
+		case !ok:
+			secure = false
+		case scheme == "http" || scheme == "https":
+			secure = scheme == "https"
+		default:
+			return nil, false, fmt.Errorf("--etcd %q: want http:// or https:// URLs (or HOST:PORT, plain TCP), e.g. https://10.0.0.5:2379", e)
 		}
-		secure = scheme == "https"
 		schemes[secure] = e
 		endpoints = append(endpoints, e)
 	}

@@ -168,7 +168,11 @@ func (g *globals) reportDiagnosis(d diagnosis) error {
 // that the CA keys parse (decrypted with pass when they are encrypted).
 func checkStore(d diagnosis, st *store.Store, pass []byte) (diagnosis, error) {
 	add := func(f store.Finding) { d.Findings = append(d.Findings, f) }
-	for _, f := range st.Verify() {
+	findings, err := st.Verify()
+	if err != nil { // etcd did not answer a read: not damage, and nothing to restore
+		return d, fmt.Errorf("%w; the store was not checked: run doctor again", err)
+	}
+	for _, f := range findings {
 		add(f)
 	}
 	var opts []pki.Option

@@ -48,8 +48,7 @@ conn_on() { gh "$1" conn list --json | has "\"client_id\": \"$2\""; }
 conn_absent() { local out; out=$(gh "$1" conn list --json) && ! echo "$out" | has "\"client_id\": \"$2\""; }
 # ready NODE: the HTTP status of NODE's /readyz.
 ready() { curl -s -o "$WORK/readyz" -w '%{http_code}' "http://127.0.0.1:${HTTP[$1]}/readyz"; }
-# posture NODE: offline or online, as `cluster status --json` says.
-posture() { gh "$1" cluster status --json | /usr/bin/python3 -c "import json,sys; print('offline' if json.load(sys.stdin)['posture']['offline'] else 'online')"; }
+
 # sub NODE CERT CLIENT_ID: a mosquitto_sub on NODE that stays up while the session does; prints its pid.
 sub() {
 	mosquitto_sub -h 127.0.0.1 -p "${PORT[$1]}" $(tls_of "$2") -i "$3" -t "devices/$2/#" -v >"$WORK/$3.out" 2>&1 &
@@ -204,7 +203,8 @@ etcd --name tls --data-dir "$T/data" --listen-client-urls "https://127.0.0.1:$TC
 TLS_ETCD=$!; PIDS+=($TLS_ETCD)
 wait_for 20 etcdctl --endpoints "https://127.0.0.1:$TC" --cacert "$T/ca.pem" --cert "$T/n4.pem" --key "$T/n4.key" endpoint health ||
 	fail "the TLS etcd did not start: $(tail -n 5 "$T/etcd.log")"
-expect_exit 1 "$BIN" serve --data "$WORK/n5" --etcd "https://127.0.0.1:$TC" --node n5 --etcd-ca "$T/ca.pem" --mqtts 127.0.0.1:0 --wss ""
+expect_exit 1 timeout 30 "$BIN" serve --data "$WORK/n5" --etcd "https://127.0.0.1:$TC" --node n5 --etcd-ca "$T/ca.pem" --mqtts 127.0.0.1:0 --wss ""
+grep -q "open store etcd:https://127.0.0.1:$TC" "$WORK/err" || fail "node 5 without a client certificate failed for another reason: $(cat "$WORK/err")"
 "$BIN" serve --data "$WORK/n4" --etcd "https://127.0.0.1:$TC" --node n4 --etcd-ca "$T/ca.pem" --etcd-cert "$T/n4.pem" --etcd-key "$T/n4.key" \
 	--mqtts 127.0.0.1:0 --wss "" >"$WORK/n4.log" 2>&1 &
 NODE_PID[n4]=$!; PIDS+=($!)

@@ -120,44 +120,76 @@ func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 			return
 		case <-time.After(claimLinger):
 		}
-		for a.writeClaims(reg) {
+		// Until the queue is empty or the node stops (its lease, revoked
+		// then, takes every entry with it).
+		for ctx.Err() == nil {
+			more, failed := a.writeClaims(reg)
+			if failed {
+				select {
+				case <-ctx.Done():
+				case <-time.After(claimRetry):
+				}
+				continue
+			}
+			if !more {
+				break
+			}
 		}
 	}
 }
 
-// claimLinger is how long the registry writer waits after the first queued
-// client ID before it writes: what a takeover across nodes waits for more.
-const claimLinger = 25 * time.Millisecond
+const (
+	// claimLinger is how long the registry writer waits after the first
+	// queued client ID before it writes: what a takeover across nodes
+	// waits for more.
+	claimLinger = 25 * time.Millisecond
+	// claimRetry is the pause before a batch etcd failed (it did not answer
+	// in time, while the probe still found it) is written again.
+	claimRetry = time.Second
+)
 
 // writeClaims takes up to store.SessionBatch client IDs off the queue and
 // writes their entries, the claims in one transaction and the releases in
-// another, and reports whether more are queued.
-func (a *App) writeClaims(reg *store.SessionRegistry) bool {
+// another, and reports whether more are queued and whether a write failed:
+// its client IDs are queued again. While etcd is unreachable nothing is
+// queued again: the claims are made again when it answers (askReclaim), and
+// the released entries, which name this node, stay until another node
+// claims them or this node's lease ends.
+func (a *App) writeClaims(reg *store.SessionRegistry) (more, failed bool) {
 	claims, releases := a.claims.take(store.SessionBatch)
 	if len(claims) > 0 {
 		rev, err := reg.ClaimAll(claims)
-		switch {
-		case errors.Is(err, store.ErrUnreachable):
-			// claimed when etcd answers again (probeEtcd); the outage is logged once
-		case err != nil:
-			a.log.Error("sessions not claimed in the registry", "sessions", len(claims), "err", err)
+		lost := a.claims.claimed(claims, rev, err == nil)
+		if err != nil && !errors.Is(err, store.ErrUnreachable) {
+			a.log.Error("sessions not claimed in the registry: trying again", "sessions", len(claims), "err", err)
+			a.claims.requeue(claims)
+			failed = true
 		}
-		for id, node := range a.claims.claimed(claims, rev, err == nil) {
+		for id, node := range lost {
 			a.kickTakenOver(id, node)
 		}
 	}
 	if len(releases) > 0 {
-		// While etcd is unreachable the entries stay; they name this node,
-		// which no longer holds the client IDs, until another node claims
-		// them or this node's lease ends.
-		if err := reg.ReleaseAll(releases); err != nil && !errors.Is(err, store.ErrUnreachable) {
-			a.log.Error("sessions not released in the registry", "sessions", len(releases), "err", err)
-		}
+		err := reg.ReleaseAll(releases)
 		a.claims.released(releases)
+		if err != nil && !errors.Is(err, store.ErrUnreachable) {
+			a.log.Error("sessions not released in the registry: trying again", "sessions", len(releases), "err", err)
+			a.claims.requeue(releases)
+			failed = true
+		}
 	}
 	a.claims.mu.Lock()
 	defer a.claims.mu.Unlock()
-	return len(a.claims.queued) > 0
+	return len(a.claims.queued) > 0, failed
+}
+
+// requeue queues ids again, after their write failed.
+func (c *sessionClaims) requeue(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		c.queued[id] = struct{}{}
+	}
 }
 
 // take moves up to n client IDs from the queue to the batch being written:

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/internal/etcdtest"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -163,4 +165,36 @@ func TestSessionClaimsJudgeAnotherNodesClaimByRevision(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A claim etcd did not answer in time, while the node still took etcd to
+// be reachable (no probe had found it gone), is written again once etcd
+// answers: the client ID is not left out of the registry.
+func TestClusterClaimThatTimedOutIsWrittenAgain(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	link := newLink(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
+	a, err := Open(Config{DataDir: t.TempDir(), Actor: "n1", Node: "n1",
+		Etcd: &store.EtcdConfig{Endpoints: []string{"http://" + link.addr}, Prefix: "/gatehouse", Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // before Close: the registry's goroutines end with ctx
+	a.startSessionRegistry(ctx) // the registry alone: no broker, no probe
+	if a.reg.Load() == nil {
+		t.Fatal("the registry did not open")
+	}
+	link.cut()
+	emitSessions(a, "dev-late", "c")
+	time.Sleep(1500 * time.Millisecond) // the claim's transaction timed out meanwhile
+	link.restore()
+	waitLong(t, "the timed-out claim to be written again", func() bool {
+		o, err := a.reg.Load().Owner("dev-late")
+		return err == nil && o == "n1"
+	})
 }

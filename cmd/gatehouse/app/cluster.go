@@ -43,9 +43,12 @@ func (a *App) followStore(ctx context.Context) {
 			case store.ChangedAll:
 				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
 				if err := a.applyAllCerts(); err != nil {
-					return a.unapplied("reload every certificate", err)
+					// Always again: what the lost history held is known
+					// only through this reload.
+					a.log.Error("reload every certificate: retrying", "err", err)
+					return err
 				}
-				policy, settings, cas, tokenKeys = true, true, true, true
+				policy, settings, cas, tokenKeys, blocked = true, true, true, true, true
 			}
 		}
 		var errs []error
@@ -73,14 +76,15 @@ func (a *App) followStore(ctx context.Context) {
 }
 
 // unapplied logs why a watched change could not be applied and returns err
-// when applying it again later can succeed: etcd did not answer a read, or
-// this node refused it while etcd seemed gone. Any other error is logged
-// only: delivering the change again would fail the same way.
+// when applying it again later can succeed: etcd did not answer a read,
+// compacted the revision a long read was reading, or this node refused it
+// while etcd seemed gone. Any other error is logged only: delivering the
+// change again would fail the same way.
 func (a *App) unapplied(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrCompacted):
 		a.log.Debug(what+": applied again when etcd answers", "err", err)
 		return err
 	default:
@@ -305,8 +309,8 @@ func (a *App) serveRegistry(ctx context.Context, reg *store.SessionRegistry) {
 	a.reg.Store(reg)
 	a.bg.Go(func() { a.reclaimer(ctx, reg) })
 	a.bg.Go(func() { a.syncClaims(ctx, reg) })
-	// Announced before the broker serves, so that a second process started
-	// under this node's name later finds the entry (ensureSoleNode).
+	// Announced at once, not a heartbeat later, so that a second process
+	// started under this node's name finds the entry (ensureSoleNode).
 	started := a.now()
 	a.announce(reg, started)
 	a.bg.Go(func() { a.heartbeat(ctx, reg, started) })
@@ -341,7 +345,7 @@ func (a *App) reclaimer(ctx context.Context, reg *store.SessionRegistry) {
 			return
 		case <-a.reclaim:
 		}
-		n, err := a.claimAll(reg)
+		n, err := a.claimAll(ctx, reg)
 		if err != nil {
 			a.log.Warn("sessions claimed again in the registry until etcd stopped answering", "sessions", n, "err", err)
 			continue
@@ -353,9 +357,9 @@ func (a *App) reclaimer(ctx context.Context, reg *store.SessionRegistry) {
 // claimAll claims again, store.SessionBatch at a time, every client ID live
 // here that no other node claimed meanwhile, drops the local session of
 // those another node did, and returns how many it claimed. It stops at the
-// first batch etcd refuses or does not answer: the next reachability change
-// claims them again.
-func (a *App) claimAll(reg *store.SessionRegistry) (int, error) {
+// first batch etcd refuses or does not answer, or when ctx ends: the next
+// reachability change claims them again.
+func (a *App) claimAll(ctx context.Context, reg *store.SessionRegistry) (int, error) {
 	a.claims.mu.Lock()
 	ids := make([]string, 0, len(a.claims.live))
 	for id := range a.claims.live {
@@ -363,7 +367,7 @@ func (a *App) claimAll(reg *store.SessionRegistry) (int, error) {
 	}
 	a.claims.mu.Unlock()
 	done := 0
-	for len(ids) > 0 {
+	for len(ids) > 0 && ctx.Err() == nil {
 		batch := ids[:min(len(ids), store.SessionBatch)]
 		ids = ids[len(batch):]
 		rev, taken, err := reg.ReclaimAll(batch)
