@@ -184,7 +184,7 @@ func TestClusterClaimThatTimedOutIsWrittenAgain(t *testing.T) {
 	}
 	t.Cleanup(func() { a.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel) // before Close: the registry's goroutines end with ctx
+	t.Cleanup(cancel)           // before Close: the registry's goroutines end with ctx
 	a.startSessionRegistry(ctx) // the registry alone: no broker, no probe
 	if a.reg.Load() == nil {
 		t.Fatal("the registry did not open")
