@@ -165,7 +165,7 @@ func (a *App) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	// that found etcd gone or back would take that change from the loop,
 	// which logs it and claims the sessions again.
 	h := a.st.Health()
-	out.Head = h.Head
+	out.Head = max(h.Head, h.Applied) // the watch may be past the last probe's head
 	reg := a.reg.Load()
 	if reg == nil { // no broker yet, or the registry not opened yet (logged): no node list
 		return out, nil
