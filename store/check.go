@@ -94,13 +94,21 @@ func (r readsOf) note(err error) error {
 	return err
 }
 
+// get fails at once after a read failed: the check has no verdict anyway,
+// and each read would wait out the timeout again.
 func (r readsOf) get(bucket, key []byte) ([]byte, error) {
+	if *r.failed != nil {
+		return nil, *r.failed
+	}
 	v, err := r.txn.get(bucket, key)
 	return v, r.note(err)
 }
 
 // scan tells a read that failed from fn's own error (a check's finding).
 func (r readsOf) scan(bucket, from []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	if *r.failed != nil {
+		return *r.failed
+	}
 	var fnErr error
 	err := r.txn.scan(bucket, from, reverse, func(k, v []byte) (bool, error) {
 		more, err := fn(k, v)

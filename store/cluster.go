@@ -22,6 +22,14 @@ var ErrUnreachable = errors.New("etcd unreachable")
 // a fresh snapshot, works.
 var ErrCompacted = errors.New("etcd compacted the revision being read")
 
+// Unanswered reports whether err is etcd not answering in time, a
+// transaction refused while the probe finds etcd unreachable, or a read
+// whose revision etcd compacted meanwhile: trying again later can succeed,
+// and nothing the store holds is wrong.
+func Unanswered(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrCompacted)
+}
+
 // ProbeTimeout bounds one Probe: shorter than a transaction's timeout, so
 // that an unreachable etcd is noticed, and reported, within seconds.
 const ProbeTimeout = 2 * time.Second

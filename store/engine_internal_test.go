@@ -328,3 +328,58 @@ func TestEtcdVerifyUnansweredIsNotDamage(t *testing.T) {
 		t.Fatalf("Verify with etcd unreachable: findings %+v, err %v; want no findings and ErrUnreachable", fs, err)
 	}
 }
+
+// The same when etcd stops answering in the middle of the check, which no
+// probe has noticed (doctor runs none): the reads that time out are no
+// verdict either, and the check stops at the first.
+func TestEtcdVerifyTimedOutIsNotDamage(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/verify-gone", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.Close()
+	if fs, err := s.Verify(); !errors.Is(err, context.DeadlineExceeded) || fs != nil {
+		t.Fatalf("Verify with etcd gone: findings %+v, err %v; want no findings and a timeout", fs, err)
+	}
+}
+
+// A bulk read that etcd compacts under it fails with ErrCompacted, which a
+// node takes for a reason to read again, not for damage.
+func TestEtcdReadOfACompactedRevisionIsErrCompacted(t *testing.T) {
+	srv, err := etcdtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s, err := OpenEtcd(EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/compacted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := s.eng.(*etcdEngine)
+	err = s.view(func(t txn) error {
+		if _, err := t.get(bucketMeta, keySchema); err != nil { // pins the snapshot's revision
+			return err
+		}
+		if err := s.update(func(t txn) error { return t.put(bucketMeta, []byte("x"), []byte("1")) }); err != nil {
+			return err
+		}
+		head, err := e.cli.Get(context.Background(), "x")
+		if err != nil {
+			return err
+		}
+		if _, err := e.cli.Compact(context.Background(), head.Header.Revision); err != nil {
+			return err
+		}
+		_, err = t.get(bucketMeta, keySchema)
+		return err
+	})
+	if !errors.Is(err, ErrCompacted) || !Unanswered(err) {
+		t.Fatalf("a read of a compacted revision: %v, want ErrCompacted", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -94,6 +95,9 @@ func etcdEndpoints(list string) (endpoints []string, secure bool, err error) {
 		scheme, _, ok := strings.Cut(e, "://")
 		switch {
 		case !ok:
+			if _, _, err := net.SplitHostPort(e); err != nil || strings.Contains(e, "/") {
+				return nil, false, fmt.Errorf("--etcd %q: want http:// or https:// URLs (or HOST:PORT, plain TCP), e.g. https://10.0.0.5:2379", e)
+			}
 			secure = false
 		case scheme == "http" || scheme == "https":
 			secure = scheme == "https"

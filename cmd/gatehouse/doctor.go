@@ -188,10 +188,15 @@ func checkStore(d diagnosis, st *store.Store, pass []byte) (diagnosis, error) {
 		add(store.Finding{Check: "CA keys", OK: true, Detail: "encrypted at rest; give the CA passphrase (--ca-passphrase-file) to check that they decrypt"})
 	case errors.Is(err, pki.ErrWrongPassphrase):
 		return d, explainedErr{"wrong CA passphrase for " + st.Path(), err} // as every command says it
+	case store.Unanswered(err): // etcd stopped answering after the records were read: not damage
+		return d, fmt.Errorf("%w; the store was not checked: run doctor again", err)
 	case err != nil:
 		add(store.Finding{Check: "CA keys", Detail: err.Error()})
 	default:
-		cas, _ := a.CAs()
+		cas, err := a.CAs()
+		if err != nil {
+			return d, fmt.Errorf("list the CAs of %s: %w", st.Path(), err)
+		}
 		add(store.Finding{Check: "CA keys", OK: true, Detail: fmt.Sprintf("root and issuing CA keys parse; %d CAs in all", len(cas))})
 	}
 	d.OK = true

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -106,6 +108,7 @@ func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 	a.claims.prepare()
 	wake := a.claims.wake
 	a.claims.mu.Unlock()
+	failures := 0 // writes failed in a row
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,15 +124,24 @@ func (a *App) syncClaims(ctx context.Context, reg *store.SessionRegistry) {
 		case <-time.After(claimLinger):
 		}
 		// Until the queue is empty or the node stops (its lease, revoked
-		// then, takes every entry with it).
+		// then, takes every entry with it). Failed writes are tried again
+		// after a pause that doubles up to claimRetryMax (an etcd out of
+		// space fails every write until an operator frees some).
 		for ctx.Err() == nil {
-			more, failed := a.writeClaims(reg)
-			if failed {
+			more, err := a.writeClaims(reg)
+			if err != nil {
+				if failures++; failures == 1 {
+					a.log.Error("registry writes failed: trying again", "err", err)
+				}
 				select {
 				case <-ctx.Done():
-				case <-time.After(claimRetry):
+				case <-time.After(min(claimRetry<<min(failures-1, 5), claimRetryMax)):
 				}
 				continue
+			}
+			if failures > 0 {
+				a.log.Info("registry writes go through again", "failed_attempts", failures)
+				failures = 0
 			}
 			if !more {
 				break
@@ -143,27 +155,28 @@ const (
 	// queued client ID before it writes: what a takeover across nodes
 	// waits for more.
 	claimLinger = 25 * time.Millisecond
-	// claimRetry is the pause before a batch etcd failed (it did not answer
-	// in time, while the probe still found it) is written again.
-	claimRetry = time.Second
+	// claimRetry is the first pause before a batch etcd failed (it did not
+	// answer in time, while the probe still found it) is written again;
+	// the pause doubles, up to claimRetryMax, while writes keep failing.
+	claimRetry    = time.Second
+	claimRetryMax = 30 * time.Second
 )
 
 // writeClaims takes up to store.SessionBatch client IDs off the queue and
 // writes their entries, the claims in one transaction and the releases in
-// another, and reports whether more are queued and whether a write failed:
-// its client IDs are queued again. While etcd is unreachable nothing is
+// another, and reports whether more are queued and the error of a write
+// that failed: its client IDs are queued again. While etcd is unreachable nothing is
 // queued again: the claims are made again when it answers (askReclaim), and
 // the released entries, which name this node, stay until another node
 // claims them or this node's lease ends.
-func (a *App) writeClaims(reg *store.SessionRegistry) (more, failed bool) {
+func (a *App) writeClaims(reg *store.SessionRegistry) (more bool, failed error) {
 	claims, releases := a.claims.take(store.SessionBatch)
 	if len(claims) > 0 {
 		rev, err := reg.ClaimAll(claims)
 		lost := a.claims.claimed(claims, rev, err == nil)
 		if err != nil && !errors.Is(err, store.ErrUnreachable) {
-			a.log.Error("sessions not claimed in the registry: trying again", "sessions", len(claims), "err", err)
-			a.claims.requeue(claims)
-			failed = true
+			a.claims.requeue(slices.DeleteFunc(claims, func(id string) bool { _, gone := lost[id]; return gone }))
+			failed = fmt.Errorf("claim %d sessions: %w", len(claims), err)
 		}
 		for id, node := range lost {
 			a.kickTakenOver(id, node)
@@ -173,9 +186,8 @@ func (a *App) writeClaims(reg *store.SessionRegistry) (more, failed bool) {
 		err := reg.ReleaseAll(releases)
 		a.claims.released(releases)
 		if err != nil && !errors.Is(err, store.ErrUnreachable) {
-			a.log.Error("sessions not released in the registry: trying again", "sessions", len(releases), "err", err)
 			a.claims.requeue(releases)
-			failed = true
+			failed = errors.Join(failed, fmt.Errorf("release %d sessions: %w", len(releases), err))
 		}
 	}
 	a.claims.mu.Lock()

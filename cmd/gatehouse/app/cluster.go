@@ -42,11 +42,8 @@ func (a *App) followStore(ctx context.Context) {
 				blocked = true
 			case store.ChangedAll:
 				a.log.Warn("the store watch fell behind etcd's history: reloading every certificate")
-				if err := a.applyAllCerts(); err != nil {
-					// Always again: what the lost history held is known
-					// only through this reload.
-					a.log.Error("reload every certificate: retrying", "err", err)
-					return err
+				if err := a.unapplied("reload every certificate", a.applyAllCerts()); err != nil {
+					return err // again: what the lost history held is known only through this reload
 				}
 				policy, settings, cas, tokenKeys, blocked = true, true, true, true, true
 			}
@@ -84,7 +81,7 @@ func (a *App) unapplied(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrCompacted):
+	case store.Unanswered(err):
 		a.log.Debug(what+": applied again when etcd answers", "err", err)
 		return err
 	default:
@@ -346,11 +343,19 @@ func (a *App) reclaimer(ctx context.Context, reg *store.SessionRegistry) {
 		case <-a.reclaim:
 		}
 		n, err := a.claimAll(ctx, reg)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrUnreachable):
+			// claimed again when etcd answers (probeEtcd asks)
 			a.log.Warn("sessions claimed again in the registry until etcd stopped answering", "sessions", n, "err", err)
-			continue
+		case err != nil:
+			// etcd answers the probe but not this: ask again in a while
+			a.log.Warn("sessions claimed again in the registry until a write failed: trying again", "sessions", n, "err", err)
+			time.AfterFunc(claimRetry, a.askReclaim)
+		default:
+			a.log.Info("sessions claimed again in the registry", "sessions", n)
 		}
-		a.log.Info("sessions claimed again in the registry", "sessions", n)
 	}
 }
 
@@ -388,7 +393,7 @@ func (a *App) claimAll(ctx context.Context, reg *store.SessionRegistry) (int, er
 		a.claims.mu.Unlock()
 		done += len(batch) - len(taken)
 	}
-	return done, nil
+	return done, ctx.Err()
 }
 
 // takeOver drops this node's session of clientID when another node claimed
