@@ -31,22 +31,27 @@ func twoNodes(t testing.TB) (n1, n2 *App, addr1, addr2 string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	shared := &store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
-	node := func(name string) (*App, string) {
-		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: shared, Node: name})
-		if err != nil {
-			t.Fatalf("open %s: %v", name, err)
-		}
-		t.Cleanup(func() { a.Close() })
-		if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-		ts, _ := a.Transports(context.Background())
-		return a, ts[0].Addr
-	}
-	n1, addr1 = node("node1")
-	n2, addr2 = node("node2")
+	shared := store.EtcdConfig{Endpoints: srv.Endpoints(), Prefix: "/gatehouse"}
+	n1, addr1 = startNode(t, "node1", shared)
+	n2, addr2 = startNode(t, "node2", shared)
 	return n1, n2, addr1, addr2
+}
+
+// startNode opens node name on the etcd store cfg and starts its broker
+// (MQTTS on a free port), closed when the test ends; it returns the node
+// and its MQTTS address.
+func startNode(t testing.TB, name string, cfg store.EtcdConfig) (*App, string) {
+	t.Helper()
+	a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Etcd: &cfg, Node: name})
+	if err != nil {
+		t.Fatalf("open %s: %v", name, err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := a.Transports(context.Background())
+	return a, ts[0].Addr
 }
 
 // deviceOnNode2 issues a certificate of CN cn through n1 and connects a

@@ -88,17 +88,7 @@ func TestClusterNodeOfflineEnforcesLastStateAndCatchesUp(t *testing.T) {
 	t.Cleanup(srv.Close)
 	link := newLink(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
 	node := func(name string, endpoints []string) (*App, string) {
-		a, err := Open(Config{DataDir: t.TempDir(), Actor: name, Node: name,
-			Etcd: &store.EtcdConfig{Endpoints: endpoints, Prefix: "/gatehouse", Timeout: 2 * time.Second}})
-		if err != nil {
-			t.Fatalf("open %s: %v", name, err)
-		}
-		t.Cleanup(func() { a.Close() })
-		if err := a.StartBroker(BrokerConfig{MQTTS: "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-		ts, _ := a.Transports(context.Background())
-		return a, ts[0].Addr
+		return startNode(t, name, store.EtcdConfig{Endpoints: endpoints, Prefix: "/gatehouse", Timeout: 2 * time.Second})
 	}
 	n1, _ := node("node1", srv.Endpoints())
 	n2, addr2 := node("node2", []string{"http://" + link.addr})
