@@ -71,18 +71,7 @@ func TestTransitionConflict(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, store.ErrConflict):
-				t.Errorf("loser got %v, want ErrConflict", err)
-			}
-		}
-		if won != 1 {
-			t.Fatalf("%d writers won, want 1", won)
-		}
+		requireOneWinner(t, errs)
 		if audit, _ := s.ListAudit(store.AuditQuery{Serial: "0b"}); len(audit) != 2 {
 			t.Fatalf("%d audit records, want create + one transition", len(audit))
 		}
@@ -272,4 +261,22 @@ func TestSameSerialFromTwoIssuers(t *testing.T) {
 			t.Fatalf("audit by ID: %+v", recs)
 		}
 	})
+}
+
+// requireOneWinner checks the outcome of writers racing for one
+// transition: exactly one succeeded, every other lost with ErrConflict.
+func requireOneWinner(t *testing.T, errs []error) {
+	t.Helper()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("loser got %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won, want 1", won)
+	}
 }

@@ -38,18 +38,7 @@ func TestEtcdRaceAcrossClients(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("loser got %v, want ErrConflict", err)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d writers won, want 1", won)
-	}
+	requireOneWinner(t, errs)
 	audit, err := nodes[1].ListAudit(store.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
