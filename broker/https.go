@@ -246,10 +246,8 @@ func (f *httpsFront) principal(r *http.Request) (*httpsConn, *httpError) {
 // The answer is 200 once a QoS 1 message is acknowledged, 202 for QoS 0 once
 // the broker has processed it.
 func (f *httpsFront) publish(w http.ResponseWriter, r *http.Request) {
-	hc, herr := f.principal(r)
-	if herr != nil {
-		closeAfter(w)
-		writeError(w, herr)
+	hc, ok := f.admitRequest(w, r)
+	if !ok {
 		return
 	}
 	topic := r.PathValue("topic")
@@ -330,6 +328,18 @@ func parseQoS(v string) (byte, *httpError) {
 	return 0, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("qos %q", v), reason: ReasonBadQoS}
 }
 
+// admitRequest is principal for a handler: a refusal is answered (and the
+// connection not kept alive) and ok is false.
+func (f *httpsFront) admitRequest(w http.ResponseWriter, r *http.Request) (hc *httpsConn, ok bool) {
+	hc, herr := f.principal(r)
+	if herr != nil {
+		closeAfter(w)
+		writeError(w, herr)
+		return nil, false
+	}
+	return hc, true
+}
+
 // closeAfter asks the client not to reuse the connection: its session ended
 // or will not open.
 func closeAfter(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
@@ -338,10 +348,8 @@ func closeAfter(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
 // "message" event per delivery, until the client goes away or its session is
 // dropped (a "closed" event names the cause first).
 func (f *httpsFront) subscribe(w http.ResponseWriter, r *http.Request) {
-	hc, herr := f.principal(r)
-	if herr != nil {
-		closeAfter(w)
-		writeError(w, herr)
+	hc, ok := f.admitRequest(w, r)
+	if !ok {
 		return
 	}
 	filter := r.PathValue("filter")
